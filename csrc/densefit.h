@@ -1,0 +1,134 @@
+/* densefit's compiled core: plain C99 on raw, row-major, contiguous buffers.
+ *
+ * Nothing here knows about Python.  Every kernel exists for float (_f32) and
+ * double (_f64); both are generated from kernels_impl.h.  The codes below are
+ * the single definition of each activation, loss, metric and optimizer: the
+ * Cython layer re-exports them and the Python layer looks them up by name.
+ *
+ * Callers (the Cython layer) guarantee valid sizes, in-range labels and
+ * non-aliasing buffers; the kernels do not check.
+ */
+#ifndef DENSEFIT_H
+#define DENSEFIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    DF_LINEAR = 0,
+    DF_RELU = 1,
+    DF_SIGMOID = 2,
+    DF_TANH = 3,
+    DF_LEAKY_RELU = 4, /* max(z, slope*z); slope >= 0 so the sign of the output is the sign of z */
+    DF_SOFTMAX = 5,    /* row-wise, max-subtracted */
+    DF_N_ACTIVATIONS
+} df_activation;
+
+/* Losses.  *_LOGITS take pre-activation outputs; *_PROBS take probabilities and
+ * clip them to [1e-7, 1 - 1e-7] as Keras does.  Every loss returns the SUM over
+ * rows of the per-row loss (a row's loss is the mean over its outputs for BCE
+ * and MSE) and, when asked, the gradient of the MEAN over rows. */
+typedef enum {
+    DF_LOSS_SPARSE_CE_LOGITS = 0, /* integer labels, softmax of logits */
+    DF_LOSS_CE_LOGITS = 1,        /* dense (one-hot) targets, softmax of logits */
+    DF_LOSS_BCE_LOGITS = 2,       /* sigmoid of logits, per output */
+    DF_LOSS_SPARSE_CE_PROBS = 3,
+    DF_LOSS_CE_PROBS = 4,
+    DF_LOSS_BCE_PROBS = 5,
+    DF_LOSS_MSE = 6,
+    DF_N_LOSSES
+} df_loss;
+
+typedef enum {
+    DF_METRIC_NONE = 0,
+    DF_METRIC_SPARSE_ACCURACY = 1,      /* argmax(output) == label */
+    DF_METRIC_CATEGORICAL_ACCURACY = 2, /* argmax(output) == argmax(target) */
+    DF_METRIC_BINARY_ACCURACY = 3,      /* mean over outputs of (output > threshold) == target */
+    DF_N_METRICS
+} df_metric;
+
+typedef enum { DF_OPT_SGD = 0, DF_OPT_ADAM = 1, DF_N_OPTIMIZERS } df_optimizer;
+
+/* Whether a loss takes integer labels (int32) rather than a dense target matrix.
+ * In training the metric reads the same targets as the loss. */
+int df_loss_uses_labels(int loss);
+
+/* Fortran-interface GEMM as exported by scipy.linalg.cython_blas.  The Cython
+ * layer registers scipy's pointers once at import: no link-time BLAS. */
+typedef void (*df_sgemm_fn)(char *transa, char *transb, int *m, int *n, int *k, float *alpha,
+                            float *a, int *lda, float *b, int *ldb, float *beta, float *c, int *ldc);
+typedef void (*df_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k, double *alpha,
+                            double *a, int *lda, double *b, int *ldb, double *beta, double *c,
+                            int *ldc);
+void df_set_blas(df_sgemm_fn sgemm, df_dgemm_fn dgemm);
+
+/* A Sequential stack of Dense layers.  Layer l maps units[l] inputs to units[l+1]
+ * outputs.  params holds, layer after layer, the kernel (units[l] x units[l+1],
+ * row-major, Keras' shape) then the bias (units[l+1]); grads has the same layout. */
+typedef struct {
+    int n_layers;
+    const int *units;      /* n_layers + 1 entries */
+    const int *activation; /* n_layers entries */
+    const double *slope;   /* n_layers entries: leaky_relu's negative slope */
+    void *params;
+    void *grads;
+    int64_t n_params;
+} df_net;
+
+/* Work buffers for batches of up to `capacity` rows, allocated once by the caller. */
+typedef struct {
+    int64_t capacity;
+    void *x;      /* capacity x units[0]: the gathered batch */
+    void *y;      /* capacity x units[L] targets, or capacity int32 labels */
+    void **act;   /* n_layers buffers, capacity x units[l+1] */
+    void *grad_a; /* capacity x max(units): two gradient buffers used in turn */
+    void *grad_b;
+} df_work;
+
+/* How a network is trained.  With fused_output the last layer's activation is
+ * left out of the training forward pass and the loss (a *_LOGITS code) takes its
+ * pre-activation: the stable path for softmax/sigmoid outputs. */
+typedef struct {
+    int loss;
+    int fused_output;
+    int metric;
+    double threshold; /* binary accuracy: 0 for logits, 0.5 for probabilities */
+    int optimizer;
+    double learning_rate, beta_1, beta_2, epsilon; /* Adam */
+    double momentum;                               /* SGD */
+    int nesterov;
+    int64_t iterations; /* optimizer steps taken so far; advanced by train */
+    void *slot_1;       /* Adam m, or SGD velocity; n_params entries */
+    void *slot_2;       /* Adam v */
+} df_train;
+
+#define DF_DECLARE(REAL, SFX)                                                                       \
+    void df_activation_forward##SFX(int act, double slope, REAL *z, int64_t rows, int64_t cols);   \
+    void df_activation_backward##SFX(int act, double slope, const REAL *a, REAL *grad,             \
+                                     int64_t rows, int64_t cols);                                  \
+    void df_dense_forward##SFX(const REAL *x, const REAL *w, const REAL *b, REAL *out, int rows,   \
+                               int n_in, int n_out, int act, double slope);                        \
+    void df_dense_backward##SFX(const REAL *x, const REAL *w, const REAL *a, REAL *grad,           \
+                                REAL *dw, REAL *db, REAL *dx, int rows, int n_in, int n_out,       \
+                                int act, double slope);                                            \
+    double df_loss##SFX(int loss, const REAL *out, const void *target, REAL *grad, int64_t rows,   \
+                        int64_t cols);                                                             \
+    double df_metric##SFX(int metric, double threshold, const REAL *out, const void *target,       \
+                          int64_t rows, int64_t cols);                                             \
+    void df_adam##SFX(REAL *w, const REAL *g, REAL *m, REAL *v, int64_t n, double learning_rate,   \
+                      double beta_1, double beta_2, double epsilon, int64_t step);                 \
+    void df_sgd##SFX(REAL *w, const REAL *g, REAL *velocity, int64_t n, double learning_rate,      \
+                     double momentum, int nesterov);                                               \
+    int64_t df_train_batches##SFX(const df_net *net, df_work *work, df_train *train,               \
+                                  const REAL *x, const void *y, const int64_t *order, int64_t n,   \
+                                  int64_t batch_size, int64_t first_batch, int64_t end_batch,      \
+                                  double *batch_loss, double *batch_metric);                       \
+    void df_predict##SFX(const df_net *net, df_work *work, const REAL *x, int64_t n, REAL *out);  \
+    void df_evaluate##SFX(const df_net *net, df_work *work, const df_train *train, const REAL *x,  \
+                          const void *y, int64_t n, double *loss_sum, double *metric_sum);
+
+DF_DECLARE(float, _f32)
+DF_DECLARE(double, _f64)
+#undef DF_DECLARE
+
+#endif

@@ -1,0 +1,437 @@
+/* The kernels, written once for a floating type.  Included by kernels_f32.c and
+ * kernels_f64.c with REAL, SFX (name suffix) and GEMM (the BLAS routine) defined.
+ * <tgmath.h> picks expf/exp etc. from the argument's type. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <tgmath.h>
+
+#include "densefit.h"
+#include "blas.h"
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define F(name) CAT(name, SFX)
+
+/* Keras' backend epsilon: probabilities are clipped to [EPS, 1 - EPS]. */
+#define EPS ((REAL)1e-7)
+
+/* Row-major C[m x n] = op(A) op(B) (+ C if accumulate).  A row-major matrix is
+ * its column-major transpose, so this is column-major C' = op(B)' op(A)'. */
+static void F(gemm_rm)(int trans_a, int trans_b, int m, int n, int k, const REAL *a, int lda,
+                       const REAL *b, int ldb, int accumulate, REAL *c, int ldc) {
+    char ta = trans_a ? 'T' : 'N', tb = trans_b ? 'T' : 'N';
+    REAL one = 1, beta = accumulate ? 1 : 0;
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) { /* BLAS would reject lda = 0; the product is zero */
+        if (!accumulate)
+            for (int i = 0; i < m; i++) memset(c + (int64_t)i * ldc, 0, sizeof(REAL) * n);
+        return;
+    }
+    GEMM(&tb, &ta, &n, &m, &k, &one, (REAL *)b, &ldb, (REAL *)a, &lda, &beta, c, &ldc);
+}
+
+static inline REAL F(sigmoid)(REAL z) {
+    /* exp of a non-positive number only: no overflow for any z */
+    if (z >= 0) return 1 / (1 + exp(-z));
+    REAL e = exp(z);
+    return e / (1 + e);
+}
+
+/* log(1 + exp(-|z|)), the stable tail of the logistic loss */
+static inline REAL F(log1p_exp_neg_abs)(REAL z) { return log1p(exp(-fabs(z))); }
+
+static void F(softmax_row)(REAL *z, int64_t cols) {
+    REAL max = z[0], sum = 0;
+    for (int64_t j = 1; j < cols; j++) max = z[j] > max ? z[j] : max;
+    for (int64_t j = 0; j < cols; j++) sum += (z[j] = exp(z[j] - max));
+    REAL inv = 1 / sum;
+    for (int64_t j = 0; j < cols; j++) z[j] *= inv;
+}
+
+/* log-sum-exp of a row, max-subtracted so it is finite for any finite logits */
+static REAL F(logsumexp_row)(const REAL *z, int64_t cols) {
+    REAL max = z[0], sum = 0;
+    for (int64_t j = 1; j < cols; j++) max = z[j] > max ? z[j] : max;
+    for (int64_t j = 0; j < cols; j++) sum += exp(z[j] - max);
+    return max + log(sum);
+}
+
+void F(df_activation_forward)(int act, double slope_d, REAL *z, int64_t rows, int64_t cols) {
+    const int64_t size = rows * cols;
+    const REAL slope = (REAL)slope_d;
+    switch (act) {
+    case DF_RELU:
+        for (int64_t i = 0; i < size; i++) z[i] = z[i] > 0 ? z[i] : 0;
+        break;
+    case DF_SIGMOID:
+        for (int64_t i = 0; i < size; i++) z[i] = F(sigmoid)(z[i]);
+        break;
+    case DF_TANH:
+        for (int64_t i = 0; i < size; i++) z[i] = tanh(z[i]);
+        break;
+    case DF_LEAKY_RELU:
+        for (int64_t i = 0; i < size; i++) z[i] = z[i] > 0 ? z[i] : slope * z[i];
+        break;
+    case DF_SOFTMAX:
+        for (int64_t r = 0; r < rows; r++) F(softmax_row)(z + r * cols, cols);
+        break;
+    default: /* DF_LINEAR */
+        break;
+    }
+}
+
+/* grad holds dL/da on entry and dL/dz on return.  Every derivative is written
+ * from the activation's output a, so the pre-activation need not be kept. */
+void F(df_activation_backward)(int act, double slope_d, const REAL *a, REAL *grad, int64_t rows,
+                               int64_t cols) {
+    const int64_t size = rows * cols;
+    const REAL slope = (REAL)slope_d;
+    switch (act) {
+    case DF_RELU:
+        for (int64_t i = 0; i < size; i++) grad[i] = a[i] > 0 ? grad[i] : 0;
+        break;
+    case DF_SIGMOID:
+        for (int64_t i = 0; i < size; i++) grad[i] *= a[i] * (1 - a[i]);
+        break;
+    case DF_TANH:
+        for (int64_t i = 0; i < size; i++) grad[i] *= 1 - a[i] * a[i];
+        break;
+    case DF_LEAKY_RELU:
+        for (int64_t i = 0; i < size; i++) grad[i] = a[i] > 0 ? grad[i] : slope * grad[i];
+        break;
+    case DF_SOFTMAX: /* Jacobian-vector product: dz = a * (da - <da, a>) */
+        for (int64_t r = 0; r < rows; r++) {
+            const REAL *ar = a + r * cols;
+            REAL *gr = grad + r * cols, dot = 0;
+            for (int64_t j = 0; j < cols; j++) dot += gr[j] * ar[j];
+            for (int64_t j = 0; j < cols; j++) gr[j] = ar[j] * (gr[j] - dot);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* out = act(x w + b), the bias added in the same pass as the activation */
+void F(df_dense_forward)(const REAL *x, const REAL *w, const REAL *b, REAL *out, int rows,
+                         int n_in, int n_out, int act, double slope) {
+    F(gemm_rm)(0, 0, rows, n_out, n_in, x, n_in, w, n_out, 0, out, n_out);
+    const REAL slope_r = (REAL)slope;
+    for (int r = 0; r < rows; r++) {
+        REAL *o = out + (int64_t)r * n_out;
+        switch (act) { /* the common element-wise cases fused with the bias */
+        case DF_RELU:
+            for (int j = 0; j < n_out; j++) { REAL v = o[j] + b[j]; o[j] = v > 0 ? v : 0; }
+            break;
+        case DF_LEAKY_RELU:
+            for (int j = 0; j < n_out; j++) { REAL v = o[j] + b[j]; o[j] = v > 0 ? v : slope_r * v; }
+            break;
+        default:
+            for (int j = 0; j < n_out; j++) o[j] += b[j];
+            if (act != DF_LINEAR) F(df_activation_forward)(act, slope, o, 1, n_out);
+        }
+    }
+}
+
+/* grad: dL/da on entry (overwritten with dL/dz).  dw, db are overwritten.
+ * dx = dz w' is skipped when dx is NULL (the first layer needs no input gradient). */
+void F(df_dense_backward)(const REAL *x, const REAL *w, const REAL *a, REAL *grad, REAL *dw,
+                          REAL *db, REAL *dx, int rows, int n_in, int n_out, int act,
+                          double slope) {
+    F(df_activation_backward)(act, slope, a, grad, rows, n_out);
+    F(gemm_rm)(1, 0, n_in, n_out, rows, x, n_in, grad, n_out, 0, dw, n_out);
+    for (int j = 0; j < n_out; j++) db[j] = 0;
+    for (int r = 0; r < rows; r++) {
+        const REAL *g = grad + (int64_t)r * n_out;
+        for (int j = 0; j < n_out; j++) db[j] += g[j];
+    }
+    if (dx) F(gemm_rm)(0, 1, rows, n_in, n_out, grad, n_out, w, n_out, 0, dx, n_in);
+}
+
+/* Softmax cross-entropy of one row from logits: loss = lse - <t, z>,
+ * dz = softmax * sum(t) - t (exact also for targets that do not sum to one). */
+static double F(ce_logits_row)(const REAL *z, const REAL *t, int32_t label, REAL *g, int64_t cols,
+                               REAL scale) {
+    const REAL lse = F(logsumexp_row)(z, cols);
+    if (t == NULL) { /* sparse: t is one-hot at label */
+        if (g) {
+            for (int64_t j = 0; j < cols; j++) g[j] = exp(z[j] - lse) * scale;
+            g[label] -= scale;
+        }
+        return (double)(lse - z[label]);
+    }
+    REAL dot = 0, total = 0;
+    for (int64_t j = 0; j < cols; j++) { dot += t[j] * z[j]; total += t[j]; }
+    if (g)
+        for (int64_t j = 0; j < cols; j++) g[j] = (exp(z[j] - lse) * total - t[j]) * scale;
+    return (double)(lse * total - dot);
+}
+
+/* Cross-entropy of one row of probabilities, Keras' way: renormalise p / sum(p),
+ * clip to [EPS, 1 - EPS], -sum t log q.  The clip passes no gradient where it bites. */
+static double F(ce_probs_row)(const REAL *p, const REAL *t, int32_t label, REAL *g, int64_t cols,
+                              REAL scale) {
+    REAL s = 0, loss = 0, weighted = 0; /* weighted = sum_j dL/dq_j * q_j */
+    for (int64_t j = 0; j < cols; j++) s += p[j];
+    for (int64_t j = 0; j < cols; j++) {
+        const REAL tj = t ? t[j] : (REAL)(j == label);
+        if (tj == 0) continue;
+        const REAL q = p[j] / s, qc = q < EPS ? EPS : (q > 1 - EPS ? 1 - EPS : q);
+        loss -= tj * log(qc);
+        if (q == qc) weighted -= tj; /* (-t/q) * q */
+    }
+    if (g) {
+        /* dL/dp_k = (dL/dq_k - sum_j dL/dq_j q_j) / s */
+        for (int64_t j = 0; j < cols; j++) {
+            const REAL tj = t ? t[j] : (REAL)(j == label);
+            const REAL q = p[j] / s;
+            const REAL dq = (tj != 0 && q >= EPS && q <= 1 - EPS) ? -tj / q : 0;
+            g[j] = (dq - weighted) / s * scale;
+        }
+    }
+    return (double)loss;
+}
+
+double F(df_loss)(int loss, const REAL *out, const void *target, REAL *grad, int64_t rows,
+                  int64_t cols) {
+    const int32_t *labels = (const int32_t *)target;
+    const REAL *t = (const REAL *)target;
+    double total = 0;
+    if (rows <= 0) return 0;
+    const REAL row_scale = (REAL)(1.0 / (double)rows);
+    const REAL elem_scale = (REAL)(1.0 / ((double)rows * (double)cols));
+    for (int64_t r = 0; r < rows; r++) {
+        const REAL *o = out + r * cols, *tr = t + r * cols;
+        REAL *g = grad ? grad + r * cols : NULL;
+        double row = 0;
+        switch (loss) {
+        case DF_LOSS_SPARSE_CE_LOGITS:
+            row = F(ce_logits_row)(o, NULL, labels[r], g, cols, row_scale);
+            break;
+        case DF_LOSS_CE_LOGITS:
+            row = F(ce_logits_row)(o, tr, 0, g, cols, row_scale);
+            break;
+        case DF_LOSS_SPARSE_CE_PROBS:
+            row = F(ce_probs_row)(o, NULL, labels[r], g, cols, row_scale);
+            break;
+        case DF_LOSS_CE_PROBS:
+            row = F(ce_probs_row)(o, tr, 0, g, cols, row_scale);
+            break;
+        case DF_LOSS_BCE_LOGITS: /* max(z,0) - z t + log(1 + exp(-|z|)); d/dz = sigmoid(z) - t */
+            for (int64_t j = 0; j < cols; j++) {
+                const REAL z = o[j];
+                row += (double)((z > 0 ? z : 0) - z * tr[j] + F(log1p_exp_neg_abs)(z));
+                if (g) g[j] = (F(sigmoid)(z) - tr[j]) * elem_scale;
+            }
+            row /= (double)cols;
+            break;
+        case DF_LOSS_BCE_PROBS:
+            for (int64_t j = 0; j < cols; j++) {
+                const REAL p = o[j], pc = p < EPS ? EPS : (p > 1 - EPS ? 1 - EPS : p);
+                row -= (double)(tr[j] * log(pc) + (1 - tr[j]) * log(1 - pc));
+                if (g) g[j] = p == pc ? (pc - tr[j]) / (pc * (1 - pc)) * elem_scale : 0;
+            }
+            row /= (double)cols;
+            break;
+        default: /* DF_LOSS_MSE */
+            for (int64_t j = 0; j < cols; j++) {
+                const REAL d = o[j] - tr[j];
+                row += (double)(d * d);
+                if (g) g[j] = 2 * d * elem_scale;
+            }
+            row /= (double)cols;
+        }
+        total += row;
+    }
+    return total;
+}
+
+static int64_t F(argmax_row)(const REAL *v, int64_t cols) {
+    int64_t best = 0;
+    for (int64_t j = 1; j < cols; j++)
+        if (v[j] > v[best]) best = j;
+    return best;
+}
+
+/* The sum over rows of each row's accuracy (binary: the mean over its outputs). */
+double F(df_metric)(int metric, double threshold, const REAL *out, const void *target,
+                    int64_t rows, int64_t cols) {
+    const int32_t *labels = (const int32_t *)target;
+    const REAL *t = (const REAL *)target;
+    double hits = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        const REAL *o = out + r * cols;
+        switch (metric) {
+        case DF_METRIC_SPARSE_ACCURACY:
+            hits += F(argmax_row)(o, cols) == labels[r];
+            break;
+        case DF_METRIC_CATEGORICAL_ACCURACY:
+            hits += F(argmax_row)(o, cols) == F(argmax_row)(t + r * cols, cols);
+            break;
+        case DF_METRIC_BINARY_ACCURACY: {
+            int64_t row_hits = 0;
+            for (int64_t j = 0; j < cols; j++)
+                row_hits += (REAL)(o[j] > threshold) == t[r * cols + j];
+            hits += (double)row_hits / (double)cols;
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return hits;
+}
+
+/* Keras 3's Adam: the bias corrections folded into the step size, epsilon added
+ * to the uncorrected sqrt(v).  step is the 1-based iteration number. */
+void F(df_adam)(REAL *w, const REAL *g, REAL *m, REAL *v, int64_t n, double learning_rate,
+                double beta_1, double beta_2, double epsilon, int64_t step) {
+    const double t = (double)step;
+    const REAL alpha = (REAL)(learning_rate * sqrt(1 - pow(beta_2, t)) / (1 - pow(beta_1, t)));
+    const REAL one_minus_b1 = (REAL)(1 - beta_1), one_minus_b2 = (REAL)(1 - beta_2);
+    const REAL eps = (REAL)epsilon;
+    for (int64_t i = 0; i < n; i++) {
+        const REAL gi = g[i];
+        m[i] += (gi - m[i]) * one_minus_b1;
+        v[i] += (gi * gi - v[i]) * one_minus_b2;
+        w[i] -= alpha * m[i] / (sqrt(v[i]) + eps);
+    }
+}
+
+/* Keras' SGD: velocity = momentum * velocity - lr g; w += velocity
+ * (Nesterov: w += momentum * velocity - lr g).  velocity may be NULL without momentum. */
+void F(df_sgd)(REAL *w, const REAL *g, REAL *velocity, int64_t n, double learning_rate,
+               double momentum, int nesterov) {
+    const REAL lr = (REAL)learning_rate, mu = (REAL)momentum;
+    if (momentum == 0 || velocity == NULL) {
+        for (int64_t i = 0; i < n; i++) w[i] -= lr * g[i];
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        velocity[i] = mu * velocity[i] - lr * g[i];
+        w[i] += nesterov ? mu * velocity[i] - lr * g[i] : velocity[i];
+    }
+}
+
+/* The network's forward pass over `rows` rows of x into work->act.  With
+ * skip_last_activation the last buffer holds the output layer's pre-activation. */
+static void F(forward)(const df_net *net, df_work *work, const REAL *x, int rows,
+                       int skip_last_activation) {
+    const REAL *params = (const REAL *)net->params, *in = x;
+    for (int l = 0; l < net->n_layers; l++) {
+        const int n_in = net->units[l], n_out = net->units[l + 1];
+        const REAL *w = params, *b = params + (int64_t)n_in * n_out;
+        const int act = (skip_last_activation && l == net->n_layers - 1) ? DF_LINEAR
+                                                                          : net->activation[l];
+        REAL *out = (REAL *)work->act[l];
+        F(df_dense_forward)(in, w, b, out, rows, n_in, n_out, act, net->slope[l]);
+        params = b + n_out;
+        in = out;
+    }
+}
+
+/* Back-propagates work->grad_a (dL/d output of the last layer) into net->grads. */
+static void F(backward)(const df_net *net, df_work *work, const REAL *x, int rows,
+                        int skip_last_activation) {
+    const int L = net->n_layers;
+    const REAL *params_end = (const REAL *)net->params + net->n_params;
+    REAL *grads_end = (REAL *)net->grads + net->n_params;
+    REAL *grad = (REAL *)work->grad_a, *next = (REAL *)work->grad_b;
+    for (int l = L - 1; l >= 0; l--) {
+        const int n_in = net->units[l], n_out = net->units[l + 1];
+        const int64_t size = (int64_t)n_in * n_out + n_out;
+        const REAL *w = params_end - size;
+        REAL *dw = grads_end - size, *db = dw + (int64_t)n_in * n_out;
+        const REAL *in = l > 0 ? (const REAL *)work->act[l - 1] : x;
+        const int act = (skip_last_activation && l == L - 1) ? DF_LINEAR : net->activation[l];
+        F(df_dense_backward)(in, w, (const REAL *)work->act[l], grad, dw, db, l > 0 ? next : NULL,
+                             rows, n_in, n_out, act, net->slope[l]);
+        REAL *swap = grad; grad = next; next = swap;
+        params_end -= size;
+        grads_end -= size;
+    }
+}
+
+static void F(apply_optimizer)(const df_net *net, df_train *train) {
+    train->iterations++;
+    if (train->optimizer == DF_OPT_ADAM)
+        F(df_adam)((REAL *)net->params, (const REAL *)net->grads, (REAL *)train->slot_1,
+                   (REAL *)train->slot_2, net->n_params, train->learning_rate, train->beta_1,
+                   train->beta_2, train->epsilon, train->iterations);
+    else
+        F(df_sgd)((REAL *)net->params, (const REAL *)net->grads, (REAL *)train->slot_1,
+                  net->n_params, train->learning_rate, train->momentum, train->nesterov);
+}
+
+/* Trains on batches [first_batch, end_batch) of the epoch whose sample order is
+ * `order` (n entries).  Each batch: gather rows, forward, loss and metric (on
+ * the pre-update weights, as Keras reports them), backward, optimizer step.
+ * Stops before updating on a batch whose loss is not finite and returns the
+ * number of batches fully applied. */
+int64_t F(df_train_batches)(const df_net *net, df_work *work, df_train *train, const REAL *x,
+                            const void *y, const int64_t *order, int64_t n, int64_t batch_size,
+                            int64_t first_batch, int64_t end_batch, double *batch_loss,
+                            double *batch_metric) {
+    const int L = net->n_layers;
+    const int64_t n_in = net->units[0], n_out = net->units[L];
+    const int labels = df_loss_uses_labels(train->loss);
+    REAL *xb = (REAL *)work->x;
+    for (int64_t batch = first_batch; batch < end_batch; batch++) {
+        const int64_t start = batch * batch_size;
+        const int rows = (int)((n - start) < batch_size ? (n - start) : batch_size);
+        const int64_t *idx = order + start;
+        for (int r = 0; r < rows; r++)
+            memcpy(xb + r * n_in, x + idx[r] * n_in, sizeof(REAL) * n_in);
+        if (labels) {
+            int32_t *yb = (int32_t *)work->y;
+            for (int r = 0; r < rows; r++) yb[r] = ((const int32_t *)y)[idx[r]];
+        } else {
+            REAL *yb = (REAL *)work->y;
+            for (int r = 0; r < rows; r++)
+                memcpy(yb + r * n_out, (const REAL *)y + idx[r] * n_out, sizeof(REAL) * n_out);
+        }
+        F(forward)(net, work, xb, rows, train->fused_output);
+        const REAL *out = (const REAL *)work->act[L - 1];
+        const double loss = F(df_loss)(train->loss, out, work->y, (REAL *)work->grad_a, rows,
+                                       n_out) / rows;
+        batch_loss[batch - first_batch] = loss;
+        if (batch_metric)
+            batch_metric[batch - first_batch] =
+                F(df_metric)(train->metric, train->threshold, out, work->y, rows, n_out) / rows;
+        if (!isfinite(loss)) return batch - first_batch;
+        F(backward)(net, work, xb, rows, train->fused_output);
+        F(apply_optimizer)(net, train);
+    }
+    return end_batch - first_batch;
+}
+
+void F(df_predict)(const df_net *net, df_work *work, const REAL *x, int64_t n, REAL *out) {
+    const int L = net->n_layers;
+    const int64_t n_in = net->units[0], n_out = net->units[L];
+    void *last = work->act[L - 1];
+    for (int64_t start = 0; start < n; start += work->capacity) {
+        const int rows = (int)((n - start) < work->capacity ? (n - start) : work->capacity);
+        work->act[L - 1] = out + start * n_out; /* the last layer writes straight into out */
+        F(forward)(net, work, x + start * n_in, rows, 0);
+    }
+    work->act[L - 1] = last;
+}
+
+void F(df_evaluate)(const df_net *net, df_work *work, const df_train *train, const REAL *x,
+                    const void *y, int64_t n, double *loss_sum, double *metric_sum) {
+    const int L = net->n_layers;
+    const int64_t n_in = net->units[0], n_out = net->units[L];
+    const int labels = df_loss_uses_labels(train->loss);
+    *loss_sum = 0;
+    *metric_sum = 0;
+    for (int64_t start = 0; start < n; start += work->capacity) {
+        const int rows = (int)((n - start) < work->capacity ? (n - start) : work->capacity);
+        const void *yb = labels ? (const void *)((const int32_t *)y + start)
+                                : (const void *)((const REAL *)y + start * n_out);
+        F(forward)(net, work, x + start * n_in, rows, train->fused_output);
+        const REAL *out = (const REAL *)work->act[L - 1];
+        *loss_sum += F(df_loss)(train->loss, out, yb, NULL, rows, n_out);
+        *metric_sum += F(df_metric)(train->metric, train->threshold, out, yb, rows, n_out);
+    }
+}

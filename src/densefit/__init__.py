@@ -1,0 +1,2 @@
+"""densefit: Keras' Sequential/Dense/compile/fit on a compiled CPU core."""
+from . import _core

@@ -1,0 +1,100 @@
+# Declarations of csrc/densefit.h for Cython.  All kernels run without the GIL.
+from libc.stdint cimport int32_t, int64_t
+
+cdef extern from "densefit.h" nogil:
+    enum:
+        DF_LINEAR, DF_RELU, DF_SIGMOID, DF_TANH, DF_LEAKY_RELU, DF_SOFTMAX, DF_N_ACTIVATIONS
+        DF_LOSS_SPARSE_CE_LOGITS, DF_LOSS_CE_LOGITS, DF_LOSS_BCE_LOGITS
+        DF_LOSS_SPARSE_CE_PROBS, DF_LOSS_CE_PROBS, DF_LOSS_BCE_PROBS, DF_LOSS_MSE, DF_N_LOSSES
+        DF_METRIC_NONE, DF_METRIC_SPARSE_ACCURACY, DF_METRIC_CATEGORICAL_ACCURACY
+        DF_METRIC_BINARY_ACCURACY, DF_N_METRICS
+        DF_OPT_SGD, DF_OPT_ADAM, DF_N_OPTIMIZERS
+
+    int df_loss_uses_labels(int loss)
+
+    ctypedef void (*df_sgemm_fn)(char *, char *, int *, int *, int *, float *, float *, int *,
+                                 float *, int *, float *, float *, int *)
+    ctypedef void (*df_dgemm_fn)(char *, char *, int *, int *, int *, double *, double *, int *,
+                                 double *, int *, double *, double *, int *)
+    void df_set_blas(df_sgemm_fn sgemm, df_dgemm_fn dgemm)
+
+    ctypedef struct df_net:
+        int n_layers
+        const int *units
+        const int *activation
+        const double *slope
+        void *params
+        void *grads
+        int64_t n_params
+
+    ctypedef struct df_work:
+        int64_t capacity
+        void *x
+        void *y
+        void **act
+        void *grad_a
+        void *grad_b
+
+    ctypedef struct df_train:
+        int loss
+        int fused_output
+        int metric
+        double threshold
+        int optimizer
+        double learning_rate, beta_1, beta_2, epsilon
+        double momentum
+        int nesterov
+        int64_t iterations
+        void *slot_1
+        void *slot_2
+
+    void df_activation_forward_f32(int act, double slope, float *z, int64_t rows, int64_t cols)
+    void df_activation_forward_f64(int act, double slope, double *z, int64_t rows, int64_t cols)
+    void df_activation_backward_f32(int act, double slope, const float *a, float *grad,
+                                    int64_t rows, int64_t cols)
+    void df_activation_backward_f64(int act, double slope, const double *a, double *grad,
+                                    int64_t rows, int64_t cols)
+    void df_dense_forward_f32(const float *x, const float *w, const float *b, float *out,
+                              int rows, int n_in, int n_out, int act, double slope)
+    void df_dense_forward_f64(const double *x, const double *w, const double *b, double *out,
+                              int rows, int n_in, int n_out, int act, double slope)
+    void df_dense_backward_f32(const float *x, const float *w, const float *a, float *grad,
+                               float *dw, float *db, float *dx, int rows, int n_in, int n_out,
+                               int act, double slope)
+    void df_dense_backward_f64(const double *x, const double *w, const double *a, double *grad,
+                               double *dw, double *db, double *dx, int rows, int n_in, int n_out,
+                               int act, double slope)
+    double df_loss_f32(int loss, const float *out, const void *target, float *grad,
+                       int64_t rows, int64_t cols)
+    double df_loss_f64(int loss, const double *out, const void *target, double *grad,
+                       int64_t rows, int64_t cols)
+    double df_metric_f32(int metric, double threshold, const float *out, const void *target,
+                         int64_t rows, int64_t cols)
+    double df_metric_f64(int metric, double threshold, const double *out, const void *target,
+                         int64_t rows, int64_t cols)
+    void df_adam_f32(float *w, const float *g, float *m, float *v, int64_t n,
+                     double learning_rate, double beta_1, double beta_2, double epsilon,
+                     int64_t step)
+    void df_adam_f64(double *w, const double *g, double *m, double *v, int64_t n,
+                     double learning_rate, double beta_1, double beta_2, double epsilon,
+                     int64_t step)
+    void df_sgd_f32(float *w, const float *g, float *velocity, int64_t n, double learning_rate,
+                    double momentum, int nesterov)
+    void df_sgd_f64(double *w, const double *g, double *velocity, int64_t n,
+                    double learning_rate, double momentum, int nesterov)
+    int64_t df_train_batches_f32(const df_net *net, df_work *work, df_train *train,
+                                 const float *x, const void *y, const int64_t *order, int64_t n,
+                                 int64_t batch_size, int64_t first_batch, int64_t end_batch,
+                                 double *batch_loss, double *batch_metric)
+    int64_t df_train_batches_f64(const df_net *net, df_work *work, df_train *train,
+                                 const double *x, const void *y, const int64_t *order,
+                                 int64_t n, int64_t batch_size, int64_t first_batch,
+                                 int64_t end_batch, double *batch_loss, double *batch_metric)
+    void df_predict_f32(const df_net *net, df_work *work, const float *x, int64_t n, float *out)
+    void df_predict_f64(const df_net *net, df_work *work, const double *x, int64_t n,
+                        double *out)
+    void df_evaluate_f32(const df_net *net, df_work *work, const df_train *train, const float *x,
+                         const void *y, int64_t n, double *loss_sum, double *metric_sum)
+    void df_evaluate_f64(const df_net *net, df_work *work, const df_train *train,
+                         const double *x, const void *y, int64_t n, double *loss_sum,
+                         double *metric_sum)

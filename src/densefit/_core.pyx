@@ -1,0 +1,566 @@
+# cython: language_level=3
+"""The thin layer over csrc/: it checks every argument, then calls the C kernels
+with the GIL released.  Nothing here converts silently: a wrong dtype, shape,
+order or label is a TypeError or ValueError that names the argument.
+
+Kernel functions (``dense_forward`` ...) serve tests, benchmarks and the
+Python-level activations; ``Network``, ``Workspace``, ``Trainer`` and
+``Dataset`` hold the C structs that ``train_batches``, ``predict`` and
+``evaluate`` run a whole network with.
+"""
+cimport numpy as cnp
+import numpy as np
+from libc.stdint cimport int32_t, int64_t
+from libc.stdlib cimport malloc, free
+from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+cnp.import_array()
+df_set_blas(<df_sgemm_fn>sgemm, <df_dgemm_fn>dgemm)
+
+# The codes are defined in csrc/densefit.h; these tables only name them.
+ACTIVATIONS = {"linear": DF_LINEAR, "relu": DF_RELU, "sigmoid": DF_SIGMOID, "tanh": DF_TANH,
+               "leaky_relu": DF_LEAKY_RELU, "softmax": DF_SOFTMAX}
+LOSSES = {"sparse_ce_logits": DF_LOSS_SPARSE_CE_LOGITS, "ce_logits": DF_LOSS_CE_LOGITS,
+          "bce_logits": DF_LOSS_BCE_LOGITS, "sparse_ce_probs": DF_LOSS_SPARSE_CE_PROBS,
+          "ce_probs": DF_LOSS_CE_PROBS, "bce_probs": DF_LOSS_BCE_PROBS, "mse": DF_LOSS_MSE}
+METRICS = {"none": DF_METRIC_NONE, "sparse_accuracy": DF_METRIC_SPARSE_ACCURACY,
+           "categorical_accuracy": DF_METRIC_CATEGORICAL_ACCURACY,
+           "binary_accuracy": DF_METRIC_BINARY_ACCURACY}
+OPTIMIZERS = {"sgd": DF_OPT_SGD, "adam": DF_OPT_ADAM}
+
+_MAX_INT = 2**31 - 1  # BLAS dimensions are C ints
+
+
+def loss_uses_labels(int loss):
+    """Whether loss code ``loss`` takes int32 labels rather than a dense target."""
+    _check_code(loss, DF_N_LOSSES, "loss")
+    return bool(df_loss_uses_labels(loss))
+
+
+cdef _check_code(int code, int count, str name):
+    if code < 0 or code >= count:
+        raise ValueError(f"{name} must be a code in [0, {count}), got {code}")
+
+
+cdef object _float_array(object a, str name, int ndim, object dtype, bint writeable):
+    """``a`` itself if it is a C-contiguous float32/float64 ndarray of rank ``ndim``."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.dtype != np.float32 and a.dtype != np.float64:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
+    if dtype is not None and a.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype)} like the other arrays, "
+                        f"got {a.dtype}")
+    if ndim >= 0 and a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {a.shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if writeable and not a.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    for size in a.shape:
+        if size > _MAX_INT:
+            raise ValueError(f"{name} has a dimension over 2**31 - 1: {a.shape}")
+    return a
+
+
+cdef _check_shape(object a, str name, tuple shape):
+    if a.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+
+
+cdef object _labels(object labels, str name, int64_t rows, int64_t classes):
+    """int32 labels of length rows, every one in [0, classes): checked, since C indexes with them."""
+    if not isinstance(labels, np.ndarray) or labels.dtype != np.int32:
+        raise TypeError(f"{name} must be an int32 numpy.ndarray of labels, got "
+                        f"{getattr(labels, 'dtype', type(labels).__name__)}")
+    if labels.ndim != 1 or labels.shape[0] != rows or not labels.flags.c_contiguous:
+        raise ValueError(f"{name} must be a contiguous 1-d array of {rows} labels, "
+                         f"got shape {labels.shape}")
+    if rows > 0:
+        low, high = labels.min(), labels.max()
+        if low < 0 or high >= classes:
+            bad = int(low) if low < 0 else int(high)
+            raise ValueError(f"{name} must be class indices in [0, {classes}), got {bad}")
+    return labels
+
+
+cdef object _target(int loss, object target, str name, object out):
+    """The target for ``out`` under ``loss``: labels or a dense matrix like ``out``."""
+    if df_loss_uses_labels(loss):
+        return _labels(target, name, out.shape[0], out.shape[1])
+    t = _float_array(target, name, 2, out.dtype, False)
+    _check_shape(t, name, out.shape)
+    return t
+
+
+cdef inline void *_data(object a):
+    return cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+# ---------------------------------------------------------------- kernels
+
+def activation_forward(z, int activation, double slope=0.2):
+    """``activation`` applied to the rows of 2-d ``z``; a new array."""
+    _check_code(activation, DF_N_ACTIVATIONS, "activation")
+    a = _float_array(z, "z", 2, None, False).copy()
+    cdef int64_t rows = a.shape[0], cols = a.shape[1]
+    if cols == 0 and activation == DF_SOFTMAX:
+        return a
+    cdef void *p_a = _data(a)
+    if a.dtype == np.float64:
+        with nogil:
+            df_activation_forward_f64(activation, slope, <double *>p_a, rows, cols)
+    else:
+        with nogil:
+            df_activation_forward_f32(activation, slope, <float *>p_a, rows, cols)
+    return a
+
+
+def activation_backward(a, grad, int activation, double slope=0.2):
+    """dL/dz from the activation's output ``a`` and dL/da ``grad``; a new array."""
+    _check_code(activation, DF_N_ACTIVATIONS, "activation")
+    a = _float_array(a, "a", 2, None, False)
+    g = _float_array(grad, "grad", 2, a.dtype, False).copy()
+    _check_shape(g, "grad", a.shape)
+    cdef int64_t rows = a.shape[0], cols = a.shape[1]
+    cdef void *p_a = _data(a)
+    cdef void *p_g = _data(g)
+    if a.dtype == np.float64:
+        with nogil:
+            df_activation_backward_f64(activation, slope, <double *>p_a,
+                                       <double *>p_g, rows, cols)
+    else:
+        with nogil:
+            df_activation_backward_f32(activation, slope, <float *>p_a,
+                                       <float *>p_g, rows, cols)
+    return g
+
+
+def dense_forward(x, kernel, bias, int activation=DF_LINEAR, double slope=0.2):
+    """``activation(x @ kernel + bias)`` for x (rows, n_in), kernel (n_in, n_out)."""
+    _check_code(activation, DF_N_ACTIVATIONS, "activation")
+    x = _float_array(x, "x", 2, None, False)
+    w = _float_array(kernel, "kernel", 2, x.dtype, False)
+    b = _float_array(bias, "bias", 1, x.dtype, False)
+    cdef int rows = x.shape[0], n_in = w.shape[0], n_out = w.shape[1]
+    if x.shape[1] != n_in:
+        raise ValueError(f"x must have {n_in} columns to match kernel {w.shape}, "
+                         f"got shape {x.shape}")
+    _check_shape(b, "bias", (n_out,))
+    if n_out == 0 and activation == DF_SOFTMAX:
+        return np.empty((rows, 0), x.dtype)
+    out = np.empty((rows, n_out), x.dtype)
+    cdef void *p_x = _data(x)
+    cdef void *p_w = _data(w)
+    cdef void *p_b = _data(b)
+    cdef void *p_out = _data(out)
+    if x.dtype == np.float64:
+        with nogil:
+            df_dense_forward_f64(<double *>p_x, <double *>p_w, <double *>p_b,
+                                 <double *>p_out, rows, n_in, n_out, activation, slope)
+    else:
+        with nogil:
+            df_dense_forward_f32(<float *>p_x, <float *>p_w, <float *>p_b,
+                                 <float *>p_out, rows, n_in, n_out, activation, slope)
+    return out
+
+
+def dense_backward(x, kernel, a, grad, int activation=DF_LINEAR, double slope=0.2,
+                   bint need_dx=True):
+    """Gradients ``(d_kernel, d_bias, d_x)`` of a Dense layer from its input ``x``,
+    its output ``a`` and dL/da ``grad``; ``d_x`` is None unless ``need_dx``."""
+    _check_code(activation, DF_N_ACTIVATIONS, "activation")
+    x = _float_array(x, "x", 2, None, False)
+    w = _float_array(kernel, "kernel", 2, x.dtype, False)
+    a = _float_array(a, "a", 2, x.dtype, False)
+    g = _float_array(grad, "grad", 2, x.dtype, False).copy()
+    cdef int rows = x.shape[0], n_in = w.shape[0], n_out = w.shape[1]
+    _check_shape(x, "x", (rows, n_in))
+    _check_shape(a, "a", (rows, n_out))
+    _check_shape(g, "grad", (rows, n_out))
+    dw, db = np.empty((n_in, n_out), x.dtype), np.empty(n_out, x.dtype)
+    dx = np.empty((rows, n_in), x.dtype) if need_dx else None
+    cdef void *dx_ptr = _data(dx) if need_dx else NULL
+    cdef void *p_x = _data(x)
+    cdef void *p_w = _data(w)
+    cdef void *p_a = _data(a)
+    cdef void *p_g = _data(g)
+    cdef void *p_dw = _data(dw)
+    cdef void *p_db = _data(db)
+    if x.dtype == np.float64:
+        with nogil:
+            df_dense_backward_f64(<double *>p_x, <double *>p_w, <double *>p_a,
+                                  <double *>p_g, <double *>p_dw, <double *>p_db,
+                                  <double *>dx_ptr, rows, n_in, n_out, activation, slope)
+    else:
+        with nogil:
+            df_dense_backward_f32(<float *>p_x, <float *>p_w, <float *>p_a,
+                                  <float *>p_g, <float *>p_dw, <float *>p_db,
+                                  <float *>dx_ptr, rows, n_in, n_out, activation, slope)
+    return dw, db, dx
+
+
+def loss(int code, out, target):
+    """``(mean loss, gradient)`` of loss ``code`` for ``out`` (rows, cols): the
+    mean over rows of each row's loss, and its gradient with respect to ``out``."""
+    _check_code(code, DF_N_LOSSES, "loss")
+    out = _float_array(out, "out", 2, None, False)
+    t = _target(code, target, "target", out)
+    cdef int64_t rows = out.shape[0], cols = out.shape[1]
+    if cols == 0:
+        raise ValueError(f"out must have at least one column, got shape {out.shape}")
+    grad = np.empty_like(out)
+    cdef double total
+    cdef void *p_out = _data(out)
+    cdef void *p_t = _data(t)
+    cdef void *p_grad = _data(grad)
+    if out.dtype == np.float64:
+        with nogil:
+            total = df_loss_f64(code, <double *>p_out, p_t, <double *>p_grad,
+                                rows, cols)
+    else:
+        with nogil:
+            total = df_loss_f32(code, <float *>p_out, p_t, <float *>p_grad,
+                                rows, cols)
+    return (total / rows if rows else 0.0), grad
+
+
+def metric(int code, out, target, double threshold=0.5):
+    """The mean over rows of metric ``code`` (an accuracy) for ``out`` against ``target``."""
+    _check_code(code, DF_N_METRICS, "metric")
+    out = _float_array(out, "out", 2, None, False)
+    loss_code = DF_LOSS_SPARSE_CE_LOGITS if code == DF_METRIC_SPARSE_ACCURACY else DF_LOSS_MSE
+    t = _target(loss_code, target, "target", out)
+    cdef int64_t rows = out.shape[0], cols = out.shape[1]
+    if cols == 0:
+        raise ValueError(f"out must have at least one column, got shape {out.shape}")
+    cdef double hits
+    cdef void *p_out = _data(out)
+    cdef void *p_t = _data(t)
+    if out.dtype == np.float64:
+        with nogil:
+            hits = df_metric_f64(code, threshold, <double *>p_out, p_t, rows, cols)
+    else:
+        with nogil:
+            hits = df_metric_f32(code, threshold, <float *>p_out, p_t, rows, cols)
+    return hits / rows if rows else 0.0
+
+
+cdef _check_update(object w, list others, list names):
+    for arr, name in zip(others, names):
+        _float_array(arr, name, -1, w.dtype, name != "grad")
+        if arr.shape != w.shape:
+            raise ValueError(f"{name} must have the variable's shape {w.shape}, got {arr.shape}")
+        if np.shares_memory(arr, w) or any(
+                o is not arr and np.shares_memory(arr, o) for o in others):
+            raise ValueError(f"{name} must not share memory with the other arrays")
+
+
+def adam_update(variable, grad, m, v, int64_t step, double learning_rate=1e-3,
+                double beta_1=0.9, double beta_2=0.999, double epsilon=1e-7):
+    """One Keras-3 Adam step, in place on ``variable``, ``m`` and ``v``; ``step`` is 1-based."""
+    w = _float_array(variable, "variable", -1, None, True)
+    _check_update(w, [grad, m, v], ["grad", "m", "v"])
+    if step < 1:
+        raise ValueError(f"step must be >= 1 (it is 1-based), got {step}")
+    cdef int64_t n = w.size
+    cdef void *p_w = _data(w)
+    cdef void *p_grad = _data(grad)
+    cdef void *p_m = _data(m)
+    cdef void *p_v = _data(v)
+    if w.dtype == np.float64:
+        with nogil:
+            df_adam_f64(<double *>p_w, <double *>p_grad, <double *>p_m,
+                        <double *>p_v, n, learning_rate, beta_1, beta_2, epsilon, step)
+    else:
+        with nogil:
+            df_adam_f32(<float *>p_w, <float *>p_grad, <float *>p_m,
+                        <float *>p_v, n, learning_rate, beta_1, beta_2, epsilon, step)
+
+
+def sgd_update(variable, grad, velocity=None, double learning_rate=0.01, double momentum=0.0,
+               bint nesterov=False):
+    """One Keras SGD step in place (``velocity`` is needed when ``momentum`` is not 0)."""
+    w = _float_array(variable, "variable", -1, None, True)
+    if momentum != 0 and velocity is None:
+        raise ValueError("velocity is required when momentum is not 0")
+    _check_update(w, [grad] + ([velocity] if velocity is not None else []),
+                  ["grad", "velocity"][:1 + (velocity is not None)])
+    cdef int64_t n = w.size
+    cdef void *vel = _data(velocity) if velocity is not None else NULL
+    cdef void *p_w = _data(w)
+    cdef void *p_grad = _data(grad)
+    if w.dtype == np.float64:
+        with nogil:
+            df_sgd_f64(<double *>p_w, <double *>p_grad, <double *>vel, n,
+                       learning_rate, momentum, nesterov)
+    else:
+        with nogil:
+            df_sgd_f32(<float *>p_w, <float *>p_grad, <float *>vel, n,
+                       learning_rate, momentum, nesterov)
+
+
+# ---------------------------------------------------------------- whole networks
+
+def parameter_count(units):
+    """Entries of the flat parameter buffer for Dense layers of these sizes."""
+    return sum(units[i] * units[i + 1] + units[i + 1] for i in range(len(units) - 1))
+
+
+cdef class Network:
+    """A stack of Dense layers over one flat parameter buffer (kernel then bias per
+    layer, Keras' shapes) and a gradient buffer of the same layout."""
+    cdef df_net net
+    cdef object _units, _activation, _slope
+    cdef readonly object params, grads
+    cdef readonly object dtype
+
+    def __cinit__(self, units, activations, slopes, params, grads):
+        units_arr = np.ascontiguousarray(units, dtype=np.int32)
+        n_layers = len(units_arr) - 1
+        if n_layers < 1 or units_arr.ndim != 1 or (units_arr < 1).any():
+            raise ValueError(f"units must list at least two positive sizes, got {list(units)}")
+        act = np.ascontiguousarray(activations, dtype=np.int32)
+        slope = np.ascontiguousarray(slopes, dtype=np.float64)
+        _check_shape(act, "activations", (n_layers,))
+        _check_shape(slope, "slopes", (n_layers,))
+        if (act < 0).any() or (act >= DF_N_ACTIVATIONS).any():
+            raise ValueError(f"activations must be codes in [0, {DF_N_ACTIVATIONS}), got {act}")
+        if (slope < 0).any():
+            raise ValueError(f"slopes must be >= 0, got {slope}")
+        count = parameter_count([int(u) for u in units_arr])
+        self.params = _float_array(params, "params", 1, None, True)
+        self.grads = _float_array(grads, "grads", 1, self.params.dtype, True)
+        _check_shape(self.params, "params", (count,))
+        _check_shape(self.grads, "grads", (count,))
+        if np.shares_memory(self.params, self.grads):
+            raise ValueError("params and grads must not share memory")
+        self._units, self._activation, self._slope = units_arr, act, slope
+        self.dtype = self.params.dtype
+        self.net.n_layers = n_layers
+        self.net.units = <const int *>_data(units_arr)
+        self.net.activation = <const int *>_data(act)
+        self.net.slope = <const double *>_data(slope)
+        self.net.params = _data(self.params)
+        self.net.grads = _data(self.grads)
+        self.net.n_params = count
+
+    @property
+    def units(self):
+        return tuple(int(u) for u in self._units)
+
+
+cdef class Workspace:
+    """Buffers for batches of up to ``capacity`` rows, allocated once and reused."""
+    cdef df_work work
+    cdef list _buffers
+    cdef readonly int64_t capacity
+    cdef readonly bint labels
+    cdef readonly object owner
+
+    def __cinit__(self, Network network, int64_t capacity, bint labels=False):
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        units = network.units
+        dtype = network.dtype
+        self.owner = network
+        self.capacity = capacity
+        self.labels = labels
+        self.work.act = <void **>malloc(sizeof(void *) * len(units))
+        if self.work.act == NULL:
+            raise MemoryError()
+        self._buffers = [np.empty((capacity, units[0]), dtype),
+                         np.empty(capacity, np.int32) if labels
+                         else np.empty((capacity, units[-1]), dtype),
+                         np.empty((capacity, max(units)), dtype),
+                         np.empty((capacity, max(units)), dtype)]
+        self._buffers += [np.empty((capacity, u), dtype) for u in units[1:]]
+        self.work.capacity = capacity
+        self.work.x = _data(self._buffers[0])
+        self.work.y = _data(self._buffers[1])
+        self.work.grad_a = _data(self._buffers[2])
+        self.work.grad_b = _data(self._buffers[3])
+        for i in range(len(units) - 1):
+            self.work.act[i] = _data(self._buffers[4 + i])
+
+    def __dealloc__(self):
+        free(self.work.act)
+
+
+cdef class Trainer:
+    """What the compiled loop needs to know to train: loss, metric, optimizer and
+    the optimizer's state (``slot_1``: Adam's m or SGD's velocity; ``slot_2``: Adam's v)."""
+    cdef df_train train
+    cdef readonly object slot_1, slot_2
+    cdef readonly object owner
+
+    def __cinit__(self, Network network, int loss, bint fused_output, int metric,
+                  double threshold, int optimizer, double learning_rate, double beta_1=0.9,
+                  double beta_2=0.999, double epsilon=1e-7, double momentum=0.0,
+                  bint nesterov=False, int64_t iterations=0, slot_1=None, slot_2=None):
+        _check_code(loss, DF_N_LOSSES, "loss")
+        _check_code(metric, DF_N_METRICS, "metric")
+        _check_code(optimizer, DF_N_OPTIMIZERS, "optimizer")
+        if metric != DF_METRIC_NONE and (metric == DF_METRIC_SPARSE_ACCURACY) != bool(
+                df_loss_uses_labels(loss)):
+            raise ValueError("metric and loss must read the same kind of target "
+                             "(labels for sparse accuracy, dense otherwise)")
+        if iterations < 0:
+            raise ValueError(f"iterations must be >= 0, got {iterations}")
+        shape = (network.net.n_params,)
+        self.slot_1 = (_float_array(slot_1, "slot_1", 1, network.dtype, True)
+                       if slot_1 is not None else np.zeros(shape, network.dtype))
+        self.slot_2 = (_float_array(slot_2, "slot_2", 1, network.dtype, True)
+                       if slot_2 is not None else np.zeros(shape, network.dtype))
+        _check_shape(self.slot_1, "slot_1", shape)
+        _check_shape(self.slot_2, "slot_2", shape)
+        for s in (self.slot_1, self.slot_2):
+            if np.shares_memory(s, network.params) or np.shares_memory(s, network.grads):
+                raise ValueError("optimizer slots must not share memory with the network")
+        self.owner = network
+        self.train.loss = loss
+        self.train.fused_output = fused_output
+        self.train.metric = metric
+        self.train.threshold = threshold
+        self.train.optimizer = optimizer
+        self.train.learning_rate = learning_rate
+        self.train.beta_1 = beta_1
+        self.train.beta_2 = beta_2
+        self.train.epsilon = epsilon
+        self.train.momentum = momentum
+        self.train.nesterov = nesterov
+        self.train.iterations = iterations
+        self.train.slot_1 = _data(self.slot_1)
+        self.train.slot_2 = _data(self.slot_2)
+
+    @property
+    def iterations(self):
+        return self.train.iterations
+
+    @property
+    def labels(self):
+        return bool(df_loss_uses_labels(self.train.loss))
+
+
+cdef class Dataset:
+    """Inputs and targets checked once against a network: x (n, units[0]) and int32
+    labels in range, or dense targets (n, units[-1]), all C-contiguous."""
+    cdef readonly object x, y
+    cdef readonly int64_t n
+    cdef readonly bint labels
+
+    def __cinit__(self, Network network, x, y, bint labels):
+        units = network.units
+        self.x = _float_array(x, "x", 2, network.dtype, False)
+        _check_shape(self.x, "x", (self.x.shape[0], units[0]))
+        self.n = self.x.shape[0]
+        self.labels = labels
+        if labels:
+            self.y = _labels(y, "y", self.n, units[-1])
+        else:
+            self.y = _float_array(y, "y", 2, network.dtype, False)
+            _check_shape(self.y, "y", (self.n, units[-1]))
+
+
+cdef _check_parts(Network network, Workspace work, Trainer trainer, Dataset data):
+    if work.owner is not network or (trainer is not None and trainer.owner is not network):
+        raise ValueError("workspace and trainer must belong to the network")
+    if data.x.dtype != network.dtype:
+        raise TypeError("data must have the network's dtype")
+    if data.x.shape[1] != network.units[0]:
+        raise ValueError("data does not match the network's input size")
+    if trainer is not None and data.labels != trainer.labels:
+        raise ValueError("data targets are not the kind the trainer's loss reads")
+
+
+def train_batches(Network network, Workspace work, Trainer trainer, Dataset data, order,
+                  int64_t batch_size, int64_t first_batch, int64_t end_batch,
+                  batch_loss, batch_metric):
+    """Trains batches [first_batch, end_batch) of an epoch with sample order ``order``.
+    Writes each batch's mean loss and metric; returns how many batches were applied
+    (fewer when a loss is not finite: that batch's update is not applied)."""
+    _check_parts(network, work, trainer, data)
+    if work.labels != trainer.labels:
+        raise ValueError("workspace targets are not the kind the trainer's loss reads")
+    cdef int64_t n = data.n
+    if batch_size < 1 or batch_size > work.capacity:
+        raise ValueError(f"batch_size must be in [1, {work.capacity}], got {batch_size}")
+    cdef int64_t n_batches = (n + batch_size - 1) // batch_size
+    if not 0 <= first_batch <= end_batch <= n_batches:
+        raise ValueError(f"batches [{first_batch}, {end_batch}) are not within "
+                         f"[0, {n_batches})")
+    if not isinstance(order, np.ndarray) or order.dtype != np.int64 or order.ndim != 1 \
+            or order.shape[0] != n or not order.flags.c_contiguous:
+        raise ValueError(f"order must be a contiguous int64 array of {n} indices")
+    cdef int64_t lo = first_batch * batch_size, hi = min(n, end_batch * batch_size)
+    if hi > lo:
+        used = order[lo:hi]
+        if used.min() < 0 or used.max() >= n:
+            raise ValueError(f"order must hold indices in [0, {n})")
+    count = end_batch - first_batch
+    losses = np.asarray(batch_loss)
+    metrics = np.asarray(batch_metric)
+    for arr, name in ((losses, "batch_loss"), (metrics, "batch_metric")):
+        if arr.dtype != np.float64 or arr.ndim != 1 or arr.shape[0] < count \
+                or not arr.flags.c_contiguous or not arr.flags.writeable:
+            raise ValueError(f"{name} must be a writeable float64 array of at least "
+                             f"{count} entries")
+    cdef int64_t done
+    cdef void *x = _data(data.x)
+    cdef void *y = _data(data.y)
+    cdef int64_t *idx = <int64_t *>_data(order)
+    cdef double *lp = <double *>_data(losses)
+    cdef double *mp = <double *>_data(metrics)
+    if network.dtype == np.float64:
+        with nogil:
+            done = df_train_batches_f64(&network.net, &work.work, &trainer.train,
+                                        <double *>x, y, idx, n, batch_size, first_batch,
+                                        end_batch, lp, mp)
+    else:
+        with nogil:
+            done = df_train_batches_f32(&network.net, &work.work, &trainer.train,
+                                        <float *>x, y, idx, n, batch_size, first_batch,
+                                        end_batch, lp, mp)
+    return done
+
+
+def predict(Network network, Workspace work, x):
+    """The network's output for every row of ``x``, computed in batches of the
+    workspace's capacity."""
+    if work.owner is not network:
+        raise ValueError("workspace must belong to the network")
+    x = _float_array(x, "x", 2, network.dtype, False)
+    units = network.units
+    if x.shape[1] != units[0]:
+        raise ValueError(f"x must have {units[0]} features, got shape {x.shape}")
+    cdef int64_t n = x.shape[0]
+    out = np.empty((n, units[-1]), network.dtype)
+    cdef void *p_x = _data(x)
+    cdef void *p_out = _data(out)
+    if network.dtype == np.float64:
+        with nogil:
+            df_predict_f64(&network.net, &work.work, <double *>p_x, n,
+                           <double *>p_out)
+    else:
+        with nogil:
+            df_predict_f32(&network.net, &work.work, <float *>p_x, n,
+                           <float *>p_out)
+    return out
+
+
+def evaluate(Network network, Workspace work, Trainer trainer, Dataset data):
+    """``(loss sum, metric sum)`` over all rows of ``data``, in batches."""
+    _check_parts(network, work, trainer, data)
+    cdef double loss_sum = 0, metric_sum = 0
+    cdef int64_t n = data.n
+    cdef void *x = _data(data.x)
+    cdef void *y = _data(data.y)
+    if network.dtype == np.float64:
+        with nogil:
+            df_evaluate_f64(&network.net, &work.work, &trainer.train, <double *>x, y, n,
+                            &loss_sum, &metric_sum)
+    else:
+        with nogil:
+            df_evaluate_f32(&network.net, &work.work, &trainer.train, <float *>x, y, n,
+                            &loss_sum, &metric_sum)
+    return loss_sum, metric_sum
