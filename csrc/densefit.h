@@ -47,7 +47,7 @@ typedef enum {
     DF_N_METRICS
 } df_metric;
 
-typedef enum { DF_OPT_SGD = 0, DF_OPT_ADAM = 1, DF_N_OPTIMIZERS } df_optimizer;
+typedef enum { DF_OPT_SGD = 0, DF_OPT_ADAM = 1, DF_OPT_RMSPROP = 2, DF_N_OPTIMIZERS } df_optimizer;
 
 /* Whether a loss takes integer labels (int32) rather than a dense target matrix.
  * In training the metric reads the same targets as the loss. */
@@ -96,9 +96,10 @@ typedef struct {
     int optimizer;
     double learning_rate, beta_1, beta_2, epsilon; /* Adam */
     double momentum;                               /* SGD */
+    double rho;                                    /* RMSprop (epsilon is shared) */
     int nesterov;
     int64_t iterations; /* optimizer steps taken so far; advanced by train */
-    void *slot_1;       /* Adam m, or SGD velocity; n_params entries */
+    void *slot_1;       /* Adam m, SGD velocity or RMSprop's mean square; n_params entries */
     void *slot_2;       /* Adam v */
 } df_train;
 
@@ -119,6 +120,8 @@ typedef struct {
                       double beta_1, double beta_2, double epsilon, int64_t step);                 \
     void df_sgd##SFX(REAL *w, const REAL *g, REAL *velocity, int64_t n, double learning_rate,      \
                      double momentum, int nesterov);                                               \
+    void df_rmsprop##SFX(REAL *w, const REAL *g, REAL *mean_square, int64_t n,                     \
+                         double learning_rate, double rho, double epsilon);                        \
     int64_t df_train_batches##SFX(const df_net *net, df_work *work, df_train *train,               \
                                   const REAL *x, const void *y, const int64_t *order, int64_t n,   \
                                   int64_t batch_size, int64_t first_batch, int64_t end_batch,      \

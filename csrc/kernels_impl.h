@@ -314,6 +314,17 @@ void F(df_sgd)(REAL *w, const REAL *g, REAL *velocity, int64_t n, double learnin
     }
 }
 
+/* Keras' RMSprop (no momentum, not centered): ms = rho ms + (1 - rho) g^2;
+ * w -= lr g / sqrt(ms + epsilon), epsilon inside the root. */
+void F(df_rmsprop)(REAL *w, const REAL *g, REAL *mean_square, int64_t n, double learning_rate,
+                   double rho, double epsilon) {
+    const REAL lr = (REAL)learning_rate, r = (REAL)rho, eps = (REAL)epsilon;
+    for (int64_t i = 0; i < n; i++) {
+        mean_square[i] = r * mean_square[i] + (1 - r) * g[i] * g[i];
+        w[i] -= lr * g[i] / sqrt(mean_square[i] + eps);
+    }
+}
+
 /* The network's forward pass over `rows` rows of x into work->act.  With
  * skip_last_activation the last buffer holds the output layer's pre-activation. */
 static void F(forward)(const df_net *net, df_work *work, const REAL *x, int rows,
@@ -359,6 +370,9 @@ static void F(apply_optimizer)(const df_net *net, df_train *train) {
         F(df_adam)((REAL *)net->params, (const REAL *)net->grads, (REAL *)train->slot_1,
                    (REAL *)train->slot_2, net->n_params, train->learning_rate, train->beta_1,
                    train->beta_2, train->epsilon, train->iterations);
+    else if (train->optimizer == DF_OPT_RMSPROP)
+        F(df_rmsprop)((REAL *)net->params, (const REAL *)net->grads, (REAL *)train->slot_1,
+                      net->n_params, train->learning_rate, train->rho, train->epsilon);
     else
         F(df_sgd)((REAL *)net->params, (const REAL *)net->grads, (REAL *)train->slot_1,
                   net->n_params, train->learning_rate, train->momentum, train->nesterov);

@@ -8,7 +8,7 @@ cdef extern from "densefit.h" nogil:
         DF_LOSS_SPARSE_CE_PROBS, DF_LOSS_CE_PROBS, DF_LOSS_BCE_PROBS, DF_LOSS_MSE, DF_N_LOSSES
         DF_METRIC_NONE, DF_METRIC_SPARSE_ACCURACY, DF_METRIC_CATEGORICAL_ACCURACY
         DF_METRIC_BINARY_ACCURACY, DF_N_METRICS
-        DF_OPT_SGD, DF_OPT_ADAM, DF_N_OPTIMIZERS
+        DF_OPT_SGD, DF_OPT_ADAM, DF_OPT_RMSPROP, DF_N_OPTIMIZERS
 
     int df_loss_uses_labels(int loss)
 
@@ -43,6 +43,7 @@ cdef extern from "densefit.h" nogil:
         int optimizer
         double learning_rate, beta_1, beta_2, epsilon
         double momentum
+        double rho
         int nesterov
         int64_t iterations
         void *slot_1
@@ -82,6 +83,10 @@ cdef extern from "densefit.h" nogil:
                     double momentum, int nesterov)
     void df_sgd_f64(double *w, const double *g, double *velocity, int64_t n,
                     double learning_rate, double momentum, int nesterov)
+    void df_rmsprop_f32(float *w, const float *g, float *mean_square, int64_t n,
+                        double learning_rate, double rho, double epsilon)
+    void df_rmsprop_f64(double *w, const double *g, double *mean_square, int64_t n,
+                        double learning_rate, double rho, double epsilon)
     int64_t df_train_batches_f32(const df_net *net, df_work *work, df_train *train,
                                  const float *x, const void *y, const int64_t *order, int64_t n,
                                  int64_t batch_size, int64_t first_batch, int64_t end_batch,

@@ -26,7 +26,7 @@ LOSSES = {"sparse_ce_logits": DF_LOSS_SPARSE_CE_LOGITS, "ce_logits": DF_LOSS_CE_
 METRICS = {"none": DF_METRIC_NONE, "sparse_accuracy": DF_METRIC_SPARSE_ACCURACY,
            "categorical_accuracy": DF_METRIC_CATEGORICAL_ACCURACY,
            "binary_accuracy": DF_METRIC_BINARY_ACCURACY}
-OPTIMIZERS = {"sgd": DF_OPT_SGD, "adam": DF_OPT_ADAM}
+OPTIMIZERS = {"sgd": DF_OPT_SGD, "adam": DF_OPT_ADAM, "rmsprop": DF_OPT_RMSPROP}
 
 _MAX_INT = 2**31 - 1  # BLAS dimensions are C ints
 
@@ -300,6 +300,25 @@ def sgd_update(variable, grad, velocity=None, double learning_rate=0.01, double 
                        learning_rate, momentum, nesterov)
 
 
+def rmsprop_update(variable, grad, mean_square, double learning_rate=1e-3, double rho=0.9,
+                   double epsilon=1e-7):
+    """One Keras RMSprop step (no momentum, not centered) in place."""
+    w = _float_array(variable, "variable", -1, None, True)
+    _check_update(w, [grad, mean_square], ["grad", "mean_square"])
+    cdef int64_t n = w.size
+    cdef void *p_w = _data(w)
+    cdef void *p_grad = _data(grad)
+    cdef void *p_ms = _data(mean_square)
+    if w.dtype == np.float64:
+        with nogil:
+            df_rmsprop_f64(<double *>p_w, <double *>p_grad, <double *>p_ms, n, learning_rate,
+                           rho, epsilon)
+    else:
+        with nogil:
+            df_rmsprop_f32(<float *>p_w, <float *>p_grad, <float *>p_ms, n, learning_rate,
+                           rho, epsilon)
+
+
 # ---------------------------------------------------------------- whole networks
 
 def parameter_count(units):
@@ -397,7 +416,8 @@ cdef class Trainer:
     def __cinit__(self, Network network, int loss, bint fused_output, int metric,
                   double threshold, int optimizer, double learning_rate, double beta_1=0.9,
                   double beta_2=0.999, double epsilon=1e-7, double momentum=0.0,
-                  bint nesterov=False, int64_t iterations=0, slot_1=None, slot_2=None):
+                  bint nesterov=False, int64_t iterations=0, slot_1=None, slot_2=None,
+                  double rho=0.9):
         _check_code(loss, DF_N_LOSSES, "loss")
         _check_code(metric, DF_N_METRICS, "metric")
         _check_code(optimizer, DF_N_OPTIMIZERS, "optimizer")
@@ -429,6 +449,7 @@ cdef class Trainer:
         self.train.epsilon = epsilon
         self.train.momentum = momentum
         self.train.nesterov = nesterov
+        self.train.rho = rho
         self.train.iterations = iterations
         self.train.slot_1 = _data(self.slot_1)
         self.train.slot_2 = _data(self.slot_2)

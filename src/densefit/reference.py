@@ -1,0 +1,258 @@
+"""The same math as the compiled core, in plain NumPy, written to be read.
+
+This module is the oracle the tests compare the C kernels against and the
+baseline the benchmarks measure them against.  It shares no code with the
+core on purpose: two independent implementations that agree are evidence.
+
+Conventions (Keras'): a Dense kernel has shape ``(n_in, n_out)``; a loss is
+the mean over the batch of each sample's loss (for binary cross-entropy and
+MSE a sample's loss is the mean over its outputs); gradients are of that mean.
+"""
+import numpy as np
+
+EPSILON = 1e-7  # Keras' backend epsilon: probabilities are clipped to [EPSILON, 1 - EPSILON]
+
+
+# ------------------------------------------------------------------ activations
+
+def sigmoid(z):
+    # exp of a non-positive number only, so no overflow warning for any z
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def log_softmax(z):
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def activation(z, name, slope=0.2):
+    """``name`` applied to ``z`` (leaky_relu uses ``slope`` for negative inputs)."""
+    if name == "linear":
+        return z.copy()
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "sigmoid":
+        return sigmoid(z)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, slope * z)
+    if name == "softmax":
+        return softmax(z)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def activation_backward(a, grad, name, slope=0.2):
+    """dL/dz from the activation's output ``a`` and dL/da ``grad``."""
+    if name == "linear":
+        return grad.copy()
+    if name == "relu":
+        return np.where(a > 0, grad, 0)
+    if name == "sigmoid":
+        return grad * a * (1 - a)
+    if name == "tanh":
+        return grad * (1 - a * a)
+    if name == "leaky_relu":
+        return np.where(a > 0, grad, slope * grad)
+    if name == "softmax":  # the Jacobian of softmax times grad, row by row
+        return a * (grad - (grad * a).sum(axis=-1, keepdims=True))
+    raise ValueError(f"unknown activation {name!r}")
+
+
+# ------------------------------------------------------------------ a Dense layer
+
+def dense_forward(x, kernel, bias, name="linear", slope=0.2):
+    return activation(x @ kernel + bias, name, slope)
+
+
+def dense_backward(x, kernel, a, grad, name="linear", slope=0.2, need_dx=True):
+    """``(d_kernel, d_bias, d_x)`` from the layer's input, output and dL/d(output)."""
+    dz = activation_backward(a, grad, name, slope)
+    return x.T @ dz, dz.sum(axis=0), (dz @ kernel.T if need_dx else None)
+
+
+# ------------------------------------------------------------------ losses: (mean loss, gradient)
+
+def sparse_softmax_cross_entropy(logits, labels):
+    n = len(logits)
+    rows = np.arange(n)
+    loss = -log_softmax(logits)[rows, labels]
+    grad = softmax(logits)
+    grad[rows, labels] -= 1
+    return loss.mean(), grad / n
+
+
+def softmax_cross_entropy(logits, targets):
+    n = len(logits)
+    loss = -(targets * log_softmax(logits)).sum(axis=-1)
+    grad = softmax(logits) * targets.sum(axis=-1, keepdims=True) - targets
+    return loss.mean(), grad / n
+
+
+def binary_cross_entropy_from_logits(logits, targets):
+    loss = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
+    return loss.mean(axis=-1).mean(), (sigmoid(logits) - targets) / logits.size
+
+
+def binary_cross_entropy(probs, targets):
+    p = np.clip(probs, EPSILON, 1 - EPSILON)
+    loss = -(targets * np.log(p) + (1 - targets) * np.log(1 - p))
+    inside = (probs >= EPSILON) & (probs <= 1 - EPSILON)  # the clip passes no gradient
+    grad = np.where(inside, (p - targets) / (p * (1 - p)), 0) / probs.size
+    return loss.mean(axis=-1).mean(), grad
+
+
+def categorical_cross_entropy(probs, targets):
+    """Keras' form: renormalise rows to sum to one, clip, then -sum(t log q)."""
+    n = len(probs)
+    s = probs.sum(axis=-1, keepdims=True)
+    q = probs / s
+    c = np.clip(q, EPSILON, 1 - EPSILON)
+    loss = -(targets * np.log(c)).sum(axis=-1)
+    dq = np.where((q >= EPSILON) & (q <= 1 - EPSILON), -targets / q, 0)
+    grad = (dq - (dq * q).sum(axis=-1, keepdims=True)) / s
+    return loss.mean(), grad / n
+
+
+def one_hot(labels, classes, dtype=np.float64):
+    return np.eye(classes, dtype=dtype)[labels]
+
+
+def sparse_categorical_cross_entropy(probs, labels):
+    return categorical_cross_entropy(probs, one_hot(labels, probs.shape[1], probs.dtype))
+
+
+def mean_squared_error(pred, targets):
+    diff = pred - targets
+    return (diff ** 2).mean(axis=-1).mean(), 2 * diff / pred.size
+
+
+# ------------------------------------------------------------------ accuracies: the mean over rows
+
+def sparse_accuracy(out, labels):
+    return (out.argmax(axis=-1) == labels).mean()
+
+
+def categorical_accuracy(out, targets):
+    return (out.argmax(axis=-1) == targets.argmax(axis=-1)).mean()
+
+
+def binary_accuracy(out, targets, threshold=0.5):
+    return (targets == (out > threshold)).mean(axis=-1).mean()
+
+
+# ------------------------------------------------------------------ optimizers, in place
+
+def adam_update(w, g, m, v, step, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    """Keras 3's Adam; ``step`` counts from 1."""
+    alpha = learning_rate * np.sqrt(1 - beta_2 ** step) / (1 - beta_1 ** step)
+    m += (g - m) * (1 - beta_1)
+    v += (g * g - v) * (1 - beta_2)
+    w -= alpha * m / (np.sqrt(v) + epsilon)
+
+
+def sgd_update(w, g, velocity=None, learning_rate=0.01, momentum=0.0, nesterov=False):
+    if momentum == 0:
+        w -= learning_rate * g
+        return
+    velocity *= momentum
+    velocity -= learning_rate * g
+    w += momentum * velocity - learning_rate * g if nesterov else velocity
+
+
+def rmsprop_update(w, g, mean_square, learning_rate=1e-3, rho=0.9, epsilon=1e-7):
+    """Keras' RMSprop without momentum: epsilon inside the square root."""
+    mean_square *= rho
+    mean_square += (1 - rho) * g * g
+    w -= learning_rate * g / np.sqrt(mean_square + epsilon)
+
+
+# ------------------------------------------------------------------ initialisation
+
+def glorot_uniform(fan_in, fan_out, rng, dtype=np.float32):
+    limit = np.sqrt(6 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(dtype)
+
+
+# ------------------------------------------------------------------ a whole network
+
+LOSSES = {
+    "sparse_ce_logits": sparse_softmax_cross_entropy,
+    "ce_logits": softmax_cross_entropy,
+    "bce_logits": binary_cross_entropy_from_logits,
+    "sparse_ce_probs": sparse_categorical_cross_entropy,
+    "ce_probs": categorical_cross_entropy,
+    "bce_probs": binary_cross_entropy,
+    "mse": mean_squared_error,
+}
+
+
+class MLP:
+    """A Sequential stack of Dense layers trained the way densefit trains one.
+
+    ``layers`` is a list of ``(kernel, bias, activation_name)``; ``loss`` a key of
+    ``LOSSES``.  With ``fused_output`` the last activation is skipped during
+    training and the loss (a ``*_logits`` one) reads the pre-activation, as
+    densefit does for a softmax or sigmoid output under a probability loss.
+    """
+
+    def __init__(self, layers, loss, fused_output=False, slope=0.2, learning_rate=1e-3,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+        self.kernels = [k.copy() for k, _, _ in layers]
+        self.biases = [b.copy() for _, b, _ in layers]
+        self.activations = [a for _, _, a in layers]
+        self.loss, self.fused_output, self.slope = LOSSES[loss], fused_output, slope
+        self.adam = dict(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon)
+        self.m = [np.zeros_like(p) for p in self.parameters()]
+        self.v = [np.zeros_like(p) for p in self.parameters()]
+        self.iterations = 0
+
+    def parameters(self):
+        """Kernel then bias for each layer: Keras' get_weights order."""
+        return [p for kb in zip(self.kernels, self.biases) for p in kb]
+
+    def forward(self, x, training=False):
+        outputs = [x]
+        for i, (k, b, name) in enumerate(zip(self.kernels, self.biases, self.activations)):
+            last = i == len(self.kernels) - 1
+            name = "linear" if (training and last and self.fused_output) else name
+            outputs.append(dense_forward(outputs[-1], k, b, name, self.slope))
+        return outputs
+
+    def predict(self, x):
+        return self.forward(x)[-1]
+
+    def gradients(self, x, y):
+        """``(loss, gradients)`` for one batch, gradients in parameters() order."""
+        outputs = self.forward(x, training=True)
+        loss, grad = self.loss(outputs[-1], y)
+        grads = []
+        for i in reversed(range(len(self.kernels))):
+            last = i == len(self.kernels) - 1
+            name = "linear" if (last and self.fused_output) else self.activations[i]
+            dk, db, grad = dense_backward(outputs[i], self.kernels[i], outputs[i + 1], grad,
+                                          name, self.slope, need_dx=i > 0)
+            grads = [dk, db] + grads
+        return loss, grads
+
+    def train_step(self, x, y):
+        loss, grads = self.gradients(x, y)
+        self.iterations += 1
+        for p, g, m, v in zip(self.parameters(), grads, self.m, self.v):
+            adam_update(p, g, m, v, self.iterations, **self.adam)
+        return loss
+
+    def fit_epoch(self, x, y, batch_size, order):
+        """One epoch over the samples in ``order``; returns the per-batch losses."""
+        losses = []
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            losses.append(self.train_step(x[idx], y[idx]))
+        return np.array(losses)
