@@ -1,2 +1,12 @@
-"""densefit: Keras' Sequential/Dense/compile/fit on a compiled CPU core."""
-from . import _core
+"""densefit: Keras' ``Sequential``/``Dense``/``compile``/``fit`` on a compiled CPU core.
+
+>>> from densefit import Sequential
+>>> from densefit.layers import Dense
+"""
+from . import (activations, callbacks, datasets, initializers, layers, losses, metrics, models,
+               optimizers, reference, utils)
+from .models import Sequential, load_model
+
+__version__ = "1.0.0"
+__all__ = ["Sequential", "load_model", "activations", "callbacks", "datasets", "initializers",
+           "layers", "losses", "metrics", "models", "optimizers", "reference", "utils"]

@@ -1,0 +1,186 @@
+"""Losses with Keras' names, defaults and reduction (the mean over the batch).
+
+A loss chooses the compiled kernel that trains with it.  When it takes
+probabilities and the output layer is the matching softmax or sigmoid, it is
+computed from that layer's pre-activation with the stable fused kernel, as
+Keras' TensorFlow backend does: ``from_logits=False`` on a softmax output
+trains as stably as a linear output with ``from_logits=True``.
+
+>>> from densefit.losses import SparseCategoricalCrossentropy
+>>> round(float(SparseCategoricalCrossentropy(from_logits=True)([0], [[0.0, 0.0]])), 6)  # log 2
+0.693147
+"""
+import warnings
+
+import numpy as np
+
+from . import _core
+from .utils import unknown_name_error
+
+
+class Loss:
+    """Base: ``from_logits`` plus what the compiled core needs to know."""
+
+    labels = False          # integer class labels (sparse) rather than dense targets
+    fusable_output = None   # the output activation whose logits a probability loss can use
+    logits_kernel = None
+    probs_kernel = None
+
+    def __init__(self, from_logits=False, name=None):
+        if not isinstance(from_logits, (bool, np.bool_)):
+            raise TypeError(f"from_logits must be True or False, got {from_logits!r}")
+        self.from_logits = bool(from_logits)
+        self.name = name or _snake(type(self).__name__)
+
+    def kernel_for(self, output_activation):
+        """``(loss code, fused)`` for a model whose last activation is ``output_activation``."""
+        if self.from_logits:
+            if output_activation in ("softmax", "sigmoid"):
+                warnings.warn(f"{type(self).__name__}(from_logits=True) on a {output_activation} "
+                              f"output: the outputs are probabilities, not logits. Use "
+                              f"activation='linear' for logits, or from_logits=False.",
+                              stacklevel=3)
+            return _core.LOSSES[self.logits_kernel], False
+        if output_activation == self.fusable_output:
+            return _core.LOSSES[self.logits_kernel], True
+        return _core.LOSSES[self.probs_kernel], False
+
+    def __call__(self, y_true, y_pred):
+        """The mean loss over the batch, as a NumPy scalar of y_pred's float type."""
+        y_pred = np.asarray(y_pred)
+        if y_pred.dtype != np.float64:
+            y_pred = y_pred.astype(np.float32)
+        y_pred = np.ascontiguousarray(y_pred.reshape(-1, 1) if y_pred.ndim == 1 else y_pred)
+        if y_pred.ndim != 2:
+            raise ValueError(f"y_pred must have shape (samples, outputs), got {y_pred.shape}")
+        target = self.prepare_targets(y_true, y_pred.shape, y_pred.dtype)
+        code = _core.LOSSES[self.logits_kernel if self.from_logits else self.probs_kernel]
+        value, _ = _core.loss(code, y_pred, target)
+        return y_pred.dtype.type(value)
+
+    def prepare_targets(self, y, output_shape, dtype):
+        """Targets as the core reads them: dense (n, outputs) in ``dtype``."""
+        y = np.asarray(y)
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"y must be numeric, got dtype {y.dtype}")
+        n, outputs = output_shape
+        if y.ndim == 1 and outputs == 1:
+            y = y.reshape(-1, 1)
+        if y.shape != (n, outputs):
+            raise ValueError(f"y must have shape {(n, outputs)} to match the model's output, "
+                             f"got {y.shape}")
+        y = np.ascontiguousarray(y, dtype=dtype)
+        self.check_targets(y)
+        return y
+
+    def check_targets(self, y):
+        if not np.isfinite(y).all():
+            row = int(np.nonzero(~np.isfinite(y).all(axis=1))[0][0])
+            raise ValueError(f"y holds NaN or inf (first at row {row})")
+
+    def get_config(self):
+        return {"class_name": type(self).__name__, "from_logits": self.from_logits}
+
+    def __repr__(self):
+        return f"{type(self).__name__}(from_logits={self.from_logits})"
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """Cross-entropy against integer class labels ``0..classes-1``."""
+
+    labels = True
+    fusable_output = "softmax"
+    logits_kernel, probs_kernel = "sparse_ce_logits", "sparse_ce_probs"
+
+    def prepare_targets(self, y, output_shape, dtype=None):
+        y = np.asarray(y)
+        n, classes = output_shape
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1 or len(y) != n:
+            raise ValueError(f"y must hold {n} integer class labels, shape ({n},), "
+                             f"got shape {y.shape}")
+        if y.dtype.kind == "f":
+            if not np.isfinite(y).all() or (y != np.round(y)).any():
+                raise ValueError("y must hold integer class labels; got non-integer or "
+                                 "non-finite values")
+        elif y.dtype.kind not in "biu":
+            raise TypeError(f"y must hold integer class labels, got dtype {y.dtype}")
+        if n and (y.min() < 0 or y.max() >= classes):
+            bad = y.min() if y.min() < 0 else y.max()
+            raise ValueError(f"y must hold class labels in [0, {classes}) for a model with "
+                             f"{classes} outputs, got {bad:g}")
+        return np.ascontiguousarray(y, dtype=np.int32)
+
+
+class CategoricalCrossentropy(Loss):
+    """Cross-entropy against one-hot (or probability) targets of shape (n, classes)."""
+
+    fusable_output = "softmax"
+    logits_kernel, probs_kernel = "ce_logits", "ce_probs"
+
+
+class BinaryCrossentropy(Loss):
+    """Cross-entropy of independent binary outputs against targets in [0, 1]."""
+
+    fusable_output = "sigmoid"
+    logits_kernel, probs_kernel = "bce_logits", "bce_probs"
+
+    def check_targets(self, y):
+        super().check_targets(y)
+        if y.size and (y.min() < 0 or y.max() > 1):
+            raise ValueError(f"y must hold binary targets in [0, 1], got values in "
+                             f"[{y.min():g}, {y.max():g}]")
+
+
+class MeanSquaredError(Loss):
+    """The mean over outputs of the squared error."""
+
+    logits_kernel = probs_kernel = "mse"
+
+    def __init__(self, name=None):
+        super().__init__(False, name)
+
+    def kernel_for(self, output_activation):
+        return _core.LOSSES["mse"], False
+
+    def get_config(self):
+        return {"class_name": type(self).__name__}
+
+
+def _snake(name):
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+_ALIASES = {
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+}
+_CLASSES = {c.__name__: c for c in (SparseCategoricalCrossentropy, CategoricalCrossentropy,
+                                    BinaryCrossentropy, MeanSquaredError)}
+
+
+def get(identifier):
+    """A Loss from an instance, a Keras name (``"sparse_categorical_crossentropy"``,
+    ``"mse"`` ...) or a class."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if isinstance(identifier, str) and identifier in _ALIASES:
+        return _ALIASES[identifier]()
+    if isinstance(identifier, str):
+        raise unknown_name_error("loss", identifier, _ALIASES)
+    raise TypeError(f"loss must be a densefit.losses.Loss or a name such as "
+                    f"'sparse_categorical_crossentropy', got {identifier!r}")
+
+
+def deserialize(config):
+    config = dict(config)
+    cls = _CLASSES.get(config.pop("class_name", None))
+    if cls is None:
+        raise ValueError(f"unknown loss in config: {config!r}")
+    return cls(**config)

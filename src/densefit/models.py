@@ -1,0 +1,518 @@
+"""``Sequential``: Keras' model API over the compiled core.
+
+>>> import numpy as np
+>>> from densefit import Sequential
+>>> from densefit.layers import Dense
+>>> model = Sequential([Dense(4, activation="relu"), Dense(2)])
+>>> model.compile(optimizer="adam", loss="mse")
+>>> history = model.fit(np.ones((8, 3)), np.zeros((8, 2)), epochs=2, verbose=0)
+>>> len(history.history["loss"])
+2
+"""
+import threading
+import time
+import warnings
+
+import numpy as np
+
+from . import _core, activations, callbacks as callbacks_module, layers as layers_module
+from . import losses, metrics as metrics_module, optimizers
+from .progress import Progress
+from .utils import new_generator
+
+_DEFAULT_DTYPE = np.dtype(np.float32)  # Keras' floatx
+_INFERENCE_BATCH = 1024  # rows per compiled forward call when predict's batch_size is None
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class Sequential:
+    """A linear stack of Dense layers (activation layers fold into the Dense before them)."""
+
+    _count = 0
+
+    def __init__(self, layers=None, name=None):
+        if name is None:
+            name = "sequential" if Sequential._count == 0 else f"sequential_{Sequential._count}"
+            Sequential._count += 1
+        self.name = name
+        self.layers = []      # what the user added, Input excluded (as Keras lists them)
+        self._plan = []       # [(Dense, Activation)]: what the core runs
+        self._input_shape = None
+        self._rng = new_generator()
+        self._network = None
+        self._workspaces = {}
+        self._compiled = None
+        self._lock = threading.Lock()
+        self.optimizer = self.loss = None
+        self.stop_training = False
+        self.history = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # ------------------------------------------------------------ structure
+
+    def add(self, layer):
+        """Append a layer: ``Input``, ``Dense`` or an activation layer."""
+        if self.built:
+            raise ValueError("cannot add layers to a model that is already built")
+        if isinstance(layer, layers_module.Input):
+            if self.layers or self._input_shape is not None:
+                raise ValueError("Input must be the first layer of a Sequential model")
+            self._input_shape = layer.shape
+            self._build(layer.shape[0], layer.dtype)
+            return
+        if isinstance(layer, layers_module.Dense):
+            if any(layer is d for d, _ in self._plan):
+                raise ValueError(f"layer {layer.name!r} is already in this model")
+            if layer.built:
+                raise ValueError(f"layer {layer.name!r} already belongs to a built model")
+            if not self._plan and layer.input_shape is not None:
+                self._input_shape = layer.input_shape
+            self._plan.append((layer, layer.activation))
+        elif hasattr(layer, "as_activation"):
+            if not self._plan or self._plan[-1][1].name != "linear":
+                raise ValueError(f"{type(layer).__name__} layer {layer.name!r} must follow a Dense "
+                                 f"layer without activation: densefit fuses it into that layer")
+            self._plan[-1] = (self._plan[-1][0], layer.as_activation())
+        else:
+            raise TypeError(f"layer must be a densefit.layers Dense, Input or activation layer, "
+                            f"got {layer!r}")
+        self.layers.append(layer)
+        if self._input_shape is not None and len(self._plan) == len(self.layers) == 1 \
+                and isinstance(layer, layers_module.Dense) and layer.input_shape is not None:
+            self._build(self._input_shape[0])
+
+    @property
+    def built(self):
+        return self._network is not None
+
+    def build(self, input_shape):
+        """Create the weights for inputs of shape ``(None, features)``."""
+        if self.built:
+            return
+        if len(tuple(input_shape)) != 2:
+            raise ValueError(f"input_shape must be (batch, features), got {input_shape!r}")
+        self._build(_check_positive_int(tuple(input_shape)[1], "input_shape[1]"))
+
+    def _dtype(self, requested=None):
+        dtypes = {d.dtype for d, _ in self._plan if d.dtype is not None}
+        if requested is not None:
+            dtypes.add(requested)
+        if len(dtypes) > 1:
+            raise ValueError(f"all layers must share one dtype, got {sorted(map(str, dtypes))}")
+        return dtypes.pop() if dtypes else _DEFAULT_DTYPE
+
+    def _build(self, n_in, dtype=None):
+        self._input_shape = (n_in,)
+        self._input_dtype = dtype
+        if not self._plan:
+            return  # built when the first Dense arrives
+        dtype = self._dtype(dtype)
+        units = [n_in] + [d.units for d, _ in self._plan]
+        params = np.empty(_core.parameter_count(units), dtype)
+        offset = 0
+        for (dense, _), n in zip(self._plan, units):
+            kernel, bias = dense.initial_weights(n, self._rng)
+            dense.kernel = params[offset:offset + kernel.size].reshape(kernel.shape)
+            offset += kernel.size
+            dense.bias = params[offset:offset + bias.size]
+            offset += bias.size
+            dense.kernel[...] = kernel
+            dense.bias[...] = bias
+        self._network = _core.Network(units, [a.code for _, a in self._plan],
+                                      [a.slope for _, a in self._plan], params,
+                                      np.zeros_like(params))
+        self._workspaces = {}
+
+    def _ensure_built(self, n_in):
+        if not self._plan:
+            raise ValueError("the model has no Dense layer: add one before using it")
+        if not self.built:
+            self._build(n_in, getattr(self, "_input_dtype", None))
+
+    @property
+    def dtype(self):
+        return self._network.dtype if self.built else self._dtype()
+
+    @property
+    def input_shape(self):
+        return None if self._input_shape is None else (None,) + self._input_shape
+
+    @property
+    def output_shape(self):
+        return (None, self._plan[-1][0].units) if self._plan else None
+
+    # ------------------------------------------------------------ weights
+
+    @property
+    def weights(self):
+        return [w for d, _ in self._plan if d.built for w in (d.kernel, d.bias)]
+
+    def get_weights(self):
+        """Copies of kernel, bias for each Dense layer in order (Keras' order and shapes)."""
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Copy ``weights`` (as from get_weights) in; all are checked before any is written."""
+        if not self.built:
+            raise ValueError("the model is not built yet: call it on data, fit it, or start it "
+                             "with Input(shape=...) before set_weights")
+        current = self.weights
+        weights = list(weights)
+        if len(weights) != len(current):
+            raise ValueError(f"set_weights expects a list of {len(current)} arrays (kernel and "
+                             f"bias per Dense layer), got {len(weights)}")
+        arrays = []
+        for i, (new, old) in enumerate(zip(weights, current)):
+            new = np.asarray(new)
+            if new.shape != old.shape:
+                raise ValueError(f"weights[{i}] must have shape {old.shape}, got {new.shape}")
+            if new.dtype.kind not in "biuf" or not np.isfinite(new).all():
+                raise ValueError(f"weights[{i}] must hold finite real numbers")
+            arrays.append(new)
+        for new, old in zip(arrays, current):
+            old[...] = new
+
+    def count_params(self):
+        return sum(w.size for w in self.weights)
+
+    # ------------------------------------------------------------ compile
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+        """Choose the optimizer, loss and metrics (Keras' defaults: RMSprop, no metrics)."""
+        optimizer = optimizers.get(optimizer)
+        if loss is None:
+            raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
+        loss = losses.get(loss)
+        if not self._plan:
+            raise ValueError("the model has no Dense layer: add layers before compile")
+        output_activation = self._plan[-1][1].name
+        loss_code, fused = loss.kernel_for(output_activation)
+        names = [] if metrics is None else ([metrics] if isinstance(metrics, str) else list(metrics))
+        if len(names) > 1:
+            raise ValueError(f"densefit computes one metric (an accuracy) per model, got {names}")
+        metric = (metrics_module.resolve(names[0], loss, self._plan[-1][0].units,
+                                         output_is_logits=fused or loss.from_logits)
+                  if names else None)
+        self.optimizer, self.loss = optimizer, loss
+        self._compiled = {"loss_code": loss_code, "fused": fused, "metric": metric,
+                          "metric_names": names}
+
+    @property
+    def metrics_names(self):
+        return ["loss"] + ([self._compiled["metric"].name] if self._compiled
+                           and self._compiled["metric"] else [])
+
+    def _trainer(self):
+        """A fresh core Trainer over the optimizer's (persistent) slot buffers."""
+        optimizer = self.optimizer
+        net = self._network
+        if optimizer.slots is None or optimizer.slots[0].shape != net.params.shape \
+                or optimizer.slots[0].dtype != net.dtype:
+            optimizer.slots = (np.zeros_like(net.params), np.zeros_like(net.params))
+        metric = self._compiled["metric"]
+        return _core.Trainer(net, self._compiled["loss_code"], self._compiled["fused"],
+                             metric.code if metric else 0, metric.threshold if metric else 0.5,
+                             iterations=optimizer.iterations, slot_1=optimizer.slots[0],
+                             slot_2=optimizer.slots[1], **optimizer.trainer_args())
+
+    def _workspace(self, capacity, labels):
+        """A work buffer set for ``capacity`` rows, from a pool so concurrent calls never share one."""
+        pool = self._workspaces.setdefault((capacity, labels), [])
+        try:
+            return pool.pop()
+        except IndexError:
+            return _core.Workspace(self._network, capacity, labels)
+
+    def _release(self, work):
+        self._workspaces.setdefault((work.capacity, work.labels), []).append(work)
+
+    # ------------------------------------------------------------ data
+
+    def _inputs(self, x, name="x"):
+        """``x`` as a C-contiguous array of the model's dtype, checked; builds the model."""
+        if x is None:
+            raise ValueError(f"{name} is required")
+        x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers (float, int or bool), got dtype {x.dtype}")
+        if x.ndim != 2:
+            hint = (" (for one feature use x.reshape(-1, 1); for images flatten them, e.g. "
+                    "x.reshape(len(x), -1))" if x.ndim in (1, 3, 4) else "")
+            raise ValueError(f"{name} must be 2-d (samples, features), got shape {x.shape}{hint}")
+        if x.shape[1] < 1:
+            raise ValueError(f"{name} must have at least one feature, got shape {x.shape}")
+        self._ensure_built(x.shape[1])
+        n_in = self._network.units[0]
+        if x.shape[1] != n_in:
+            raise ValueError(f"{name} must have {n_in} features to match the model's input "
+                             f"shape {self.input_shape}, got shape {x.shape}")
+        x = np.ascontiguousarray(x, dtype=self._network.dtype)
+        if not np.isfinite(x).all():
+            row = int(np.nonzero(~np.isfinite(x).all(axis=1))[0][0])
+            raise ValueError(f"{name} holds NaN or inf (first at row {row})")
+        return x
+
+    def _dataset(self, x, y, xname="x", yname="y"):
+        x = self._inputs(x, xname)
+        if y is None:
+            raise ValueError(f"{yname} is required for training and evaluation")
+        n_out = self._network.units[-1]
+        y_arr = np.asarray(y)
+        y_len = len(y_arr) if y_arr.ndim else "a scalar"
+        if y_len != len(x):
+            raise ValueError(f"{xname} and {yname} must have the same number of samples, got "
+                             f"{len(x)} and {y_len}")
+        try:
+            targets = self.loss.prepare_targets(y_arr, (len(x), n_out), self._network.dtype)
+        except (ValueError, TypeError) as e:
+            raise type(e)(str(e).replace("y ", f"{yname} ", 1)) from None
+        return _core.Dataset(self._network, x, targets, self.loss.labels)
+
+    def _require_compiled(self, what):
+        if self._compiled is None:
+            raise RuntimeError(f"You must call compile() before {what}.")
+
+    # ------------------------------------------------------------ training
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
+        """Train for ``epochs`` epochs; returns a History.  Each epoch runs in the
+        compiled core; Python regains control between epochs (and between batches
+        only for callbacks with batch hooks, or to draw the verbose=1 bar)."""
+        self._require_compiled("fit")
+        batch_size = 32 if batch_size is None else _check_positive_int(batch_size, "batch_size")
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
+        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) \
+                or initial_epoch < 0:
+            raise ValueError(f"initial_epoch must be an integer >= 0, got {initial_epoch!r}")
+        verbose = _verbosity(verbose)
+        if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
+            raise ValueError(f"validation_split must be a number in [0, 1), got "
+                             f"{validation_split!r}")
+        x_all = np.asarray(x) if x is not None else None
+        y_all = np.asarray(y) if y is not None else None
+        if validation_data is None and validation_split:
+            if x_all is None or y_all is None or x_all.ndim == 0 or y_all.ndim == 0:
+                raise ValueError("validation_split needs array x and y")
+            split = int(np.floor(len(x_all) * (1 - validation_split)))
+            if split == 0 or split == len(x_all):
+                raise ValueError(f"validation_split={validation_split} of {len(x_all)} samples "
+                                 f"leaves an empty {'training' if split == 0 else 'validation'} "
+                                 f"set")
+            if len(y_all) != len(x_all):
+                raise ValueError(f"x and y must have the same number of samples, got "
+                                 f"{len(x_all)} and {len(y_all)}")
+            validation_data = (x_all[split:], y_all[split:])
+            x_all, y_all = x_all[:split], y_all[:split]
+        data = self._dataset(x_all, y_all)
+        if data.n == 0:
+            raise ValueError("x is empty: fit needs at least one sample")
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a tuple (x_val, y_val)")
+            val = self._dataset(*validation_data, xname="x_val", yname="y_val")
+            if val.n == 0:
+                raise ValueError("validation_data is empty")
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("this model is already being trained in another thread")
+        try:
+            return self._fit(data, val, batch_size, int(epochs), verbose, callbacks or [],
+                             bool(shuffle), int(initial_epoch))
+        finally:
+            self._lock.release()
+
+    def _fit(self, data, val, batch_size, epochs, verbose, user_callbacks, shuffle, initial_epoch):
+        history = callbacks_module.History()
+        cbs = [*user_callbacks, history]
+        for cb in cbs:
+            cb.set_model(self)
+        per_batch = any(cb.needs_batches() for cb in cbs)
+        trainer = self._trainer()
+        work = self._workspace(min(batch_size, data.n), data.labels)
+        n_batches = -(-data.n // batch_size)
+        batch_rows = np.full(n_batches, batch_size, np.float64)
+        batch_rows[-1] = data.n - batch_size * (n_batches - 1)
+        losses_buf = np.empty(n_batches)
+        metric_buf = np.empty(n_batches)
+        metric = self._compiled["metric"]
+        progress = Progress(n_batches, verbose)
+        chunk = 1 if per_batch else progress.chunk
+        self.stop_training = False
+        self.history = history
+        for cb in cbs:
+            cb.on_train_begin()
+        try:
+            for epoch in range(initial_epoch, epochs):
+                for cb in cbs:
+                    cb.on_epoch_begin(epoch)
+                progress.begin_epoch(epoch, epochs)
+                order = (self._rng.permutation(data.n) if shuffle
+                         else np.arange(data.n)).astype(np.int64)
+                done = 0
+                while done < n_batches:
+                    end = min(n_batches, done + chunk)
+                    if per_batch:
+                        for cb in cbs:
+                            cb.on_train_batch_begin(done)
+                    applied = _core.train_batches(self._network, work, trainer, data, order,
+                                                  batch_size, done, end, losses_buf[done:],
+                                                  metric_buf[done:])
+                    self.optimizer.iterations = trainer.iterations
+                    if applied < end - done:  # a non-finite loss: that batch was not applied
+                        done += applied + 1
+                        self.stop_training = True
+                        warnings.warn(f"the loss became {losses_buf[done - 1]} at epoch "
+                                      f"{epoch + 1}, batch {done}; training stopped before "
+                                      f"applying that batch (lower the learning rate or check "
+                                      f"the data)", RuntimeWarning, stacklevel=3)
+                        break
+                    done = end
+                    logs = _epoch_logs(losses_buf, metric_buf, batch_rows, done, metric)
+                    if per_batch:
+                        for cb in cbs:
+                            cb.on_train_batch_end(done - 1, logs)
+                    progress.update(done, logs)
+                logs = _epoch_logs(losses_buf, metric_buf, batch_rows, done, metric)
+                if val is not None and np.isfinite(logs["loss"]):
+                    val_logs = self._evaluate(val, max(batch_size, _INFERENCE_BATCH))
+                    logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                progress.end_epoch(done, logs)
+                for cb in cbs:
+                    cb.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+        finally:
+            self._release(work)
+            for cb in cbs:
+                cb.on_train_end()
+        return history
+
+    # ------------------------------------------------------------ inference
+
+    def predict(self, x, batch_size=None, verbose="auto"):
+        """The model's outputs for ``x`` as an array of shape (samples, units)."""
+        x = self._inputs(x)
+        capacity = (_INFERENCE_BATCH if batch_size is None
+                    else _check_positive_int(batch_size, "batch_size"))
+        work = self._workspace(max(1, min(capacity, len(x))), False)
+        try:
+            return _core.predict(self._network, work, x)
+        finally:
+            self._release(work)
+
+    def __call__(self, x):
+        """``model(x)``: the outputs for a batch, as predict."""
+        return self.predict(x)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+        """Loss (and metric) over (x, y): ``loss``, or ``[loss, metric]`` with a metric."""
+        self._require_compiled("evaluate")
+        data = self._dataset(x, y)
+        if data.n == 0:
+            raise ValueError("x is empty: evaluate needs at least one sample")
+        capacity = (_INFERENCE_BATCH if batch_size is None
+                    else _check_positive_int(batch_size, "batch_size"))
+        logs = self._evaluate(data, capacity)
+        if _verbosity(verbose):
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in sorted(logs.items())))
+        if return_dict:
+            return logs
+        return logs["loss"] if len(logs) == 1 else [logs[k] for k in self.metrics_names]
+
+    def _evaluate(self, data, capacity):
+        work = self._workspace(max(1, min(capacity, data.n)), data.labels)
+        try:
+            loss_sum, metric_sum = _core.evaluate(self._network, work, self._trainer(), data)
+        finally:
+            self._release(work)
+        logs = {"loss": loss_sum / data.n}
+        metric = self._compiled["metric"]
+        if metric is not None:
+            logs[metric.name] = metric_sum / data.n
+        return logs
+
+    # ------------------------------------------------------------ description
+
+    def summary(self, print_fn=print):
+        rows = [(f"{layer.name} ({type(layer).__name__})",
+                 str((None, layer.units)) if isinstance(layer, layers_module.Dense)
+                 else "(same as input)",
+                 (layer.kernel.size + layer.bias.size) if getattr(layer, "built", False)
+                 else (0 if not isinstance(layer, layers_module.Dense) else None))
+                for layer in self.layers]
+        width = [max([len("Layer (type)")] + [len(r[0]) for r in rows]) + 2, 26, 12]
+        line = "-" * sum(width)
+        out = [f'Model: "{self.name}"', line,
+               "Layer (type)".ljust(width[0]) + "Output Shape".ljust(width[1])
+               + "Param #".rjust(width[2]), "=" * sum(width)]
+        for name, shape, count in rows:
+            out.append(name.ljust(width[0]) + shape.ljust(width[1])
+                       + ("(unbuilt)" if count is None else f"{count:,}").rjust(width[2]))
+        out.append("=" * sum(width))
+        total = self.count_params()
+        size = total * (np.dtype(self.dtype).itemsize)
+        out += [f"Total params: {total:,} ({_bytes(size)})",
+                f"Trainable params: {total:,} ({_bytes(size)})",
+                "Non-trainable params: 0 (0.00 B)", line]
+        print_fn("\n".join(out))
+
+    def get_config(self):
+        return {"name": self.name, "dtype": str(self.dtype),
+                "input_shape": list(self._input_shape) if self._input_shape else None,
+                "layers": [dict(dense.get_config(), activation=activations.serialize(act))
+                           for dense, act in self._plan]}
+
+    def save(self, filepath):
+        """Save architecture, weights, compile settings and optimizer state in one file."""
+        from .saving import save_model
+        save_model(self, filepath)
+
+    def save_weights(self, filepath):
+        from .saving import save_weights
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        from .saving import load_weights
+        load_weights(self, filepath)
+
+    def __repr__(self):
+        return f"<Sequential name={self.name!r}, layers={len(self.layers)}, built={self.built}>"
+
+
+def load_model(filepath):
+    """A model saved with ``model.save``, ready to predict or to continue training."""
+    from .saving import load_model as _load
+    return _load(filepath)
+
+
+def _verbosity(verbose):
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
+    return int(verbose)
+
+
+def _epoch_logs(losses_buf, metric_buf, batch_rows, done, metric):
+    """Keras' epoch logs: batch means weighted by batch size over the batches done."""
+    rows = batch_rows[:done]
+    total = rows.sum()
+    logs = {"loss": float(losses_buf[:done] @ rows / total)}
+    if metric is not None:
+        logs = {metric.name: float(metric_buf[:done] @ rows / total), **logs}
+    return logs
+
+
+def _bytes(n):
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.2f} {unit}"
+        n /= 1024
