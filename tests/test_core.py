@@ -1,0 +1,1084 @@
+"""The compiled core (densefit._core) against the NumPy oracle (densefit.reference).
+
+Modelled on scikit-learn's ``test_cython_blas`` (every dtype x case against a
+NumPy expression in the same dtype) and ``test_mlp::test_gradient`` (central
+finite differences against the analytic gradient).
+
+Tolerances.  ``RTOL`` allows a few dozen ulps of the dtype: the kernel and the
+reference do the same operations in the same precision, but not in the same
+order (BLAS blocks its sums, NumPy sums pairwise, libm and NumPy's SIMD
+``exp``/``tanh`` differ in the last bits).  Where a result is a long sum of
+terms (a matrix product, a bias gradient over rows) it can be much smaller than
+its terms (cancellation), and an rtol alone would ask for digits the sum does
+not have; ``atol`` then adds the round-off bound of such a sum,
+``terms * eps * magnitude of a term`` (with a factor 2 of margin).
+"""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+from densefit import _core, reference
+
+DTYPES = [np.float32, np.float64]
+RTOL = {np.float32: 1e-5, np.float64: 1e-12}
+# A whole network trained for several epochs compounds round-off through every
+# layer and Adam step: float64 stays tight, float32 gets a looser bound.
+TRAIN_TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
+# A forward pass of a few layers with O(1) inputs, weights and outputs.
+NET_TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
+
+ACT = _core.ACTIVATIONS
+LOSS = _core.LOSSES
+METRIC = _core.METRICS
+OPT = _core.OPTIMIZERS
+
+ACTIVATION_CASES = [("linear", 0.2), ("relu", 0.2), ("sigmoid", 0.2), ("tanh", 0.2),
+                    ("leaky_relu", 0.2), ("leaky_relu", 0.3), ("leaky_relu", 0.0),
+                    ("softmax", 0.2)]
+ACTIVATION_IDS = [f"{name}-{slope}" if name == "leaky_relu" else name
+                  for name, slope in ACTIVATION_CASES]
+SHAPES = [(1, 1), (1, 6), (3, 7), (5, 13), (33, 17)]
+DENSE_SHAPES = [(1, 1, 1), (1, 4, 3), (3, 7, 5), (5, 13, 2), (33, 17, 9), (2, 1, 6)]
+HIDDEN = ["linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax"]
+SLOPE = 0.3  # leaky_relu slope of the networks: not the default 0.2, so it must be passed on
+EXTREME = [[1e4, -1e4, 80.0, -80.0, 0.0],
+           [-1e4, -1e4, -1e4, -1e4, -1e4],
+           [80.0, 80.0, 80.0, 80.0, 80.0],
+           [1e4, 1e4, 1e4, 1e4, 1e4],
+           [0.5, 0.5, 0.5, 0.5, 0.5],
+           [-80.0, 80.0, -1e4, 1e4, 0.5]]
+
+
+def atol(dtype, terms, magnitude):
+    """Round-off bound of a sum of ``terms`` terms each at most ``magnitude``."""
+    return float(2 * terms * np.finfo(dtype).eps * magnitude)
+
+
+def rand(rng, shape, dtype, scale=1.0):
+    return (scale * rng.standard_normal(shape)).astype(dtype)
+
+
+def uses_labels(loss):
+    return loss.startswith("sparse")
+
+
+def make_output(loss, rng, rows, cols, dtype):
+    """What the loss reads: logits, (unnormalised) probabilities or predictions."""
+    if loss.endswith("logits") or loss == "mse":
+        return rand(rng, (rows, cols), dtype, 3.0)
+    if loss == "bce_probs":
+        return rng.uniform(0.02, 0.98, (rows, cols)).astype(dtype)
+    # categorical losses renormalise each row: feed rows that do not sum to one
+    return rng.uniform(0.05, 1.0, (rows, cols)).astype(dtype)
+
+
+def make_target(loss, rng, rows, cols, dtype):
+    if uses_labels(loss):
+        return rng.integers(0, cols, rows).astype(np.int32)
+    if loss.startswith("ce"):  # soft targets: rows on the simplex
+        return rng.dirichlet(np.ones(cols), rows).astype(dtype)
+    if loss.startswith("bce"):
+        return (rng.random((rows, cols)) < 0.5).astype(dtype)
+    return rand(rng, (rows, cols), dtype)
+
+
+def numerical_gradient(f, x, h=1e-5):
+    """Central differences of the scalar f() with respect to x, perturbed in place."""
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        up = f()
+        x[i] = old - h
+        down = f()
+        x[i] = old
+        grad[i] = (up - down) / (2 * h)
+    return grad
+
+
+def metric_for(loss):
+    """(metric name, threshold) the loss's targets support; logits threshold at 0."""
+    if uses_labels(loss):
+        return "sparse_accuracy", 0.5
+    if loss.startswith("ce"):
+        return "categorical_accuracy", 0.5
+    if loss.startswith("bce"):
+        return "binary_accuracy", 0.0 if loss == "bce_logits" else 0.5
+    return "none", 0.5
+
+
+def reference_metric(name, out, target, threshold):
+    if name == "sparse_accuracy":
+        return reference.sparse_accuracy(out, target)
+    if name == "categorical_accuracy":
+        return reference.categorical_accuracy(out, target)
+    if name == "binary_accuracy":
+        return reference.binary_accuracy(out, target, threshold)
+    return 0.0
+
+
+# ---------------------------------------------------------------- networks
+
+def split(flat, units):
+    """Views ``[(kernel, bias), ...]`` into a flat parameter (or gradient) buffer."""
+    views, offset = [], 0
+    for n_in, n_out in zip(units[:-1], units[1:]):
+        kernel = flat[offset:offset + n_in * n_out].reshape(n_in, n_out)
+        offset += n_in * n_out
+        views.append((kernel, flat[offset:offset + n_out]))
+        offset += n_out
+    assert offset == flat.size == _core.parameter_count(units)
+    return views
+
+
+def flatten(arrays):
+    return np.concatenate([a.ravel() for a in arrays])
+
+
+def init_params(units, dtype, rng):
+    flat = np.empty(_core.parameter_count(units), dtype)
+    for kernel, bias in split(flat, units):
+        kernel[...] = reference.glorot_uniform(*kernel.shape, rng, dtype)
+        bias[...] = rng.normal(0, 0.1, bias.shape)  # not zero: the bias must be read too
+    return flat
+
+
+def reference_mlp(params, units, acts, loss, fused=False, **adam):
+    layers = [(k, b, a) for (k, b), a in zip(split(params, units), acts)]
+    return reference.MLP(layers, loss, fused_output=fused, slope=SLOPE, **adam)
+
+
+class Setup:
+    """A core Network with its Workspace, Trainer and Dataset, and the data."""
+
+    def __init__(self, units, acts, loss, fused, dtype, n, capacity, seed=0, optimizer="sgd",
+                 learning_rate=0.0, **opt):
+        rng = np.random.default_rng(seed)
+        self.units, self.acts, self.loss, self.fused = units, acts, loss, fused
+        self.params = init_params(units, dtype, rng)
+        self.x = rand(rng, (n, units[0]), dtype)
+        self.y = make_target(loss, rng, n, units[-1], dtype)
+        self.metric, self.threshold = metric_for(loss)
+        self.net = _core.Network(units, [ACT[a] for a in acts], [SLOPE] * len(acts),
+                                 self.params.copy(), np.zeros_like(self.params))
+        labels = uses_labels(loss)
+        self.work = _core.Workspace(self.net, capacity, labels)
+        self.trainer = _core.Trainer(self.net, LOSS[loss], fused, METRIC[self.metric],
+                                     self.threshold, OPT[optimizer], learning_rate, **opt)
+        self.data = _core.Dataset(self.net, self.x, self.y, labels)
+
+    def train(self, order, batch_size, first, end):
+        losses, metrics = np.full(end - first, np.nan), np.full(end - first, np.nan)
+        done = _core.train_batches(self.net, self.work, self.trainer, self.data, order,
+                                   batch_size, first, end, losses, metrics)
+        return done, losses, metrics
+
+
+def reference_network_loss(params, units, acts, loss, fused, x, y):
+    """The training loss as the reference computes it, from a flat parameter buffer."""
+    out = x
+    for i, ((kernel, bias), name) in enumerate(zip(split(params, units), acts)):
+        if fused and i == len(acts) - 1:
+            name = "linear"
+        out = reference.dense_forward(out, kernel, bias, name, SLOPE)
+    return reference.LOSSES[loss](out, y)[0]
+
+
+# ---------------------------------------------------------------- code tables
+
+def test_code_tables():
+    assert set(ACT) == {"linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax"}
+    assert set(LOSS) == set(reference.LOSSES)
+    assert set(METRIC) == {"none", "sparse_accuracy", "categorical_accuracy", "binary_accuracy"}
+    assert {"sgd", "adam"} <= set(OPT)
+    for table in (ACT, LOSS, METRIC, OPT):
+        assert sorted(table.values()) == list(range(len(table)))
+    for name, code in LOSS.items():
+        assert _core.loss_uses_labels(code) == uses_labels(name)
+
+
+@pytest.mark.parametrize("units", [(1, 1), (3, 4), (4, 5, 3), (3, 4, 4, 2)])
+def test_parameter_count(units):
+    expected = sum(a * b + b for a, b in zip(units[:-1], units[1:]))
+    assert _core.parameter_count(units) == expected
+
+
+# ---------------------------------------------------------------- activations
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name, slope", ACTIVATION_CASES, ids=ACTIVATION_IDS)
+def test_activation_forward(dtype, shape, name, slope):
+    rng = np.random.default_rng(0)
+    z = rand(rng, shape, dtype, 3.0)
+    z_before = z.copy()
+    got = _core.activation_forward(z, ACT[name], slope)
+    assert got.dtype == dtype and got.shape == shape
+    assert_allclose(got, reference.activation(z, name, slope), rtol=RTOL[dtype])
+    assert_array_equal(z, z_before)  # a new array: the input is left alone
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name, slope", ACTIVATION_CASES, ids=ACTIVATION_IDS)
+def test_activation_backward(dtype, shape, name, slope):
+    rng = np.random.default_rng(1)
+    a = reference.activation(rand(rng, shape, dtype, 3.0), name, slope)
+    grad = rand(rng, shape, dtype)
+    grad_before = grad.copy()
+    got = _core.activation_backward(a, grad, ACT[name], slope)
+    expected = reference.activation_backward(a, grad, name, slope)
+    assert got.dtype == dtype
+    # softmax's Jacobian-vector product is a dot over the row minus each entry
+    assert_allclose(got, expected, rtol=RTOL[dtype],
+                    atol=atol(dtype, shape[1], np.abs(a).max() * np.abs(grad).max()))
+    assert_array_equal(grad, grad_before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, slope", ACTIVATION_CASES, ids=ACTIVATION_IDS)
+def test_activation_extreme_inputs(dtype, name, slope):
+    """±1e4 and ±80 (where a naive exp overflows float32 and float64), and
+    all-equal rows (softmax must give 1/cols, not 0/0)."""
+    z = np.array(EXTREME, dtype)
+    a = _core.activation_forward(z, ACT[name], slope)
+    assert np.isfinite(a).all()
+    assert_allclose(a, reference.activation(z, name, slope), rtol=RTOL[dtype])
+    if name == "softmax":
+        assert_allclose(a.sum(axis=1), 1, rtol=RTOL[dtype])
+        assert_allclose(a[1:5], 1 / 5, rtol=RTOL[dtype])
+        assert_array_equal(a[0], [1, 0, 0, 0, 0])
+    if name == "sigmoid":
+        assert_array_equal(a[0, :2], [1, 0])
+    grad = np.random.default_rng(2).standard_normal(z.shape).astype(dtype)
+    dz = _core.activation_backward(a, grad, ACT[name], slope)
+    assert np.isfinite(dz).all()
+    assert_allclose(dz, reference.activation_backward(a, grad, name, slope),
+                    rtol=RTOL[dtype], atol=atol(dtype, z.shape[1], np.abs(grad).max()))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("slope", [0.0, 0.2, 0.3])
+def test_leaky_relu_values(dtype, slope):
+    z = np.array([[-2.0, -0.5, 0.0, 0.5, 2.0]], dtype)
+    expected = np.array([[-2 * slope, -0.5 * slope, 0, 0.5, 2]], dtype)
+    a = _core.activation_forward(z, ACT["leaky_relu"], slope)
+    assert_allclose(a, expected, rtol=RTOL[dtype])
+    dz = _core.activation_backward(a, np.ones_like(z), ACT["leaky_relu"], slope)
+    # derivative from the output: at z = 0 (a = 0) the negative side's slope, as TF
+    assert_allclose(dz, np.array([[slope, slope, slope, 1, 1]], dtype), rtol=RTOL[dtype])
+
+
+# ---------------------------------------------------------------- a Dense layer
+
+def check_dense(dtype, rows, n_in, n_out, name, slope, need_dx, seed):
+    rng = np.random.default_rng(seed)
+    x = rand(rng, (rows, n_in), dtype)
+    kernel = rand(rng, (n_in, n_out), dtype)
+    bias = rand(rng, n_out, dtype)
+    out = _core.dense_forward(x, kernel, bias, ACT[name], slope)
+    expected = reference.dense_forward(x, kernel, bias, name, slope)
+    assert out.dtype == dtype and out.shape == (rows, n_out)
+    # every activation here is 1-Lipschitz: the product's round-off bounds the output's
+    magnitude = np.abs(x).max() * np.abs(kernel).max() + np.abs(bias).max()
+    assert_allclose(out, expected, rtol=RTOL[dtype], atol=atol(dtype, n_in + 1, magnitude))
+
+    a = expected
+    grad = rand(rng, (rows, n_out), dtype)
+    dw, db, dx = _core.dense_backward(x, kernel, a, grad, ACT[name], slope, need_dx)
+    rdw, rdb, rdx = reference.dense_backward(x, kernel, a, grad, name, slope, need_dx)
+    dz = np.abs(reference.activation_backward(a, grad, name, slope)).max()
+    assert dw.shape == (n_in, n_out) and db.shape == (n_out,)
+    assert_allclose(dw, rdw, rtol=RTOL[dtype],
+                    atol=atol(dtype, rows + n_out, dz * np.abs(x).max()))
+    assert_allclose(db, rdb, rtol=RTOL[dtype], atol=atol(dtype, rows + n_out, dz))
+    if need_dx:
+        assert dx.shape == (rows, n_in)
+        assert_allclose(dx, rdx, rtol=RTOL[dtype],
+                        atol=atol(dtype, n_out, dz * np.abs(kernel).max()))
+    else:
+        assert dx is None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows, n_in, n_out", DENSE_SHAPES)
+@pytest.mark.parametrize("name, slope", ACTIVATION_CASES, ids=ACTIVATION_IDS)
+@pytest.mark.parametrize("need_dx", [True, False])
+def test_dense(dtype, rows, n_in, n_out, name, slope, need_dx):
+    check_dense(dtype, rows, n_in, n_out, name, slope, need_dx, seed=rows * 100 + n_in)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 40), n_in=st.integers(1, 40), n_out=st.integers(1, 40),
+       case=st.sampled_from(ACTIVATION_CASES), dtype=st.sampled_from(DTYPES),
+       need_dx=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_dense_hypothesis(rows, n_in, n_out, case, dtype, need_dx, seed):
+    check_dense(dtype, rows, n_in, n_out, *case, need_dx, seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_empty_sizes(dtype):
+    """No rows, or no inputs (the product is zero: BLAS is not called with k = 0)."""
+    out = _core.dense_forward(np.empty((0, 3), dtype), np.ones((3, 2), dtype),
+                              np.ones(2, dtype), ACT["relu"])
+    assert out.shape == (0, 2)
+    dw, db, dx = _core.dense_backward(np.empty((0, 3), dtype), np.ones((3, 2), dtype),
+                                      np.empty((0, 2), dtype), np.empty((0, 2), dtype))
+    assert_array_equal(dw, np.zeros((3, 2)))
+    assert_array_equal(db, np.zeros(2))
+    assert dx.shape == (0, 3)
+    bias = np.array([0.5, -1.0], dtype)
+    out = _core.dense_forward(np.empty((4, 0), dtype), np.empty((0, 2), dtype), bias)
+    assert_array_equal(out, np.tile(bias, (4, 1)))
+
+
+# ---------------------------------------------------------------- losses
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows, cols", [(1, 1), (1, 3), (3, 7), (5, 13), (33, 17), (4, 1)])
+@pytest.mark.parametrize("loss", list(LOSS))
+def test_loss(dtype, rows, cols, loss):
+    check_loss(dtype, rows, cols, loss, seed=rows * 100 + cols)
+
+
+def check_loss(dtype, rows, cols, loss, seed):
+    rng = np.random.default_rng(seed)
+    out = make_output(loss, rng, rows, cols, dtype)
+    target = make_target(loss, rng, rows, cols, dtype)
+    value, grad = _core.loss(LOSS[loss], out, target)
+    expected, expected_grad = reference.LOSSES[loss](out, target)
+    assert isinstance(value, float) and grad.dtype == dtype and grad.shape == out.shape
+    # a row's loss is a sum of cols terms; so is each gradient entry of the categorical ones
+    assert value == pytest.approx(expected, rel=RTOL[dtype],
+                                  abs=atol(dtype, cols, abs(expected) + 1))
+    assert_allclose(grad, expected_grad, rtol=RTOL[dtype],
+                    atol=atol(dtype, cols, np.abs(expected_grad).max()))
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 30), cols=st.integers(1, 12), loss=st.sampled_from(list(LOSS)),
+       dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**32 - 1))
+def test_loss_hypothesis(rows, cols, loss, dtype, seed):
+    check_loss(dtype, rows, cols, loss, seed)
+
+
+@pytest.mark.parametrize("loss", list(LOSS))
+@pytest.mark.parametrize("rows, cols", [(1, 1), (1, 4), (3, 5), (6, 2)])
+def test_loss_gradient_finite_differences(loss, rows, cols):
+    """The gradient is that of the returned mean loss (float64)."""
+    rng = np.random.default_rng(rows * 10 + cols)
+    out = make_output(loss, rng, rows, cols, np.float64)
+    target = make_target(loss, rng, rows, cols, np.float64)
+    _, grad = _core.loss(LOSS[loss], out, target)
+    numeric = numerical_gradient(lambda: _core.loss(LOSS[loss], out, target)[0], out)
+    assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_loss_no_rows(dtype):
+    value, grad = _core.loss(LOSS["sparse_ce_logits"], np.empty((0, 3), dtype),
+                             np.empty(0, np.int32))
+    assert value == 0.0 and grad.shape == (0, 3)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_cross_entropy_from_huge_logits(dtype):
+    """Fused log-softmax: finite and exact where a softmax would round to 0 and 1."""
+    logits = np.array([[1e4, -1e4], [1e4, -1e4], [-1e4, 1e4], [0.0, 0.0]], dtype)
+    labels = np.array([1, 0, 0, 1], np.int32)
+    row_loss = np.array([2e4, 0, 2e4, math.log(2)])
+    row_grad = np.array([[1, -1], [0, 0], [-1, 1], [0.5, -0.5]])
+    for code, target in [("sparse_ce_logits", labels),
+                         ("ce_logits", reference.one_hot(labels, 2, dtype))]:
+        value, grad = _core.loss(LOSS[code], logits, target)
+        assert np.isfinite(value) and np.isfinite(grad).all()
+        assert value == pytest.approx(row_loss.mean(), rel=RTOL[dtype])
+        assert_allclose(grad, row_grad / 4, rtol=RTOL[dtype], atol=1e-30)
+        expected, expected_grad = reference.LOSSES[code](logits, target)
+        assert value == pytest.approx(expected, rel=RTOL[dtype])
+        assert_allclose(grad, expected_grad, rtol=RTOL[dtype], atol=1e-30)
+    # one row: exactly 2e4
+    value, _ = _core.loss(LOSS["sparse_ce_logits"], logits[:1], labels[:1])
+    assert value == 2e4
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_binary_cross_entropy_from_huge_logits(dtype):
+    logits = np.array([[1e4, -1e4, 1e4, -1e4], [0.0, 80.0, -80.0, 2e4]], dtype)
+    target = np.array([[0, 1, 1, 0], [1, 1, 0, 0]], dtype)
+    row_loss = np.array([2e4 / 4, (math.log(2) + math.log1p(math.exp(-80)) * 2 + 2e4) / 4])
+    value, grad = _core.loss(LOSS["bce_logits"], logits, target)
+    assert np.isfinite(value) and np.isfinite(grad).all()
+    assert value == pytest.approx(row_loss.mean(), rel=RTOL[dtype])
+    expected_grad = np.array([[1, -1, 0, 0], [-0.5, -math.exp(-80), math.exp(-80), 1]]) / 8
+    assert_allclose(grad, expected_grad, rtol=RTOL[dtype], atol=1e-30)
+    expected, reference_grad = reference.binary_cross_entropy_from_logits(logits, target)
+    assert value == pytest.approx(expected, rel=RTOL[dtype])
+    assert_allclose(grad, reference_grad, rtol=RTOL[dtype], atol=1e-30)
+    value, _ = _core.loss(LOSS["bce_logits"], np.array([[2e4]], dtype), np.zeros((1, 1), dtype))
+    assert value == 2e4
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_probability_losses_clip_at_0_and_1(dtype):
+    """Probabilities of exactly 0 and 1 are clipped to [1e-7, 1 - 1e-7]: finite loss,
+    and no gradient through the clip where it bites (as tf.clip_by_value)."""
+    probs = np.array([[0, 1, 0], [1, 0, 0], [0.5, 0.5, 0], [0.2, 0.3, 0.5]], dtype)
+    labels = np.array([1, 1, 2, 0], np.int32)
+    one_hot = reference.one_hot(labels, 3, dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):  # the reference's where() divides by 0
+        cases = [(code, target, reference.LOSSES[code](probs, target))
+                 for code, target in [("sparse_ce_probs", labels), ("ce_probs", one_hot)]]
+    for code, target, (expected, expected_grad) in cases:
+        value, grad = _core.loss(LOSS[code], probs, target)
+        assert np.isfinite(value) and np.isfinite(grad).all()
+        assert value == pytest.approx(expected, rel=RTOL[dtype])
+        assert_allclose(grad, expected_grad, rtol=RTOL[dtype], atol=1e-30)
+        assert_array_equal(grad[0], 0)  # q = 1 at the label: clipped, no gradient
+    # -log(1e-7) for the rows whose label has probability 0
+    assert (-np.log(np.float64(np.float32(1e-7) if dtype == np.float32 else 1e-7))
+            == pytest.approx(_core.loss(LOSS["ce_probs"], probs[1:2], one_hot[1:2])[0],
+                             rel=RTOL[dtype]))
+
+    probs = np.array([[0, 1, 0, 1, 0.5], [1, 0, 1e-9, 1e-8, 0.25]], dtype)
+    target = np.array([[0, 1, 1, 0, 1], [1, 1, 0, 1, 0]], dtype)
+    value, grad = _core.loss(LOSS["bce_probs"], probs, target)
+    expected, expected_grad = reference.binary_cross_entropy(probs, target)
+    assert np.isfinite(value) and np.isfinite(grad).all()
+    assert value == pytest.approx(expected, rel=RTOL[dtype])
+    assert_allclose(grad, expected_grad, rtol=RTOL[dtype], atol=1e-30)
+    assert_array_equal(grad[:, :4], 0)  # every clipped entry
+    assert grad[0, 4] != 0 and grad[1, 4] != 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_multi_output_binary_cross_entropy(dtype):
+    """(n, k) targets: each row's loss is the mean over its k outputs."""
+    rng = np.random.default_rng(3)
+    logits = rand(rng, (6, 4), dtype, 2.0)
+    target = (rng.random((6, 4)) < 0.5).astype(dtype)
+    p = reference.sigmoid(logits.astype(np.float64))
+    per_output = -(target * np.log(p) + (1 - target) * np.log(1 - p))
+    for code, out in [("bce_logits", logits), ("bce_probs", reference.sigmoid(logits))]:
+        value, grad = _core.loss(LOSS[code], out, target)
+        assert value == pytest.approx(per_output.mean(axis=1).mean(), rel=10 * RTOL[dtype])
+        expected, expected_grad = reference.LOSSES[code](out, target)
+        assert value == pytest.approx(expected, rel=RTOL[dtype])
+        assert_allclose(grad, expected_grad, rtol=RTOL[dtype])
+
+
+# ---------------------------------------------------------------- metrics
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows, cols", [(1, 1), (1, 3), (3, 7), (5, 13), (33, 17)])
+def test_accuracy_metrics(dtype, rows, cols):
+    rng = np.random.default_rng(rows + cols)
+    out = rand(rng, (rows, cols), dtype)
+    labels = rng.integers(0, cols, rows).astype(np.int32)
+    one_hot = reference.one_hot(labels, cols, dtype)
+    got = _core.metric(METRIC["sparse_accuracy"], out, labels)
+    assert got == pytest.approx(reference.sparse_accuracy(out, labels), rel=1e-12)
+    got = _core.metric(METRIC["categorical_accuracy"], out, one_hot)
+    assert got == pytest.approx(reference.categorical_accuracy(out, one_hot), rel=1e-12)
+    target = (rng.random((rows, cols)) < 0.5).astype(dtype)
+    for threshold, scores in [(0.0, out), (0.5, reference.sigmoid(out))]:
+        got = _core.metric(METRIC["binary_accuracy"], scores, target, threshold)
+        expected = reference.binary_accuracy(scores, target, threshold)
+        assert got == pytest.approx(expected, rel=1e-12)
+    assert _core.metric(METRIC["none"], out, target) == 0.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_accuracy_ties_and_thresholds(dtype):
+    """argmax takes the first of equal maxima; binary accuracy is strict (out > threshold)."""
+    out = np.array([[1, 1, 0], [0, 2, 2], [3, 3, 3]], dtype)
+    labels = np.array([0, 2, 0], np.int32)
+    assert _core.metric(METRIC["sparse_accuracy"], out, labels) == pytest.approx(2 / 3)
+    assert _core.metric(METRIC["sparse_accuracy"], out, labels) == pytest.approx(
+        reference.sparse_accuracy(out, labels))
+    target = reference.one_hot(np.array([0, 1, 1]), 3, dtype)
+    assert _core.metric(METRIC["categorical_accuracy"], out, target) == pytest.approx(2 / 3)
+    scores = np.array([[0.0, 0.5, 0.7, -0.1], [0.5, 0.0, 0.49, 1.0]], dtype)
+    target = np.array([[0, 0, 1, 0], [0, 1, 1, 1]], dtype)
+    for threshold in (0.0, 0.5):
+        got = _core.metric(METRIC["binary_accuracy"], scores, target, threshold)
+        assert got == pytest.approx(reference.binary_accuracy(scores, target, threshold))
+    assert _core.metric(METRIC["binary_accuracy"], scores, target, 0.5) == pytest.approx(
+        (1.0 + 0.5) / 2)
+
+
+# ---------------------------------------------------------------- optimizers
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1,), (7,), (3, 5)])
+def test_adam_many_steps(dtype, shape):
+    rng = np.random.default_rng(4)
+    w = rand(rng, shape, dtype)
+    m, v = np.zeros(shape, dtype), np.zeros(shape, dtype)
+    rw, rm, rv = w.copy(), m.copy(), v.copy()
+    options = dict(learning_rate=1e-2, beta_1=0.8, beta_2=0.99, epsilon=1e-6)
+    for step in range(1, 51):
+        g = rand(rng, shape, dtype, 0.1)
+        _core.adam_update(w, g, m, v, step, **options)
+        reference.adam_update(rw, g, rm, rv, step, **options)
+    # float32: the reference's step size is a float64 scalar, so its update is
+    # rounded once where the kernel's is rounded per operation
+    assert_allclose(m, rm, rtol=RTOL[dtype], atol=atol(dtype, 50, 0.1))
+    assert_allclose(v, rv, rtol=RTOL[dtype])
+    assert_allclose(w, rw, rtol=RTOL[dtype], atol=atol(dtype, 50, 1e-2))
+    # defaults are Keras' (1e-3, 0.9, 0.999, 1e-7)
+    w, m, v = np.ones(3, dtype), np.zeros(3, dtype), np.zeros(3, dtype)
+    rw, rm, rv = w.copy(), m.copy(), v.copy()
+    g = np.array([0.5, -2.0, 0.0], dtype)
+    _core.adam_update(w, g, m, v, 1)
+    reference.adam_update(rw, g, rm, rv, 1)
+    assert_allclose(w, rw, rtol=RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_keras_value(dtype):
+    """Keras 3 Adam, one step by hand: w = 1, g = 0.5, m = v = 0, defaults."""
+    w, g = np.array([1.0], dtype), np.array([0.5], dtype)
+    m, v = np.zeros(1, dtype), np.zeros(1, dtype)
+    _core.adam_update(w, g, m, v, 1)
+    expected = 1 - 1e-3 * math.sqrt(1 - 0.999) / (1 - 0.9) * 0.05 / (math.sqrt(0.00025) + 1e-7)
+    assert w[0] == pytest.approx(expected, rel=RTOL[dtype])
+    assert m[0] == pytest.approx(0.05, rel=RTOL[dtype])
+    assert v[0] == pytest.approx(0.00025, rel=RTOL[dtype])
+
+
+SGD_CASES = [dict(momentum=0.0), dict(momentum=0.9), dict(momentum=0.9, nesterov=True),
+             dict(momentum=0.5, nesterov=True, learning_rate=0.1)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("options", SGD_CASES, ids=["plain", "momentum", "nesterov", "nesterov-0.5"])
+def test_sgd_many_steps(dtype, options):
+    rng = np.random.default_rng(5)
+    w = rand(rng, (3, 4), dtype)
+    velocity = np.zeros_like(w)
+    rw, rvel = w.copy(), velocity.copy()
+    for _ in range(20):
+        g = rand(rng, w.shape, dtype)
+        _core.sgd_update(w, g, velocity, **options)
+        reference.sgd_update(rw, g, rvel, **options)
+    assert_allclose(w, rw, rtol=RTOL[dtype], atol=atol(dtype, 20, 0.1))
+    assert_allclose(velocity, rvel, rtol=RTOL[dtype], atol=atol(dtype, 20, 0.1))
+    if options["momentum"] == 0:  # the velocity is neither needed nor touched
+        assert_array_equal(velocity, 0)
+        w, rw, g = np.ones(5, dtype), np.ones(5, dtype), rand(rng, 5, dtype)
+        _core.sgd_update(w, g)
+        reference.sgd_update(rw, g)
+        assert_allclose(w, rw, rtol=RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_keras_values(dtype):
+    """Keras' momentum form by hand: m = mu m - lr g; w += m (Nesterov: w += mu m - lr g)."""
+    w, g, vel = np.array([1.0], dtype), np.array([0.5], dtype), np.zeros(1, dtype)
+    _core.sgd_update(w, g, vel, learning_rate=0.1, momentum=0.9)
+    _core.sgd_update(w, g, vel, learning_rate=0.1, momentum=0.9)
+    assert vel[0] == pytest.approx(-0.05 * 1.9, rel=RTOL[dtype])
+    assert w[0] == pytest.approx(1 - 0.05 - 0.095, rel=RTOL[dtype])
+    w, vel = np.array([1.0], dtype), np.zeros(1, dtype)
+    _core.sgd_update(w, g, vel, learning_rate=0.1, momentum=0.9, nesterov=True)
+    assert w[0] == pytest.approx(1 + 0.9 * -0.05 - 0.05, rel=RTOL[dtype])
+
+
+@pytest.mark.skipif(not hasattr(_core, "rmsprop_update"), reason="no RMSprop kernel")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rmsprop_many_steps(dtype):
+    rng = np.random.default_rng(6)
+    w = rand(rng, (4, 3), dtype)
+    ms = np.zeros_like(w)
+    rw, rms = w.copy(), ms.copy()
+    for _ in range(50):
+        g = rand(rng, w.shape, dtype, 0.1)
+        _core.rmsprop_update(w, g, ms, learning_rate=1e-2, rho=0.8, epsilon=1e-6)
+        reference.rmsprop_update(rw, g, rms, learning_rate=1e-2, rho=0.8, epsilon=1e-6)
+    assert_allclose(ms, rms, rtol=RTOL[dtype])
+    assert_allclose(w, rw, rtol=RTOL[dtype], atol=atol(dtype, 50, 1e-2))
+    # Keras by hand: epsilon inside the root
+    w, g, ms = np.array([1.0], dtype), np.array([0.5], dtype), np.zeros(1, dtype)
+    _core.rmsprop_update(w, g, ms)
+    assert w[0] == pytest.approx(1 - 1e-3 * 0.5 / math.sqrt(0.1 * 0.25 + 1e-7), rel=RTOL[dtype])
+
+
+# ---------------------------------------------------------------- whole networks: gradients
+
+# (output activation, loss, fused_output): each loss with the output it belongs to,
+# and the fused softmax/sigmoid outputs whose loss reads the pre-activation.
+GRADIENT_CASES = [("linear", "sparse_ce_logits", False), ("linear", "ce_logits", False),
+                  ("linear", "bce_logits", False), ("softmax", "sparse_ce_probs", False),
+                  ("softmax", "ce_probs", False), ("sigmoid", "bce_probs", False),
+                  ("linear", "mse", False), ("tanh", "mse", False),
+                  ("softmax", "sparse_ce_logits", True), ("softmax", "ce_logits", True),
+                  ("sigmoid", "bce_logits", True)]
+GRADIENT_IDS = [f"{out}-{loss}" + ("-fused" if fused else "")
+                for out, loss, fused in GRADIENT_CASES]
+
+
+@pytest.mark.parametrize("units", [(4, 5, 3), (3, 4, 4, 2)], ids=["4-5-3", "3-4-4-2"])
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("output, loss, fused", GRADIENT_CASES, ids=GRADIENT_IDS)
+def test_network_gradient(units, hidden, output, loss, fused):
+    """Network.grads after one full batch (SGD with learning_rate 0 leaves the
+    params alone) against central differences of the reference's loss."""
+    n = 7
+    acts = [hidden] * (len(units) - 2) + [output]
+    s = Setup(units, acts, loss, fused, np.float64, n, capacity=n, seed=len(units))
+    done, losses, metrics = s.train(np.arange(n, dtype=np.int64), n, 0, 1)
+    assert done == 1
+    assert_array_equal(s.net.params, s.params)
+    assert s.trainer.iterations == 1
+
+    params = s.params.copy()
+    numeric = numerical_gradient(
+        lambda: reference_network_loss(params, units, acts, loss, fused, s.x, s.y), params)
+    assert_allclose(s.net.grads, numeric, rtol=1e-5, atol=1e-8)
+
+    mlp = reference_mlp(s.params, units, acts, loss, fused)
+    expected_loss, expected_grads = mlp.gradients(s.x, s.y)
+    assert_allclose(s.net.grads, flatten(expected_grads), rtol=1e-10, atol=1e-14)
+    assert losses[0] == pytest.approx(expected_loss, rel=1e-12)
+    out = mlp.forward(s.x, training=True)[-1]
+    assert metrics[0] == pytest.approx(reference_metric(s.metric, out, s.y, s.threshold))
+
+
+# ---------------------------------------------------------------- whole networks: training
+
+# (hidden activation, output activation, loss, fused_output)
+TRAIN_CASES = [("relu", "softmax", "sparse_ce_logits", True),
+               ("tanh", "linear", "ce_logits", False),
+               ("sigmoid", "sigmoid", "bce_logits", True),
+               ("leaky_relu", "softmax", "ce_probs", False),
+               ("relu", "sigmoid", "bce_probs", False),
+               ("tanh", "linear", "mse", False),
+               ("linear", "softmax", "sparse_ce_probs", False),
+               ("softmax", "linear", "bce_logits", False)]
+TRAIN_IDS = ["-".join(str(p) for p in case[:3]) + ("-fused" if case[3] else "")
+             for case in TRAIN_CASES]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hidden, output, loss, fused", TRAIN_CASES, ids=TRAIN_IDS)
+def test_train_batches_matches_reference_fit_epoch(dtype, hidden, output, loss, fused):
+    """Three Adam epochs of 23 samples in batches of 5 (the last one partial),
+    a fresh permutation each epoch, against reference.MLP.fit_epoch."""
+    units, n, batch = (4, 6, 5, 3), 23, 5
+    acts = [hidden, hidden, output]
+    s = Setup(units, acts, loss, fused, dtype, n, capacity=batch, seed=7,
+              optimizer="adam", learning_rate=1e-2)
+    mlp = reference_mlp(s.params, units, acts, loss, fused, learning_rate=1e-2)
+    rng = np.random.default_rng(8)
+    n_batches = 5
+    for epoch in range(3):
+        order = rng.permutation(n).astype(np.int64)
+        done, losses, _ = s.train(order, batch, 0, n_batches)
+        assert done == n_batches
+        expected = mlp.fit_epoch(s.x, s.y, batch, order)
+        assert_allclose(losses, expected, **TRAIN_TOL[dtype])
+        assert_allclose(s.net.params, flatten(mlp.parameters()), **TRAIN_TOL[dtype])
+    assert s.trainer.iterations == 3 * n_batches == mlp.iterations
+    assert_allclose(s.trainer.slot_1, flatten(mlp.m), **TRAIN_TOL[dtype])
+    assert_allclose(s.trainer.slot_2, flatten(mlp.v), **TRAIN_TOL[dtype])
+
+
+OPTIMIZER_CASES = [("sgd", dict(learning_rate=0.1)),
+                   ("sgd", dict(learning_rate=0.1, momentum=0.9)),
+                   ("sgd", dict(learning_rate=0.1, momentum=0.9, nesterov=True)),
+                   ("adam", dict(learning_rate=1e-2, beta_1=0.8, beta_2=0.99, epsilon=1e-6)),
+                   ("rmsprop", dict(learning_rate=1e-2, rho=0.8, epsilon=1e-6))]
+OPTIMIZER_IDS = ["sgd", "momentum", "nesterov", "adam", "rmsprop"]
+
+
+def reference_update(name, options, w, g, slots, step):
+    if name == "adam":
+        reference.adam_update(w, g, slots[0], slots[1], step, **options)
+    elif name == "rmsprop":
+        reference.rmsprop_update(w, g, slots[0], **options)
+    else:
+        reference.sgd_update(w, g, slots[0], **options)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("optimizer, options", OPTIMIZER_CASES, ids=OPTIMIZER_IDS)
+def test_train_batches_optimizers(dtype, optimizer, options):
+    """Each optimizer inside the compiled loop, the epoch run in two calls
+    (batches [0, 2) then [2, 5)), batch metrics on the pre-update weights."""
+    if optimizer not in OPT:
+        pytest.skip(f"no {optimizer} in the core")
+    units, n, batch = (5, 7, 4), 22, 5
+    acts, loss = ["tanh", "softmax"], "sparse_ce_logits"
+    s = Setup(units, acts, loss, True, dtype, n, capacity=8, seed=9, optimizer=optimizer,
+              **options)
+    options = dict(options)
+    lr = options.pop("learning_rate")
+    ref = s.params.copy()
+    slots = [np.zeros_like(ref), np.zeros_like(ref)]
+    rng = np.random.default_rng(10)
+    step = 0
+    for epoch in range(2):
+        order = rng.permutation(n).astype(np.int64)
+        done_1, losses_1, metrics_1 = s.train(order, batch, 0, 2)
+        done_2, losses_2, metrics_2 = s.train(order, batch, 2, 5)
+        assert (done_1, done_2) == (2, 3)
+        losses, metrics = np.r_[losses_1, losses_2], np.r_[metrics_1, metrics_2]
+        for b, start in enumerate(range(0, n, batch)):
+            idx = order[start:start + batch]
+            mlp = reference_mlp(ref, units, acts, loss, True)
+            out = mlp.forward(s.x[idx], training=True)[-1]
+            expected_loss, grads = mlp.gradients(s.x[idx], s.y[idx])
+            assert_allclose(losses[b], expected_loss, **TRAIN_TOL[dtype])
+            assert metrics[b] == pytest.approx(reference.sparse_accuracy(out, s.y[idx]))
+            step += 1
+            reference_update(optimizer, dict(options, learning_rate=lr), ref, flatten(grads),
+                             slots, step)
+        assert_allclose(s.net.params, ref, **TRAIN_TOL[dtype])
+    assert s.trainer.iterations == step == 10
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_train_batches_stops_before_a_non_finite_update(dtype):
+    """A batch whose loss overflows is reported but not applied; training stops."""
+    units, n = (2, 3), 6
+    huge = 1e30 if dtype == np.float32 else 1e200  # squared: inf in the dtype
+    s = Setup(units, ["linear"], "mse", False, dtype, n, capacity=2, optimizer="sgd",
+              learning_rate=0.1)
+    x = s.x.copy()
+    x[2:] = huge
+    data = _core.Dataset(s.net, x, s.y, False)
+    order = np.arange(n, dtype=np.int64)
+    losses, metrics = np.full(3, np.nan), np.full(3, np.nan)
+    done = _core.train_batches(s.net, s.work, s.trainer, data, order, 2, 0, 3, losses, metrics)
+    assert done == 1
+    assert np.isfinite(losses[0]) and not np.isfinite(losses[1]) and np.isnan(losses[2])
+    assert s.trainer.iterations == 1
+    after_one = Setup(units, ["linear"], "mse", False, dtype, n, capacity=2, optimizer="sgd",
+                      learning_rate=0.1)
+    assert after_one.train(order, 2, 0, 1)[0] == 1
+    assert_array_equal(s.net.params, after_one.net.params)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "probs"])
+def test_train_batches_huge_logits(dtype, fused):
+    """A softmax output whose logits reach ±1e4: fused sparse CE from logits is
+    finite and exact; on probabilities the clip keeps it finite (-log 1e-7)."""
+    units, n = (3, 2), 4
+    loss = "sparse_ce_logits" if fused else "sparse_ce_probs"
+    s = Setup(units, ["softmax"], loss, fused, dtype, n, capacity=n)
+    kernel, bias = split(s.net.params, units)[0]
+    kernel[...] = 0
+    bias[...] = [1e4, -1e4]
+    y = np.array([1, 1, 0, 1], np.int32)
+    data = _core.Dataset(s.net, s.x, y, True)
+    losses, metrics = np.empty(1), np.empty(1)
+    params = s.net.params.copy()
+    done = _core.train_batches(s.net, s.work, s.trainer, data, np.arange(n, dtype=np.int64),
+                               n, 0, 1, losses, metrics)
+    assert done == 1 and np.isfinite(s.net.grads).all()
+    mlp = reference_mlp(params, units, ["softmax"], loss, fused)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected_loss, expected_grads = mlp.gradients(s.x, y)
+    if fused:
+        assert losses[0] == 3 * 2e4 / 4
+    else:
+        assert losses[0] == pytest.approx(3 / 4 * -math.log(float(dtype(1e-7))),
+                                          rel=RTOL[dtype])
+    assert losses[0] == pytest.approx(expected_loss, rel=RTOL[dtype])
+    assert_allclose(s.net.grads, flatten(expected_grads), rtol=RTOL[dtype], atol=1e-30)
+
+
+# ---------------------------------------------------------------- whole networks: predict, evaluate
+
+PREDICT_NETS = [((3, 2), ("softmax",)), ((5, 7, 4), ("relu", "sigmoid")),
+                ((4, 6, 5, 3), ("tanh", "leaky_relu", "linear")),
+                ((6, 9, 8, 1), ("sigmoid", "softmax", "tanh"))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("units, acts", PREDICT_NETS, ids=["3-2", "5-7-4", "4-6-5-3", "6-9-8-1"])
+@pytest.mark.parametrize("capacity", [1, 4, 23, 64])
+def test_predict(dtype, units, acts, capacity):
+    """In batches of the workspace's capacity (4: five full batches and a partial one)."""
+    n = 23
+    rng = np.random.default_rng(11)
+    params = init_params(units, dtype, rng)
+    net = _core.Network(units, [ACT[a] for a in acts], [SLOPE] * len(acts), params,
+                        np.zeros_like(params))
+    work = _core.Workspace(net, capacity)
+    x = rand(rng, (n, units[0]), dtype)
+    out = _core.predict(net, work, x)
+    assert out.dtype == dtype and out.shape == (n, units[-1])
+    expected = reference_mlp(params, units, acts, "mse").predict(x)
+    assert_allclose(out, expected, **NET_TOL[dtype])
+    assert_array_equal(_core.predict(net, work, x[:0]), np.empty((0, units[-1])))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output, loss, fused", GRADIENT_CASES, ids=GRADIENT_IDS)
+def test_evaluate(dtype, output, loss, fused):
+    """Loss and metric sums over 23 rows in batches of 4 (fused: on the logits)."""
+    units, n = (4, 6, 3), 23
+    acts = ["relu", output]
+    s = Setup(units, acts, loss, fused, dtype, n, capacity=4, seed=12)
+    loss_sum, metric_sum = _core.evaluate(s.net, s.work, s.trainer, s.data)
+    mlp = reference_mlp(s.params, units, acts, loss, fused)
+    out = mlp.forward(s.x, training=True)[-1]
+    expected, _ = reference.LOSSES[loss](out, s.y)
+    assert loss_sum / n == pytest.approx(expected, rel=10 * RTOL[dtype])
+    expected_metric = reference_metric(s.metric, out, s.y, s.threshold)
+    assert metric_sum / n == pytest.approx(expected_metric, rel=1e-12)
+    if fused:  # predict applies the output activation that training leaves to the loss
+        assert_allclose(_core.predict(s.net, s.work, s.x), mlp.predict(s.x), **NET_TOL[dtype])
+
+
+# ---------------------------------------------------------------- the thin layer's checks
+
+def arrays(dtype=np.float32):
+    return (np.ones((3, 4), dtype), np.ones((4, 2), dtype), np.ones(2, dtype))
+
+
+X, W, B = arrays()
+X64, W64, B64 = arrays(np.float64)
+A = np.full((3, 2), 0.5, np.float32)
+LABELS = np.array([0, 1, 1], np.int32)
+F_ORDER = np.asfortranarray(np.ones((3, 4), np.float32))
+STRIDED = np.ones((3, 8), np.float32)[:, ::2]
+READ_ONLY = np.ones(4, np.float32)
+READ_ONLY.flags.writeable = False
+SHARED = np.zeros(8, np.float32)
+
+
+def small_network(dtype=np.float32, units=(4, 3, 2)):
+    count = _core.parameter_count(units)
+    return _core.Network(units, [ACT["relu"], ACT["linear"]], [0.2, 0.2],
+                         np.zeros(count, dtype), np.zeros(count, dtype))
+
+
+NET = small_network()
+NET_COUNT = _core.parameter_count((4, 3, 2))
+WORK = _core.Workspace(NET, 4, True)
+WORK_DENSE = _core.Workspace(NET, 4, False)
+TRAINER = _core.Trainer(NET, LOSS["sparse_ce_logits"], False, METRIC["sparse_accuracy"], 0.5,
+                        OPT["sgd"], 0.1)
+DATA = _core.Dataset(NET, X, LABELS, True)
+ORDER = np.arange(3, dtype=np.int64)
+OTHER = small_network()
+OTHER_WORK = _core.Workspace(OTHER, 4, True)
+NET64 = small_network(np.float64)
+WORK64 = _core.Workspace(NET64, 4, True)
+TRAINER64 = _core.Trainer(NET64, 0, False, 1, 0.5, 0, 0.1)
+
+
+def train(**changes):
+    args = dict(network=NET, work=WORK, trainer=TRAINER, data=DATA, order=ORDER, batch_size=2,
+                first_batch=0, end_batch=2, batch_loss=np.empty(2), batch_metric=np.empty(2))
+    args.update(changes)
+    return lambda: _core.train_batches(*args.values())
+
+
+BAD_CALLS = {
+    # kernels: dtype mixes, non-arrays, layout, shapes, codes
+    "dense x int": (lambda: _core.dense_forward(X.astype(np.int64), W, B), TypeError, "x"),
+    "dense x list": (lambda: _core.dense_forward(X.tolist(), W, B), TypeError, "x"),
+    "dense kernel f64": (lambda: _core.dense_forward(X, W64, B), TypeError, "kernel"),
+    "dense bias f64": (lambda: _core.dense_forward(X, W, B64), TypeError, "bias"),
+    "dense x f16": (lambda: _core.dense_forward(X.astype(np.float16), W, B), TypeError, "x"),
+    "dense x fortran": (lambda: _core.dense_forward(F_ORDER, W, B), ValueError, "x"),
+    "dense x strided": (lambda: _core.dense_forward(STRIDED, W, B), ValueError, "x"),
+    "dense kernel fortran": (lambda: _core.dense_forward(X, np.asfortranarray(W), B),
+                             ValueError, "kernel"),
+    "dense x columns": (lambda: _core.dense_forward(np.ones((3, 5), np.float32), W, B),
+                        ValueError, "x"),
+    "dense x 1-d": (lambda: _core.dense_forward(np.ones(4, np.float32), W, B), ValueError, "x"),
+    "dense bias shape": (lambda: _core.dense_forward(X, W, np.ones(3, np.float32)),
+                         ValueError, "bias"),
+    "dense activation code": (lambda: _core.dense_forward(X, W, B, 6), ValueError, "activation"),
+    "dense activation -1": (lambda: _core.dense_forward(X, W, B, -1), ValueError, "activation"),
+    "backward a shape": (lambda: _core.dense_backward(X, W, np.ones((3, 3), np.float32), A),
+                         ValueError, "a"),
+    "backward grad shape": (lambda: _core.dense_backward(X, W, A, np.ones((2, 2), np.float32)),
+                            ValueError, "grad"),
+    "backward grad f64": (lambda: _core.dense_backward(X, W, A, A.astype(np.float64)),
+                          TypeError, "grad"),
+    "backward a fortran": (lambda: _core.dense_backward(X, W, np.asfortranarray(A), A),
+                           ValueError, "a"),
+    "backward code": (lambda: _core.dense_backward(X, W, A, A, 99), ValueError, "activation"),
+    "activation z f16": (lambda: _core.activation_forward(X.astype(np.float16), 0),
+                         TypeError, "z"),
+    "activation z 3-d": (lambda: _core.activation_forward(np.ones((2, 2, 2)), 0),
+                         ValueError, "z"),
+    "activation code": (lambda: _core.activation_forward(X, 6), ValueError, "activation"),
+    "activation_backward grad shape": (lambda: _core.activation_backward(A, X, 1),
+                                       ValueError, "grad"),
+    "activation_backward grad f64": (lambda: _core.activation_backward(A, A.astype(float), 1),
+                                     TypeError, "grad"),
+    # losses and metrics: labels and targets
+    "loss code": (lambda: _core.loss(7, A, LABELS), ValueError, "loss"),
+    "loss code -1": (lambda: _core.loss(-1, A, LABELS), ValueError, "loss"),
+    "labels int64": (lambda: _core.loss(0, A, LABELS.astype(np.int64)), TypeError, "target"),
+    "labels float": (lambda: _core.loss(0, A, LABELS.astype(np.float32)), TypeError, "target"),
+    "labels list": (lambda: _core.loss(0, A, [0, 1, 1]), TypeError, "target"),
+    "label too big": (lambda: _core.loss(0, A, np.array([0, 2, 1], np.int32)),
+                      ValueError, "target"),
+    "label negative": (lambda: _core.loss(3, A, np.array([0, -1, 1], np.int32)),
+                       ValueError, "target"),
+    "labels length": (lambda: _core.loss(0, A, LABELS[:2]), ValueError, "target"),
+    "labels 2-d": (lambda: _core.loss(0, A, LABELS[:, None]), ValueError, "target"),
+    "labels strided": (lambda: _core.loss(0, A, np.zeros(6, np.int32)[::2]),
+                       ValueError, "target"),
+    "target shape": (lambda: _core.loss(6, A, np.ones((3, 3), np.float32)),
+                     ValueError, "target"),
+    "target f64": (lambda: _core.loss(1, A, A.astype(np.float64)), TypeError, "target"),
+    "target fortran": (lambda: _core.loss(6, A, np.asfortranarray(A)), ValueError, "target"),
+    "out fortran": (lambda: _core.loss(6, np.asfortranarray(A), A), ValueError, "out"),
+    "out int": (lambda: _core.loss(6, np.ones((3, 2), int), A), TypeError, "out"),
+    "out no columns": (lambda: _core.loss(6, np.ones((3, 0), np.float32),
+                                          np.ones((3, 0), np.float32)), ValueError, "out"),
+    "metric code": (lambda: _core.metric(4, A, LABELS), ValueError, "metric"),
+    "metric labels range": (lambda: _core.metric(1, A, np.array([0, 5, 1], np.int32)),
+                            ValueError, "target"),
+    "metric target shape": (lambda: _core.metric(3, A, np.ones((3, 3), np.float32)),
+                            ValueError, "target"),
+    # optimizers: every state array like the variable, writeable, distinct
+    "adam step 0": (lambda: _core.adam_update(np.ones(4), np.ones(4), np.zeros(4), np.zeros(4),
+                                              0), ValueError, "step"),
+    "adam m f32": (lambda: _core.adam_update(np.ones(4), np.ones(4), np.zeros(4, np.float32),
+                                             np.zeros(4), 1), TypeError, "m"),
+    "adam v shape": (lambda: _core.adam_update(np.ones(4), np.ones(4), np.zeros(4),
+                                               np.zeros(5), 1), ValueError, "v"),
+    "adam grad strided": (lambda: _core.adam_update(np.ones(4), np.ones(8)[::2], np.zeros(4),
+                                                    np.zeros(4), 1), ValueError, "grad"),
+    "adam variable read-only": (lambda: _core.adam_update(READ_ONLY, np.ones(4, np.float32),
+                                                          np.zeros(4, np.float32),
+                                                          np.zeros(4, np.float32), 1),
+                                ValueError, "variable"),
+    "adam m aliases v": (lambda: _core.adam_update(SHARED[:4], SHARED[4:] + 1, SHARED[4:],
+                                                   SHARED[4:], 1), ValueError, "m"),
+    "adam m aliases variable": (lambda: _core.adam_update(SHARED[:4], np.ones(4, np.float32),
+                                                          SHARED[:4], np.zeros(4, np.float32),
+                                                          1), ValueError, "m"),
+    "sgd momentum without velocity": (lambda: _core.sgd_update(np.ones(3), np.ones(3),
+                                                               momentum=0.9),
+                                      ValueError, "velocity"),
+    "sgd velocity f32": (lambda: _core.sgd_update(np.ones(3), np.ones(3),
+                                                  np.zeros(3, np.float32), momentum=0.9),
+                         TypeError, "velocity"),
+    "sgd grad shape": (lambda: _core.sgd_update(np.ones(3), np.ones(4)), ValueError, "grad"),
+    "sgd variable list": (lambda: _core.sgd_update([1.0, 2.0], np.ones(2)),
+                          TypeError, "variable"),
+    # networks
+    "network one size": (lambda: _core.Network([4], [], [], np.zeros(0), np.zeros(0)),
+                         ValueError, "units"),
+    "network zero units": (lambda: _core.Network([4, 0], [0], [0.2], np.zeros(0), np.zeros(0)),
+                           ValueError, "units"),
+    "network activations length": (lambda: _core.Network([4, 2], [0, 0], [0.2], np.zeros(10),
+                                                         np.zeros(10)),
+                                   ValueError, "activations"),
+    "network activation code": (lambda: _core.Network([4, 2], [9], [0.2], np.zeros(10),
+                                                      np.zeros(10)),
+                                ValueError, "activations"),
+    "network slopes length": (lambda: _core.Network([4, 2], [0], [], np.zeros(10),
+                                                    np.zeros(10)), ValueError, "slopes"),
+    "network negative slope": (lambda: _core.Network([4, 2], [4], [-0.1], np.zeros(10),
+                                                     np.zeros(10)), ValueError, "slopes"),
+    "network params size": (lambda: _core.Network([4, 2], [0], [0.2], np.zeros(9),
+                                                  np.zeros(10)), ValueError, "params"),
+    "network grads dtype": (lambda: _core.Network([4, 2], [0], [0.2], np.zeros(10),
+                                                  np.zeros(10, np.float32)),
+                            TypeError, "grads"),
+    "network params int": (lambda: _core.Network([4, 2], [0], [0.2], np.zeros(10, int),
+                                                 np.zeros(10)), TypeError, "params"),
+    "network params read-only": (lambda: _core.Network([2, 1], [0], [0.2], READ_ONLY[:3],
+                                                       np.zeros(3, np.float32)),
+                                 ValueError, "params"),
+    "network grads alias params": (lambda: _core.Network([2, 1], [0], [0.2], SHARED[:3],
+                                                         SHARED[2:5]), ValueError, "grads"),
+    "workspace capacity": (lambda: _core.Workspace(NET, 0), ValueError, "capacity"),
+    "trainer loss code": (lambda: _core.Trainer(NET, 7, False, 0, 0.5, 0, 0.1),
+                          ValueError, "loss"),
+    "trainer metric code": (lambda: _core.Trainer(NET, 0, False, 4, 0.5, 0, 0.1),
+                            ValueError, "metric"),
+    "trainer optimizer code": (lambda: _core.Trainer(NET, 0, False, 1, 0.5, 99, 0.1),
+                               ValueError, "optimizer"),
+    "trainer metric reads labels": (lambda: _core.Trainer(NET, LOSS["mse"], False,
+                                                          METRIC["sparse_accuracy"], 0.5, 0, 0.1),
+                                    ValueError, "metric"),
+    "trainer metric reads dense": (lambda: _core.Trainer(NET, LOSS["sparse_ce_logits"], False,
+                                                         METRIC["binary_accuracy"], 0.5, 0, 0.1),
+                                   ValueError, "metric"),
+    "trainer iterations": (lambda: _core.Trainer(NET, 0, False, 1, 0.5, 0, 0.1, iterations=-1),
+                           ValueError, "iterations"),
+    "trainer slot_1 shape": (lambda: _core.Trainer(NET, 0, False, 1, 0.5, 0, 0.1,
+                                                   slot_1=np.zeros(3, np.float32)),
+                             ValueError, "slot_1"),
+    "trainer slot_2 dtype": (lambda: _core.Trainer(NET, 0, False, 1, 0.5, 1, 0.1,
+                                                   slot_2=np.zeros(NET_COUNT)),
+                             TypeError, "slot_2"),
+    "trainer slot is params": (lambda: _core.Trainer(NET, 0, False, 1, 0.5, 1, 0.1,
+                                                     slot_1=NET.params),
+                               ValueError, "slots"),
+    "dataset x f64": (lambda: _core.Dataset(NET, X64, LABELS, True), TypeError, "x"),
+    "dataset x features": (lambda: _core.Dataset(NET, np.ones((3, 5), np.float32), LABELS,
+                                                 True), ValueError, "x"),
+    "dataset x fortran": (lambda: _core.Dataset(NET, F_ORDER, LABELS, True), ValueError, "x"),
+    "dataset label range": (lambda: _core.Dataset(NET, X, np.array([0, 2, 1], np.int32), True),
+                            ValueError, "y"),
+    "dataset labels int64": (lambda: _core.Dataset(NET, X, LABELS.astype(np.int64), True),
+                             TypeError, "y"),
+    "dataset labels length": (lambda: _core.Dataset(NET, X, LABELS[:2], True), ValueError, "y"),
+    "dataset y shape": (lambda: _core.Dataset(NET, X, np.ones((3, 3), np.float32), False),
+                        ValueError, "y"),
+    "dataset y f64": (lambda: _core.Dataset(NET, X, np.ones((3, 2)), False), TypeError, "y"),
+    # the compiled loop
+    "train batch_size 0": (train(batch_size=0), ValueError, "batch_size"),
+    "train batch_size over capacity": (train(batch_size=5, end_batch=1), ValueError,
+                                       "batch_size"),
+    "train batches past the end": (train(end_batch=3), ValueError, "batches"),
+    "train batches reversed": (train(first_batch=2, end_batch=1), ValueError, "batches"),
+    "train order int32": (train(order=ORDER.astype(np.int32)), ValueError, "order"),
+    "train order list": (train(order=[0, 1, 2]), ValueError, "order"),
+    "train order length": (train(order=ORDER[:2]), ValueError, "order"),
+    "train order range": (train(order=np.array([0, 3, 1], np.int64)), ValueError, "order"),
+    "train order negative": (train(order=np.array([0, -1, 1], np.int64)), ValueError, "order"),
+    "train batch_loss f32": (train(batch_loss=np.empty(2, np.float32)), ValueError,
+                             "batch_loss"),
+    "train batch_metric short": (train(batch_metric=np.empty(1)), ValueError, "batch_metric"),
+    "train dense workspace": (train(work=WORK_DENSE), ValueError, "workspace"),
+    "train workspace of another network": (train(work=OTHER_WORK), ValueError, "workspace"),
+    "train trainer of another network": (
+        train(trainer=_core.Trainer(OTHER, 0, False, 1, 0.5, 0, 0.1)), ValueError, "trainer"),
+    "train dataset kind": (train(data=_core.Dataset(NET, X, np.ones((3, 2), np.float32), False)),
+                           ValueError, "data"),
+    "predict x features": (lambda: _core.predict(NET, WORK, np.ones((3, 5), np.float32)),
+                           ValueError, "x"),
+    "predict x f64": (lambda: _core.predict(NET, WORK, X64), TypeError, "x"),
+    "predict x fortran": (lambda: _core.predict(NET, WORK, F_ORDER), ValueError, "x"),
+    "predict workspace of another network": (lambda: _core.predict(NET, OTHER_WORK, X),
+                                             ValueError, "workspace"),
+    "evaluate dataset dtype": (lambda: _core.evaluate(NET64, WORK64, TRAINER64, DATA),
+                               TypeError, "data"),
+    "evaluate trainer of another network": (lambda: _core.evaluate(NET, WORK, TRAINER64, DATA),
+                                            ValueError, "trainer"),
+}
+
+
+@pytest.mark.parametrize("call, error, match", BAD_CALLS.values(), ids=BAD_CALLS.keys())
+def test_bad_arguments(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_good_arguments_pass():
+    """The fixtures of the checks above are themselves valid."""
+    assert _core.dense_forward(X, W, B).shape == (3, 2)
+    assert _core.train_batches(NET, WORK, TRAINER, DATA, ORDER, 2, 0, 2, np.empty(2),
+                               np.empty(2)) == 2
+    assert _core.predict(NET, WORK, X).shape == (3, 2)
+    assert len(_core.evaluate(NET, WORK, TRAINER, DATA)) == 2
