@@ -12,7 +12,7 @@ _BAR = 20
 
 
 def _duration(seconds):
-    return f"{seconds:.0f}s" if seconds >= 1 else f"{seconds * 1e3:.0f}ms"
+    return f"{seconds:.0f}s"  # Keras prints whole seconds for elapsed time and ETA
 
 
 def _per_step(seconds):
