@@ -116,6 +116,7 @@ typedef struct {
                         int64_t cols);                                                             \
     double df_metric##SFX(int metric, double threshold, const REAL *out, const void *target,       \
                           int64_t rows, int64_t cols);                                             \
+    int64_t df_first_nonfinite##SFX(const REAL *x, int64_t rows, int64_t cols);                   \
     void df_adam##SFX(REAL *w, const REAL *g, REAL *m, REAL *v, int64_t n, double learning_rate,   \
                       double beta_1, double beta_2, double epsilon, int64_t step);                 \
     void df_sgd##SFX(REAL *w, const REAL *g, REAL *velocity, int64_t n, double learning_rate,      \
@@ -126,7 +127,7 @@ typedef struct {
                                   const REAL *x, const void *y, const int64_t *order, int64_t n,   \
                                   int64_t batch_size, int64_t first_batch, int64_t end_batch,      \
                                   double *batch_loss, double *batch_metric);                       \
-    void df_predict##SFX(const df_net *net, df_work *work, const REAL *x, int64_t n, REAL *out);  \
+    int df_predict##SFX(const df_net *net, const REAL *x, int64_t n, int64_t capacity, REAL *out); \
     void df_evaluate##SFX(const df_net *net, df_work *work, const df_train *train, const REAL *x,  \
                           const void *y, int64_t n, double *loss_sum, double *metric_sum);
 

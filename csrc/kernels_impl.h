@@ -3,6 +3,7 @@
  * <tgmath.h> picks expf/exp etc. from the argument's type. */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>
 
@@ -12,6 +13,16 @@
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
 #define F(name) CAT(name, SFX)
+
+/* Hot loops are compiled for AVX-512, AVX2 and baseline x86-64, and the loader
+ * picks the best for the CPU at run time (GCC target_clones, an ifunc): a
+ * portable wheel still runs wide vectors where the machine has them. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(DENSEFIT_NO_CLONES)
+#define DF_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define DF_HOT
+#endif
 
 /* Keras' backend epsilon: probabilities are clipped to [EPS, 1 - EPS]. */
 #define EPS ((REAL)1e-7)
@@ -57,7 +68,7 @@ static REAL F(logsumexp_row)(const REAL *z, int64_t cols) {
     return max + log(sum);
 }
 
-void F(df_activation_forward)(int act, double slope_d, REAL *z, int64_t rows, int64_t cols) {
+DF_HOT void F(df_activation_forward)(int act, double slope_d, REAL *z, int64_t rows, int64_t cols) {
     const int64_t size = rows * cols;
     const REAL slope = (REAL)slope_d;
     switch (act) {
@@ -83,7 +94,7 @@ void F(df_activation_forward)(int act, double slope_d, REAL *z, int64_t rows, in
 
 /* grad holds dL/da on entry and dL/dz on return.  Every derivative is written
  * from the activation's output a, so the pre-activation need not be kept. */
-void F(df_activation_backward)(int act, double slope_d, const REAL *a, REAL *grad, int64_t rows,
+DF_HOT void F(df_activation_backward)(int act, double slope_d, const REAL *a, REAL *grad, int64_t rows,
                                int64_t cols) {
     const int64_t size = rows * cols;
     const REAL slope = (REAL)slope_d;
@@ -114,7 +125,7 @@ void F(df_activation_backward)(int act, double slope_d, const REAL *a, REAL *gra
 }
 
 /* out = act(x w + b), the bias added in the same pass as the activation */
-void F(df_dense_forward)(const REAL *x, const REAL *w, const REAL *b, REAL *out, int rows,
+DF_HOT void F(df_dense_forward)(const REAL *x, const REAL *w, const REAL *b, REAL *out, int rows,
                          int n_in, int n_out, int act, double slope) {
     F(gemm_rm)(0, 0, rows, n_out, n_in, x, n_in, w, n_out, 0, out, n_out);
     const REAL slope_r = (REAL)slope;
@@ -136,7 +147,7 @@ void F(df_dense_forward)(const REAL *x, const REAL *w, const REAL *b, REAL *out,
 
 /* grad: dL/da on entry (overwritten with dL/dz).  dw, db are overwritten.
  * dx = dz w' is skipped when dx is NULL (the first layer needs no input gradient). */
-void F(df_dense_backward)(const REAL *x, const REAL *w, const REAL *a, REAL *grad, REAL *dw,
+DF_HOT void F(df_dense_backward)(const REAL *x, const REAL *w, const REAL *a, REAL *grad, REAL *dw,
                           REAL *db, REAL *dx, int rows, int n_in, int n_out, int act,
                           double slope) {
     F(df_activation_backward)(act, slope, a, grad, rows, n_out);
@@ -247,6 +258,18 @@ double F(df_loss)(int loss, const REAL *out, const void *target, REAL *grad, int
     return total;
 }
 
+/* The first row holding a NaN or inf, or -1.  x - x is 0 for finite x and NaN
+ * otherwise: a compare and an OR per element, which vectorises. */
+DF_HOT int64_t F(df_first_nonfinite)(const REAL *x, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++) {
+        const REAL *row = x + r * cols;
+        int bad = 0;
+        for (int64_t j = 0; j < cols; j++) bad |= (row[j] - row[j]) != 0;
+        if (bad) return r;
+    }
+    return -1;
+}
+
 static int64_t F(argmax_row)(const REAL *v, int64_t cols) {
     int64_t best = 0;
     for (int64_t j = 1; j < cols; j++)
@@ -285,7 +308,7 @@ double F(df_metric)(int metric, double threshold, const REAL *out, const void *t
 
 /* Keras 3's Adam: the bias corrections folded into the step size, epsilon added
  * to the uncorrected sqrt(v).  step is the 1-based iteration number. */
-void F(df_adam)(REAL *w, const REAL *g, REAL *m, REAL *v, int64_t n, double learning_rate,
+DF_HOT void F(df_adam)(REAL *w, const REAL *g, REAL *m, REAL *v, int64_t n, double learning_rate,
                 double beta_1, double beta_2, double epsilon, int64_t step) {
     const double t = (double)step;
     const REAL alpha = (REAL)(learning_rate * sqrt(1 - pow(beta_2, t)) / (1 - pow(beta_1, t)));
@@ -301,7 +324,7 @@ void F(df_adam)(REAL *w, const REAL *g, REAL *m, REAL *v, int64_t n, double lear
 
 /* Keras' SGD: velocity = momentum * velocity - lr g; w += velocity
  * (Nesterov: w += momentum * velocity - lr g).  velocity may be NULL without momentum. */
-void F(df_sgd)(REAL *w, const REAL *g, REAL *velocity, int64_t n, double learning_rate,
+DF_HOT void F(df_sgd)(REAL *w, const REAL *g, REAL *velocity, int64_t n, double learning_rate,
                double momentum, int nesterov) {
     const REAL lr = (REAL)learning_rate, mu = (REAL)momentum;
     if (momentum == 0 || velocity == NULL) {
@@ -316,7 +339,7 @@ void F(df_sgd)(REAL *w, const REAL *g, REAL *velocity, int64_t n, double learnin
 
 /* Keras' RMSprop (no momentum, not centered): ms = rho ms + (1 - rho) g^2;
  * w -= lr g / sqrt(ms + epsilon), epsilon inside the root. */
-void F(df_rmsprop)(REAL *w, const REAL *g, REAL *mean_square, int64_t n, double learning_rate,
+DF_HOT void F(df_rmsprop)(REAL *w, const REAL *g, REAL *mean_square, int64_t n, double learning_rate,
                    double rho, double epsilon) {
     const REAL lr = (REAL)learning_rate, r = (REAL)rho, eps = (REAL)epsilon;
     for (int64_t i = 0; i < n; i++) {
@@ -378,6 +401,22 @@ static void F(apply_optimizer)(const df_net *net, df_train *train) {
                   net->n_params, train->learning_rate, train->momentum, train->nesterov);
 }
 
+/* Asks for the next batch's rows while this batch computes: the gather that
+ * follows then reads cache rather than waiting on memory for scattered rows. */
+static void F(prefetch_rows)(const REAL *x, const int64_t *order, int64_t n, int64_t start,
+                             int64_t batch_size, int64_t n_in) {
+#if defined(__GNUC__)
+    const int64_t end = start + batch_size < n ? start + batch_size : n;
+    const int64_t line = 64 / (int64_t)sizeof(REAL);
+    for (int64_t i = start; i < end; i++) {
+        const REAL *row = x + order[i] * n_in;
+        for (int64_t j = 0; j < n_in; j += line) __builtin_prefetch(row + j, 0, 0);
+    }
+#else
+    (void)x; (void)order; (void)n; (void)start; (void)batch_size; (void)n_in;
+#endif
+}
+
 /* Trains on batches [first_batch, end_batch) of the epoch whose sample order is
  * `order` (n entries).  Each batch: gather rows, forward, loss and metric (on
  * the pre-update weights, as Keras reports them), backward, optimizer step.
@@ -405,6 +444,7 @@ int64_t F(df_train_batches)(const df_net *net, df_work *work, df_train *train, c
             for (int r = 0; r < rows; r++)
                 memcpy(yb + r * n_out, (const REAL *)y + idx[r] * n_out, sizeof(REAL) * n_out);
         }
+        F(prefetch_rows)(x, order, n, start + batch_size, batch_size, n_in);
         F(forward)(net, work, xb, rows, train->fused_output);
         const REAL *out = (const REAL *)work->act[L - 1];
         const double loss = F(df_loss)(train->loss, out, work->y, (REAL *)work->grad_a, rows,
@@ -420,16 +460,40 @@ int64_t F(df_train_batches)(const df_net *net, df_work *work, df_train *train, c
     return end_batch - first_batch;
 }
 
-void F(df_predict)(const df_net *net, df_work *work, const REAL *x, int64_t n, REAL *out) {
+/* The network's output for n rows of x, in batches of up to `capacity` rows.
+ * Hidden layers alternate between two buffers, allocated once for the call (on
+ * the stack when small: a single-sample call then costs only its arithmetic);
+ * the last layer writes straight into out.  Returns -1 if memory runs out. */
+int F(df_predict)(const df_net *net, const REAL *x, int64_t n, int64_t capacity, REAL *out) {
+    enum { STACK_REALS = 2048, STACK_LAYERS = 32 };
+    REAL stack_buffer[STACK_REALS];
+    void *stack_act[STACK_LAYERS];
     const int L = net->n_layers;
     const int64_t n_in = net->units[0], n_out = net->units[L];
-    void *last = work->act[L - 1];
-    for (int64_t start = 0; start < n; start += work->capacity) {
-        const int rows = (int)((n - start) < work->capacity ? (n - start) : work->capacity);
-        work->act[L - 1] = out + start * n_out; /* the last layer writes straight into out */
-        F(forward)(net, work, x + start * n_in, rows, 0);
+    int64_t widest = 1;
+    for (int l = 1; l < L; l++) widest = net->units[l] > widest ? net->units[l] : widest;
+    capacity = capacity < n ? capacity : n;
+    capacity = capacity > 0 ? capacity : 1;
+    const int64_t reals = 2 * capacity * widest;
+    REAL *buffer = reals <= STACK_REALS ? stack_buffer : (REAL *)malloc(sizeof(REAL) * reals);
+    void **act = L <= STACK_LAYERS ? stack_act : (void **)malloc(sizeof(void *) * L);
+    int status = 0;
+    if (buffer == NULL || act == NULL) {
+        status = -1;
+    } else {
+        df_work work = {0};
+        work.capacity = capacity;
+        work.act = act;
+        for (int l = 0; l < L - 1; l++) act[l] = buffer + (l % 2) * capacity * widest;
+        for (int64_t start = 0; start < n; start += capacity) {
+            const int rows = (int)((n - start) < capacity ? (n - start) : capacity);
+            act[L - 1] = out + start * n_out;
+            F(forward)(net, &work, x + start * n_in, rows, 0);
+        }
     }
-    work->act[L - 1] = last;
+    if (buffer != stack_buffer) free(buffer);
+    if (act != stack_act) free(act);
+    return status;
 }
 
 void F(df_evaluate)(const df_net *net, df_work *work, const df_train *train, const REAL *x,

@@ -73,6 +73,8 @@ cdef extern from "densefit.h" nogil:
                          int64_t rows, int64_t cols)
     double df_metric_f64(int metric, double threshold, const double *out, const void *target,
                          int64_t rows, int64_t cols)
+    int64_t df_first_nonfinite_f32(const float *x, int64_t rows, int64_t cols)
+    int64_t df_first_nonfinite_f64(const double *x, int64_t rows, int64_t cols)
     void df_adam_f32(float *w, const float *g, float *m, float *v, int64_t n,
                      double learning_rate, double beta_1, double beta_2, double epsilon,
                      int64_t step)
@@ -95,9 +97,10 @@ cdef extern from "densefit.h" nogil:
                                  const double *x, const void *y, const int64_t *order,
                                  int64_t n, int64_t batch_size, int64_t first_batch,
                                  int64_t end_batch, double *batch_loss, double *batch_metric)
-    void df_predict_f32(const df_net *net, df_work *work, const float *x, int64_t n, float *out)
-    void df_predict_f64(const df_net *net, df_work *work, const double *x, int64_t n,
-                        double *out)
+    int df_predict_f32(const df_net *net, const float *x, int64_t n, int64_t capacity,
+                       float *out)
+    int df_predict_f64(const df_net *net, const double *x, int64_t n, int64_t capacity,
+                       double *out)
     void df_evaluate_f32(const df_net *net, df_work *work, const df_train *train, const float *x,
                          const void *y, int64_t n, double *loss_sum, double *metric_sum)
     void df_evaluate_f64(const df_net *net, df_work *work, const df_train *train,

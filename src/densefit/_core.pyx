@@ -246,6 +246,20 @@ def metric(int code, out, target, double threshold=0.5):
     return hits / rows if rows else 0.0
 
 
+def first_nonfinite_row(x):
+    """Index of the first row of 2-d ``x`` holding NaN or inf, or -1: one pass, no temporary."""
+    x = _float_array(x, "x", 2, None, False)
+    cdef int64_t rows = x.shape[0], cols = x.shape[1], bad
+    cdef void *p_x = _data(x)
+    if x.dtype == np.float64:
+        with nogil:
+            bad = df_first_nonfinite_f64(<double *>p_x, rows, cols)
+    else:
+        with nogil:
+            bad = df_first_nonfinite_f32(<float *>p_x, rows, cols)
+    return bad
+
+
 cdef _check_update(object w, list others, list names):
     for arr, name in zip(others, names):
         _float_array(arr, name, -1, w.dtype, name != "grad")
@@ -333,6 +347,7 @@ cdef class Network:
     cdef object _units, _activation, _slope
     cdef readonly object params, grads
     cdef readonly object dtype
+    cdef int typenum
 
     def __cinit__(self, units, activations, slopes, params, grads):
         units_arr = np.ascontiguousarray(units, dtype=np.int32)
@@ -356,6 +371,7 @@ cdef class Network:
             raise ValueError("params and grads must not share memory")
         self._units, self._activation, self._slope = units_arr, act, slope
         self.dtype = self.params.dtype
+        self.typenum = cnp.NPY_DOUBLE if self.dtype == np.float64 else cnp.NPY_FLOAT
         self.net.n_layers = n_layers
         self.net.units = <const int *>_data(units_arr)
         self.net.activation = <const int *>_data(act)
@@ -545,27 +561,40 @@ def train_batches(Network network, Workspace work, Trainer trainer, Dataset data
     return done
 
 
-def predict(Network network, Workspace work, x):
-    """The network's output for every row of ``x``, computed in batches of the
-    workspace's capacity."""
-    if work.owner is not network:
-        raise ValueError("workspace must belong to the network")
-    x = _float_array(x, "x", 2, network.dtype, False)
-    units = network.units
-    if x.shape[1] != units[0]:
-        raise ValueError(f"x must have {units[0]} features, got shape {x.shape}")
-    cdef int64_t n = x.shape[0]
-    out = np.empty((n, units[-1]), network.dtype)
-    cdef void *p_x = _data(x)
-    cdef void *p_out = _data(out)
-    if network.dtype == np.float64:
+def accepts(Network network, x):
+    """Whether ``x`` can go to ``predict`` as it is: a C-contiguous 2-d ndarray of
+    the network's dtype and input width.  C-level checks only, for per-call speed."""
+    if network is None or not cnp.PyArray_Check(x):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    return (cnp.PyArray_TYPE(a) == network.typenum and cnp.PyArray_NDIM(a) == 2
+            and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_DIM(a, 1) == network.net.units[0])
+
+
+def predict(Network network, x, int64_t capacity):
+    """The network's output for every row of ``x``, in batches of ``capacity`` rows."""
+    if not accepts(network, x):
+        x = _float_array(x, "x", 2, network.dtype, False)
+        raise ValueError(f"x must have {network.units[0]} features, got shape {x.shape}")
+    if capacity < 1:
+        raise ValueError(f"capacity must be >= 1, got {capacity}")
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef int64_t n = cnp.PyArray_DIM(a, 0)
+    cdef cnp.npy_intp dims[2]
+    dims[0] = n
+    dims[1] = network.net.units[network.net.n_layers]
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, dims, network.typenum, 0)
+    cdef void *p_x = cnp.PyArray_DATA(a)
+    cdef void *p_out = cnp.PyArray_DATA(out)
+    cdef int status
+    if network.typenum == cnp.NPY_DOUBLE:
         with nogil:
-            df_predict_f64(&network.net, &work.work, <double *>p_x, n,
-                           <double *>p_out)
+            status = df_predict_f64(&network.net, <double *>p_x, n, capacity, <double *>p_out)
     else:
         with nogil:
-            df_predict_f32(&network.net, &work.work, <float *>p_x, n,
-                           <float *>p_out)
+            status = df_predict_f32(&network.net, <float *>p_x, n, capacity, <float *>p_out)
+    if status != 0:
+        raise MemoryError(f"predict could not allocate buffers for {capacity} rows")
     return out
 
 

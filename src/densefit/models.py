@@ -234,8 +234,9 @@ class Sequential:
 
     # ------------------------------------------------------------ data
 
-    def _inputs(self, x, name="x"):
-        """``x`` as a C-contiguous array of the model's dtype, checked; builds the model."""
+    def _inputs(self, x, name="x", check_finite=True):
+        """``x`` as a C-contiguous array of the model's dtype, checked; builds the model.
+        NaN or inf is an error for training and evaluation; predict passes it through."""
         if x is None:
             raise ValueError(f"{name} is required")
         x = np.asarray(x)
@@ -253,8 +254,8 @@ class Sequential:
             raise ValueError(f"{name} must have {n_in} features to match the model's input "
                              f"shape {self.input_shape}, got shape {x.shape}")
         x = np.ascontiguousarray(x, dtype=self._network.dtype)
-        if not np.isfinite(x).all():
-            row = int(np.nonzero(~np.isfinite(x).all(axis=1))[0][0])
+        row = _core.first_nonfinite_row(x) if check_finite else -1
+        if row >= 0:
             raise ValueError(f"{name} holds NaN or inf (first at row {row})")
         return x
 
@@ -399,14 +400,11 @@ class Sequential:
 
     def predict(self, x, batch_size=None, verbose="auto"):
         """The model's outputs for ``x`` as an array of shape (samples, units)."""
-        x = self._inputs(x)
         capacity = (_INFERENCE_BATCH if batch_size is None
                     else _check_positive_int(batch_size, "batch_size"))
-        work = self._workspace(max(1, min(capacity, len(x))), False)
-        try:
-            return _core.predict(self._network, work, x)
-        finally:
-            self._release(work)
+        if not _core.accepts(self._network, x):  # the per-call fast path skips conversion
+            x = self._inputs(x, check_finite=False)
+        return _core.predict(self._network, x, capacity)
 
     def __call__(self, x):
         """``model(x)``: the outputs for a batch, as predict."""

@@ -34,3 +34,26 @@ def unknown_name_error(kind, name, known):
     close = difflib.get_close_matches(str(name), list(known), n=3)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return ValueError(f"Unknown {kind} {name!r}.{hint} Known: {', '.join(sorted(known))}.")
+
+
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController().select(user_api="blas")
+
+
+def set_num_threads(threads):
+    """Limit the BLAS libraries in this process (SciPy's, which densefit's GEMMs
+    use, and NumPy's) to ``threads`` threads.  Everything else in the compiled
+    core runs on the calling thread.  Small layers stay on one thread anyway:
+    OpenBLAS runs small products with its single-threaded small-matrix kernels.
+
+    >>> set_num_threads(1)
+    """
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    _blas_controller().limit(limits=int(threads))
+
+
+def get_num_threads():
+    """The largest thread count of the BLAS libraries in this process."""
+    return max((lib.num_threads for lib in _blas_controller().lib_controllers), default=1)

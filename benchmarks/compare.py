@@ -1,0 +1,235 @@
+"""Side-by-side timings of densefit and its peers on this machine.
+
+    python benchmarks/compare.py                 # models A and B, 1 and 2 threads
+    python benchmarks/compare.py --models A,B,C  # C takes minutes per peer
+
+Prints a Markdown table: the median seconds per training epoch over 60,000
+MNIST-shaped samples (sparse categorical cross-entropy from logits, Adam
+1e-3), single-sample and test-set predict, for densefit, the NumPy reference
+trainer, and scikit-learn, PyTorch and Keras when they are installed
+(`pip install torch==2.13.0`, `pip install tensorflow-cpu scikit-learn`:
+keep them out of densefit's own environment's defaults).  Each cell also gives
+the peer's time divided by densefit's.  Every measurement runs in a fresh
+subprocess with its thread count fixed through the environment, so no library
+sees another's thread pools.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+MODELS = {"A": ((25, 15), 32), "B": ((256, 256), 128), "C": ((2048, 2048), 256)}
+PEERS = ["densefit", "numpy", "sklearn", "torch", "keras"]
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+               "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def load_data():
+    if MNIST_DIR.is_dir():
+        from densefit import datasets
+        (x, y), (xt, yt) = datasets.load_mnist(MNIST_DIR)
+        source = "MNIST"
+    else:
+        rng = np.random.default_rng(0)
+        x, y = rng.integers(0, 256, (60000, 28, 28), np.uint8), rng.integers(0, 10, 60000)
+        xt, yt = rng.integers(0, 256, (10000, 28, 28), np.uint8), rng.integers(0, 10, 10000)
+        source = "synthetic MNIST-shaped"
+    prep = lambda a: a.reshape(len(a), -1).astype(np.float32) / 255  # noqa: E731
+    return prep(x), y.astype(np.int64), prep(xt), yt.astype(np.int64), source
+
+
+def _timed(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _per_call(fn, seconds=1.0):
+    """Median seconds per call of a fast function, over batches of calls."""
+    fn()
+    calls = 1
+    while True:  # calibrate a batch of calls to ~50 ms
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        if time.perf_counter() - start > 0.05:
+            break
+        calls *= 2
+    rounds = max(3, int(seconds / 0.05))
+    return statistics.median(_timed(lambda: [fn() for _ in range(calls)], 1) / calls
+                             for _ in range(rounds))
+
+
+# ------------------------------------------------------------ one peer's measurements
+
+def build(peer, hidden, n_in=784, threads=1):
+    """(train_epoch(x, y, batch_size), predict(x)) for one peer."""
+    if peer == "densefit":
+        from densefit import Sequential
+        from densefit.layers import Dense
+        from densefit.utils import set_random_seed
+        set_random_seed(0)
+        model = Sequential([Dense(h, activation="relu") for h in hidden] + [Dense(10)])
+        model.compile("adam", _densefit_loss(), ["accuracy"])
+        model.build((None, n_in))
+        return (lambda x, y, bs: model.fit(x, y, batch_size=bs, epochs=1, verbose=0),
+                model.predict)
+    if peer == "numpy":
+        from densefit import reference
+        rng = np.random.default_rng(0)
+        sizes = [n_in, *hidden, 10]
+        layers = [(reference.glorot_uniform(a, b, rng), np.zeros(b, np.float32),
+                   "relu" if i < len(hidden) else "linear")
+                  for i, (a, b) in enumerate(zip(sizes, sizes[1:]))]
+        mlp = reference.MLP(layers, "sparse_ce_logits")
+        return (lambda x, y, bs: mlp.fit_epoch(x, y, bs, rng.permutation(len(x))), mlp.predict)
+    if peer == "sklearn":
+        from sklearn.neural_network import MLPClassifier
+        clf = MLPClassifier(hidden_layer_sizes=hidden, solver="adam", learning_rate_init=1e-3,
+                            epsilon=1e-7, random_state=0)
+        classes = np.arange(10)
+
+        def epoch(x, y, bs):
+            clf.set_params(batch_size=bs)
+            clf.partial_fit(x, y, classes=classes)
+        return epoch, clf.predict_proba
+    if peer == "torch":
+        import torch
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        layers = []
+        for a, b in zip([n_in, *hidden], hidden):
+            layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+        net = torch.nn.Sequential(*layers, torch.nn.Linear(hidden[-1], 10))
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
+        loss_fn = torch.nn.CrossEntropyLoss()
+
+        def epoch(x, y, bs):
+            xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+            perm = torch.randperm(len(xt))
+            for i in range(0, len(xt), bs):
+                idx = perm[i:i + bs]
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(net(xt[idx]), yt[idx])
+                loss.backward()
+                opt.step()
+
+        def predict(x):
+            with torch.no_grad():
+                return net(torch.from_numpy(x)).numpy()
+        return epoch, predict
+    if peer == "keras":
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        import keras
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((n_in,))]
+                                 + [keras.layers.Dense(h, activation="relu") for h in hidden]
+                                 + [keras.layers.Dense(10)])
+        model.compile(keras.optimizers.Adam(1e-3),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return (lambda x, y, bs: model.fit(x, y, batch_size=bs, epochs=1, verbose=0),
+                lambda x: model(x, training=False))
+    raise ValueError(peer)
+
+
+def _densefit_loss():
+    from densefit.losses import SparseCategoricalCrossentropy
+    return SparseCategoricalCrossentropy(from_logits=True)
+
+
+def worker(peer, task, threads, repeats):
+    """Runs in a subprocess: one peer, one task; prints JSON seconds."""
+    x, y, xt, _, _ = load_data()
+    model = task[0]
+    hidden, batch = MODELS[model]
+    epoch, predict = build(peer, hidden, threads=threads)
+    if task.endswith("epoch"):
+        epoch(x[:2048], y[:2048], batch)  # warm-up: tracing, allocation, lazy init
+        seconds = _timed(lambda: epoch(x, y, batch), 1 if model == "C" else repeats)
+    elif task.endswith("predict1"):
+        seconds = _per_call(lambda: predict(xt[:1]))
+    else:
+        seconds = _per_call(lambda: predict(xt), seconds=2.0)
+    print(json.dumps({"seconds": seconds}))
+
+
+def available(peer):
+    module = {"sklearn": "sklearn", "torch": "torch", "keras": "keras"}.get(peer)
+    if module is None:
+        return True
+    import importlib.util
+    return importlib.util.find_spec(module) is not None
+
+
+def run(peer, task, threads, repeats):
+    env = dict(os.environ, **{v: str(threads) for v in THREAD_VARS}, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, __file__, "--worker", peer, task, str(threads),
+                           str(repeats)], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return None, proc.stderr.strip().splitlines()[-1:] or ["failed"]
+    return json.loads(proc.stdout.strip().splitlines()[-1])["seconds"], None
+
+
+def _fmt(seconds):
+    if seconds is None:
+        return "n/a"
+    if seconds >= 0.1:
+        return f"{seconds:.3g} s"
+    if seconds >= 1e-4:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} µs"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="A,B")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--peers", default=",".join(PEERS))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        peer, task, threads, repeats = args.worker
+        return worker(peer, task, int(threads), int(repeats))
+
+    peers = [p for p in args.peers.split(",") if available(p)]
+    missing = [p for p in args.peers.split(",") if p not in peers]
+    tasks = [f"{m} epoch" for m in args.models.split(",")] + ["A predict1", "A predictall"]
+    label = {"epoch": "epoch", "predict1": "predict 1 sample", "predictall": "predict 10,000"}
+    source = load_data()[4]
+    print(f"# densefit vs peers: {source} data, {os.cpu_count()} cores; median seconds, "
+          f"(x) = peer time / densefit time")
+    if missing:
+        print(f"# not installed, skipped: {', '.join(missing)}")
+    for threads in [int(t) for t in args.threads.split(",")]:
+        print(f"\n## {threads} thread{'s' if threads > 1 else ''}\n")
+        print("| task | " + " | ".join(peers) + " |")
+        print("|---" * (len(peers) + 1) + "|")
+        for task in tasks:
+            model, kind = task.split()
+            hidden, batch = MODELS[model]
+            results = {p: run(p, task.replace(" ", "-"), threads, args.repeats) for p in peers}
+            base = results["densefit"][0] if "densefit" in results else None
+            cells = []
+            for p in peers:
+                seconds, error = results[p]
+                ratio = f" ({seconds / base:.1f}x)" if seconds and base and p != "densefit" else ""
+                cells.append(_fmt(seconds) + ratio if error is None else "failed")
+            name = f"{model}: 784-{'-'.join(map(str, hidden))}-10, batch {batch}, {label[kind]}"
+            print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
