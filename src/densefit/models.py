@@ -22,6 +22,9 @@ from .utils import new_generator
 
 _DEFAULT_DTYPE = np.dtype(np.float32)  # Keras' floatx
 _INFERENCE_BATCH = 1024  # rows per compiled forward call when predict's batch_size is None
+# fit returns to Python about this often (seconds), so Ctrl-C and the progress
+# bar stay responsive; the per-return cost is tens of microseconds
+_CHUNK_SECONDS = 0.1
 
 
 def _check_positive_int(value, name):
@@ -345,7 +348,7 @@ class Sequential:
         metric_buf = np.empty(n_batches)
         metric = self._compiled["metric"]
         progress = Progress(n_batches, verbose)
-        chunk = 1 if per_batch else progress.chunk
+        chunk = 1 if per_batch else min(progress.chunk, 8)
         self.stop_training = False
         self.history = history
         for cb in cbs:
@@ -363,10 +366,14 @@ class Sequential:
                     if per_batch:
                         for cb in cbs:
                             cb.on_train_batch_begin(done)
+                    started = time.perf_counter()
                     applied = _core.train_batches(self._network, work, trainer, data, order,
                                                   batch_size, done, end, losses_buf[done:],
                                                   metric_buf[done:])
                     self.optimizer.iterations = trainer.iterations
+                    if not per_batch:  # size the next chunk to take about _CHUNK_SECONDS
+                        scale = _CHUNK_SECONDS / max(time.perf_counter() - started, 1e-6)
+                        chunk = max(1, min(progress.chunk, int(chunk * min(scale, 4.0))))
                     if applied < end - done:  # a non-finite loss: that batch was not applied
                         done += applied + 1
                         self.stop_training = True
@@ -390,7 +397,8 @@ class Sequential:
                     cb.on_epoch_end(epoch, logs)
                 if self.stop_training:
                     break
-        finally:
+        finally:  # also on KeyboardInterrupt: state is that of the last applied batch
+            self.optimizer.iterations = trainer.iterations
             self._release(work)
             for cb in cbs:
                 cb.on_train_end()

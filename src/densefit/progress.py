@@ -1,8 +1,8 @@
 """The per-epoch progress line, in Keras 3's format.
 
 verbose=1: ``Epoch 1/5`` then ``1688/1688 ━━━━━━━━━━━━━━━━━━━━ 2s 1ms/step - accuracy: 0.8563 - loss: 0.4989``,
-redrawn in place on a terminal (the compiled loop returns every ``chunk``
-batches for that), printed once per epoch elsewhere.
+redrawn in place on a terminal (at most every ``chunk`` batches), printed
+once per epoch elsewhere.
 verbose=2: one line per epoch, ``1688/1688 - 2s - 1ms/step - accuracy: ... - loss: ...``.
 """
 import sys
