@@ -63,6 +63,12 @@ cdef object _float_array(object a, str name, int ndim, object dtype, bint writea
     return a
 
 
+cdef _check_slope(double slope):
+    # leaky_relu's derivative is read from its output: that needs sign(a) == sign(z)
+    if not slope >= 0:
+        raise ValueError(f"slope must be >= 0 (leaky_relu's negative slope), got {slope}")
+
+
 cdef _check_shape(object a, str name, tuple shape):
     if a.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
@@ -102,6 +108,7 @@ cdef inline void *_data(object a):
 def activation_forward(z, int activation, double slope=0.2):
     """``activation`` applied to the rows of 2-d ``z``; a new array."""
     _check_code(activation, DF_N_ACTIVATIONS, "activation")
+    _check_slope(slope)
     a = _float_array(z, "z", 2, None, False).copy()
     cdef int64_t rows = a.shape[0], cols = a.shape[1]
     if cols == 0 and activation == DF_SOFTMAX:
@@ -119,6 +126,7 @@ def activation_forward(z, int activation, double slope=0.2):
 def activation_backward(a, grad, int activation, double slope=0.2):
     """dL/dz from the activation's output ``a`` and dL/da ``grad``; a new array."""
     _check_code(activation, DF_N_ACTIVATIONS, "activation")
+    _check_slope(slope)
     a = _float_array(a, "a", 2, None, False)
     g = _float_array(grad, "grad", 2, a.dtype, False).copy()
     _check_shape(g, "grad", a.shape)
@@ -139,6 +147,7 @@ def activation_backward(a, grad, int activation, double slope=0.2):
 def dense_forward(x, kernel, bias, int activation=DF_LINEAR, double slope=0.2):
     """``activation(x @ kernel + bias)`` for x (rows, n_in), kernel (n_in, n_out)."""
     _check_code(activation, DF_N_ACTIVATIONS, "activation")
+    _check_slope(slope)
     x = _float_array(x, "x", 2, None, False)
     w = _float_array(kernel, "kernel", 2, x.dtype, False)
     b = _float_array(bias, "bias", 1, x.dtype, False)
@@ -170,6 +179,7 @@ def dense_backward(x, kernel, a, grad, int activation=DF_LINEAR, double slope=0.
     """Gradients ``(d_kernel, d_bias, d_x)`` of a Dense layer from its input ``x``,
     its output ``a`` and dL/da ``grad``; ``d_x`` is None unless ``need_dx``."""
     _check_code(activation, DF_N_ACTIVATIONS, "activation")
+    _check_slope(slope)
     x = _float_array(x, "x", 2, None, False)
     w = _float_array(kernel, "kernel", 2, x.dtype, False)
     a = _float_array(a, "a", 2, x.dtype, False)
@@ -360,7 +370,7 @@ cdef class Network:
         _check_shape(slope, "slopes", (n_layers,))
         if (act < 0).any() or (act >= DF_N_ACTIVATIONS).any():
             raise ValueError(f"activations must be codes in [0, {DF_N_ACTIVATIONS}), got {act}")
-        if (slope < 0).any():
+        if not (slope >= 0).all():  # NaN too
             raise ValueError(f"slopes must be >= 0, got {slope}")
         count = parameter_count([int(u) for u in units_arr])
         self.params = _float_array(params, "params", 1, None, True)
