@@ -795,7 +795,7 @@ def test_per_layer_slopes(dtype):
     units, n, slopes = (3, 5, 4, 2), 9, [0.0, 0.1, 0.5]
     acts = ["leaky_relu"] * 3
     s = Setup(units, acts, "mse", False, dtype, n, capacity=4, slopes=slopes)
-    assert_allclose(_core.predict(s.net, s.work, s.x),
+    assert_allclose(_core.predict(s.net, s.x, s.work.capacity),
                     reference_forward(s.params, units, acts, s.x, slopes), **NET_TOL[dtype])
     if dtype == np.float64:
         work = _core.Workspace(s.net, n)
@@ -834,7 +834,7 @@ def test_network_hypothesis(data):
     assert losses[0] == pytest.approx(expected_loss, rel=10 * RTOL[dtype],
                                       abs=10 * RTOL[dtype])
     work = _core.Workspace(s.net, capacity)
-    assert_allclose(_core.predict(s.net, work, s.x),
+    assert_allclose(_core.predict(s.net, s.x, work.capacity),
                     reference_forward(s.params, units, acts, s.x), **NET_TOL[dtype])
 
 
@@ -910,11 +910,11 @@ def test_predict(dtype, units, acts, capacity):
                         np.zeros_like(params))
     work = _core.Workspace(net, capacity)
     x = rand(rng, (n, units[0]), dtype)
-    out = _core.predict(net, work, x)
+    out = _core.predict(net, x, work.capacity)
     assert out.dtype == dtype and out.shape == (n, units[-1])
     expected = reference_mlp(params, units, acts, "mse").predict(x)
     assert_allclose(out, expected, **NET_TOL[dtype])
-    assert_array_equal(_core.predict(net, work, x[:0]), np.empty((0, units[-1])))
+    assert_array_equal(_core.predict(net, x[:0], work.capacity), np.empty((0, units[-1])))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -932,7 +932,8 @@ def test_evaluate(dtype, output, loss, fused):
     expected_metric = reference_metric(s.metric, out, s.y, s.threshold)
     assert metric_sum / n == pytest.approx(expected_metric, rel=1e-12)
     if fused:  # predict applies the output activation that training leaves to the loss
-        assert_allclose(_core.predict(s.net, s.work, s.x), mlp.predict(s.x), **NET_TOL[dtype])
+        assert_allclose(_core.predict(s.net, s.x, s.work.capacity), mlp.predict(s.x),
+                        **NET_TOL[dtype])
 
 
 # ---------------------------------------------------------------- the thin layer's checks
@@ -1163,12 +1164,11 @@ BAD_CALLS = {
         train(trainer=_core.Trainer(OTHER, 0, False, 1, 0.5, 0, 0.1)), ValueError, "trainer"),
     "train dataset kind": (train(data=_core.Dataset(NET, X, np.ones((3, 2), np.float32), False)),
                            ValueError, "data"),
-    "predict x features": (lambda: _core.predict(NET, WORK, np.ones((3, 5), np.float32)),
+    "predict x features": (lambda: _core.predict(NET, np.ones((3, 5), np.float32), 4),
                            ValueError, "x"),
-    "predict x f64": (lambda: _core.predict(NET, WORK, X64), TypeError, "x"),
-    "predict x fortran": (lambda: _core.predict(NET, WORK, F_ORDER), ValueError, "x"),
-    "predict workspace of another network": (lambda: _core.predict(NET, OTHER_WORK, X),
-                                             ValueError, "workspace"),
+    "predict x f64": (lambda: _core.predict(NET, X64, WORK.capacity), TypeError, "x"),
+    "predict x fortran": (lambda: _core.predict(NET, F_ORDER, WORK.capacity), ValueError, "x"),
+    "predict capacity": (lambda: _core.predict(NET, X, 0), ValueError, "capacity"),
     "evaluate dataset dtype": (lambda: _core.evaluate(NET64, WORK64, TRAINER64, DATA),
                                TypeError, "data"),
     "evaluate trainer of another network": (lambda: _core.evaluate(NET, WORK, TRAINER64, DATA),
@@ -1187,5 +1187,35 @@ def test_good_arguments_pass():
     assert _core.dense_forward(X, W, B).shape == (3, 2)
     assert _core.train_batches(NET, WORK, TRAINER, DATA, ORDER, 2, 0, 2, np.empty(2),
                                np.empty(2)) == 2
-    assert _core.predict(NET, WORK, X).shape == (3, 2)
+    assert _core.predict(NET, X, WORK.capacity).shape == (3, 2)
     assert len(_core.evaluate(NET, WORK, TRAINER, DATA)) == 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_first_nonfinite_row(dtype, bad):
+    """The first row holding NaN or inf, found in one pass; -1 when all are finite."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((40, 37)).astype(dtype) * 1e30
+    assert _core.first_nonfinite_row(x) == -1
+    assert _core.first_nonfinite_row(x[:0]) == -1
+    x[17, 36] = bad
+    x[30, 0] = bad
+    assert _core.first_nonfinite_row(x) == 17
+    assert _core.first_nonfinite_row(x[18:]) == 12
+    big = np.full((2, 3), np.finfo(dtype).max, dtype)
+    assert _core.first_nonfinite_row(big) == -1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_predict_large_capacity_uses_heap_buffers(dtype):
+    """Hidden buffers too large for the stack come from the heap; results agree."""
+    units, acts = (6, 300, 200, 3), ["relu", "tanh", "softmax"]
+    rng = np.random.default_rng(5)
+    params = init_params(units, dtype, rng)
+    net = _core.Network(units, [ACT[a] for a in acts], [SLOPE] * 3, params,
+                        np.zeros_like(params))
+    x = rand(rng, (50, units[0]), dtype)
+    expected = reference_mlp(params, units, acts, "mse").predict(x)
+    for capacity in (1, 3, 50, 1000):
+        assert_allclose(_core.predict(net, x, capacity), expected, **NET_TOL[dtype])
