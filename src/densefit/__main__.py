@@ -6,6 +6,7 @@ the 8x8 digits bundled with the package (fixed held-out test split), or on
 MNIST with ``--mnist PATH``.
 """
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -30,7 +31,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     if args.mnist:
-        (x_train, y_train), (x_test, y_test) = datasets.load_mnist(args.mnist)
+        try:
+            (x_train, y_train), (x_test, y_test) = datasets.load_mnist(args.mnist)
+        except (OSError, ValueError) as e:  # missing, unreadable or corrupt files
+            print(f"{parser.prog}: error: {e}", file=sys.stderr)
+            return 1
         scale, name, epochs = 255.0, "MNIST", args.epochs or 5
     else:
         (x_train, y_train), (x_test, y_test) = datasets.load_digits()

@@ -581,8 +581,9 @@ def accepts(Network network, x):
             and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_DIM(a, 1) == network.net.units[0])
 
 
-def predict(Network network, x, int64_t capacity):
-    """The network's output for every row of ``x``, in batches of ``capacity`` rows."""
+def predict(Network network, x, int64_t capacity, bint check_finite=True):
+    """The network's output for every row of ``x``, in batches of ``capacity`` rows;
+    with ``check_finite``, x holding NaN or inf is a ValueError naming the first row."""
     if not accepts(network, x):
         x = _float_array(x, "x", 2, network.dtype, False)
         raise ValueError(f"x must have {network.units[0]} features, got shape {x.shape}")
@@ -597,6 +598,14 @@ def predict(Network network, x, int64_t capacity):
     cdef void *p_x = cnp.PyArray_DATA(a)
     cdef void *p_out = cnp.PyArray_DATA(out)
     cdef int status
+    cdef int64_t bad = -1
+    if check_finite:
+        if network.typenum == cnp.NPY_DOUBLE:
+            bad = df_first_nonfinite_f64(<double *>p_x, n, network.net.units[0])
+        else:
+            bad = df_first_nonfinite_f32(<float *>p_x, n, network.net.units[0])
+        if bad >= 0:
+            raise ValueError(f"x holds NaN or inf (first at row {bad})")
     if network.typenum == cnp.NPY_DOUBLE:
         with nogil:
             status = df_predict_f64(&network.net, <double *>p_x, n, capacity, <double *>p_out)

@@ -20,11 +20,14 @@ def _float_array(x):
     x = np.asarray(x)
     if x.dtype.kind == "c" or x.dtype.kind not in "biuf":
         raise TypeError(f"x must be a real numeric array, got dtype {x.dtype}")
-    return np.ascontiguousarray(x, dtype=np.float64 if x.dtype == np.float64 else np.float32)
+    # np.asarray, not np.ascontiguousarray: that one turns a 0-d array into shape (1,)
+    return np.asarray(x, dtype=np.float64 if x.dtype == np.float64 else np.float32, order="C")
 
 
 def _apply(name, x, slope=0.0):
     x = _float_array(x)
+    if x.size == 0:
+        return x.copy()
     rows = x.reshape(-1, x.shape[-1]) if x.ndim >= 1 else x.reshape(1, 1)
     return _core.activation_forward(rows, _core.ACTIVATIONS[name], slope).reshape(x.shape)
 

@@ -56,7 +56,8 @@ class History(Callback):
 
 class EarlyStopping(Callback):
     """Stops training when ``monitor`` has not improved by ``min_delta`` for
-    ``patience`` epochs; optionally restores the best epoch's weights."""
+    ``patience`` epochs; with ``restore_best_weights`` the model ends with the best
+    epoch's weights (Keras 3's rules, ``keras/src/callbacks/early_stopping.py``)."""
 
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
@@ -74,8 +75,11 @@ class EarlyStopping(Callback):
 
     def on_train_begin(self, logs=None):
         self.wait, self.stopped_epoch, self.best_epoch = 0, 0, 0
-        self.best = -np.inf if self.baseline is None else self.sign * self.baseline
+        self.best = None
         self.best_weights = None
+
+    def _improves(self, value, reference):
+        return reference is None or self.sign * (value - reference) > self.min_delta
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -85,20 +89,31 @@ class EarlyStopping(Callback):
             return
         if epoch < self.start_from_epoch:
             return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
+        # as Keras 3: an improvement on the best so far records it, but only one that
+        # also beats the baseline resets the wait; the stop check follows a non-improvement
         self.wait += 1
-        score = self.sign * value
-        if score - self.min_delta > self.best:
-            self.best, self.best_epoch, self.wait = score, epoch, 0
+        if self._improves(value, self.best):
+            self.best, self.best_epoch = value, epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._improves(value, self.baseline):
+                self.wait = 0
             return
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
-            if self.restore_best_weights and self.best_weights is not None:
-                self.model.set_weights(self.best_weights)
+
+    def on_train_end(self, logs=None):
+        """Keras 3 restores the best weights when training ends, stopped early or not."""
+        if self.stopped_epoch > 0 and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
             if self.verbose:
-                print(f"Epoch {epoch + 1}: early stopping")
+                print(f"Restoring model weights from the end of the best epoch: "
+                      f"{self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
 
 
 class TerminateOnNaN(Callback):

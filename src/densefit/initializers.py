@@ -71,6 +71,9 @@ def get(identifier):
     """The initialiser function for a Keras name such as ``"glorot_uniform"``."""
     if callable(identifier) and _INITIALIZERS.get(getattr(identifier, "__name__", None)) is identifier:
         return identifier
-    if not isinstance(identifier, str) or identifier not in _INITIALIZERS:
+    if not isinstance(identifier, str):
+        raise TypeError(f"initializer must be a name such as 'glorot_uniform', got "
+                        f"{identifier!r}")
+    if identifier not in _INITIALIZERS:
         raise unknown_name_error("initializer", identifier, _INITIALIZERS)
     return _INITIALIZERS[identifier]

@@ -1,8 +1,9 @@
 """Metrics: the accuracies Keras offers, computed by the compiled core as it trains.
 
-``"accuracy"`` (or ``"acc"``) picks the right one from the loss, as Keras
-does: sparse categorical accuracy for integer labels, binary accuracy for
-binary cross-entropy (and single-output MSE), categorical otherwise.
+``"accuracy"`` (or ``"acc"``, in any case) picks the right one from the loss, as
+Keras does: sparse categorical accuracy for integer labels, binary accuracy for
+binary cross-entropy (and single-output MSE), categorical otherwise.  Like
+Keras, it is logged under the name given (``metrics=["acc"]`` logs ``"acc"``).
 
 Unlike Keras, binary accuracy thresholds the model's *logits* at 0 when the
 output is logits (``from_logits=True``, or a sigmoid output trained through
@@ -39,15 +40,14 @@ def resolve(identifier, loss, outputs, output_is_logits):
     number of outputs and whether the values it will read are logits."""
     if not isinstance(identifier, str):
         raise TypeError(f"metrics must be names such as 'accuracy', got {identifier!r}")
-    name = identifier
-    if identifier in _AUTO:
+    name = identifier  # logged under the name given, as Keras does ("acc" stays "acc")
+    if identifier.lower() in _AUTO:
         if isinstance(loss, losses.SparseCategoricalCrossentropy):
             kind = "sparse_accuracy"
         elif isinstance(loss, losses.BinaryCrossentropy) or outputs == 1:
             kind = "binary_accuracy"
         else:
             kind = "categorical_accuracy"
-        name = "accuracy"
     elif identifier in _EXPLICIT:
         kind = _EXPLICIT[identifier]
     else:

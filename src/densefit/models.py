@@ -46,6 +46,7 @@ class Sequential:
         self.layers = []      # what the user added, Input excluded (as Keras lists them)
         self._plan = []       # [(Dense, Activation)]: what the core runs
         self._input_shape = None
+        self._input_dtype = None  # from Input(dtype=...)
         self._rng = new_generator()
         self._network = None
         self._workspaces = {}
@@ -60,35 +61,43 @@ class Sequential:
     # ------------------------------------------------------------ structure
 
     def add(self, layer):
-        """Append a layer: ``Input``, ``Dense`` or an activation layer."""
-        if self.built:
-            raise ValueError("cannot add layers to a model that is already built")
+        """Append a layer: ``Input``, ``Dense`` or an activation layer.  Once the input
+        shape is known (``Input(shape=...)``, a first Dense's ``input_shape``, or data)
+        the model is built, and rebuilt on each add: the layers already there keep
+        their weights."""
         if isinstance(layer, layers_module.Input):
             if self.layers or self._input_shape is not None:
                 raise ValueError("Input must be the first layer of a Sequential model")
-            self._input_shape = layer.shape
-            self._build(layer.shape[0], layer.dtype)
+            self._input_shape, self._input_dtype = layer.shape, layer.dtype
             return
+        plan = list(self._plan)
         if isinstance(layer, layers_module.Dense):
-            if any(layer is d for d, _ in self._plan):
+            if any(layer is d for d, _ in plan):
                 raise ValueError(f"layer {layer.name!r} is already in this model")
             if layer.built:
                 raise ValueError(f"layer {layer.name!r} already belongs to a built model")
-            if not self._plan and layer.input_shape is not None:
-                self._input_shape = layer.input_shape
-            self._plan.append((layer, layer.activation))
+            plan.append((layer, layer.activation))
         elif hasattr(layer, "as_activation"):
-            if not self._plan or self._plan[-1][1].name != "linear":
+            if not plan or plan[-1][1].name != "linear":
                 raise ValueError(f"{type(layer).__name__} layer {layer.name!r} must follow a Dense "
                                  f"layer without activation: densefit fuses it into that layer")
-            self._plan[-1] = (self._plan[-1][0], layer.as_activation())
+            plan[-1] = (plan[-1][0], layer.as_activation())
         else:
             raise TypeError(f"layer must be a densefit.layers Dense, Input or activation layer, "
                             f"got {layer!r}")
+        input_shape = self._input_shape
+        if input_shape is None and not self.layers and isinstance(layer, layers_module.Dense):
+            input_shape = layer.input_shape
+        previous, self._plan = self._plan, plan
+        if input_shape is not None:
+            try:
+                self._build(input_shape[0], self._input_dtype)
+            except BaseException:
+                self._plan = previous
+                raise
         self.layers.append(layer)
-        if self._input_shape is not None and len(self._plan) == len(self.layers) == 1 \
-                and isinstance(layer, layers_module.Dense) and layer.input_shape is not None:
-            self._build(self._input_shape[0])
+        if self._compiled is not None:  # the output layer may have changed: re-pick the kernels
+            self.compile(self.optimizer, self.loss, self._compiled["metric_names"] or None)
 
     @property
     def built(self):
@@ -111,32 +120,37 @@ class Sequential:
         return dtypes.pop() if dtypes else _DEFAULT_DTYPE
 
     def _build(self, n_in, dtype=None):
+        """(Re)create the parameter buffer and the core network for ``n_in`` input
+        features: layers that have weights keep them, the others are initialised."""
+        dtype_of_plan = self._dtype(dtype) if self._plan else None
         self._input_shape = (n_in,)
         self._input_dtype = dtype
         if not self._plan:
             return  # built when the first Dense arrives
-        dtype = self._dtype(dtype)
         units = [n_in] + [d.units for d, _ in self._plan]
-        params = np.empty(_core.parameter_count(units), dtype)
-        offset = 0
+        params = np.empty(_core.parameter_count(units), dtype_of_plan)
+        views, offset = [], 0
         for (dense, _), n in zip(self._plan, units):
-            kernel, bias = dense.initial_weights(n, self._rng)
-            dense.kernel = params[offset:offset + kernel.size].reshape(kernel.shape)
+            kernel, bias = ((dense.kernel, dense.bias) if dense.built
+                            else dense.initial_weights(n, self._rng))
+            k = params[offset:offset + kernel.size].reshape(kernel.shape)
             offset += kernel.size
-            dense.bias = params[offset:offset + bias.size]
+            b = params[offset:offset + bias.size]
             offset += bias.size
-            dense.kernel[...] = kernel
-            dense.bias[...] = bias
-        self._network = _core.Network(units, [a.code for _, a in self._plan],
-                                      [a.slope for _, a in self._plan], params,
-                                      np.zeros_like(params))
+            k[...], b[...] = kernel, bias
+            views.append((k, b))
+        network = _core.Network(units, [a.code for _, a in self._plan],
+                                [a.slope for _, a in self._plan], params, np.zeros_like(params))
+        for (dense, _), (k, b) in zip(self._plan, views):
+            dense.kernel, dense.bias = k, b
+        self._network = network
         self._workspaces = {}
 
     def _ensure_built(self, n_in):
         if not self._plan:
             raise ValueError("the model has no Dense layer: add one before using it")
         if not self.built:
-            self._build(n_in, getattr(self, "_input_dtype", None))
+            self._build(n_in, self._input_dtype)
 
     @property
     def dtype(self):
@@ -238,8 +252,8 @@ class Sequential:
     # ------------------------------------------------------------ data
 
     def _inputs(self, x, name="x", check_finite=True):
-        """``x`` as a C-contiguous array of the model's dtype, checked; builds the model.
-        NaN or inf is an error for training and evaluation; predict passes it through."""
+        """``x`` as a C-contiguous array of the model's dtype, checked (NaN or inf
+        included, unless the caller screens it); builds the model."""
         if x is None:
             raise ValueError(f"{name} is required")
         x = np.asarray(x)
@@ -340,7 +354,8 @@ class Sequential:
             cb.set_model(self)
         per_batch = any(cb.needs_batches() for cb in cbs)
         trainer = self._trainer()
-        work = self._workspace(min(batch_size, data.n), data.labels)
+        batch_size = min(batch_size, data.n)  # a batch larger than the data is all of it
+        work = self._workspace(batch_size, data.labels)
         n_batches = -(-data.n // batch_size)
         batch_rows = np.full(n_batches, batch_size, np.float64)
         batch_rows[-1] = data.n - batch_size * (n_batches - 1)
@@ -351,12 +366,15 @@ class Sequential:
         chunk = 1 if per_batch else min(progress.chunk, 8)
         self.stop_training = False
         self.history = history
+        logs = {}
+        # hooks get their logs positionally, as Keras passes them (LambdaCallback's
+        # functions take ``(epoch, logs)``, ``(batch, logs)`` or ``(logs)``)
         for cb in cbs:
-            cb.on_train_begin()
+            cb.on_train_begin({})
         try:
             for epoch in range(initial_epoch, epochs):
                 for cb in cbs:
-                    cb.on_epoch_begin(epoch)
+                    cb.on_epoch_begin(epoch, {})
                 progress.begin_epoch(epoch, epochs)
                 order = (self._rng.permutation(data.n) if shuffle
                          else np.arange(data.n)).astype(np.int64)
@@ -365,7 +383,7 @@ class Sequential:
                     end = min(n_batches, done + chunk)
                     if per_batch:
                         for cb in cbs:
-                            cb.on_train_batch_begin(done)
+                            cb.on_train_batch_begin(done, {})
                     started = time.perf_counter()
                     applied = _core.train_batches(self._network, work, trainer, data, order,
                                                   batch_size, done, end, losses_buf[done:],
@@ -388,6 +406,8 @@ class Sequential:
                         for cb in cbs:
                             cb.on_train_batch_end(done - 1, logs)
                     progress.update(done, logs)
+                    if self.stop_training:  # set by a batch hook: end the epoch here, as Keras
+                        break
                 logs = _epoch_logs(losses_buf, metric_buf, batch_rows, done, metric)
                 if val is not None and np.isfinite(logs["loss"]):
                     val_logs = self._evaluate(val, max(batch_size, _INFERENCE_BATCH))
@@ -401,7 +421,7 @@ class Sequential:
             self.optimizer.iterations = trainer.iterations
             self._release(work)
             for cb in cbs:
-                cb.on_train_end()
+                cb.on_train_end(logs)
         return history
 
     # ------------------------------------------------------------ inference
@@ -412,7 +432,7 @@ class Sequential:
                     else _check_positive_int(batch_size, "batch_size"))
         if not _core.accepts(self._network, x):  # the per-call fast path skips conversion
             x = self._inputs(x, check_finite=False)
-        return _core.predict(self._network, x, capacity)
+        return _core.predict(self._network, x, capacity)  # NaN/inf screened in C
 
     def __call__(self, x):
         """``model(x)``: the outputs for a batch, as predict."""
@@ -443,7 +463,7 @@ class Sequential:
         metric = self._compiled["metric"]
         if metric is not None:
             logs[metric.name] = metric_sum / data.n
-        return logs
+        return dict(sorted(logs.items()))
 
     # ------------------------------------------------------------ description
 
@@ -513,8 +533,8 @@ def _epoch_logs(losses_buf, metric_buf, batch_rows, done, metric):
     total = rows.sum()
     logs = {"loss": float(losses_buf[:done] @ rows / total)}
     if metric is not None:
-        logs = {metric.name: float(metric_buf[:done] @ rows / total), **logs}
-    return logs
+        logs[metric.name] = float(metric_buf[:done] @ rows / total)
+    return dict(sorted(logs.items()))  # Keras sorts its logs by name
 
 
 def _bytes(n):

@@ -22,7 +22,7 @@ def _positive(value, name):
 
 
 def _fraction(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
             or not 0 <= value < 1:
         raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
     return float(value)

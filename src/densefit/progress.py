@@ -24,7 +24,9 @@ def _per_step(seconds):
 
 
 def _values(logs):
-    return "".join(f" - {k}: {v:.4f}" for k, v in logs.items())
+    # Keras switches to scientific notation at and below 1e-3 (a loss of 2e-5 is not 0.0000)
+    return "".join(f" - {k}: {v:.4f}" if abs(v) > 1e-3 else f" - {k}: {v:.4e}"
+                   for k, v in logs.items())
 
 
 class Progress:

@@ -61,29 +61,19 @@ def save_model(model, filepath):
     _atomic_write(filepath, write)
 
 
-def _read_member(archive, name, filepath):
+def _read_member(archive, name):
     try:
         info = archive.getinfo(name)
     except KeyError:
-        raise ValueError(f"{filepath}: not a densefit model file (no {name})") from None
+        raise ValueError(f"not a densefit model file (no {name})") from None
     if info.file_size > _MAX_MEMBER_BYTES:
-        raise ValueError(f"{filepath}: {name} declares {info.file_size} bytes; the file is corrupt")
+        raise ValueError(f"{name} declares {info.file_size} bytes; the file is corrupt")
     return archive.read(info)
 
 
-def _load_arrays(data, filepath):
+def _load_arrays(data):
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         return {k: npz[k] for k in npz.files}
-
-
-def _open(filepath):
-    try:
-        archive = zipfile.ZipFile(filepath)
-    except (zipfile.BadZipFile, OSError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        raise ValueError(f"{filepath}: not a densefit model file ({e})") from None
-    return archive
 
 
 def load_model(filepath):
@@ -91,10 +81,10 @@ def load_model(filepath):
     from .layers import Dense
     from .models import Sequential
 
-    try:
-        with _open(filepath) as archive:
-            config = json.loads(_read_member(archive, "config.json", filepath))
-            arrays = _load_arrays(_read_member(archive, "weights.npz", filepath), filepath)
+    try:  # every failure to read is reported once, as "<file>: cannot read the model file: ..."
+        with zipfile.ZipFile(filepath) as archive:
+            config = json.loads(_read_member(archive, "config.json"))
+            arrays = _load_arrays(_read_member(archive, "weights.npz"))
     except (zipfile.BadZipFile, json.JSONDecodeError, EOFError, OSError, ValueError) as e:
         if isinstance(e, FileNotFoundError):
             raise
@@ -110,7 +100,7 @@ def load_model(filepath):
         for dense, _ in model._plan:
             dense.dtype = np.dtype(spec["dtype"])
         model._build(int(spec["input_shape"][0]))
-        _copy_into(model._network.params, arrays.get("params"), "params", filepath)
+        _copy_into(model._network.params, arrays.get("params"), "params")
         model._rng.bit_generator.state = config["rng_state"]
         if "compile" in config:
             c = config["compile"]
@@ -118,19 +108,20 @@ def load_model(filepath):
                           c["metrics"] or None)
             if "slot_1" in arrays:
                 slots = (np.empty_like(model._network.params), np.empty_like(model._network.params))
-                _copy_into(slots[0], arrays["slot_1"], "slot_1", filepath)
-                _copy_into(slots[1], arrays["slot_2"] if "slot_2" in arrays else None, "slot_2",
-                           filepath)
+                _copy_into(slots[0], arrays["slot_1"], "slot_1")
+                _copy_into(slots[1], arrays.get("slot_2"), "slot_2")
                 model.optimizer.slots = slots
     except (KeyError, TypeError, IndexError) as e:
         raise ValueError(f"{filepath}: the model file's config is invalid ({e!r})") from None
+    except ValueError as e:  # a value the layers, optimizer or generator reject, or bad arrays
+        raise ValueError(f"{filepath}: {e}") from None
     return model
 
 
-def _copy_into(target, source, name, filepath):
+def _copy_into(target, source, name):
     if source is None or source.shape != target.shape or source.dtype != target.dtype:
         got = None if source is None else (source.shape, str(source.dtype))
-        raise ValueError(f"{filepath}: {name} must be {target.shape} {target.dtype}, got {got}")
+        raise ValueError(f"{name} must be {target.shape} {target.dtype}, got {got}")
     target[...] = source
 
 

@@ -1,0 +1,404 @@
+"""densefit.callbacks and the hooks fit calls: History, EarlyStopping, batch hooks,
+LambdaCallback, TerminateOnNaN and the core's stop on a non-finite loss.
+
+EarlyStopping is driven by a model whose loss trajectory is known in closed
+form: one Dense(1) unit with zero initial weights, x = 1, y = 1, full-batch SGD.
+The prediction is p = w + b, and each step moves the error e = p - 1 to
+e (1 - 4 lr), so the epoch losses (each computed before that epoch's update) are
+(1 - 4 lr) ** (2 k): lr = 0.1 decays by 0.36 an epoch, lr = 0.6 grows by 1.96.
+"""
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from densefit import Sequential, reference
+from densefit.callbacks import Callback, EarlyStopping, History, LambdaCallback, TerminateOnNaN
+from densefit.layers import Dense, Input
+from densefit.losses import SparseCategoricalCrossentropy
+from densefit.optimizers import SGD, Adam
+from densefit.utils import set_random_seed
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test starts from the same global seed, so initial weights are reproducible."""
+    set_random_seed(1234)
+
+
+DECAY, GROWTH = 0.1, 0.6  # learning rates: loss x0.36 / x1.96 per epoch
+
+
+def line_model(lr):
+    model = Sequential([Input(shape=(1,), dtype="float64"),
+                        Dense(1, kernel_initializer="zeros")])
+    model.compile(optimizer=SGD(learning_rate=lr), loss="mse")
+    return model
+
+
+def train_line(lr, epochs, callbacks=(), **fit_args):
+    model = line_model(lr)
+    history = model.fit(np.ones((4, 1)), np.ones(4), batch_size=4, epochs=epochs, shuffle=False,
+                        verbose=0, callbacks=list(callbacks), **fit_args)
+    return model, history
+
+
+def weights_after(lr, epochs):
+    """w = b after ``epochs`` full-batch steps: p = 2 w = 1 - (1 - 4 lr) ** epochs."""
+    w = (1 - (1 - 4 * lr) ** epochs) / 2
+    return [np.array([[w]]), np.array([w])]
+
+
+def assert_weights(model, expected):
+    for got, want in zip(model.get_weights(), expected):
+        assert_allclose(got, want, rtol=1e-12)
+
+
+def test_the_trajectories_are_as_computed():
+    _, history = train_line(DECAY, 5)
+    assert_allclose(history.history["loss"], 0.36 ** np.arange(5), rtol=1e-12)
+    model, history = train_line(GROWTH, 5)
+    assert_allclose(history.history["loss"], 1.96 ** np.arange(5), rtol=1e-12)
+    assert_weights(model, weights_after(GROWTH, 5))
+
+
+# ------------------------------------------------------------------ History
+
+def test_history_is_returned_and_kept_on_the_model():
+    model, history = train_line(DECAY, 3)
+    assert isinstance(history, History)
+    assert model.history is history
+    assert history.epoch == [0, 1, 2]
+    assert list(history.history) == ["loss"]
+    assert history.model is model
+
+
+def test_each_fit_returns_a_new_history():
+    model = line_model(DECAY)
+    h1 = model.fit(np.ones((4, 1)), np.ones(4), epochs=2, verbose=0)
+    h2 = model.fit(np.ones((4, 1)), np.ones(4), epochs=1, verbose=0)
+    assert h1 is not h2 and len(h1.history["loss"]) == 2 and len(h2.history["loss"]) == 1
+
+
+# ------------------------------------------------------------------ EarlyStopping
+
+@pytest.mark.parametrize("patience", [0, 1, 2, 4])
+def test_early_stopping_stops_patience_epochs_after_the_best(patience):
+    """A diverging loss is best at epoch 0: training stops at epoch `patience` (at least 1)."""
+    stopper = EarlyStopping(monitor="loss", patience=patience)
+    model, history = train_line(GROWTH, 20, [stopper])
+    stop = max(patience, 1)
+    assert len(history.history["loss"]) == stop + 1
+    assert stopper.stopped_epoch == stop and stopper.best_epoch == 0
+    assert model.optimizer.iterations == stop + 1
+    assert_weights(model, weights_after(GROWTH, stop + 1))  # not restored
+
+
+def test_early_stopping_never_stops_an_improving_loss():
+    stopper = EarlyStopping(monitor="loss", patience=0)
+    _, history = train_line(DECAY, 8, [stopper])
+    assert len(history.history["loss"]) == 8 and stopper.stopped_epoch == 0
+
+
+def test_early_stopping_restores_the_best_weights_when_it_stops():
+    seen = []
+    recorder = LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(model.get_weights()))
+    stopper = EarlyStopping(monitor="loss", patience=2, restore_best_weights=True)
+    model = line_model(GROWTH)
+    history = model.fit(np.ones((4, 1)), np.ones(4), batch_size=4, epochs=20, shuffle=False,
+                        verbose=0, callbacks=[recorder, stopper])
+    assert len(history.history["loss"]) == 3 and len(seen) == 3
+    # the best epoch is the first: its end-of-epoch weights (after one step) come back
+    assert_weights(model, weights_after(GROWTH, 1))
+    for got, want in zip(model.get_weights(), seen[0]):
+        assert_array_equal(got, want)
+
+
+def test_early_stopping_restores_the_best_weights_without_stopping():
+    """Keras 3 restores the best epoch's weights at the end of training either way."""
+    stopper = EarlyStopping(monitor="loss", patience=10, restore_best_weights=True)
+    model, history = train_line(GROWTH, 4, [stopper])
+    assert len(history.history["loss"]) == 4 and stopper.stopped_epoch == 0
+    assert_weights(model, weights_after(GROWTH, 1))
+
+
+def test_early_stopping_on_val_loss():
+    """Training toward y = 1 while validating against y = -1: the training loss falls,
+    the validation loss (1 + p) ** 2 rises from the first epoch on."""
+    val = (np.ones((2, 1)), -np.ones(2))
+    by_val = EarlyStopping(patience=1, restore_best_weights=True)  # monitor="val_loss"
+    model, history = train_line(DECAY, 10, [by_val], validation_data=val)
+    p = 1 - 0.6 ** np.arange(1, 3)  # the prediction after epochs 0 and 1
+    assert_allclose(history.history["val_loss"], (1 + p) ** 2, rtol=1e-12)
+    assert len(history.history["loss"]) == 2 and by_val.stopped_epoch == 1
+    assert_weights(model, weights_after(DECAY, 1))
+    # the same run watching the training loss goes on to the end
+    _, history = train_line(DECAY, 10, [EarlyStopping(monitor="loss", patience=1)],
+                            validation_data=val)
+    assert len(history.history["loss"]) == 10
+
+
+def test_early_stopping_min_delta():
+    """Losses 1, 0.36, 0.13, 0.047: the third drop (0.083) is below min_delta 0.1."""
+    stopper = EarlyStopping(monitor="loss", min_delta=0.1, patience=0)
+    _, history = train_line(DECAY, 10, [stopper])
+    assert len(history.history["loss"]) == 4 and stopper.stopped_epoch == 3
+    assert stopper.best_epoch == 2
+
+
+def test_early_stopping_mode_max():
+    stopper = EarlyStopping(monitor="loss", mode="max", patience=0)
+    _, history = train_line(GROWTH, 5, [stopper])  # a growing loss is improving in max mode
+    assert len(history.history["loss"]) == 5
+    stopper = EarlyStopping(monitor="loss", mode="max", patience=0)
+    _, history = train_line(DECAY, 5, [stopper])
+    assert len(history.history["loss"]) == 2
+
+
+def test_early_stopping_auto_mode_maximises_accuracy():
+    assert EarlyStopping(monitor="val_accuracy").sign == 1.0
+    assert EarlyStopping(monitor="val_loss").sign == -1.0
+    with pytest.raises(ValueError, match="mode"):
+        EarlyStopping(mode="up")
+
+
+def test_early_stopping_baseline():
+    """Keras 3: an epoch that does not beat the baseline does not reset the wait, so a
+    diverging run stops one epoch sooner; an improving run is never stopped."""
+    plain = EarlyStopping(monitor="loss", patience=3)
+    _, history = train_line(GROWTH, 10, [plain])
+    assert len(history.history["loss"]) == 4
+    with_baseline = EarlyStopping(monitor="loss", patience=3, baseline=0.5)
+    _, history = train_line(GROWTH, 10, [with_baseline])
+    assert len(history.history["loss"]) == 3
+    unreachable = EarlyStopping(monitor="loss", patience=1, baseline=1e-9)
+    _, history = train_line(DECAY, 6, [unreachable])
+    assert len(history.history["loss"]) == 6
+
+
+def test_early_stopping_start_from_epoch():
+    stopper = EarlyStopping(monitor="loss", patience=0, start_from_epoch=2)
+    _, history = train_line(GROWTH, 10, [stopper])
+    assert len(history.history["loss"]) == 4  # epoch 2 is the first watched, 3 is worse
+    assert stopper.best_epoch == 2
+
+
+def test_early_stopping_is_reusable():
+    stopper = EarlyStopping(monitor="loss", patience=1)
+    for _ in range(2):
+        _, history = train_line(GROWTH, 10, [stopper])
+        assert len(history.history["loss"]) == 2
+
+
+def test_early_stopping_on_a_missing_monitor_warns_and_goes_on():
+    with pytest.warns(UserWarning, match="'val_loss' is not in the logs"):
+        _, history = train_line(GROWTH, 3, [EarlyStopping(patience=0)])
+    assert len(history.history["loss"]) == 3
+
+
+def test_early_stopping_verbose(capsys):
+    train_line(GROWTH, 10, [EarlyStopping(monitor="loss", patience=1, verbose=1,
+                                          restore_best_weights=True)])
+    out = capsys.readouterr().out
+    assert "Epoch 2: early stopping" in out
+    assert "Restoring model weights from the end of the best epoch: 1." in out
+
+
+# ------------------------------------------------------------------ batch hooks
+
+class Recorder(Callback):
+    def __init__(self):
+        super().__init__()
+        self.events = []
+
+    def on_train_begin(self, logs=None):
+        self.events.append(("train_begin", None, dict(logs or {})))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.events.append(("epoch_begin", epoch, dict(logs or {})))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.events.append(("batch_begin", batch, dict(logs or {})))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.events.append(("batch_end", batch, dict(logs)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.events.append(("epoch_end", epoch, dict(logs)))
+
+    def on_train_end(self, logs=None):
+        self.events.append(("train_end", None, dict(logs or {})))
+
+    def of(self, kind):
+        return [(i, logs) for k, i, logs in self.events if k == kind]
+
+
+def classifier_and_data(n=50):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 4))
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0).astype(int)
+    set_random_seed(0)
+    model = Sequential([Input(shape=(4,), dtype="float64"), Dense(5, activation="tanh"),
+                        Dense(3)])
+    model.compile(optimizer=Adam(0.01), loss=SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model, x, y
+
+
+def test_batch_hooks_get_one_call_per_batch_with_running_logs():
+    model, x, y = classifier_and_data()
+    w = model.get_weights()
+    mlp = reference.MLP(list(zip(w[::2], w[1::2], ["tanh", "linear"])), "sparse_ce_logits",
+                        learning_rate=0.01)
+    recorder = Recorder()
+    history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
+                        callbacks=[recorder])
+    ends = recorder.of("batch_end")
+    assert [i for i, _ in recorder.of("batch_begin")] == [0, 1, 2, 3] * 2
+    assert [i for i, _ in ends] == [0, 1, 2, 3] * 2
+    sizes = np.array([16, 16, 16, 2])
+    for epoch in range(2):
+        losses, hits = [], []
+        for start in range(0, 50, 16):
+            xb, yb = x[start:start + 16], y[start:start + 16]
+            hits.append(reference.sparse_accuracy(mlp.predict(xb), yb))
+            losses.append(mlp.train_step(xb, yb))
+        running = np.cumsum(np.array(losses) * sizes) / np.cumsum(sizes)
+        running_acc = np.cumsum(np.array(hits) * sizes) / np.cumsum(sizes)
+        logs = [logs for _, logs in ends[4 * epoch:4 * epoch + 4]]
+        assert all(set(entry) == {"loss", "accuracy"} for entry in logs)
+        assert_allclose([entry["loss"] for entry in logs], running, rtol=1e-10)
+        assert_allclose([entry["accuracy"] for entry in logs], running_acc, rtol=1e-12)
+        # the last batch's running logs are the epoch's
+        assert logs[-1]["loss"] == history.history["loss"][epoch]
+
+
+def test_batch_hooks_do_not_change_the_training():
+    model, x, y = classifier_and_data()
+    plain = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    plain_weights = model.get_weights()
+    model, x, y = classifier_and_data()
+    hooked = model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[Recorder()])
+    assert hooked.history == plain.history
+    for a, b in zip(model.get_weights(), plain_weights):
+        assert_array_equal(a, b)
+
+
+def test_hook_order_and_arguments():
+    model, x, y = classifier_and_data(n=20)
+    recorder = Recorder()
+    history = model.fit(x, y, batch_size=10, epochs=2, verbose=0, callbacks=[recorder])
+    kinds = [(k, i) for k, i, _ in recorder.events]
+    epoch = [("batch_begin", 0), ("batch_end", 0), ("batch_begin", 1), ("batch_end", 1)]
+    assert kinds == ([("train_begin", None), ("epoch_begin", 0)] + epoch + [("epoch_end", 0),
+                     ("epoch_begin", 1)] + epoch + [("epoch_end", 1), ("train_end", None)])
+    epoch_ends = recorder.of("epoch_end")
+    assert epoch_ends[1][1] == {k: v[1] for k, v in history.history.items()}
+    assert recorder.events[-1][2] == epoch_ends[1][1]  # on_train_end gets the last logs
+    assert recorder.model is model
+
+
+def test_stop_training_from_a_batch_hook_ends_the_epoch_there():
+    model, x, y = classifier_and_data()
+
+    class StopAfterTwo(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:
+                self.model.stop_training = True
+
+    recorder = Recorder()
+    history = model.fit(x, y, batch_size=10, epochs=3, verbose=0,
+                        callbacks=[StopAfterTwo(), recorder])
+    assert model.optimizer.iterations == 2
+    assert len(history.history["loss"]) == 1
+    assert history.history["loss"][0] == recorder.of("batch_end")[-1][1]["loss"]
+
+
+def test_stop_training_from_an_epoch_hook():
+    model, x, y = classifier_and_data()
+    stop = LambdaCallback(on_epoch_end=lambda epoch, logs: setattr(model, "stop_training",
+                                                                   epoch == 1))
+    history = model.fit(x, y, batch_size=10, epochs=5, verbose=0, callbacks=[stop])
+    assert len(history.history["loss"]) == 2 and model.optimizer.iterations == 10
+
+
+# ------------------------------------------------------------------ LambdaCallback
+
+def test_lambda_callback_with_keras_signatures():
+    model, x, y = classifier_and_data(n=20)
+    events = []
+    callback = LambdaCallback(
+        on_train_begin=lambda logs: events.append(("train_begin", logs)),
+        on_epoch_begin=lambda epoch, logs: events.append(("epoch_begin", epoch)),
+        on_epoch_end=lambda epoch, logs: events.append(("epoch_end", epoch, logs["loss"])),
+        on_train_batch_begin=lambda batch, logs: events.append(("batch_begin", batch)),
+        on_train_batch_end=lambda batch, logs: events.append(("batch_end", batch)),
+        on_train_end=lambda logs: events.append(("train_end", logs["loss"])))
+    assert callback.needs_batches()
+    history = model.fit(x, y, batch_size=10, epochs=2, verbose=0, callbacks=[callback])
+    losses = history.history["loss"]
+    assert events == [("train_begin", {}),
+                      ("epoch_begin", 0), ("batch_begin", 0), ("batch_end", 0),
+                      ("batch_begin", 1), ("batch_end", 1), ("epoch_end", 0, losses[0]),
+                      ("epoch_begin", 1), ("batch_begin", 0), ("batch_end", 0),
+                      ("batch_begin", 1), ("batch_end", 1), ("epoch_end", 1, losses[1]),
+                      ("train_end", losses[1])]
+
+
+def test_lambda_callback_without_batch_hooks_runs_whole_epochs():
+    callback = LambdaCallback(on_epoch_end=lambda epoch, logs: None)
+    assert not callback.needs_batches()
+    assert not History().needs_batches()
+    assert Recorder().needs_batches()
+
+
+# ------------------------------------------------------------------ non-finite losses
+
+def exploding():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    model = Sequential([Input(shape=(3,)), Dense(1)])
+    model.compile(optimizer=SGD(learning_rate=1e30), loss="mse")
+    return model, x, x.sum(axis=1)
+
+
+def test_a_non_finite_loss_stops_training_with_finite_weights():
+    model, x, y = exploding()
+    with pytest.warns(RuntimeWarning, match=r"the loss became inf at epoch 1, batch 2"):
+        history = model.fit(x, y, batch_size=8, epochs=5, shuffle=False, verbose=0,
+                            validation_data=(x, y))
+    assert len(history.history["loss"]) == 1
+    assert not np.isfinite(history.history["loss"][0])
+    assert "val_loss" not in history.history  # no validation of a diverged epoch
+    assert model.optimizer.iterations == 1  # the first step applied, the second refused
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert np.isfinite(model.predict(x)).all()
+
+
+def test_a_non_finite_first_batch_changes_nothing():
+    model, x, y = exploding()
+    huge = [np.full((3, 1), 1e30, np.float32), np.zeros(1, np.float32)]
+    model.set_weights(huge)  # (3e30)^2 overflows float32 in the first loss
+    with pytest.warns(RuntimeWarning, match="batch 1"):
+        model.fit(x, y, batch_size=8, epochs=3, verbose=0)
+    assert model.optimizer.iterations == 0
+    for got, want in zip(model.get_weights(), huge):
+        assert_array_equal(got, want)
+
+
+def test_terminate_on_nan(capsys):
+    model, x, y = exploding()
+    epochs_seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        model.fit(x, y, batch_size=8, epochs=5, verbose=0,
+                  callbacks=[TerminateOnNaN(),
+                             LambdaCallback(on_epoch_end=lambda e, logs: epochs_seen.append(e))])
+    assert epochs_seen == [0]
+    assert "Epoch 1: invalid loss, terminating training" in capsys.readouterr().out
+    assert model.stop_training
+
+
+def test_terminate_on_nan_leaves_finite_training_alone(capsys):
+    model, history = train_line(DECAY, 3, [TerminateOnNaN()])
+    assert len(history.history["loss"]) == 3 and capsys.readouterr().out == ""

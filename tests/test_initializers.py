@@ -1,0 +1,137 @@
+"""densefit.initializers: each Keras name draws from the distribution Keras'
+formula gives (ranges exactly, means and standard deviations statistically),
+fans come from the kernel's (in, out) shape, and ``get`` checks its argument.
+
+The statistical checks use 200,000 draws: the standard error of a sample
+standard deviation is then about 0.16% of it, so 2% bounds never fail by
+chance yet catch a wrong formula (the nearest wrong ones differ by >= 10%).
+"""
+import math
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from densefit import Sequential, initializers
+from densefit.layers import Dense
+
+FAN_IN, FAN_OUT = 500, 400
+SHAPE = (FAN_IN, FAN_OUT)
+TRUNCATED_STD = 0.87962566103423978  # std of a standard normal truncated to [-2, 2]
+
+
+def _uniform(limit):
+    return {"limit": limit, "std": limit / math.sqrt(3)}
+
+
+def _truncated(stddev):  # Keras' stddev is divided by TRUNCATED_STD before truncating
+    return {"limit": 2 * stddev / TRUNCATED_STD, "std": stddev}
+
+
+EXPECTED = {
+    "glorot_uniform": _uniform(math.sqrt(6 / (FAN_IN + FAN_OUT))),
+    "glorot_normal": _truncated(math.sqrt(2 / (FAN_IN + FAN_OUT))),
+    "he_uniform": _uniform(math.sqrt(6 / FAN_IN)),
+    "he_normal": _truncated(math.sqrt(2 / FAN_IN)),
+    "lecun_uniform": _uniform(math.sqrt(3 / FAN_IN)),
+    "lecun_normal": _truncated(math.sqrt(1 / FAN_IN)),
+    "random_uniform": _uniform(0.05),
+    "random_normal": {"limit": None, "std": 0.05},
+}
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_distribution(name):
+    w = initializers.get(name)(SHAPE, np.random.default_rng(0))
+    expected = EXPECTED[name]
+    assert w.shape == SHAPE
+    assert abs(w.mean()) < 5 * expected["std"] / math.sqrt(w.size)  # 5 standard errors
+    assert_allclose(w.std(), expected["std"], rtol=0.02)
+    if expected["limit"] is not None:
+        assert np.abs(w).max() <= expected["limit"]
+        assert np.abs(w).max() > 0.99 * expected["limit"]  # the range is used to its end
+
+
+@pytest.mark.parametrize("name", ["glorot_normal", "he_normal", "lecun_normal"])
+def test_truncated_normals_are_not_plain_normals(name):
+    # Same std, other shape: a normal truncated to [-2, 2] and rescaled to std sigma
+    # puts P(|u| > 0.8796 | |u| < 2) = 0.349 of its mass beyond sigma, a plain
+    # normal 0.317 (the standard error with 200,000 draws is 0.001)
+    w = initializers.get(name)(SHAPE, np.random.default_rng(1))
+    sigma = EXPECTED[name]["std"]
+    tail = lambda t: 1 - math.erf(t / math.sqrt(2))  # P(|u| > t), u standard normal  # noqa: E731
+    expected = (tail(TRUNCATED_STD) - tail(2)) / (1 - tail(2))
+    assert_allclose(expected, 0.349, atol=1e-3)
+    assert_allclose(np.mean(np.abs(w) > sigma), expected, atol=0.006)
+
+
+def test_zeros_and_ones():
+    rng = np.random.default_rng(0)
+    assert_array_equal(initializers.get("zeros")((3, 2), rng), np.zeros((3, 2)))
+    assert_array_equal(initializers.get("ones")((4,), rng), np.ones(4))
+
+
+def test_bias_shapes_use_their_length_as_both_fans():
+    # Keras' compute_fans for a 1-d shape: fan_in = fan_out = shape[0]
+    w = initializers.glorot_uniform((20000,), np.random.default_rng(0))
+    limit = math.sqrt(6 / 40000)
+    assert w.shape == (20000,) and np.abs(w).max() <= limit and np.abs(w).max() > 0.99 * limit
+
+
+def test_draws_come_from_the_generator():
+    a = initializers.he_normal((30, 20), np.random.default_rng(9))
+    b = initializers.he_normal((30, 20), np.random.default_rng(9))
+    c = initializers.he_normal((30, 20), np.random.default_rng(10))
+    assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("name", list(EXPECTED) + ["zeros", "ones"])
+def test_dense_uses_its_initializers(name):
+    model = Sequential([Dense(FAN_OUT, kernel_initializer=name, bias_initializer="ones")])
+    model.build((None, FAN_IN))
+    kernel, bias = model.get_weights()
+    assert kernel.dtype == np.float32
+    assert_array_equal(bias, np.ones(FAN_OUT, np.float32))
+    if name in EXPECTED:
+        assert_allclose(kernel.std(), EXPECTED[name]["std"], rtol=0.03)
+
+
+def test_dense_default_is_glorot_uniform_and_zero_bias():
+    model = Sequential([Dense(FAN_OUT)])
+    model.build((None, FAN_IN))
+    kernel, bias = model.get_weights()
+    limit = EXPECTED["glorot_uniform"]["limit"]
+    assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.99 * limit
+    assert_array_equal(bias, 0)
+
+
+def test_get_functions_and_names():
+    assert initializers.get("he_uniform") is initializers.he_uniform
+    assert initializers.get(initializers.lecun_normal) is initializers.lecun_normal
+
+
+def test_get_unknown_names():
+    with pytest.raises(ValueError, match="Unknown initializer 'glorot'. Did you mean "
+                                         "'glorot_normal', 'glorot_uniform'"):
+        initializers.get("glorot")
+    with pytest.raises(ValueError, match="Did you mean 'he_normal'"):
+        initializers.get("he_normall")
+    with pytest.raises(ValueError, match="Known: glorot_normal, glorot_uniform, he_normal"):
+        initializers.get("orthogonal")
+    with pytest.raises(ValueError, match="Unknown initializer"):
+        Dense(3, kernel_initializer="GlorotUniform")
+
+
+def _glorot_uniform(shape, rng):  # a look-alike with the name of one of ours
+    return np.zeros(shape)
+
+
+_glorot_uniform.__name__ = "glorot_uniform"
+
+
+@pytest.mark.parametrize("bad", [None, 3, lambda shape, rng: np.zeros(shape), _glorot_uniform],
+                         ids=["None", "int", "lambda", "look-alike"])
+def test_get_rejects_non_names(bad):
+    with pytest.raises(TypeError, match="initializer must be a name such as 'glorot_uniform'"):
+        initializers.get(bad)

@@ -1,0 +1,289 @@
+"""densefit.optimizers: Keras' defaults and argument checks, names and configs,
+and training: a model trained with each optimizer equals the NumPy oracle's
+update rules (densefit.reference) applied by hand, and Adam equals numbers
+worked out here from Keras' formula alone.
+"""
+import math
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from densefit import Sequential, optimizers, reference
+from densefit.layers import Dense
+from densefit.losses import MeanSquaredError, SparseCategoricalCrossentropy
+from densefit.optimizers import SGD, Adam, RMSprop
+
+DTYPES = [np.float32, np.float64]
+# several epochs of updates through a two-layer network compound round-off
+TRAIN_TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+# ------------------------------------------------------------------ defaults and checks
+
+def test_defaults_are_keras():
+    adam = Adam()
+    assert (adam.learning_rate, adam.beta_1, adam.beta_2, adam.epsilon) == (1e-3, 0.9, 0.999, 1e-7)
+    sgd = SGD()
+    assert (sgd.learning_rate, sgd.momentum, sgd.nesterov) == (0.01, 0.0, False)
+    rms = RMSprop()
+    assert (rms.learning_rate, rms.rho, rms.epsilon) == (1e-3, 0.9, 1e-7)
+    for opt in (adam, sgd, rms):
+        assert opt.iterations == 0 and opt.slots is None
+
+
+def test_hyper_parameters_are_stored_as_floats():
+    opt = Adam(learning_rate=np.float32(0.5), beta_1=0, beta_2=np.float64(0.5), epsilon=1)
+    assert opt.get_config() == {"learning_rate": 0.5, "beta_1": 0.0, "beta_2": 0.5, "epsilon": 1.0}
+    assert all(type(v) is float for v in opt.get_config().values())
+    assert SGD(momentum=np.int64(0)).momentum == 0.0
+
+
+@pytest.mark.parametrize("cls, kwargs, name", [
+    (Adam, {"learning_rate": 0}, "learning_rate"),
+    (Adam, {"learning_rate": -1e-3}, "learning_rate"),
+    (Adam, {"learning_rate": float("nan")}, "learning_rate"),
+    (Adam, {"learning_rate": float("inf")}, "learning_rate"),
+    (Adam, {"learning_rate": "0.001"}, "learning_rate"),
+    (Adam, {"learning_rate": True}, "learning_rate"),
+    (Adam, {"learning_rate": None}, "learning_rate"),
+    (Adam, {"beta_1": 1.0}, "beta_1"),
+    (Adam, {"beta_1": -0.1}, "beta_1"),
+    (Adam, {"beta_1": float("nan")}, "beta_1"),
+    (Adam, {"beta_2": 1.5}, "beta_2"),
+    (Adam, {"epsilon": 0.0}, "epsilon"),
+    (Adam, {"epsilon": -1e-7}, "epsilon"),
+    (SGD, {"learning_rate": 0}, "learning_rate"),
+    (SGD, {"momentum": 1.0}, "momentum"),
+    (SGD, {"momentum": -0.5}, "momentum"),
+    (SGD, {"momentum": "0.9"}, "momentum"),
+    (RMSprop, {"rho": 1.0}, "rho"),
+    (RMSprop, {"rho": -0.1}, "rho"),
+    (RMSprop, {"epsilon": 0}, "epsilon"),
+    (RMSprop, {"learning_rate": -1}, "learning_rate"),
+], ids=lambda v: v.__name__ if isinstance(v, type) else str(v))
+def test_bad_hyper_parameters_raise_naming_them(cls, kwargs, name):
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        cls(**kwargs)
+
+
+# ------------------------------------------------------------------ names and configs
+
+@pytest.mark.parametrize("name, cls", [("adam", Adam), ("Adam", Adam), ("sgd", SGD), ("SGD", SGD),
+                                       ("rmsprop", RMSprop), ("RMSprop", RMSprop)])
+def test_get_by_name_gives_defaults(name, cls):
+    opt = optimizers.get(name)
+    assert type(opt) is cls
+    assert opt.get_config() == cls().get_config()
+
+
+def test_get_class_and_instance():
+    assert type(optimizers.get(RMSprop)) is RMSprop
+    opt = SGD(0.1, momentum=0.5)
+    assert optimizers.get(opt) is opt
+
+
+def test_get_unknown_names():
+    with pytest.raises(ValueError, match="Unknown optimizer 'adamw'. Did you mean 'adam'"):
+        optimizers.get("adamw")
+    with pytest.raises(ValueError, match="Unknown optimizer 'rmsprp'. Did you mean 'rmsprop'"):
+        optimizers.get("rmsprp")
+    with pytest.raises(ValueError, match="Known: adam, rmsprop, sgd"):
+        optimizers.get("lbfgs")
+
+
+@pytest.mark.parametrize("bad", [None, 0.01, str])
+def test_get_rejects_non_optimizers(bad):
+    with pytest.raises(TypeError, match="optimizer must be"):
+        optimizers.get(bad)
+
+
+@pytest.mark.parametrize("opt", [Adam(0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-5),
+                                 SGD(0.1, momentum=0.9, nesterov=True), SGD(),
+                                 RMSprop(0.002, rho=0.8, epsilon=1e-6)], ids=repr)
+def test_serialize_round_trip(opt):
+    opt.iterations = 17
+    config = opt.serialize()
+    assert config["class_name"] == type(opt).__name__
+    again = optimizers.deserialize(config)
+    assert type(again) is type(opt)
+    assert again.get_config() == opt.get_config()
+    assert again.iterations == 17
+    assert repr(again) == repr(opt)
+
+
+def test_deserialize_rejects_unknown_classes():
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        optimizers.deserialize({"class_name": "AdamW", "config": {}})
+
+
+# ------------------------------------------------------------------ training against the oracle
+
+def _update_rule(opt):
+    """``(slots, step)`` applying ``opt``'s update to one parameter with the oracle."""
+    if isinstance(opt, Adam):
+        def step(p, g, s, t):
+            reference.adam_update(p, g, s[0], s[1], t, opt.learning_rate, opt.beta_1,
+                                  opt.beta_2, opt.epsilon)
+    elif isinstance(opt, SGD):
+        def step(p, g, s, t):
+            reference.sgd_update(p, g, s[0], opt.learning_rate, opt.momentum, opt.nesterov)
+    else:
+        def step(p, g, s, t):
+            reference.rmsprop_update(p, g, s[0], opt.learning_rate, opt.rho, opt.epsilon)
+    return step
+
+
+def _train_by_hand(weights, hidden, x, y, opt, batch_size, epochs):
+    """The oracle's gradients and update rules over batches in order; returns
+    (parameters, per-epoch batch-size-weighted mean losses)."""
+    mlp = reference.MLP([(weights[0], weights[1], hidden), (weights[2], weights[3], "linear")],
+                        "sparse_ce_logits")
+    params = mlp.parameters()
+    slots = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
+    step, t, history = _update_rule(opt), 0, []
+    for _ in range(epochs):
+        losses, rows = [], []
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            loss, grads = mlp.gradients(xb, yb)
+            t += 1
+            for p, g, s in zip(params, grads, slots):
+                step(p, g, s, t)
+            losses.append(loss)
+            rows.append(len(xb))
+        history.append(float(np.dot(losses, rows) / np.sum(rows)))
+    return params, history
+
+
+OPTIMIZERS = [Adam, lambda: Adam(0.02, beta_1=0.8, beta_2=0.99, epsilon=1e-4),
+              SGD, lambda: SGD(0.1), lambda: SGD(0.05, momentum=0.9),
+              lambda: SGD(0.05, momentum=0.9, nesterov=True),
+              RMSprop, lambda: RMSprop(0.01, rho=0.8, epsilon=1e-4)]
+OPTIMIZER_IDS = ["adam", "adam-custom", "sgd", "sgd-0.1", "momentum", "nesterov", "rmsprop",
+                 "rmsprop-custom"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("make_optimizer", OPTIMIZERS, ids=OPTIMIZER_IDS)
+def test_training_equals_oracle_update_rules(make_optimizer, dtype):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(45, 6)).astype(dtype)   # batches of 16, 16 and a partial 13
+    y = rng.integers(0, 3, 45)
+    model = Sequential([Dense(8, activation="tanh", dtype=dtype), Dense(3, dtype=dtype)])
+    model.build((None, 6))
+    initial = model.get_weights()
+    opt = make_optimizer()
+    model.compile(optimizer=opt, loss=SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0)
+
+    params, losses = _train_by_hand(initial, "tanh", x, y, make_optimizer(), 16, 4)
+    assert opt.iterations == 4 * 3
+    assert_allclose(history.history["loss"], losses, **TRAIN_TOL[dtype])
+    for got, want in zip(model.get_weights(), params):
+        assert got.dtype == dtype
+        assert_allclose(got, want, **TRAIN_TOL[dtype])
+    assert not np.allclose(model.get_weights()[0], initial[0])  # it did train
+
+
+@pytest.mark.parametrize("make_optimizer", [Adam, lambda: SGD(0.05, momentum=0.9), RMSprop],
+                         ids=["adam", "momentum", "rmsprop"])
+def test_a_second_fit_continues_the_optimizer_state(make_optimizer):
+    # 2 epochs then 2 more equal 4 at once: step count (Adam's bias correction)
+    # and slots (moments, velocity, mean square) carry over between fit calls
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(40, 5)), rng.integers(0, 3, 40)
+    models = []
+    for _ in range(2):
+        model = Sequential([Dense(6, activation="relu", dtype="float64"),
+                            Dense(3, dtype="float64")])
+        model.build((None, 5))
+        models.append(model)
+    models[1].set_weights(models[0].get_weights())
+    for model in models:
+        model.compile(make_optimizer(), SparseCategoricalCrossentropy(from_logits=True))
+    models[0].fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0)
+    models[1].fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    models[1].fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    assert models[1].optimizer.iterations == 20
+    for a, b in zip(models[0].get_weights(), models[1].get_weights()):
+        assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------ Adam by hand
+
+def _keras_adam(w, grad, steps, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    """Keras 3's Adam on one scalar parameter, written from its formula:
+    t = iterations + 1; m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
+    w -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)."""
+    m = v = 0.0
+    trajectory = []
+    for t in range(1, steps + 1):
+        g = grad(w)
+        m += (g - m) * (1 - beta_1)
+        v += (g * g - v) * (1 - beta_2)
+        w -= lr * math.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t) * m / (math.sqrt(v) + epsilon)
+        trajectory.append(w)
+    return trajectory
+
+
+def _pytorch_adam(w, grad, steps, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    """The other common form: eps added after bias-correcting v (PyTorch's)."""
+    m = v = 0.0
+    for t in range(1, steps + 1):
+        g = grad(w)
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g * g
+        w -= lr * (m / (1 - beta_1 ** t)) / (math.sqrt(v / (1 - beta_2 ** t)) + epsilon)
+    return w
+
+
+@pytest.mark.parametrize("offset", [0.5, 5e-7], ids=["gradient-1", "gradient-1e-6"])
+def test_adam_three_steps_equal_keras_formula(offset):
+    # one sample, input 0: the kernel's gradient is 0 and it never moves, so the
+    # bias is a single parameter b with loss (b - target)^2 and gradient 2 (b - target)
+    b0, target, lr = 0.25, 0.25 - offset, 0.1
+    model = Sequential([Dense(1, dtype="float64")])
+    model.build((None, 1))
+    model.set_weights([np.array([[0.75]]), np.array([b0])])
+    model.compile(Adam(learning_rate=lr), MeanSquaredError())
+    x, y = np.zeros((1, 1)), np.array([[target]])
+    expected = _keras_adam(b0, lambda b: 2 * (b - target), 3, lr)
+    for step in range(3):
+        model.fit(x, y, batch_size=1, epochs=1, verbose=0)
+        kernel, bias = model.get_weights()
+        assert kernel[0, 0] == 0.75
+        assert_allclose(bias[0], expected[step], rtol=1e-14)
+    # the tolerance tells Keras' epsilon placement from PyTorch's: they differ by
+    # 2e-6 of the distance moved for gradients ~1, and by 2x when sqrt(v) ~ eps
+    other = _pytorch_adam(b0, lambda b: 2 * (b - target), 3, lr)
+    assert abs(other - bias[0]) > 1e-6 * abs(bias[0] - b0)
+
+
+def test_adam_step_values_by_hand():
+    # the first step by hand: m = 0.1 g, v = 0.001 g^2, step size lr sqrt(0.001) / 0.1, so
+    # the move is lr * g / (|g| + eps / sqrt(0.001)), i.e. -lr * sign(g) for |g| >> eps
+    model = Sequential([Dense(1, dtype="float64")])
+    model.build((None, 1))
+    model.set_weights([np.zeros((1, 1)), np.array([1.0])])
+    model.compile(Adam(learning_rate=0.01), MeanSquaredError())
+    model.fit(np.zeros((1, 1)), np.array([[0.0]]), batch_size=1, epochs=1, verbose=0)
+    g = 2.0
+    assert_allclose(model.get_weights()[1][0], 1.0 - 0.01 * g / (g + 1e-7 / math.sqrt(0.001)),
+                    rtol=1e-14)
+
+
+def test_sgd_nesterov_two_steps_by_hand():
+    # Keras: m = mu m - lr g; w += mu m - lr g (Nesterov, with the new m)
+    model = Sequential([Dense(1, dtype="float64")])
+    model.build((None, 1))
+    model.set_weights([np.zeros((1, 1)), np.array([1.0])])
+    model.compile(SGD(learning_rate=0.1, momentum=0.5, nesterov=True), MeanSquaredError())
+    w, m = 1.0, 0.0
+    for _ in range(2):
+        model.fit(np.zeros((1, 1)), np.array([[0.0]]), batch_size=1, epochs=1, verbose=0)
+        g = 2 * w
+        m = 0.5 * m - 0.1 * g
+        w += 0.5 * m - 0.1 * g
+        assert_allclose(model.get_weights()[1][0], w, rtol=1e-14)
+    assert_allclose(w, 0.44, rtol=1e-14)  # on paper: m = -0.2, w = 0.7; m = -0.24, w = 0.44
