@@ -1,0 +1,258 @@
+"""Side by side with Keras 3: the same network, the same initial weights, the same data.
+
+Each case builds one network in densefit and in Keras, copies densefit's
+initial weights into Keras (both order them kernel ``(in, units)`` then bias
+per Dense layer), trains both in float32 with ``shuffle=False`` (so both see
+the same batches, the last one partial: 100 samples, batch_size 32) and
+compares History's per-epoch losses, the trained weights, ``evaluate`` and
+``predict``.  Skipped unless Keras is installed (with any backend; the facts
+in ../../shared/KERAS-FACTS.md were read from Keras 3.15.1 on TensorFlow).
+
+Tolerances: both sides run the same formulas in float32 but sum in a
+different order (OpenBLAS vs oneDNN/Eigen).  Observed with seed 0: History
+and evaluate losses within 5e-6 relative, predict within 6e-6, weights
+within 1e-5 of each array's largest value.  Most of the weight difference
+is not round-off but Keras' Adam computing ``1 - beta_2**t`` in float32 from
+float32(0.999) = 0.99900001287: its step size is about 6e-6 (relative)
+smaller than the exact formula densefit evaluates in double; with a
+representable beta_2 (1 - 2**-10) the Adam weights agree to 1e-6.  The
+bounds leave a margin of about ten, and sit far below what a formula
+difference produces (epsilon outside the root, a missing bias correction:
+1e-3 relative or more after the first step).
+"""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+keras = pytest.importorskip("keras")
+
+import densefit  # noqa: E402
+from densefit import Sequential  # noqa: E402
+from densefit.layers import Dense, Input  # noqa: E402
+from densefit.utils import set_random_seed  # noqa: E402
+
+N, FEATURES, BATCH, EPOCHS = 100, 8, 32, 3
+LOSS_RTOL = 1e-4      # History / evaluate losses
+WEIGHT_TOL = 1e-4     # max |difference| / max |value|, per weight array
+PREDICT_TOL = 1e-4    # same measure, on predict's outputs
+
+
+# ------------------------------------------------------------------ data
+
+def _x(seed=0):
+    return np.random.default_rng(seed).normal(size=(N, FEATURES)).astype(np.float32)
+
+
+def _labels(seed=0, classes=10):
+    """Integer labels a small network can partly learn: argmax of a random projection."""
+    x = _x(seed)
+    w = np.random.default_rng(seed + 100).normal(size=(FEATURES, classes))
+    return x, np.argmax(x @ w, axis=1).astype(np.int64)
+
+
+def _binary(seed=0):
+    x = _x(seed)
+    return x, (x[:, 0] + 0.5 * x[:, 1] - 0.3 * x[:, 2] > 0).astype(np.float32).reshape(-1, 1)
+
+
+def _one_hot(seed=0):
+    x, y = _labels(seed)
+    return x, np.eye(10, dtype=np.float32)[y]
+
+
+def _regression(seed=0):
+    x = _x(seed)
+    w = np.random.default_rng(seed + 200).normal(size=(FEATURES, 3)) / np.sqrt(FEATURES)
+    return x, np.sin(x @ w).astype(np.float32)
+
+
+# ------------------------------------------------------------------ the cases
+
+def _optimizer(module, spec):
+    """``spec``: a name (compile's string form) or ``(class name, kwargs)``."""
+    if isinstance(spec, str):
+        return spec
+    name, kwargs = spec
+    return getattr(module, name)(**kwargs)
+
+
+def _loss(module, spec):
+    name, kwargs = spec
+    return getattr(module, name)(**kwargs)
+
+
+CLASSIFIER = [(25, "relu"), (15, "relu"), (10, "linear")]
+CASES = {
+    "sparse_ce_logits_adam": dict(
+        layers=CLASSIFIER, data=_labels,
+        loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
+        optimizer=("Adam", {"learning_rate": 1e-3}), metrics=["accuracy"]),
+    # from_logits=False on a softmax output: Keras' TensorFlow backend recovers the logits
+    # from the softmax, densefit trains through its fused kernel; both never clip
+    "sparse_ce_softmax_adam": dict(
+        layers=CLASSIFIER[:-1] + [(10, "softmax")], data=_labels,
+        loss=("SparseCategoricalCrossentropy", {}),
+        optimizer=("Adam", {"learning_rate": 1e-3}), metrics=["accuracy"]),
+    # Adam(1e-2): sigmoid layers barely move in 12 steps at the default 1e-3
+    "bce_sigmoid_adam": dict(
+        layers=[(25, "sigmoid"), (15, "sigmoid"), (1, "sigmoid")], data=_binary,
+        loss=("BinaryCrossentropy", {}),
+        optimizer=("Adam", {"learning_rate": 1e-2}), metrics=["accuracy"]),
+    "bce_logits_adam": dict(  # accuracy deliberately differs: see test_binary_logits_accuracy
+        layers=[(25, "relu"), (15, "relu"), (1, "linear")], data=_binary,
+        loss=("BinaryCrossentropy", {"from_logits": True}),
+        optimizer=("Adam", {"learning_rate": 1e-2}), metrics=["accuracy"],
+        compare_accuracy=False),
+    "mse_tanh_leaky_nesterov": dict(
+        layers=[(25, "tanh"), (15, "leaky_relu"), (3, "linear")], data=_regression,
+        loss=("MeanSquaredError", {}),
+        optimizer=("SGD", {"learning_rate": 0.01, "momentum": 0.9, "nesterov": True})),
+    "sparse_ce_rmsprop_default": dict(
+        layers=CLASSIFIER, data=_labels,
+        loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
+        optimizer=("RMSprop", {}), metrics=["accuracy"]),
+    "sparse_ce_rmsprop_by_name": dict(
+        layers=CLASSIFIER, data=_labels,
+        loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
+        optimizer="rmsprop", metrics=["accuracy"]),
+    "ce_one_hot_softmax_adam": dict(
+        layers=CLASSIFIER[:-1] + [(10, "softmax")], data=_one_hot,
+        loss=("CategoricalCrossentropy", {}),
+        optimizer=("Adam", {"learning_rate": 1e-3}), metrics=["accuracy"]),
+    "validation_split": dict(
+        layers=CLASSIFIER, data=_labels,
+        loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
+        optimizer=("Adam", {"learning_rate": 1e-3}), metrics=["accuracy"],
+        fit={"validation_split": 0.2}),
+}
+
+
+def _rel(a, b):
+    """max |a - b| / max |b| (absolute when b is all zeros)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+def run_case(case, seed=0):
+    """Train ``case`` in both libraries; return both sides' results."""
+    set_random_seed(seed)
+    keras.utils.set_random_seed(seed)
+    x, y = case["data"](seed)
+    df = Sequential([Input(shape=(FEATURES,))]
+                    + [Dense(units, activation=act) for units, act in case["layers"]])
+    km = keras.Sequential([keras.Input(shape=(FEATURES,))]
+                          + [keras.layers.Dense(units, activation=act)
+                             for units, act in case["layers"]])
+    initial = df.get_weights()
+    assert [w.shape for w in initial] == [tuple(w.shape) for w in km.get_weights()]
+    km.set_weights(initial)
+
+    metrics = case.get("metrics")
+    df.compile(optimizer=_optimizer(densefit.optimizers, case["optimizer"]),
+               loss=_loss(densefit.losses, case["loss"]), metrics=metrics)
+    km.compile(optimizer=_optimizer(keras.optimizers, case["optimizer"]),
+               loss=_loss(keras.losses, case["loss"]), metrics=metrics)
+    fit = dict(batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0, **case.get("fit", {}))
+    out = {"x": x, "y": y, "initial": initial}
+    for side, model in (("densefit", df), ("keras", km)):
+        history = model.fit(x, y, **fit).history
+        evaluated = model.evaluate(x, y, batch_size=BATCH, verbose=0)
+        out[side] = {"history": {k: np.asarray(v, np.float64) for k, v in history.items()},
+                     "weights": [np.asarray(w) for w in model.get_weights()],
+                     "evaluate": np.atleast_1d(np.asarray(evaluated, np.float64)),
+                     "predict": np.asarray(model.predict(x, batch_size=BATCH, verbose=0))}
+    return out
+
+
+def differences(out, case):
+    """The relative differences the test bounds, by name (for the assertions and reports)."""
+    d, k = out["densefit"], out["keras"]
+    diffs = {"loss": _rel(d["history"]["loss"], k["history"]["loss"]),
+             "evaluate_loss": _rel(d["evaluate"][0], k["evaluate"][0]),
+             "weights": max(_rel(a, b) for a, b in zip(d["weights"], k["weights"])),
+             "predict": _rel(d["predict"], k["predict"])}
+    if "val_loss" in k["history"]:
+        diffs["val_loss"] = _rel(d["history"]["val_loss"], k["history"]["val_loss"])
+    return diffs
+
+
+# ------------------------------------------------------------------ tests
+
+@pytest.fixture(scope="module")
+def results():
+    """Each case trained once per module, in both libraries."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = run_case(CASES[name])
+        return cache[name]
+    return get
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_training_matches_keras(results, name):
+    case = CASES[name]
+    out = results(name)
+    d, k = out["densefit"], out["keras"]
+    assert d["history"]["loss"].shape == k["history"]["loss"].shape == (EPOCHS,)
+    np.testing.assert_allclose(d["history"]["loss"], k["history"]["loss"], rtol=LOSS_RTOL)
+    for i, (a, b) in enumerate(zip(d["weights"], k["weights"])):
+        assert a.dtype == np.float32 and a.shape == b.shape
+        assert _rel(a, b) < WEIGHT_TOL, f"weights[{i}]: {_rel(a, b):.2e}"
+    np.testing.assert_allclose(d["evaluate"][0], k["evaluate"][0], rtol=LOSS_RTOL)
+    assert d["predict"].shape == k["predict"].shape
+    assert _rel(d["predict"], k["predict"]) < PREDICT_TOL
+    if case.get("metrics") and case.get("compare_accuracy", True):
+        assert len(d["evaluate"]) == len(k["evaluate"]) == 2
+        # accuracies count samples: equal unless round-off moves one across the boundary
+        np.testing.assert_allclose(d["evaluate"][1], k["evaluate"][1], atol=1e-6)
+        np.testing.assert_allclose(d["history"]["accuracy"], k["history"]["accuracy"],
+                                   atol=1e-6)
+    assert set(d["history"]) == set(k["history"])
+    if "val_loss" in k["history"]:
+        np.testing.assert_allclose(d["history"]["val_loss"], k["history"]["val_loss"],
+                                   rtol=LOSS_RTOL)
+        np.testing.assert_allclose(d["history"]["val_accuracy"], k["history"]["val_accuracy"],
+                                   atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_weights_actually_trained(results, name):
+    """Guard against a vacuous comparison: training moved every kernel far beyond the
+    tolerance (the biases start at zero, so any value they reach is a move)."""
+    out = results(name)
+    kernels = zip(out["densefit"]["weights"][::2], out["initial"][::2])
+    assert min(_rel(trained, start) for trained, start in kernels) > 100 * WEIGHT_TOL
+
+
+def test_validation_split_takes_the_last_fraction(results):
+    """val_loss after the last epoch is the loss on the last 20 samples, in both."""
+    out = results("validation_split")
+    y = out["y"][80:]
+    logits = out["keras"]["predict"][80:]  # the weights after the last epoch, as val_loss
+    assert len(y) == 20
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    nll = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(y)), y]
+    np.testing.assert_allclose(out["keras"]["history"]["val_loss"][-1], nll.mean(), rtol=1e-4)
+    np.testing.assert_allclose(out["densefit"]["history"]["val_loss"][-1], nll.mean(), rtol=1e-4)
+
+
+def test_binary_logits_accuracy(results):
+    """BinaryCrossentropy(from_logits=True) with metrics=["accuracy"]: the losses agree,
+    but densefit thresholds the logits at 0 while Keras compares them with 0.5
+    (tensorflow/tensorflow#41413, documented in densefit/metrics.py)."""
+    out = results("bce_logits_adam")
+    y = out["y"][:, 0]
+    logits = out["keras"]["predict"][:, 0]
+    densefit_loss, densefit_acc = out["densefit"]["evaluate"]
+    keras_loss, keras_acc = out["keras"]["evaluate"]
+    np.testing.assert_allclose(densefit_loss, keras_loss, rtol=LOSS_RTOL)
+    assert densefit_acc == pytest.approx(np.mean((logits > 0) == y), abs=1e-6)
+    assert keras_acc == pytest.approx(np.mean((logits > 0.5) == y), abs=1e-6)
+    # the data set has logits in (0, 0.5], so the two really differ here
+    assert np.any((logits > 0) & (logits <= 0.5))
+    assert densefit_acc != pytest.approx(keras_acc, abs=1e-6)
