@@ -155,8 +155,8 @@ def worker(peer, task, threads, repeats):
     model = task[0]
     hidden, batch = MODELS[model]
     epoch, predict = build(peer, hidden, threads=threads)
+    epoch(x[:2048], y[:2048], batch)  # warm-up (tracing, lazy init); sklearn must fit to predict
     if task.endswith("epoch"):
-        epoch(x[:2048], y[:2048], batch)  # warm-up: tracing, allocation, lazy init
         seconds = _timed(lambda: epoch(x, y, batch), 1 if model == "C" else repeats)
     elif task.endswith("predict1"):
         seconds = _per_call(lambda: predict(xt[:1]))
