@@ -123,6 +123,7 @@ typedef struct {
                      double momentum, int nesterov);                                               \
     void df_rmsprop##SFX(REAL *w, const REAL *g, REAL *mean_square, int64_t n,                     \
                          double learning_rate, double rho, double epsilon);                        \
+    int df_step_is_finite##SFX(const df_net *net, const df_train *train);                          \
     int64_t df_train_batches##SFX(const df_net *net, df_work *work, df_train *train,               \
                                   const REAL *x, const void *y, const int64_t *order, int64_t n,   \
                                   int64_t batch_size, int64_t first_batch, int64_t end_batch,      \

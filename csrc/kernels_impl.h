@@ -401,6 +401,104 @@ static void F(apply_optimizer)(const df_net *net, df_train *train) {
                   net->n_params, train->learning_rate, train->momentum, train->nesterov);
 }
 
+/* The largest |x| over n values: inf or NaN if any is.  Computed on the bits
+ * (sign cleared, IEEE magnitudes order as integers, inf and NaN above every
+ * finite value), an integer max that vectorises, unlike a float one. */
+static REAL F(max_abs)(const REAL *x, int64_t n) {
+    const REAL_BITS mask = (REAL_BITS)(~(uint64_t)0 >> (65 - 8 * sizeof(REAL)));
+    REAL_BITS best = 0;
+    for (int64_t i = 0; i < n; i++) {
+        REAL_BITS b;
+        memcpy(&b, x + i, sizeof b);
+        b &= mask;
+        best = b > best ? b : best;
+    }
+    REAL out;
+    memcpy(&out, &best, sizeof out);
+    return out;
+}
+
+/* The optimizer's next step, computed without writing: whether every parameter
+ * and slot would stay within `limit`. */
+static int F(dry_step_within)(const df_net *net, const df_train *train, REAL limit) {
+    const REAL *w = (const REAL *)net->params, *g = (const REAL *)net->grads;
+    const REAL *s1 = (const REAL *)train->slot_1, *s2 = (const REAL *)train->slot_2;
+    const int64_t n = net->n_params;
+    int ok = 1;
+    if (train->optimizer == DF_OPT_ADAM) {
+        const double t = (double)(train->iterations + 1);
+        const REAL alpha = (REAL)(train->learning_rate * sqrt(1 - pow(train->beta_2, t)) /
+                                  (1 - pow(train->beta_1, t)));
+        const REAL omb1 = (REAL)(1 - train->beta_1), omb2 = (REAL)(1 - train->beta_2);
+        const REAL eps = (REAL)train->epsilon;
+        for (int64_t i = 0; i < n; i++) {
+            const REAL gi = g[i];
+            const REAL mi = s1[i] + (gi - s1[i]) * omb1, vi = s2[i] + (gi * gi - s2[i]) * omb2;
+            const REAL wi = w[i] - alpha * mi / (sqrt(vi) + eps);
+            ok &= (fabs(mi) <= limit) & (fabs(vi) <= limit) & (fabs(wi) <= limit);
+        }
+    } else if (train->optimizer == DF_OPT_RMSPROP) {
+        const REAL lr = (REAL)train->learning_rate, r = (REAL)train->rho;
+        const REAL eps = (REAL)train->epsilon;
+        for (int64_t i = 0; i < n; i++) {
+            const REAL ms = r * s1[i] + (1 - r) * g[i] * g[i];
+            const REAL wi = w[i] - lr * g[i] / sqrt(ms + eps);
+            ok &= (fabs(ms) <= limit) & (fabs(wi) <= limit);
+        }
+    } else {
+        const REAL lr = (REAL)train->learning_rate, mu = (REAL)train->momentum;
+        for (int64_t i = 0; i < n; i++) {
+            const REAL vel = train->momentum == 0 ? 0 : mu * s1[i] - lr * g[i];
+            const REAL wi = train->momentum == 0 ? w[i] - lr * g[i]
+                            : w[i] + (train->nesterov ? mu * vel - lr * g[i] : vel);
+            ok &= (fabs(vel) <= limit) & (fabs(wi) <= limit);
+        }
+    }
+    return ok;
+}
+
+/* Whether the optimizer's next step leaves every parameter and slot finite.  A
+ * step that would not (a huge learning rate, an exploding gradient) is refused
+ * whole, as a batch whose loss is not finite is, rather than leaving NaN or inf
+ * in the weights.  First a bound from the largest magnitudes (a max pass over
+ * the buffers: cheap); only when that cannot vouch for the step, the step
+ * itself, computed without writing.  Both test against half the type's range,
+ * so the rounding of the real update cannot reach inf. */
+DF_HOT int F(df_step_is_finite)(const df_net *net, const df_train *train) {
+    const REAL limit = (REAL)(sizeof(REAL) == sizeof(float) ? 1.7e38 : 8.9e307);
+    const int64_t n = net->n_params;
+    const double max_w = F(max_abs)((const REAL *)net->params, n);
+    const double max_g = F(max_abs)((const REAL *)net->grads, n);
+    double max_s1 = 0, max_s2 = 0, step; /* a bound on |w' - w| */
+    if (train->optimizer != DF_OPT_SGD || train->momentum != 0)
+        max_s1 = F(max_abs)((const REAL *)train->slot_1, n);
+    if (train->optimizer == DF_OPT_ADAM)
+        max_s2 = F(max_abs)((const REAL *)train->slot_2, n);
+    if (!(max_w <= limit && max_g <= limit && max_s1 <= limit && max_s2 <= limit))
+        return 0; /* NaN or inf (or nearly) already: the step cannot be finite */
+    const double lr = fabs(train->learning_rate);
+    if (train->optimizer == DF_OPT_ADAM) {
+        /* |m'| <= max(|m|, |g|), v' <= max(v, g^2), |m'| / (sqrt(v') + eps) <= |m'| / eps */
+        const double t = (double)(train->iterations + 1);
+        const double alpha =
+            fabs(lr * sqrt(1 - pow(train->beta_2, t)) / (1 - pow(train->beta_1, t)));
+        const double m = max_s1 > max_g ? max_s1 : max_g;
+        step = train->epsilon > 0 ? alpha * m / train->epsilon : INFINITY;
+        if (max_g * max_g > limit / 4 || max_s2 > limit / 4 || !(step <= limit / 4))
+            step = INFINITY;
+    } else if (train->optimizer == DF_OPT_RMSPROP) {
+        /* ms' <= max(ms, g^2), |g| / sqrt(ms' + eps) <= |g| / sqrt(eps) */
+        step = train->epsilon > 0 ? lr * max_g / sqrt(train->epsilon) : INFINITY;
+        if (max_g * max_g > limit / 4 || max_s1 > limit / 4) step = INFINITY;
+    } else {
+        /* |v'| <= mu |v| + lr |g|; |w' - w| <= |v'| (2 |v'| + lr |g| with Nesterov) */
+        const double vel = fabs(train->momentum) * max_s1 + lr * max_g;
+        step = 2 * vel + lr * max_g;
+    }
+    if (step <= limit / 4 && max_w <= limit / 4) return 1;
+    return F(dry_step_within)(net, train, limit);
+}
+
 /* Asks for the next batch's rows while this batch computes: the gather that
  * follows then reads cache rather than waiting on memory for scattered rows. */
 static void F(prefetch_rows)(const REAL *x, const int64_t *order, int64_t n, int64_t start,
@@ -420,8 +518,9 @@ static void F(prefetch_rows)(const REAL *x, const int64_t *order, int64_t n, int
 /* Trains on batches [first_batch, end_batch) of the epoch whose sample order is
  * `order` (n entries).  Each batch: gather rows, forward, loss and metric (on
  * the pre-update weights, as Keras reports them), backward, optimizer step.
- * Stops before updating on a batch whose loss is not finite and returns the
- * number of batches fully applied. */
+ * Stops before updating on a batch whose loss is not finite, or whose step
+ * would make a parameter or slot non-finite (df_step_is_finite), and returns
+ * the number of batches fully applied. */
 int64_t F(df_train_batches)(const df_net *net, df_work *work, df_train *train, const REAL *x,
                             const void *y, const int64_t *order, int64_t n, int64_t batch_size,
                             int64_t first_batch, int64_t end_batch, double *batch_loss,
@@ -455,6 +554,7 @@ int64_t F(df_train_batches)(const df_net *net, df_work *work, df_train *train, c
                 F(df_metric)(train->metric, train->threshold, out, work->y, rows, n_out) / rows;
         if (!isfinite(loss)) return batch - first_batch;
         F(backward)(net, work, xb, rows, train->fused_output);
+        if (!F(df_step_is_finite)(net, train)) return batch - first_batch;
         F(apply_optimizer)(net, train);
     }
     return end_batch - first_batch;

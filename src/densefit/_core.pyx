@@ -9,9 +9,13 @@ Python-level activations; ``Network``, ``Workspace``, ``Trainer`` and
 ``evaluate`` run a whole network with.
 """
 cimport numpy as cnp
+import operator
+
 import numpy as np
+from cpython.float cimport PyFloat_AsDouble
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport malloc, free
+from libc.math cimport isfinite
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 cnp.import_array()
@@ -31,15 +35,63 @@ OPTIMIZERS = {"sgd": DF_OPT_SGD, "adam": DF_OPT_ADAM, "rmsprop": DF_OPT_RMSPROP}
 _MAX_INT = 2**31 - 1  # BLAS dimensions are C ints
 
 
-def loss_uses_labels(int loss):
+def loss_uses_labels(loss):
     """Whether loss code ``loss`` takes int32 labels rather than a dense target."""
-    _check_code(loss, DF_N_LOSSES, "loss")
-    return bool(df_loss_uses_labels(loss))
+    return bool(df_loss_uses_labels(_code(loss, DF_N_LOSSES, "loss")))
 
 
-cdef _check_code(int code, int count, str name):
-    if code < 0 or code >= count:
-        raise ValueError(f"{name} must be a code in [0, {count}), got {code}")
+# Scalars are converted here, not by Cython's argument conversion: that raises
+# OverflowError for an integer too large for the C type and truncates floats
+# passed for ints.  These raise TypeError (not a number of that kind) or
+# ValueError (out of range) naming the argument.
+_INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1
+
+
+cdef str _show_int(object value):
+    # str() of an integer over 4300 digits is itself a ValueError in Python >= 3.11
+    return str(value) if -10**30 < value < 10**30 else f"an integer of {value.bit_length()} bits"
+
+
+cdef object _index(object value, str name):
+    """``value`` as a Python int (int, NumPy integer or bool); a float, None or a
+    string is a TypeError."""
+    if type(value) is int:
+        return value
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+
+
+cdef int _code(object code, int count, str name) except -1:
+    """An activation, loss, metric or optimizer code: an integer in [0, count)."""
+    value = _index(code, name)
+    if not 0 <= value < count:
+        raise ValueError(f"{name} must be a code in [0, {count}), got {_show_int(value)}")
+    return value
+
+
+cdef int64_t _int64(object value, str name) except? -1:
+    v = _index(value, name)
+    if not _INT64_MIN <= v <= _INT64_MAX:
+        raise ValueError(f"{name} must fit in 64 bits, got {_show_int(v)}")
+    return v
+
+
+cdef double _real(object value, str name) except? -1.0:
+    """``value`` as a finite C double (a hyper-parameter): NaN, inf or an integer
+    beyond float64's range is a ValueError."""
+    cdef double v
+    try:
+        v = PyFloat_AsDouble(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be a finite real number, got an integer beyond "
+                         f"float64's range") from None
+    except TypeError:
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
+    if not isfinite(v):
+        raise ValueError(f"{name} must be a finite real number, got {v}")
+    return v
 
 
 cdef object _float_array(object a, str name, int ndim, object dtype, bint writeable):
@@ -63,10 +115,12 @@ cdef object _float_array(object a, str name, int ndim, object dtype, bint writea
     return a
 
 
-cdef _check_slope(double slope):
+cdef double _slope(object value) except? -1.0:
     # leaky_relu's derivative is read from its output: that needs sign(a) == sign(z)
+    cdef double slope = _real(value, "slope")
     if not slope >= 0:
         raise ValueError(f"slope must be >= 0 (leaky_relu's negative slope), got {slope}")
+    return slope
 
 
 cdef _check_shape(object a, str name, tuple shape):
@@ -105,28 +159,28 @@ cdef inline void *_data(object a):
 
 # ---------------------------------------------------------------- kernels
 
-def activation_forward(z, int activation, double slope=0.2):
+def activation_forward(z, activation, slope=0.2):
     """``activation`` applied to the rows of 2-d ``z``; a new array."""
-    _check_code(activation, DF_N_ACTIVATIONS, "activation")
-    _check_slope(slope)
+    cdef int act = _code(activation, DF_N_ACTIVATIONS, "activation")
+    cdef double slp = _slope(slope)
     a = _float_array(z, "z", 2, None, False).copy()
     cdef int64_t rows = a.shape[0], cols = a.shape[1]
-    if cols == 0 and activation == DF_SOFTMAX:
+    if cols == 0 and act == DF_SOFTMAX:
         return a
     cdef void *p_a = _data(a)
     if a.dtype == np.float64:
         with nogil:
-            df_activation_forward_f64(activation, slope, <double *>p_a, rows, cols)
+            df_activation_forward_f64(act, slp, <double *>p_a, rows, cols)
     else:
         with nogil:
-            df_activation_forward_f32(activation, slope, <float *>p_a, rows, cols)
+            df_activation_forward_f32(act, slp, <float *>p_a, rows, cols)
     return a
 
 
-def activation_backward(a, grad, int activation, double slope=0.2):
+def activation_backward(a, grad, activation, slope=0.2):
     """dL/dz from the activation's output ``a`` and dL/da ``grad``; a new array."""
-    _check_code(activation, DF_N_ACTIVATIONS, "activation")
-    _check_slope(slope)
+    cdef int act = _code(activation, DF_N_ACTIVATIONS, "activation")
+    cdef double slp = _slope(slope)
     a = _float_array(a, "a", 2, None, False)
     g = _float_array(grad, "grad", 2, a.dtype, False).copy()
     _check_shape(g, "grad", a.shape)
@@ -135,19 +189,19 @@ def activation_backward(a, grad, int activation, double slope=0.2):
     cdef void *p_g = _data(g)
     if a.dtype == np.float64:
         with nogil:
-            df_activation_backward_f64(activation, slope, <double *>p_a,
+            df_activation_backward_f64(act, slp, <double *>p_a,
                                        <double *>p_g, rows, cols)
     else:
         with nogil:
-            df_activation_backward_f32(activation, slope, <float *>p_a,
+            df_activation_backward_f32(act, slp, <float *>p_a,
                                        <float *>p_g, rows, cols)
     return g
 
 
-def dense_forward(x, kernel, bias, int activation=DF_LINEAR, double slope=0.2):
+def dense_forward(x, kernel, bias, activation=DF_LINEAR, slope=0.2):
     """``activation(x @ kernel + bias)`` for x (rows, n_in), kernel (n_in, n_out)."""
-    _check_code(activation, DF_N_ACTIVATIONS, "activation")
-    _check_slope(slope)
+    cdef int act = _code(activation, DF_N_ACTIVATIONS, "activation")
+    cdef double slp = _slope(slope)
     x = _float_array(x, "x", 2, None, False)
     w = _float_array(kernel, "kernel", 2, x.dtype, False)
     b = _float_array(bias, "bias", 1, x.dtype, False)
@@ -156,7 +210,7 @@ def dense_forward(x, kernel, bias, int activation=DF_LINEAR, double slope=0.2):
         raise ValueError(f"x must have {n_in} columns to match kernel {w.shape}, "
                          f"got shape {x.shape}")
     _check_shape(b, "bias", (n_out,))
-    if n_out == 0 and activation == DF_SOFTMAX:
+    if n_out == 0 and act == DF_SOFTMAX:
         return np.empty((rows, 0), x.dtype)
     out = np.empty((rows, n_out), x.dtype)
     cdef void *p_x = _data(x)
@@ -166,20 +220,20 @@ def dense_forward(x, kernel, bias, int activation=DF_LINEAR, double slope=0.2):
     if x.dtype == np.float64:
         with nogil:
             df_dense_forward_f64(<double *>p_x, <double *>p_w, <double *>p_b,
-                                 <double *>p_out, rows, n_in, n_out, activation, slope)
+                                 <double *>p_out, rows, n_in, n_out, act, slp)
     else:
         with nogil:
             df_dense_forward_f32(<float *>p_x, <float *>p_w, <float *>p_b,
-                                 <float *>p_out, rows, n_in, n_out, activation, slope)
+                                 <float *>p_out, rows, n_in, n_out, act, slp)
     return out
 
 
-def dense_backward(x, kernel, a, grad, int activation=DF_LINEAR, double slope=0.2,
+def dense_backward(x, kernel, a, grad, activation=DF_LINEAR, slope=0.2,
                    bint need_dx=True):
     """Gradients ``(d_kernel, d_bias, d_x)`` of a Dense layer from its input ``x``,
     its output ``a`` and dL/da ``grad``; ``d_x`` is None unless ``need_dx``."""
-    _check_code(activation, DF_N_ACTIVATIONS, "activation")
-    _check_slope(slope)
+    cdef int act = _code(activation, DF_N_ACTIVATIONS, "activation")
+    cdef double slp = _slope(slope)
     x = _float_array(x, "x", 2, None, False)
     w = _float_array(kernel, "kernel", 2, x.dtype, False)
     a = _float_array(a, "a", 2, x.dtype, False)
@@ -201,21 +255,21 @@ def dense_backward(x, kernel, a, grad, int activation=DF_LINEAR, double slope=0.
         with nogil:
             df_dense_backward_f64(<double *>p_x, <double *>p_w, <double *>p_a,
                                   <double *>p_g, <double *>p_dw, <double *>p_db,
-                                  <double *>dx_ptr, rows, n_in, n_out, activation, slope)
+                                  <double *>dx_ptr, rows, n_in, n_out, act, slp)
     else:
         with nogil:
             df_dense_backward_f32(<float *>p_x, <float *>p_w, <float *>p_a,
                                   <float *>p_g, <float *>p_dw, <float *>p_db,
-                                  <float *>dx_ptr, rows, n_in, n_out, activation, slope)
+                                  <float *>dx_ptr, rows, n_in, n_out, act, slp)
     return dw, db, dx
 
 
-def loss(int code, out, target):
+def loss(code, out, target):
     """``(mean loss, gradient)`` of loss ``code`` for ``out`` (rows, cols): the
     mean over rows of each row's loss, and its gradient with respect to ``out``."""
-    _check_code(code, DF_N_LOSSES, "loss")
+    cdef int c_code = _code(code, DF_N_LOSSES, "loss")
     out = _float_array(out, "out", 2, None, False)
-    t = _target(code, target, "target", out)
+    t = _target(c_code, target, "target", out)
     cdef int64_t rows = out.shape[0], cols = out.shape[1]
     if cols == 0:
         raise ValueError(f"out must have at least one column, got shape {out.shape}")
@@ -226,20 +280,21 @@ def loss(int code, out, target):
     cdef void *p_grad = _data(grad)
     if out.dtype == np.float64:
         with nogil:
-            total = df_loss_f64(code, <double *>p_out, p_t, <double *>p_grad,
+            total = df_loss_f64(c_code, <double *>p_out, p_t, <double *>p_grad,
                                 rows, cols)
     else:
         with nogil:
-            total = df_loss_f32(code, <float *>p_out, p_t, <float *>p_grad,
+            total = df_loss_f32(c_code, <float *>p_out, p_t, <float *>p_grad,
                                 rows, cols)
     return (total / rows if rows else 0.0), grad
 
 
-def metric(int code, out, target, double threshold=0.5):
+def metric(code, out, target, threshold=0.5):
     """The mean over rows of metric ``code`` (an accuracy) for ``out`` against ``target``."""
-    _check_code(code, DF_N_METRICS, "metric")
+    cdef int c_code = _code(code, DF_N_METRICS, "metric")
+    cdef double c_threshold = _real(threshold, "threshold")
     out = _float_array(out, "out", 2, None, False)
-    loss_code = DF_LOSS_SPARSE_CE_LOGITS if code == DF_METRIC_SPARSE_ACCURACY else DF_LOSS_MSE
+    loss_code = DF_LOSS_SPARSE_CE_LOGITS if c_code == DF_METRIC_SPARSE_ACCURACY else DF_LOSS_MSE
     t = _target(loss_code, target, "target", out)
     cdef int64_t rows = out.shape[0], cols = out.shape[1]
     if cols == 0:
@@ -249,10 +304,10 @@ def metric(int code, out, target, double threshold=0.5):
     cdef void *p_t = _data(t)
     if out.dtype == np.float64:
         with nogil:
-            hits = df_metric_f64(code, threshold, <double *>p_out, p_t, rows, cols)
+            hits = df_metric_f64(c_code, c_threshold, <double *>p_out, p_t, rows, cols)
     else:
         with nogil:
-            hits = df_metric_f32(code, threshold, <float *>p_out, p_t, rows, cols)
+            hits = df_metric_f32(c_code, c_threshold, <float *>p_out, p_t, rows, cols)
     return hits / rows if rows else 0.0
 
 
@@ -275,18 +330,25 @@ cdef _check_update(object w, list others, list names):
         _float_array(arr, name, -1, w.dtype, name != "grad")
         if arr.shape != w.shape:
             raise ValueError(f"{name} must have the variable's shape {w.shape}, got {arr.shape}")
-        if np.shares_memory(arr, w) or any(
-                o is not arr and np.shares_memory(arr, o) for o in others):
-            raise ValueError(f"{name} must not share memory with the other arrays")
+    # every pair, the same object passed twice included (adam_update(w, g, m, m))
+    arrays, all_names = [w] + others, ["variable"] + names
+    for i in range(1, len(arrays)):
+        for j in range(i):
+            if np.shares_memory(arrays[i], arrays[j]):
+                raise ValueError(f"{all_names[i]} must not share memory with the other arrays "
+                                 f"(it overlaps {all_names[j]})")
 
 
-def adam_update(variable, grad, m, v, int64_t step, double learning_rate=1e-3,
-                double beta_1=0.9, double beta_2=0.999, double epsilon=1e-7):
+def adam_update(variable, grad, m, v, step, learning_rate=1e-3, beta_1=0.9, beta_2=0.999,
+                epsilon=1e-7):
     """One Keras-3 Adam step, in place on ``variable``, ``m`` and ``v``; ``step`` is 1-based."""
+    cdef int64_t c_step = _int64(step, "step")
+    cdef double lr = _real(learning_rate, "learning_rate"), b1 = _real(beta_1, "beta_1")
+    cdef double b2 = _real(beta_2, "beta_2"), eps = _real(epsilon, "epsilon")
     w = _float_array(variable, "variable", -1, None, True)
     _check_update(w, [grad, m, v], ["grad", "m", "v"])
-    if step < 1:
-        raise ValueError(f"step must be >= 1 (it is 1-based), got {step}")
+    if c_step < 1:
+        raise ValueError(f"step must be >= 1 (it is 1-based), got {c_step}")
     cdef int64_t n = w.size
     cdef void *p_w = _data(w)
     cdef void *p_grad = _data(grad)
@@ -295,18 +357,19 @@ def adam_update(variable, grad, m, v, int64_t step, double learning_rate=1e-3,
     if w.dtype == np.float64:
         with nogil:
             df_adam_f64(<double *>p_w, <double *>p_grad, <double *>p_m,
-                        <double *>p_v, n, learning_rate, beta_1, beta_2, epsilon, step)
+                        <double *>p_v, n, lr, b1, b2, eps, c_step)
     else:
         with nogil:
             df_adam_f32(<float *>p_w, <float *>p_grad, <float *>p_m,
-                        <float *>p_v, n, learning_rate, beta_1, beta_2, epsilon, step)
+                        <float *>p_v, n, lr, b1, b2, eps, c_step)
 
 
-def sgd_update(variable, grad, velocity=None, double learning_rate=0.01, double momentum=0.0,
+def sgd_update(variable, grad, velocity=None, learning_rate=0.01, momentum=0.0,
                bint nesterov=False):
     """One Keras SGD step in place (``velocity`` is needed when ``momentum`` is not 0)."""
+    cdef double lr = _real(learning_rate, "learning_rate"), mu = _real(momentum, "momentum")
     w = _float_array(variable, "variable", -1, None, True)
-    if momentum != 0 and velocity is None:
+    if mu != 0 and velocity is None:
         raise ValueError("velocity is required when momentum is not 0")
     _check_update(w, [grad] + ([velocity] if velocity is not None else []),
                   ["grad", "velocity"][:1 + (velocity is not None)])
@@ -316,17 +379,16 @@ def sgd_update(variable, grad, velocity=None, double learning_rate=0.01, double 
     cdef void *p_grad = _data(grad)
     if w.dtype == np.float64:
         with nogil:
-            df_sgd_f64(<double *>p_w, <double *>p_grad, <double *>vel, n,
-                       learning_rate, momentum, nesterov)
+            df_sgd_f64(<double *>p_w, <double *>p_grad, <double *>vel, n, lr, mu, nesterov)
     else:
         with nogil:
-            df_sgd_f32(<float *>p_w, <float *>p_grad, <float *>vel, n,
-                       learning_rate, momentum, nesterov)
+            df_sgd_f32(<float *>p_w, <float *>p_grad, <float *>vel, n, lr, mu, nesterov)
 
 
-def rmsprop_update(variable, grad, mean_square, double learning_rate=1e-3, double rho=0.9,
-                   double epsilon=1e-7):
+def rmsprop_update(variable, grad, mean_square, learning_rate=1e-3, rho=0.9, epsilon=1e-7):
     """One Keras RMSprop step (no momentum, not centered) in place."""
+    cdef double lr = _real(learning_rate, "learning_rate"), c_rho = _real(rho, "rho")
+    cdef double eps = _real(epsilon, "epsilon")
     w = _float_array(variable, "variable", -1, None, True)
     _check_update(w, [grad, mean_square], ["grad", "mean_square"])
     cdef int64_t n = w.size
@@ -335,12 +397,10 @@ def rmsprop_update(variable, grad, mean_square, double learning_rate=1e-3, doubl
     cdef void *p_ms = _data(mean_square)
     if w.dtype == np.float64:
         with nogil:
-            df_rmsprop_f64(<double *>p_w, <double *>p_grad, <double *>p_ms, n, learning_rate,
-                           rho, epsilon)
+            df_rmsprop_f64(<double *>p_w, <double *>p_grad, <double *>p_ms, n, lr, c_rho, eps)
     else:
         with nogil:
-            df_rmsprop_f32(<float *>p_w, <float *>p_grad, <float *>p_ms, n, learning_rate,
-                           rho, epsilon)
+            df_rmsprop_f32(<float *>p_w, <float *>p_grad, <float *>p_ms, n, lr, c_rho, eps)
 
 
 # ---------------------------------------------------------------- whole networks
@@ -348,6 +408,20 @@ def rmsprop_update(variable, grad, mean_square, double learning_rate=1e-3, doubl
 def parameter_count(units):
     """Entries of the flat parameter buffer for Dense layers of these sizes."""
     return sum(units[i] * units[i + 1] + units[i + 1] for i in range(len(units) - 1))
+
+
+cdef object _int_list(object values, str name):
+    """A 1-d int64 copy of a list of integers (never narrowed, never a float truncated)."""
+    try:
+        arr = np.asarray(values)
+    except (OverflowError, TypeError, ValueError):  # ragged lists, ints beyond 64 bits
+        raise ValueError(f"{name} must be a list of integers") from None
+    if arr.dtype.kind not in "iu" or arr.ndim != 1:
+        raise TypeError(f"{name} must be a 1-d list of integers, got dtype {arr.dtype} "
+                        f"and shape {arr.shape}")
+    if arr.dtype.kind == "u" and arr.size and arr.max() > _INT64_MAX:
+        raise ValueError(f"{name} holds an integer beyond 64 bits")
+    return np.array(arr, dtype=np.int64, order="C")
 
 
 cdef class Network:
@@ -360,18 +434,25 @@ cdef class Network:
     cdef int typenum
 
     def __cinit__(self, units, activations, slopes, params, grads):
-        units_arr = np.ascontiguousarray(units, dtype=np.int32)
+        units_arr = _int_list(units, "units")
         n_layers = len(units_arr) - 1
-        if n_layers < 1 or units_arr.ndim != 1 or (units_arr < 1).any():
-            raise ValueError(f"units must list at least two positive sizes, got {list(units)}")
-        act = np.ascontiguousarray(activations, dtype=np.int32)
-        slope = np.ascontiguousarray(slopes, dtype=np.float64)
+        if n_layers < 1 or (units_arr < 1).any() or (units_arr > _MAX_INT).any():
+            raise ValueError(f"units must list at least two sizes in [1, 2**31 - 1], "
+                             f"got {units_arr.tolist()}")
+        act = _int_list(activations, "activations")
         _check_shape(act, "activations", (n_layers,))
-        _check_shape(slope, "slopes", (n_layers,))
         if (act < 0).any() or (act >= DF_N_ACTIVATIONS).any():
             raise ValueError(f"activations must be codes in [0, {DF_N_ACTIVATIONS}), got {act}")
-        if not (slope >= 0).all():  # NaN too
-            raise ValueError(f"slopes must be >= 0, got {slope}")
+        slope = np.asarray(slopes)
+        if slope.dtype.kind not in "iuf":
+            raise TypeError(f"slopes must be real numbers, got dtype {slope.dtype}")
+        slope = np.array(slope, dtype=np.float64, order="C")  # a private copy
+        _check_shape(slope, "slopes", (n_layers,))
+        if not ((slope >= 0) & (slope < np.inf)).all():  # NaN too
+            raise ValueError(f"slopes must be finite and >= 0, got {slope}")
+        units_arr, act = units_arr.astype(np.int32), act.astype(np.int32)
+        for a in (units_arr, act, slope):
+            a.flags.writeable = False
         count = parameter_count([int(u) for u in units_arr])
         self.params = _float_array(params, "params", 1, None, True)
         self.grads = _float_array(grads, "grads", 1, self.params.dtype, True)
@@ -403,9 +484,10 @@ cdef class Workspace:
     cdef readonly bint labels
     cdef readonly object owner
 
-    def __cinit__(self, Network network, int64_t capacity, bint labels=False):
-        if capacity < 1:
-            raise ValueError(f"capacity must be >= 1, got {capacity}")
+    def __cinit__(self, Network network not None, capacity, bint labels=False):
+        capacity = _int64(capacity, "capacity")
+        if not 1 <= capacity <= _MAX_INT:  # the kernels take a batch's rows as a C int
+            raise ValueError(f"capacity must be in [1, 2**31 - 1], got {capacity}")
         units = network.units
         dtype = network.dtype
         self.owner = network
@@ -439,14 +521,21 @@ cdef class Trainer:
     cdef readonly object slot_1, slot_2
     cdef readonly object owner
 
-    def __cinit__(self, Network network, int loss, bint fused_output, int metric,
-                  double threshold, int optimizer, double learning_rate, double beta_1=0.9,
-                  double beta_2=0.999, double epsilon=1e-7, double momentum=0.0,
-                  bint nesterov=False, int64_t iterations=0, slot_1=None, slot_2=None,
-                  double rho=0.9):
-        _check_code(loss, DF_N_LOSSES, "loss")
-        _check_code(metric, DF_N_METRICS, "metric")
-        _check_code(optimizer, DF_N_OPTIMIZERS, "optimizer")
+    def __cinit__(self, Network network not None, loss, bint fused_output, metric,
+                  threshold, optimizer, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                  momentum=0.0, bint nesterov=False, iterations=0, slot_1=None, slot_2=None,
+                  rho=0.9):
+        loss = _code(loss, DF_N_LOSSES, "loss")
+        metric = _code(metric, DF_N_METRICS, "metric")
+        optimizer = _code(optimizer, DF_N_OPTIMIZERS, "optimizer")
+        iterations = _int64(iterations, "iterations")
+        self.train.threshold = _real(threshold, "threshold")
+        self.train.learning_rate = _real(learning_rate, "learning_rate")
+        self.train.beta_1 = _real(beta_1, "beta_1")
+        self.train.beta_2 = _real(beta_2, "beta_2")
+        self.train.epsilon = _real(epsilon, "epsilon")
+        self.train.momentum = _real(momentum, "momentum")
+        self.train.rho = _real(rho, "rho")
         if metric != DF_METRIC_NONE and (metric == DF_METRIC_SPARSE_ACCURACY) != bool(
                 df_loss_uses_labels(loss)):
             raise ValueError("metric and loss must read the same kind of target "
@@ -463,19 +552,14 @@ cdef class Trainer:
         for s in (self.slot_1, self.slot_2):
             if np.shares_memory(s, network.params) or np.shares_memory(s, network.grads):
                 raise ValueError("optimizer slots must not share memory with the network")
+        if np.shares_memory(self.slot_1, self.slot_2):  # the same array twice included
+            raise ValueError("slot_1 and slot_2 must not share memory")
         self.owner = network
         self.train.loss = loss
         self.train.fused_output = fused_output
         self.train.metric = metric
-        self.train.threshold = threshold
         self.train.optimizer = optimizer
-        self.train.learning_rate = learning_rate
-        self.train.beta_1 = beta_1
-        self.train.beta_2 = beta_2
-        self.train.epsilon = epsilon
-        self.train.momentum = momentum
         self.train.nesterov = nesterov
-        self.train.rho = rho
         self.train.iterations = iterations
         self.train.slot_1 = _data(self.slot_1)
         self.train.slot_2 = _data(self.slot_2)
@@ -496,17 +580,27 @@ cdef class Dataset:
     cdef readonly int64_t n
     cdef readonly bint labels
 
-    def __cinit__(self, Network network, x, y, bint labels):
+    def __cinit__(self, Network network not None, x, y, bint labels):
         units = network.units
         self.x = _float_array(x, "x", 2, network.dtype, False)
         _check_shape(self.x, "x", (self.x.shape[0], units[0]))
         self.n = self.x.shape[0]
         self.labels = labels
-        if labels:
-            self.y = _labels(y, "y", self.n, units[-1])
+        if labels:  # checked on a private copy: C indexes with the labels
+            self.y = _labels(y.copy() if isinstance(y, np.ndarray) else y, "y", self.n,
+                             units[-1])
         else:
             self.y = _float_array(y, "y", 2, network.dtype, False)
             _check_shape(self.y, "y", (self.n, units[-1]))
+
+
+cdef bint _overlap(object a, object b):
+    """Whether two C-contiguous arrays' bytes overlap: an interval test, cheap per call."""
+    cdef char *pa = <char *>_data(a)
+    cdef char *pb = <char *>_data(b)
+    cdef Py_ssize_t na = cnp.PyArray_NBYTES(<cnp.ndarray>a)
+    cdef Py_ssize_t nb = cnp.PyArray_NBYTES(<cnp.ndarray>b)
+    return na > 0 and nb > 0 and pa < pb + nb and pb < pa + na
 
 
 cdef _check_parts(Network network, Workspace work, Trainer trainer, Dataset data):
@@ -520,31 +614,35 @@ cdef _check_parts(Network network, Workspace work, Trainer trainer, Dataset data
         raise ValueError("data targets are not the kind the trainer's loss reads")
 
 
-def train_batches(Network network, Workspace work, Trainer trainer, Dataset data, order,
-                  int64_t batch_size, int64_t first_batch, int64_t end_batch,
+def train_batches(Network network not None, Workspace work not None, Trainer trainer not None,
+                  Dataset data not None, order, batch_size, first_batch, end_batch,
                   batch_loss, batch_metric):
     """Trains batches [first_batch, end_batch) of an epoch with sample order ``order``.
     Writes each batch's mean loss and metric; returns how many batches were applied
-    (fewer when a loss is not finite: that batch's update is not applied)."""
+    (fewer when a loss is not finite, or when the optimizer's step would make a
+    parameter or slot NaN or inf: that batch's update is not applied)."""
     _check_parts(network, work, trainer, data)
     if work.labels != trainer.labels:
         raise ValueError("workspace targets are not the kind the trainer's loss reads")
     cdef int64_t n = data.n
-    if batch_size < 1 or batch_size > work.capacity:
-        raise ValueError(f"batch_size must be in [1, {work.capacity}], got {batch_size}")
-    cdef int64_t n_batches = (n + batch_size - 1) // batch_size
-    if not 0 <= first_batch <= end_batch <= n_batches:
-        raise ValueError(f"batches [{first_batch}, {end_batch}) are not within "
+    cdef int64_t c_batch = _int64(batch_size, "batch_size")
+    cdef int64_t c_first = _int64(first_batch, "first_batch")
+    cdef int64_t c_end = _int64(end_batch, "end_batch")
+    if c_batch < 1 or c_batch > work.capacity:
+        raise ValueError(f"batch_size must be in [1, {work.capacity}], got {c_batch}")
+    cdef int64_t n_batches = (n + c_batch - 1) // c_batch
+    if not 0 <= c_first <= c_end <= n_batches:
+        raise ValueError(f"batches [{c_first}, {c_end}) are not within "
                          f"[0, {n_batches})")
     if not isinstance(order, np.ndarray) or order.dtype != np.int64 or order.ndim != 1 \
             or order.shape[0] != n or not order.flags.c_contiguous:
         raise ValueError(f"order must be a contiguous int64 array of {n} indices")
-    cdef int64_t lo = first_batch * batch_size, hi = min(n, end_batch * batch_size)
+    cdef int64_t lo = c_first * c_batch, hi = min(n, c_end * c_batch)
     if hi > lo:
         used = order[lo:hi]
         if used.min() < 0 or used.max() >= n:
             raise ValueError(f"order must hold indices in [0, {n})")
-    count = end_batch - first_batch
+    count = c_end - c_first
     losses = np.asarray(batch_loss)
     metrics = np.asarray(batch_metric)
     for arr, name in ((losses, "batch_loss"), (metrics, "batch_metric")):
@@ -552,6 +650,17 @@ def train_batches(Network network, Workspace work, Trainer trainer, Dataset data
                 or not arr.flags.c_contiguous or not arr.flags.writeable:
             raise ValueError(f"{name} must be a writeable float64 array of at least "
                              f"{count} entries")
+    # what C writes (parameters, gradients, slots, the two outputs) must overlap
+    # nothing else it reads or writes: a write into order or labels would send
+    # later batches' indices out of bounds
+    written = [(network.params, "the network's params"), (network.grads, "the network's grads"),
+               (trainer.slot_1, "slot_1"), (trainer.slot_2, "slot_2"),
+               (losses, "batch_loss"), (metrics, "batch_metric")]
+    others = written + [(order, "order"), (data.x, "x"), (data.y, "y")]
+    for i in range(len(written)):
+        for j in range(len(others)):
+            if i != j and _overlap(written[i][0], others[j][0]):
+                raise ValueError(f"{written[i][1]} must not share memory with {others[j][1]}")
     cdef int64_t done
     cdef void *x = _data(data.x)
     cdef void *y = _data(data.y)
@@ -561,13 +670,13 @@ def train_batches(Network network, Workspace work, Trainer trainer, Dataset data
     if network.dtype == np.float64:
         with nogil:
             done = df_train_batches_f64(&network.net, &work.work, &trainer.train,
-                                        <double *>x, y, idx, n, batch_size, first_batch,
-                                        end_batch, lp, mp)
+                                        <double *>x, y, idx, n, c_batch, c_first,
+                                        c_end, lp, mp)
     else:
         with nogil:
             done = df_train_batches_f32(&network.net, &work.work, &trainer.train,
-                                        <float *>x, y, idx, n, batch_size, first_batch,
-                                        end_batch, lp, mp)
+                                        <float *>x, y, idx, n, c_batch, c_first,
+                                        c_end, lp, mp)
     return done
 
 
@@ -581,14 +690,16 @@ def accepts(Network network, x):
             and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_DIM(a, 1) == network.net.units[0])
 
 
-def predict(Network network, x, int64_t capacity, bint check_finite=True):
+def predict(Network network not None, x, capacity, bint check_finite=True):
     """The network's output for every row of ``x``, in batches of ``capacity`` rows;
     with ``check_finite``, x holding NaN or inf is a ValueError naming the first row."""
     if not accepts(network, x):
         x = _float_array(x, "x", 2, network.dtype, False)
         raise ValueError(f"x must have {network.units[0]} features, got shape {x.shape}")
-    if capacity < 1:
-        raise ValueError(f"capacity must be >= 1, got {capacity}")
+    cdef int64_t cap = _int64(capacity, "capacity")
+    if cap < 1:
+        raise ValueError(f"capacity must be >= 1, got {cap}")
+    cap = min(cap, _MAX_INT)  # the kernels take a batch's rows as a C int
     cdef cnp.ndarray a = <cnp.ndarray>x
     cdef int64_t n = cnp.PyArray_DIM(a, 0)
     cdef cnp.npy_intp dims[2]
@@ -608,16 +719,17 @@ def predict(Network network, x, int64_t capacity, bint check_finite=True):
             raise ValueError(f"x holds NaN or inf (first at row {bad})")
     if network.typenum == cnp.NPY_DOUBLE:
         with nogil:
-            status = df_predict_f64(&network.net, <double *>p_x, n, capacity, <double *>p_out)
+            status = df_predict_f64(&network.net, <double *>p_x, n, cap, <double *>p_out)
     else:
         with nogil:
-            status = df_predict_f32(&network.net, <float *>p_x, n, capacity, <float *>p_out)
+            status = df_predict_f32(&network.net, <float *>p_x, n, cap, <float *>p_out)
     if status != 0:
-        raise MemoryError(f"predict could not allocate buffers for {capacity} rows")
+        raise MemoryError(f"predict could not allocate buffers for {cap} rows")
     return out
 
 
-def evaluate(Network network, Workspace work, Trainer trainer, Dataset data):
+def evaluate(Network network not None, Workspace work not None, Trainer trainer not None,
+             Dataset data not None):
     """``(loss sum, metric sum)`` over all rows of ``data``, in batches."""
     _check_parts(network, work, trainer, data)
     cdef double loss_sum = 0, metric_sum = 0

@@ -62,15 +62,32 @@ class EarlyStopping(Callback):
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
         super().__init__()
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be the name of a logged value such as 'val_loss', "
+                            f"got {monitor!r}")
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        for value, name in ((patience, "patience"), (start_from_epoch, "start_from_epoch")):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        for value, name in ((min_delta, "min_delta"), (baseline, "baseline")):
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, (int, float, np.integer, np.floating)) or not np.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if min_delta is None:
+            raise ValueError("min_delta must be a finite number, got None")
+        if not isinstance(restore_best_weights, (bool, np.bool_)):
+            raise TypeError(f"restore_best_weights must be True or False, got "
+                            f"{restore_best_weights!r}")
+        if verbose not in (0, 1):
+            raise ValueError(f"verbose must be 0 or 1, got {verbose!r}")
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"
         self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
         self.min_delta = abs(float(min_delta))
         self.sign = 1.0 if mode == "max" else -1.0
         self.baseline, self.restore_best_weights = baseline, restore_best_weights
-        self.start_from_epoch = start_from_epoch
+        self.start_from_epoch = int(start_from_epoch)
         self.stopped_epoch = 0
 
     def on_train_begin(self, logs=None):

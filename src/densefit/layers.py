@@ -55,6 +55,8 @@ class Layer:
 
     def __init__(self, name=None, dtype=None):
         base = type(self).__name__.lower()
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"name must be a string, got {name!r}")
         if name is None:
             n = Layer._count.get(base, 0)
             Layer._count[base] = n + 1
@@ -142,8 +144,11 @@ class LeakyReLU(Layer):
             negative_slope = kwargs.pop("alpha")
         if kwargs:
             raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
-        if not (isinstance(negative_slope, (int, float, np.floating)) and negative_slope >= 0):
-            raise ValueError(f"negative_slope must be a number >= 0, got {negative_slope!r}")
+        if isinstance(negative_slope, bool) or not (
+                isinstance(negative_slope, (int, float, np.floating, np.integer))
+                and 0 <= negative_slope < np.inf):
+            raise ValueError(f"negative_slope must be a finite number >= 0, got "
+                             f"{negative_slope!r}")
         self.negative_slope = float(negative_slope)
 
     def as_activation(self):

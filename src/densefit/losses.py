@@ -29,6 +29,8 @@ class Loss:
     def __init__(self, from_logits=False, name=None):
         if not isinstance(from_logits, (bool, np.bool_)):
             raise TypeError(f"from_logits must be True or False, got {from_logits!r}")
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"name must be a string, got {name!r}")
         self.from_logits = bool(from_logits)
         self.name = name or _snake(type(self).__name__)
 
@@ -101,20 +103,28 @@ class SparseCategoricalCrossentropy(Loss):
             raise ValueError(f"y must hold {n} integer class labels, shape ({n},), "
                              f"got shape {y.shape}")
         if y.dtype.kind == "f":
-            if not np.isfinite(y).all() or (y != np.round(y)).any():
-                raise ValueError("y must hold integer class labels; got non-integer or "
-                                 "non-finite values")
+            bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
+            if len(bad):
+                raise ValueError(f"y must hold integer class labels; got {y[bad[0]]:g} "
+                                 f"(first at row {bad[0]})")
         elif y.dtype.kind not in "biu":
             raise TypeError(f"y must hold integer class labels, got dtype {y.dtype}")
         if n and (y.min() < 0 or y.max() >= classes):
-            bad = y.min() if y.min() < 0 else y.max()
+            row = int(np.flatnonzero((y < 0) | (y >= classes))[0])
             raise ValueError(f"y must hold class labels in [0, {classes}) for a model with "
-                             f"{classes} outputs, got {bad:g}")
+                             f"{classes} outputs, got {y[row]:g} (first at row {row})")
         return np.ascontiguousarray(y, dtype=np.int32)
 
 
 class CategoricalCrossentropy(Loss):
-    """Cross-entropy against one-hot (or probability) targets of shape (n, classes)."""
+    """Cross-entropy against one-hot (or probability) targets of shape (n, classes).
+
+    As in Keras, the targets are not checked to be one-hot or to sum to 1: any
+    finite values are accepted and the loss is ``-sum(y * log p)`` per sample,
+    so soft labels (label smoothing, distillation) train as they do in Keras.  A
+    row that is not a distribution still trains, towards what that formula
+    rewards.  NaN or inf targets are refused, naming the first such row.
+    """
 
     fusable_output = "softmax"
     logits_kernel, probs_kernel = "ce_logits", "ce_probs"
@@ -129,8 +139,9 @@ class BinaryCrossentropy(Loss):
     def check_targets(self, y):
         super().check_targets(y)
         if y.size and (y.min() < 0 or y.max() > 1):
+            row = int(np.flatnonzero(((y < 0) | (y > 1)).any(axis=-1))[0])
             raise ValueError(f"y must hold binary targets in [0, 1], got values in "
-                             f"[{y.min():g}, {y.max():g}]")
+                             f"[{y.min():g}, {y.max():g}] (first outside at row {row})")
 
 
 class MeanSquaredError(Loss):

@@ -27,6 +27,15 @@ _INFERENCE_BATCH = 1024  # rows per compiled forward call when predict's batch_s
 _CHUNK_SECONDS = 0.1
 
 
+def _as_array(value, name):
+    """``np.asarray(value)``, with a ragged nested list reported under ``name``."""
+    try:
+        return np.asarray(value)
+    except ValueError as e:  # "setting an array element with a sequence ..."
+        raise ValueError(f"{name} must be a rectangular array (rows of equal length), "
+                         f"got a ragged sequence: {e}") from None
+
+
 def _check_positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -39,6 +48,12 @@ class Sequential:
     _count = 0
 
     def __init__(self, layers=None, name=None):
+        if layers is not None and (isinstance(layers, (str, bytes))
+                                   or not hasattr(layers, "__iter__")):
+            raise TypeError(f"layers must be a list of layers such as [Dense(10)], got "
+                            f"{layers!r}")
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"name must be a string, got {name!r}")
         if name is None:
             name = "sequential" if Sequential._count == 0 else f"sequential_{Sequential._count}"
             Sequential._count += 1
@@ -180,17 +195,26 @@ class Sequential:
             raise ValueError("the model is not built yet: call it on data, fit it, or start it "
                              "with Input(shape=...) before set_weights")
         current = self.weights
+        if isinstance(weights, (str, bytes, np.ndarray)) or not hasattr(weights, "__iter__"):
+            raise TypeError(f"weights must be a list of arrays (kernel and bias per Dense "
+                            f"layer, as get_weights() returns), got {type(weights).__name__}")
         weights = list(weights)
         if len(weights) != len(current):
             raise ValueError(f"set_weights expects a list of {len(current)} arrays (kernel and "
                              f"bias per Dense layer), got {len(weights)}")
         arrays = []
         for i, (new, old) in enumerate(zip(weights, current)):
-            new = np.asarray(new)
+            new = _as_array(new, f"weights[{i}]")
             if new.shape != old.shape:
                 raise ValueError(f"weights[{i}] must have shape {old.shape}, got {new.shape}")
-            if new.dtype.kind not in "biuf" or not np.isfinite(new).all():
-                raise ValueError(f"weights[{i}] must hold finite real numbers")
+            if new.dtype.kind not in "biuf":
+                raise ValueError(f"weights[{i}] must hold finite real numbers, got dtype "
+                                 f"{new.dtype}")
+            with np.errstate(over="ignore"):  # checked in the model's dtype (1e39: inf in float32)
+                new = new.astype(old.dtype)
+            if not np.isfinite(new).all():
+                raise ValueError(f"weights[{i}] must hold finite real numbers (in {old.dtype}), "
+                                 f"got NaN or inf, or values beyond {old.dtype}'s range")
             arrays.append(new)
         for new, old in zip(arrays, current):
             old[...] = new
@@ -210,6 +234,10 @@ class Sequential:
             raise ValueError("the model has no Dense layer: add layers before compile")
         output_activation = self._plan[-1][1].name
         loss_code, fused = loss.kernel_for(output_activation)
+        if metrics is not None and not isinstance(metrics, str) \
+                and not hasattr(metrics, "__iter__"):
+            raise TypeError(f"metrics must be a list of names such as ['accuracy'], "
+                            f"got {metrics!r}")
         names = [] if metrics is None else ([metrics] if isinstance(metrics, str) else list(metrics))
         if len(names) > 1:
             raise ValueError(f"densefit computes one metric (an accuracy) per model, got {names}")
@@ -256,7 +284,7 @@ class Sequential:
         included, unless the caller screens it); builds the model."""
         if x is None:
             raise ValueError(f"{name} is required")
-        x = np.asarray(x)
+        x = _as_array(x, name)
         if x.dtype.kind not in "biuf":
             raise TypeError(f"{name} must hold real numbers (float, int or bool), got dtype {x.dtype}")
         if x.ndim != 2:
@@ -281,7 +309,7 @@ class Sequential:
         if y is None:
             raise ValueError(f"{yname} is required for training and evaluation")
         n_out = self._network.units[-1]
-        y_arr = np.asarray(y)
+        y_arr = _as_array(y, yname)
         y_len = len(y_arr) if y_arr.ndim else "a scalar"
         if y_len != len(x):
             raise ValueError(f"{xname} and {yname} must have the same number of samples, got "
@@ -314,8 +342,12 @@ class Sequential:
         if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
             raise ValueError(f"validation_split must be a number in [0, 1), got "
                              f"{validation_split!r}")
-        x_all = np.asarray(x) if x is not None else None
-        y_all = np.asarray(y) if y is not None else None
+        if callbacks is not None and (not isinstance(callbacks, (list, tuple)) or not all(
+                isinstance(cb, callbacks_module.Callback) for cb in callbacks)):
+            raise TypeError(f"callbacks must be a list of densefit.callbacks.Callback "
+                            f"instances, got {callbacks!r}")
+        x_all = _as_array(x, "x") if x is not None else None
+        y_all = _as_array(y, "y") if y is not None else None
         if validation_data is None and validation_split:
             if x_all is None or y_all is None or x_all.ndim == 0 or y_all.ndim == 0:
                 raise ValueError("validation_split needs array x and y")
@@ -391,14 +423,20 @@ class Sequential:
                     self.optimizer.iterations = trainer.iterations
                     if not per_batch:  # size the next chunk to take about _CHUNK_SECONDS
                         scale = _CHUNK_SECONDS / max(time.perf_counter() - started, 1e-6)
-                        chunk = max(1, min(progress.chunk, int(chunk * min(scale, 4.0))))
-                    if applied < end - done:  # a non-finite loss: that batch was not applied
+                        # from the batches this call ran (fewer than chunk when cut short by
+                        # the epoch's end), growing at most 4x per call
+                        chunk = max(1, min(progress.chunk, 4 * chunk,
+                                           int((end - done) * scale)))
+                    if applied < end - done:  # a non-finite loss or step: not applied
                         done += applied + 1
                         self.stop_training = True
-                        warnings.warn(f"the loss became {losses_buf[done - 1]} at epoch "
-                                      f"{epoch + 1}, batch {done}; training stopped before "
-                                      f"applying that batch (lower the learning rate or check "
-                                      f"the data)", RuntimeWarning, stacklevel=3)
+                        bad = losses_buf[done - 1]
+                        what = (f"the loss became {bad}" if not np.isfinite(bad) else
+                                "the update would have made the weights or the optimizer's "
+                                "state NaN or inf")
+                        warnings.warn(f"{what} at epoch {epoch + 1}, batch {done}; training "
+                                      f"stopped before applying that batch (lower the learning "
+                                      f"rate or check the data)", RuntimeWarning, stacklevel=3)
                         break
                     done = end
                     logs = _epoch_logs(losses_buf, metric_buf, batch_rows, done, metric)
@@ -428,8 +466,10 @@ class Sequential:
 
     def predict(self, x, batch_size=None, verbose="auto"):
         """The model's outputs for ``x`` as an array of shape (samples, units)."""
-        capacity = (_INFERENCE_BATCH if batch_size is None
-                    else _check_positive_int(batch_size, "batch_size"))
+        capacity = (_INFERENCE_BATCH if batch_size is None  # the core takes C-int batches
+                    else min(_check_positive_int(batch_size, "batch_size"), 2**31 - 1))
+        if verbose != "auto":
+            _verbosity(verbose)
         if not _core.accepts(self._network, x):  # the per-call fast path skips conversion
             x = self._inputs(x, check_finite=False)
         return _core.predict(self._network, x, capacity)  # NaN/inf screened in C

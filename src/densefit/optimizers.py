@@ -82,6 +82,8 @@ class SGD(Optimizer):
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
         super().__init__(learning_rate)
         self.momentum = _fraction(momentum, "momentum")
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
         self.nesterov = bool(nesterov)
 
     def trainer_args(self):
@@ -132,5 +134,9 @@ def deserialize(config):
     if cls is None:
         raise ValueError(f"unknown optimizer in config: {config!r}")
     optimizer = cls(**config["config"])
-    optimizer.iterations = int(config.get("iterations", 0))
+    iterations = config.get("iterations", 0)
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) \
+            or not 0 <= iterations < 2**63:
+        raise ValueError(f"iterations must be an integer in [0, 2**63), got {iterations!r}")
+    optimizer.iterations = int(iterations)
     return optimizer

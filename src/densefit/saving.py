@@ -5,9 +5,18 @@ state) and ``weights.npz`` (parameters and optimizer slots).
 Loading parses JSON and reads arrays with ``allow_pickle=False``: a model file
 can never run code.  Saving writes a temporary file and renames it over the
 target, so a failure midway leaves any previous file intact.
+
+Loading treats the file as untrusted: members are read by name, never
+extracted (a member named ``../x`` writes nothing); a member's declared size
+must be one its compressed bytes can hold (stored or deflated only, so no zip
+bomb beyond deflate's 1032:1); each ``.npy`` header's shape and dtype must
+account for exactly the member's bytes before any array is allocated; object
+arrays are refused.  Anything unreadable is a ValueError naming the file
+(FileNotFoundError for a missing one).
 """
 import io
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -61,32 +70,88 @@ def save_model(model, filepath):
     _atomic_write(filepath, write)
 
 
-def _read_member(archive, name):
-    try:
-        info = archive.getinfo(name)
-    except KeyError:
-        raise ValueError(f"not a densefit model file (no {name})") from None
-    if info.file_size > _MAX_MEMBER_BYTES:
-        raise ValueError(f"{name} declares {info.file_size} bytes; the file is corrupt")
+# the most each accepted compression method can expand its data (deflate's limit is 1032:1)
+_EXPANSION = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: 1032}
+
+
+def _read_member(archive, name, archive_bytes, info=None):
+    """A member's bytes, read by name once its header is plausible for an archive
+    of ``archive_bytes`` bytes: nothing is allocated for a size the data cannot hold."""
+    if info is None:
+        try:
+            info = archive.getinfo(name)
+        except KeyError:
+            raise ValueError(f"not a densefit model file (no {name})") from None
+    if info.flag_bits & 0x1:
+        raise ValueError(f"{name} is encrypted")
+    expansion = _EXPANSION.get(info.compress_type)
+    if expansion is None:
+        raise ValueError(f"{name} uses compression method {info.compress_type}; densefit "
+                         f"files are stored or deflated")
+    if (info.file_size > _MAX_MEMBER_BYTES or info.compress_size > archive_bytes
+            or info.file_size > info.compress_size * expansion + 64):
+        raise ValueError(f"{name} declares {info.file_size} bytes from {info.compress_size} "
+                         f"compressed in a {archive_bytes}-byte archive; the file is corrupt")
     return archive.read(info)
 
 
-def _load_arrays(data):
-    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
+def _parse_npy(data, name):
+    """The array in ``.npy`` bytes, its header checked against the bytes that follow it
+    before anything is allocated; object (pickled) arrays are refused."""
+    buffer = io.BytesIO(data)
+    version = np.lib.format.read_magic(buffer)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(buffer)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(buffer)
+    else:
+        raise ValueError(f"{name}: .npy format version {version} is not supported")
+    if dtype.hasobject:
+        raise ValueError(f"Object arrays cannot be loaded when allow_pickle=False ({name})")
+    count = math.prod(shape)
+    declared, held = count * dtype.itemsize, len(data) - buffer.tell()
+    if declared != held:
+        raise ValueError(f"{name} declares shape {shape} of {dtype} ({declared} bytes) but "
+                         f"holds {held} bytes")
+    array = np.frombuffer(data, dtype=dtype, count=count, offset=buffer.tell())
+    array = array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+    return array.copy()  # owned and writeable, not a view of the file's bytes
+
+
+def _load_arrays(source, size):
+    """{name: array} of an ``.npz`` (a path or bytes), every member checked."""
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    arrays = {}
+    with zipfile.ZipFile(source) as archive:
+        for info in archive.infolist():
+            name = info.filename
+            key = name[:-4] if name.endswith(".npy") else name
+            arrays[key] = _parse_npy(_read_member(archive, name, size, info), name)
+    return arrays
+
+
+def _unreadable(e):
+    """Whether ``e``, raised while reading a file's bytes, means the file is unreadable
+    (a ValueError for the caller) rather than missing or the machine out of memory.
+    Damaged zips raise many types (BadZipFile, zlib.error, EOFError, struct.error,
+    NotImplementedError, RuntimeError, RecursionError from deep JSON ...)."""
+    return not isinstance(e, (FileNotFoundError, MemoryError))
 
 
 def load_model(filepath):
-    from . import losses, optimizers
+    from . import _core, losses, optimizers
     from .layers import Dense
     from .models import Sequential
 
     try:  # every failure to read is reported once, as "<file>: cannot read the model file: ..."
+        size = os.stat(filepath).st_size
         with zipfile.ZipFile(filepath) as archive:
-            config = json.loads(_read_member(archive, "config.json"))
-            arrays = _load_arrays(_read_member(archive, "weights.npz"))
-    except (zipfile.BadZipFile, json.JSONDecodeError, EOFError, OSError, ValueError) as e:
-        if isinstance(e, FileNotFoundError):
+            config = json.loads(_read_member(archive, "config.json", size))
+            weights = _read_member(archive, "weights.npz", size)
+            arrays = _load_arrays(weights, len(weights))
+    except Exception as e:  # noqa: BLE001 (see _unreadable)
+        if not _unreadable(e):
             raise
         raise ValueError(f"{filepath}: cannot read the model file: {e}") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
@@ -99,7 +164,17 @@ def load_model(filepath):
         model = Sequential([Dense.from_config(c) for c in spec["layers"]], name=spec["name"])
         for dense, _ in model._plan:
             dense.dtype = np.dtype(spec["dtype"])
-        model._build(int(spec["input_shape"][0]))
+        n_in = spec["input_shape"][0]
+        if isinstance(n_in, bool) or not isinstance(n_in, int) or n_in < 1:
+            raise ValueError(f"input_shape must be a positive integer, got {n_in!r}")
+        # sizes from the config are checked against the array read from the file before
+        # anything is allocated for them
+        count = _core.parameter_count([n_in] + [dense.units for dense, _ in model._plan])
+        params = arrays.get("params")
+        if params is None or params.shape != (count,):
+            got = None if params is None else (params.shape, str(params.dtype))
+            raise ValueError(f"params must be ({count},) {np.dtype(spec['dtype'])}, got {got}")
+        model._build(n_in)
         _copy_into(model._network.params, arrays.get("params"), "params")
         model._rng.bit_generator.state = config["rng_state"]
         if "compile" in config:
@@ -111,7 +186,7 @@ def load_model(filepath):
                 _copy_into(slots[0], arrays["slot_1"], "slot_1")
                 _copy_into(slots[1], arrays.get("slot_2"), "slot_2")
                 model.optimizer.slots = slots
-    except (KeyError, TypeError, IndexError) as e:
+    except (KeyError, TypeError, IndexError, AttributeError, OverflowError) as e:
         raise ValueError(f"{filepath}: the model file's config is invalid ({e!r})") from None
     except ValueError as e:  # a value the layers, optimizer or generator reject, or bad arrays
         raise ValueError(f"{filepath}: {e}") from None
@@ -136,10 +211,14 @@ def save_weights(model, filepath):
 
 def load_weights(model, filepath):
     try:
-        with np.load(filepath, allow_pickle=False) as npz:
-            weights = [npz[f"arr_{i}"] for i in range(len(npz.files))]
-    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as e:
-        if isinstance(e, FileNotFoundError):
+        arrays = _load_arrays(os.fspath(filepath), os.stat(filepath).st_size)
+        weights = [arrays[f"arr_{i}"] for i in range(len(arrays))]
+    except Exception as e:  # noqa: BLE001 (see _unreadable)
+        if not _unreadable(e):
             raise
-        raise ValueError(f"{filepath}: cannot read weights: {e}") from None
-    model.set_weights(weights)
+        raise ValueError(f"{filepath}: cannot read weights: {e!r}" if isinstance(e, KeyError)
+                         else f"{filepath}: cannot read weights: {e}") from None
+    try:
+        model.set_weights(weights)
+    except ValueError as e:
+        raise ValueError(f"{filepath}: {e}") from None
