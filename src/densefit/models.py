@@ -253,18 +253,22 @@ class Sequential:
         return ["loss"] + ([self._compiled["metric"].name] if self._compiled
                            and self._compiled["metric"] else [])
 
-    def _trainer(self):
-        """A fresh core Trainer over the optimizer's (persistent) slot buffers."""
+    def _trainer(self, training=True):
+        """A fresh core Trainer over the optimizer's (persistent) slot buffers.  Only
+        training creates them: evaluate never replaces what a running fit updates."""
         optimizer = self.optimizer
         net = self._network
-        if optimizer.slots is None or optimizer.slots[0].shape != net.params.shape \
-                or optimizer.slots[0].dtype != net.dtype:
+        fits = (optimizer.slots is not None and optimizer.slots[0].shape == net.params.shape
+                and optimizer.slots[0].dtype == net.dtype)
+        if training and not fits:
             optimizer.slots = (np.zeros_like(net.params), np.zeros_like(net.params))
+            fits = True
+        slots = optimizer.slots if fits else (None, None)  # evaluation: scratch zeros
         metric = self._compiled["metric"]
         return _core.Trainer(net, self._compiled["loss_code"], self._compiled["fused"],
                              metric.code if metric else 0, metric.threshold if metric else 0.5,
-                             iterations=optimizer.iterations, slot_1=optimizer.slots[0],
-                             slot_2=optimizer.slots[1], **optimizer.trainer_args())
+                             iterations=optimizer.iterations, slot_1=slots[0],
+                             slot_2=slots[1], **optimizer.trainer_args())
 
     def _workspace(self, capacity, labels):
         """A work buffer set for ``capacity`` rows, from a pool so concurrent calls never share one."""
@@ -331,6 +335,18 @@ class Sequential:
         """Train for ``epochs`` epochs; returns a History.  Each epoch runs in the
         compiled core; Python regains control between epochs (and between batches
         only for callbacks with batch hooks, or to draw the verbose=1 bar)."""
+        # the lock is held from the first look at the data, so two threads can
+        # neither build nor train the same model at once
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("this model is already being trained in another thread")
+        try:
+            return self._checked_fit(x, y, batch_size, epochs, verbose, callbacks,
+                                     validation_split, validation_data, shuffle, initial_epoch)
+        finally:
+            self._lock.release()
+
+    def _checked_fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+                     validation_data, shuffle, initial_epoch):
         self._require_compiled("fit")
         batch_size = 32 if batch_size is None else _check_positive_int(batch_size, "batch_size")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
@@ -371,13 +387,8 @@ class Sequential:
             val = self._dataset(*validation_data, xname="x_val", yname="y_val")
             if val.n == 0:
                 raise ValueError("validation_data is empty")
-        if not self._lock.acquire(blocking=False):
-            raise RuntimeError("this model is already being trained in another thread")
-        try:
-            return self._fit(data, val, batch_size, int(epochs), verbose, callbacks or [],
-                             bool(shuffle), int(initial_epoch))
-        finally:
-            self._lock.release()
+        return self._fit(data, val, batch_size, int(epochs), verbose, callbacks or [],
+                         bool(shuffle), int(initial_epoch))
 
     def _fit(self, data, val, batch_size, epochs, verbose, user_callbacks, shuffle, initial_epoch):
         history = callbacks_module.History()
@@ -496,7 +507,8 @@ class Sequential:
     def _evaluate(self, data, capacity):
         work = self._workspace(max(1, min(capacity, data.n)), data.labels)
         try:
-            loss_sum, metric_sum = _core.evaluate(self._network, work, self._trainer(), data)
+            loss_sum, metric_sum = _core.evaluate(self._network, work,
+                                                  self._trainer(training=False), data)
         finally:
             self._release(work)
         logs = {"loss": loss_sum / data.n}

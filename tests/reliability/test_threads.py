@@ -291,3 +291,44 @@ def test_predict_while_the_same_model_is_being_fit():
     copy = make(16)
     copy.set_weights(model.get_weights())
     assert_array_equal(model.predict(probe, verbose=0), copy.predict(probe, verbose=0))
+
+
+def test_fit_inside_a_running_fit_is_refused_before_touching_data():
+    """The model's lock is taken before fit looks at the data: a nested fit (here from
+    a callback, the same path a second thread would take) is refused, even on data that
+    would otherwise rebuild nothing, and the outer fit finishes normally."""
+    from densefit import Sequential, callbacks
+    from densefit.layers import Dense
+
+    x = np.random.default_rng(0).random((40, 3)).astype(np.float32)
+    y = (x.sum(axis=1) > 1.5).astype(np.int64)
+    model = Sequential([Dense(4, activation="relu"), Dense(2)])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    refused = []
+
+    def nested(epoch, logs):
+        try:
+            model.fit(x[:, :2], y, verbose=0)  # wrong width: the lock answers first
+        except RuntimeError as e:
+            refused.append(str(e))
+
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[callbacks.LambdaCallback(on_epoch_end=nested)])
+    assert len(refused) == 2 and all("already being trained" in r for r in refused)
+    assert model.optimizer.iterations == 4
+
+
+def test_evaluate_does_not_create_optimizer_state():
+    """evaluate works with scratch optimizer state and leaves the optimizer's alone, so
+    it can never swap the buffers a concurrent fit is updating."""
+    from densefit import Sequential
+    from densefit.layers import Dense, Input
+
+    model = Sequential([Input((3,)), Dense(2)])
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    x = np.ones((5, 3), np.float32)
+    model.evaluate(x, np.zeros(5, np.int64), verbose=0)
+    assert model.optimizer.slots is None
+    model.fit(x, np.zeros(5, np.int64), verbose=0)
+    slots = model.optimizer.slots
+    model.evaluate(x, np.zeros(5, np.int64), verbose=0)
+    assert model.optimizer.slots is slots
