@@ -239,11 +239,22 @@ def test_kernel_for_output_activation(loss, output, kernel, fused):
     (SparseCategoricalCrossentropy(from_logits=True), "softmax", "sparse_ce_logits"),
     (CategoricalCrossentropy(from_logits=True), "softmax", "ce_logits"),
     (BinaryCrossentropy(from_logits=True), "sigmoid", "bce_logits"),
-    (BinaryCrossentropy(from_logits=True), "softmax", "bce_logits"),
 ], ids=lambda v: repr(v) if isinstance(v, losses.Loss) else str(v))
-def test_from_logits_on_a_probability_output_warns(loss, output, kernel):
+def test_from_logits_on_a_probability_output_warns_and_uses_the_real_logits(loss, output,
+                                                                              kernel):
+    """As Keras' TensorFlow backend: the output layer's pre-activation is used (fused),
+    not the probabilities taken for logits, and a warning says so."""
     with pytest.warns(UserWarning, match=f"from_logits=True.*{output}"):
-        assert loss.kernel_for(output) == (LOSS[kernel], False)
+        assert loss.kernel_for(output) == (LOSS[kernel], True)
+
+
+def test_binary_from_logits_on_a_softmax_output_reads_the_outputs_as_logits():
+    """Keras recovers logits only from the activation that matches the loss (sigmoid
+    for binary cross-entropy); a softmax output is taken as it is, without a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert BinaryCrossentropy(from_logits=True).kernel_for("softmax") == (
+            LOSS["bce_logits"], False)
 
 
 def test_from_logits_warning_points_at_the_callers_compile():

@@ -39,8 +39,10 @@ def test_main_job_on_digits():
     assert float(loss) < 0.2
     assert n_test == "360"
     assert proc.stdout.count("\nEpoch ") == 60 and "\nEpoch 60/60\n" in proc.stdout  # verbose=2
-    assert float(train_seconds) < 3.0
-    assert seconds < 15.0  # interpreter start and imports included; ~1 s on an idle machine
+    # ~0.05 s and ~1 s on an idle machine: generous bounds that still catch training
+    # at Python speed, without failing on a loaded 2-core machine
+    assert float(train_seconds) < 10.0
+    assert seconds < 60.0
 
 
 def test_missing_mnist_directory_fails_cleanly(tmp_path):

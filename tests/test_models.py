@@ -10,6 +10,7 @@ float32 runs compound round-off through a few layers and Adam steps, as in
 tests/test_core.py.
 """
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 import densefit
-from densefit import Sequential, reference
+from densefit import Sequential, losses, reference
 from densefit.layers import Dense, Input, Softmax
 from densefit.losses import (BinaryCrossentropy, CategoricalCrossentropy, MeanSquaredError,
                              SparseCategoricalCrossentropy)
@@ -1074,3 +1075,30 @@ def test_float64_model_keeps_float64_precision():
     assert_allclose(history.history["loss"], want, rtol=1e-12)
     # float32 input is widened, not the model narrowed
     assert model.predict(x.astype(np.float32)).dtype == np.float64
+
+
+def test_workspace_pool_stays_bounded_across_sizes():
+    """Evaluating or fitting at many sizes reuses large-enough work buffers instead of
+    keeping one set per size."""
+    model = compiled(classifier())
+    x, y = data()
+    for n in range(1, 40):
+        model.evaluate(x[:n], y[:n], verbose=0)
+        model.fit(x[:n], y[:n], batch_size=n, verbose=0)
+    assert sum(len(pool) for pool in model._workspaces.values()) <= 2
+
+
+def test_from_logits_true_on_softmax_output_uses_the_real_logits():
+    """A softmax output with from_logits=True trains exactly like from_logits=False
+    (both read the layer's pre-activation, as Keras' TensorFlow backend does)."""
+    x, y = data()
+    histories = []
+    for from_logits in (False, True):
+        set_random_seed(5)
+        model = Sequential([Dense(6, activation="relu"), Dense(3, activation="softmax")])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.compile("adam", losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+                          ["accuracy"])
+        histories.append(model.fit(x, y, epochs=2, verbose=0).history)
+    assert histories[0] == histories[1]

@@ -287,3 +287,33 @@ def test_sgd_nesterov_two_steps_by_hand():
         w += 0.5 * m - 0.1 * g
         assert_allclose(model.get_weights()[1][0], w, rtol=1e-14)
     assert_allclose(w, 0.44, rtol=1e-14)  # on paper: m = -0.2, w = 0.7; m = -0.24, w = 0.44
+
+
+def test_one_optimizer_cannot_train_two_models():
+    """Slots and step count belong to one model's weights: a second model is refused
+    (recompiling the same model with it is fine)."""
+    from densefit import Sequential
+    from densefit.layers import Dense
+
+    adam = Adam()
+    first = Sequential([Dense(2)])
+    first.compile(adam, "mse")
+    first.compile(adam, "mse")
+    with pytest.raises(ValueError, match="already trains model"):
+        Sequential([Dense(2)]).compile(adam, "mse")
+
+
+def test_new_weights_restart_the_step_count():
+    """When the parameters are rebuilt with another size, the optimizer's slots and its
+    step count start again (Adam's bias correction would otherwise be off)."""
+    from densefit import Sequential
+    from densefit.layers import Dense
+
+    x, y = np.ones((8, 3), np.float32), np.zeros((8, 2), np.float32)
+    model = Sequential([Dense(2)])
+    model.compile("adam", "mse")
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    assert model.optimizer.iterations == 4
+    model.optimizer.slots = (np.zeros(3, np.float32), np.zeros(3, np.float32))  # stale
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    assert model.optimizer.iterations == 2

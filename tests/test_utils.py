@@ -7,6 +7,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from densefit import Sequential, utils
+from densefit.utils import set_random_seed
 from densefit.layers import Dense
 
 
@@ -86,3 +87,22 @@ def test_unknown_name_error():
     assert str(error).endswith("Known: hammer, span, spanners.")
     far = utils.unknown_name_error("widget", "zzz", ["hammer"])
     assert "Did you mean" not in str(far)
+
+
+def test_seed_set_between_construction_and_build_decides_the_weights():
+    """As in Keras, weights come from the seed in force when the model is built, not
+    when it is constructed: construct, seed, then fit is reproducible."""
+    from densefit import Sequential
+    from densefit.layers import Dense
+
+    x = np.random.default_rng(1).random((20, 3))
+    y = np.arange(20) % 2
+    runs = []
+    for _ in range(2):
+        model = Sequential([Dense(4, activation="relu"), Dense(2)])
+        set_random_seed(123)
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=2, verbose=0)
+        runs.append(model.get_weights())
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)

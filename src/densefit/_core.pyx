@@ -708,21 +708,19 @@ def predict(Network network not None, x, capacity, bint check_finite=True):
     cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, dims, network.typenum, 0)
     cdef void *p_x = cnp.PyArray_DATA(a)
     cdef void *p_out = cnp.PyArray_DATA(out)
-    cdef int status
+    cdef int status = 0
     cdef int64_t bad = -1
-    if check_finite:
-        if network.typenum == cnp.NPY_DOUBLE:
-            bad = df_first_nonfinite_f64(<double *>p_x, n, network.net.units[0])
-        else:
-            bad = df_first_nonfinite_f32(<float *>p_x, n, network.net.units[0])
-        if bad >= 0:
-            raise ValueError(f"x holds NaN or inf (first at row {bad})")
-    if network.typenum == cnp.NPY_DOUBLE:
-        with nogil:
-            status = df_predict_f64(&network.net, <double *>p_x, n, cap, <double *>p_out)
-    else:
-        with nogil:
-            status = df_predict_f32(&network.net, <float *>p_x, n, cap, <float *>p_out)
+    cdef int n_in = network.net.units[0]
+    cdef bint f64 = network.typenum == cnp.NPY_DOUBLE
+    with nogil:  # the screen too: a large or memory-mapped x takes a while to read
+        if check_finite:
+            bad = (df_first_nonfinite_f64(<double *>p_x, n, n_in) if f64
+                   else df_first_nonfinite_f32(<float *>p_x, n, n_in))
+        if bad < 0:
+            status = (df_predict_f64(&network.net, <double *>p_x, n, cap, <double *>p_out) if f64
+                      else df_predict_f32(&network.net, <float *>p_x, n, cap, <float *>p_out))
+    if bad >= 0:
+        raise ValueError(f"x holds NaN or inf (first at row {bad})")
     if status != 0:
         raise MemoryError(f"predict could not allocate buffers for {cap} rows")
     return out

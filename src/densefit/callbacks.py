@@ -1,6 +1,7 @@
 """Callbacks with Keras' hooks.  ``fit`` hands control to Python only where a
 callback needs it: between epochs always, between batches only for callbacks
-that override a batch hook (the compiled loop otherwise runs a whole epoch)."""
+that override a batch hook (the compiled loop otherwise runs batches in chunks
+of about 0.1 s)."""
 import warnings
 
 import numpy as np

@@ -36,15 +36,18 @@ class Loss:
 
     def kernel_for(self, output_activation):
         """``(loss code, fused)`` for a model whose last activation is ``output_activation``."""
-        if self.from_logits:
-            if output_activation in ("softmax", "sigmoid"):
-                warnings.warn(f"{type(self).__name__}(from_logits=True) on a {output_activation} "
-                              f"output: the outputs are probabilities, not logits. Use "
-                              f"activation='linear' for logits, or from_logits=False.",
-                              stacklevel=3)
-            return _core.LOSSES[self.logits_kernel], False
         if output_activation == self.fusable_output:
+            # the output layer's pre-activation is the true logits, whatever from_logits
+            # says; Keras' TensorFlow backend reads them the same way, and warns likewise
+            if self.from_logits:
+                warnings.warn(f"{type(self).__name__}(from_logits=True) on a {output_activation} "
+                              f"output: the outputs are probabilities, not logits; densefit "
+                              f"uses the layer's pre-activation logits, as Keras does. Use "
+                              f"activation='linear' with from_logits=True, or "
+                              f"from_logits=False.", stacklevel=3)
             return _core.LOSSES[self.logits_kernel], True
+        if self.from_logits:
+            return _core.LOSSES[self.logits_kernel], False
         return _core.LOSSES[self.probs_kernel], False
 
     def __call__(self, y_true, y_pred):

@@ -1,8 +1,10 @@
 """Metrics: the accuracies Keras offers, computed by the compiled core as it trains.
 
-``"accuracy"`` (or ``"acc"``, in any case) picks the right one from the loss, as
-Keras does: sparse categorical accuracy for integer labels, binary accuracy for
-binary cross-entropy (and single-output MSE), categorical otherwise.  Like
+``"accuracy"`` (or ``"acc"``, in any case) picks the right one from the loss:
+sparse categorical accuracy for integer labels, binary accuracy for binary
+cross-entropy (and single-output MSE), categorical otherwise.  Keras picks from
+shapes; the two differ only for binary cross-entropy with several outputs, where
+Keras picks categorical accuracy and binary accuracy is the right one.  Like
 Keras, it is logged under the name given (``metrics=["acc"]`` logs ``"acc"``).
 
 Unlike Keras, binary accuracy thresholds the model's *logits* at 0 when the

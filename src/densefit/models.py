@@ -12,6 +12,7 @@
 import threading
 import time
 import warnings
+import weakref
 
 import numpy as np
 
@@ -62,7 +63,7 @@ class Sequential:
         self._plan = []       # [(Dense, Activation)]: what the core runs
         self._input_shape = None
         self._input_dtype = None  # from Input(dtype=...)
-        self._rng = new_generator()
+        self._rng = None  # drawn from the global seed when the weights are first built
         self._network = None
         self._workspaces = {}
         self._compiled = None
@@ -142,6 +143,8 @@ class Sequential:
         self._input_dtype = dtype
         if not self._plan:
             return  # built when the first Dense arrives
+        if self._rng is None:  # as Keras, weights come from the seed in force at build
+            self._rng = new_generator()
         units = [n_in] + [d.units for d, _ in self._plan]
         params = np.empty(_core.parameter_count(units), dtype_of_plan)
         views, offset = [], 0
@@ -227,6 +230,11 @@ class Sequential:
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
         """Choose the optimizer, loss and metrics (Keras' defaults: RMSprop, no metrics)."""
         optimizer = optimizers.get(optimizer)
+        user = optimizer._model() if optimizer._model is not None else None
+        if user is not None and user is not self:
+            # its slots and step count belong to that model's weights (Keras refuses too)
+            raise ValueError(f"optimizer {optimizer!r} already trains model {user.name!r}: "
+                             f"give each model its own optimizer instance")
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
         loss = losses.get(loss)
@@ -244,6 +252,7 @@ class Sequential:
         metric = (metrics_module.resolve(names[0], loss, self._plan[-1][0].units,
                                          output_is_logits=fused or loss.from_logits)
                   if names else None)
+        optimizer._model = weakref.ref(self)
         self.optimizer, self.loss = optimizer, loss
         self._compiled = {"loss_code": loss_code, "fused": fused, "metric": metric,
                           "metric_names": names}
@@ -260,8 +269,9 @@ class Sequential:
         net = self._network
         fits = (optimizer.slots is not None and optimizer.slots[0].shape == net.params.shape
                 and optimizer.slots[0].dtype == net.dtype)
-        if training and not fits:
+        if training and not fits:  # new state for new weights: the step count restarts too
             optimizer.slots = (np.zeros_like(net.params), np.zeros_like(net.params))
+            optimizer.iterations = 0
             fits = True
         slots = optimizer.slots if fits else (None, None)  # evaluation: scratch zeros
         metric = self._compiled["metric"]
@@ -271,15 +281,18 @@ class Sequential:
                              slot_2=slots[1], **optimizer.trainer_args())
 
     def _workspace(self, capacity, labels):
-        """A work buffer set for ``capacity`` rows, from a pool so concurrent calls never share one."""
-        pool = self._workspaces.setdefault((capacity, labels), [])
-        try:
-            return pool.pop()
-        except IndexError:
-            return _core.Workspace(self._network, capacity, labels)
+        """Work buffers for at least ``capacity`` rows, from a pool, so concurrent calls
+        never share one.  The pool holds only idle sets as large as any needed so far:
+        one that is too small is dropped rather than kept beside its replacement."""
+        pool = self._workspaces.setdefault(labels, [])
+        while pool:
+            work = pool.pop()
+            if work.capacity >= capacity:
+                return work
+        return _core.Workspace(self._network, capacity, labels)
 
     def _release(self, work):
-        self._workspaces.setdefault((work.capacity, work.labels), []).append(work)
+        self._workspaces.setdefault(work.labels, []).append(work)
 
     # ------------------------------------------------------------ data
 
@@ -420,7 +433,7 @@ class Sequential:
                     cb.on_epoch_begin(epoch, {})
                 progress.begin_epoch(epoch, epochs)
                 order = (self._rng.permutation(data.n) if shuffle
-                         else np.arange(data.n)).astype(np.int64)
+                         else np.arange(data.n)).astype(np.int64, copy=False)
                 done = 0
                 while done < n_batches:
                     end = min(n_batches, done + chunk)

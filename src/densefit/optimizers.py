@@ -37,6 +37,7 @@ class Optimizer:
         self.learning_rate = _positive(learning_rate, "learning_rate")
         self.iterations = 0
         self.slots = None  # (slot_1, slot_2) flat arrays once attached to a model
+        self._model = None  # weak reference to the one model compiled with it
 
     def trainer_args(self):
         """Keyword arguments for ``_core.Trainer``."""
