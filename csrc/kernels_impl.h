@@ -308,18 +308,40 @@ double F(df_metric)(int metric, double threshold, const REAL *out, const void *t
 
 /* Keras 3's Adam: the bias corrections folded into the step size, epsilon added
  * to the uncorrected sqrt(v).  step is the 1-based iteration number. */
+static inline double F(adam_step_size)(double learning_rate, double beta_1, double beta_2,
+                                       int64_t step) {
+    const double t = (double)step;
+    return learning_rate * sqrt(1 - pow(beta_2, t)) / (1 - pow(beta_1, t));
+}
+
+/* One element of each update rule, shared by the real step and the dry run
+ * (df_step_is_finite) so each rule is written once. */
+static inline void F(adam_element)(REAL g, REAL *w, REAL *m, REAL *v, REAL alpha,
+                                   REAL one_minus_b1, REAL one_minus_b2, REAL eps) {
+    *m += (g - *m) * one_minus_b1;
+    *v += (g * g - *v) * one_minus_b2;
+    *w -= alpha * *m / (sqrt(*v) + eps);
+}
+
+static inline void F(sgd_element)(REAL g, REAL *w, REAL *velocity, REAL lr, REAL mu,
+                                  int nesterov) {
+    *velocity = mu * *velocity - lr * g;
+    *w += nesterov ? mu * *velocity - lr * g : *velocity;
+}
+
+static inline void F(rmsprop_element)(REAL g, REAL *w, REAL *mean_square, REAL lr, REAL rho,
+                                      REAL eps) {
+    *mean_square = rho * *mean_square + (1 - rho) * g * g;
+    *w -= lr * g / sqrt(*mean_square + eps);
+}
+
 DF_HOT void F(df_adam)(REAL *w, const REAL *g, REAL *m, REAL *v, int64_t n, double learning_rate,
                 double beta_1, double beta_2, double epsilon, int64_t step) {
-    const double t = (double)step;
-    const REAL alpha = (REAL)(learning_rate * sqrt(1 - pow(beta_2, t)) / (1 - pow(beta_1, t)));
+    const REAL alpha = (REAL)F(adam_step_size)(learning_rate, beta_1, beta_2, step);
     const REAL one_minus_b1 = (REAL)(1 - beta_1), one_minus_b2 = (REAL)(1 - beta_2);
     const REAL eps = (REAL)epsilon;
-    for (int64_t i = 0; i < n; i++) {
-        const REAL gi = g[i];
-        m[i] += (gi - m[i]) * one_minus_b1;
-        v[i] += (gi * gi - v[i]) * one_minus_b2;
-        w[i] -= alpha * m[i] / (sqrt(v[i]) + eps);
-    }
+    for (int64_t i = 0; i < n; i++)
+        F(adam_element)(g[i], w + i, m + i, v + i, alpha, one_minus_b1, one_minus_b2, eps);
 }
 
 /* Keras' SGD: velocity = momentum * velocity - lr g; w += velocity
@@ -331,10 +353,7 @@ DF_HOT void F(df_sgd)(REAL *w, const REAL *g, REAL *velocity, int64_t n, double 
         for (int64_t i = 0; i < n; i++) w[i] -= lr * g[i];
         return;
     }
-    for (int64_t i = 0; i < n; i++) {
-        velocity[i] = mu * velocity[i] - lr * g[i];
-        w[i] += nesterov ? mu * velocity[i] - lr * g[i] : velocity[i];
-    }
+    for (int64_t i = 0; i < n; i++) F(sgd_element)(g[i], w + i, velocity + i, lr, mu, nesterov);
 }
 
 /* Keras' RMSprop (no momentum, not centered): ms = rho ms + (1 - rho) g^2;
@@ -342,10 +361,7 @@ DF_HOT void F(df_sgd)(REAL *w, const REAL *g, REAL *velocity, int64_t n, double 
 DF_HOT void F(df_rmsprop)(REAL *w, const REAL *g, REAL *mean_square, int64_t n, double learning_rate,
                    double rho, double epsilon) {
     const REAL lr = (REAL)learning_rate, r = (REAL)rho, eps = (REAL)epsilon;
-    for (int64_t i = 0; i < n; i++) {
-        mean_square[i] = r * mean_square[i] + (1 - r) * g[i] * g[i];
-        w[i] -= lr * g[i] / sqrt(mean_square[i] + eps);
-    }
+    for (int64_t i = 0; i < n; i++) F(rmsprop_element)(g[i], w + i, mean_square + i, lr, r, eps);
 }
 
 /* The network's forward pass over `rows` rows of x into work->act.  With
@@ -424,33 +440,30 @@ static int F(dry_step_within)(const df_net *net, const df_train *train, REAL lim
     const REAL *w = (const REAL *)net->params, *g = (const REAL *)net->grads;
     const REAL *s1 = (const REAL *)train->slot_1, *s2 = (const REAL *)train->slot_2;
     const int64_t n = net->n_params;
+    const REAL lr = (REAL)train->learning_rate, eps = (REAL)train->epsilon;
     int ok = 1;
     if (train->optimizer == DF_OPT_ADAM) {
-        const double t = (double)(train->iterations + 1);
-        const REAL alpha = (REAL)(train->learning_rate * sqrt(1 - pow(train->beta_2, t)) /
-                                  (1 - pow(train->beta_1, t)));
+        const REAL alpha = (REAL)F(adam_step_size)(train->learning_rate, train->beta_1,
+                                                   train->beta_2, train->iterations + 1);
         const REAL omb1 = (REAL)(1 - train->beta_1), omb2 = (REAL)(1 - train->beta_2);
-        const REAL eps = (REAL)train->epsilon;
         for (int64_t i = 0; i < n; i++) {
-            const REAL gi = g[i];
-            const REAL mi = s1[i] + (gi - s1[i]) * omb1, vi = s2[i] + (gi * gi - s2[i]) * omb2;
-            const REAL wi = w[i] - alpha * mi / (sqrt(vi) + eps);
+            REAL wi = w[i], mi = s1[i], vi = s2[i];
+            F(adam_element)(g[i], &wi, &mi, &vi, alpha, omb1, omb2, eps);
             ok &= (fabs(mi) <= limit) & (fabs(vi) <= limit) & (fabs(wi) <= limit);
         }
     } else if (train->optimizer == DF_OPT_RMSPROP) {
-        const REAL lr = (REAL)train->learning_rate, r = (REAL)train->rho;
-        const REAL eps = (REAL)train->epsilon;
+        const REAL rho = (REAL)train->rho;
         for (int64_t i = 0; i < n; i++) {
-            const REAL ms = r * s1[i] + (1 - r) * g[i] * g[i];
-            const REAL wi = w[i] - lr * g[i] / sqrt(ms + eps);
+            REAL wi = w[i], ms = s1[i];
+            F(rmsprop_element)(g[i], &wi, &ms, lr, rho, eps);
             ok &= (fabs(ms) <= limit) & (fabs(wi) <= limit);
         }
-    } else {
-        const REAL lr = (REAL)train->learning_rate, mu = (REAL)train->momentum;
+    } else { /* without momentum the velocity starts at 0 each step: plain SGD */
+        const REAL mu = (REAL)train->momentum;
+        const int momentum = train->momentum != 0;
         for (int64_t i = 0; i < n; i++) {
-            const REAL vel = train->momentum == 0 ? 0 : mu * s1[i] - lr * g[i];
-            const REAL wi = train->momentum == 0 ? w[i] - lr * g[i]
-                            : w[i] + (train->nesterov ? mu * vel - lr * g[i] : vel);
+            REAL wi = w[i], vel = momentum ? s1[i] : 0;
+            F(sgd_element)(g[i], &wi, &vel, lr, mu, train->nesterov);
             ok &= (fabs(vel) <= limit) & (fabs(wi) <= limit);
         }
     }
@@ -479,9 +492,8 @@ DF_HOT int F(df_step_is_finite)(const df_net *net, const df_train *train) {
     const double lr = fabs(train->learning_rate);
     if (train->optimizer == DF_OPT_ADAM) {
         /* |m'| <= max(|m|, |g|), v' <= max(v, g^2), |m'| / (sqrt(v') + eps) <= |m'| / eps */
-        const double t = (double)(train->iterations + 1);
-        const double alpha =
-            fabs(lr * sqrt(1 - pow(train->beta_2, t)) / (1 - pow(train->beta_1, t)));
+        const double alpha = fabs(F(adam_step_size)(train->learning_rate, train->beta_1,
+                                                    train->beta_2, train->iterations + 1));
         const double m = max_s1 > max_g ? max_s1 : max_g;
         step = train->epsilon > 0 ? alpha * m / train->epsilon : INFINITY;
         if (max_g * max_g > limit / 4 || max_s2 > limit / 4 || !(step <= limit / 4))

@@ -40,8 +40,8 @@ class Optimizer:
         self._model = None  # weak reference to the one model compiled with it
 
     def trainer_args(self):
-        """Keyword arguments for ``_core.Trainer``."""
-        return {"optimizer": _core.OPTIMIZERS[self.kind], "learning_rate": self.learning_rate}
+        """Keyword arguments for ``_core.Trainer``: the config's names are the core's."""
+        return dict(self.get_config(), optimizer=_core.OPTIMIZERS[self.kind])
 
     def get_config(self):
         return {"learning_rate": self.learning_rate}
@@ -66,10 +66,6 @@ class Adam(Optimizer):
         self.beta_2 = _fraction(beta_2, "beta_2")
         self.epsilon = _positive(epsilon, "epsilon")
 
-    def trainer_args(self):
-        return dict(super().trainer_args(), beta_1=self.beta_1, beta_2=self.beta_2,
-                    epsilon=self.epsilon)
-
     def get_config(self):
         return dict(super().get_config(), beta_1=self.beta_1, beta_2=self.beta_2,
                     epsilon=self.epsilon)
@@ -87,9 +83,6 @@ class SGD(Optimizer):
             raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
         self.nesterov = bool(nesterov)
 
-    def trainer_args(self):
-        return dict(super().trainer_args(), momentum=self.momentum, nesterov=self.nesterov)
-
     def get_config(self):
         return dict(super().get_config(), momentum=self.momentum, nesterov=self.nesterov)
 
@@ -103,9 +96,6 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate)
         self.rho = _fraction(rho, "rho")
         self.epsilon = _positive(epsilon, "epsilon")
-
-    def trainer_args(self):
-        return dict(super().trainer_args(), rho=self.rho, epsilon=self.epsilon)
 
     def get_config(self):
         return dict(super().get_config(), rho=self.rho, epsilon=self.epsilon)
