@@ -62,6 +62,11 @@ typedef void (*df_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k, 
                             int *ldc);
 void df_set_blas(df_sgemm_fn sgemm, df_dgemm_fn dgemm);
 
+/* float32 layers with at most 32 outputs use register-blocked AVX-512 kernels
+ * instead of BLAS where the CPU has AVX-512.  df_set_narrow(0) turns them off
+ * (tests compare both paths); returns whether they are now in use. */
+int df_set_narrow(int enabled);
+
 /* A Sequential stack of Dense layers.  Layer l maps units[l] inputs to units[l+1]
  * outputs.  params holds, layer after layer, the kernel (units[l] x units[l+1],
  * row-major, Keras' shape) then the bias (units[l+1]); grads has the same layout. */
@@ -123,7 +128,6 @@ typedef struct {
                      double momentum, int nesterov);                                               \
     void df_rmsprop##SFX(REAL *w, const REAL *g, REAL *mean_square, int64_t n,                     \
                          double learning_rate, double rho, double epsilon);                        \
-    int df_step_is_finite##SFX(const df_net *net, const df_train *train);                          \
     int64_t df_train_batches##SFX(const df_net *net, df_work *work, df_train *train,               \
                                   const REAL *x, const void *y, const int64_t *order, int64_t n,   \
                                   int64_t batch_size, int64_t first_batch, int64_t end_batch,      \

@@ -9,6 +9,14 @@
 
 #include "densefit.h"
 #include "blas.h"
+#include "narrow.h"
+
+/* Narrow layers (see narrow.h) exist for float only: kernels_f32.c sets NARROW_REAL. */
+#if defined(DF_HAVE_NARROW) && defined(NARROW_REAL)
+#define NARROW_OK(n_out) df_narrow_usable(n_out)
+#else
+#define NARROW_OK(n_out) 0
+#endif
 
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
@@ -124,9 +132,20 @@ DF_HOT void F(df_activation_backward)(int act, double slope_d, const REAL *a, RE
     }
 }
 
-/* out = act(x w + b), the bias added in the same pass as the activation */
-DF_HOT void F(df_dense_forward)(const REAL *x, const REAL *w, const REAL *b, REAL *out, int rows,
-                         int n_in, int n_out, int act, double slope) {
+/* out = act(x w + b), the bias added in the same pass as the activation.  Row r
+ * of x is x + (idx ? idx[r] : r) * n_in: the training loop's first layer reads
+ * its batch through the epoch's order, where the narrow kernels can (else idx
+ * is NULL and x holds the rows). */
+DF_HOT static void F(dense_forward_rows)(const REAL *x, const int64_t *idx, const REAL *w, const REAL *b,
+                                  REAL *out, int rows, int n_in, int n_out, int act,
+                                  double slope) {
+#if defined(DF_HAVE_NARROW) && defined(NARROW_REAL)
+    if (NARROW_OK(n_out)) {
+        df_narrow_forward_f32(x, idx, n_in, w, b, out, rows, n_in, n_out);
+        F(df_activation_forward)(act, slope, out, rows, n_out);
+        return;
+    }
+#endif
     F(gemm_rm)(0, 0, rows, n_out, n_in, x, n_in, w, n_out, 0, out, n_out);
     const REAL slope_r = (REAL)slope;
     for (int r = 0; r < rows; r++) {
@@ -145,19 +164,36 @@ DF_HOT void F(df_dense_forward)(const REAL *x, const REAL *w, const REAL *b, REA
     }
 }
 
+void F(df_dense_forward)(const REAL *x, const REAL *w, const REAL *b, REAL *out, int rows,
+                                int n_in, int n_out, int act, double slope) {
+    F(dense_forward_rows)(x, NULL, w, b, out, rows, n_in, n_out, act, slope);
+}
+
 /* grad: dL/da on entry (overwritten with dL/dz).  dw, db are overwritten.
- * dx = dz w' is skipped when dx is NULL (the first layer needs no input gradient). */
-DF_HOT void F(df_dense_backward)(const REAL *x, const REAL *w, const REAL *a, REAL *grad, REAL *dw,
-                          REAL *db, REAL *dx, int rows, int n_in, int n_out, int act,
-                          double slope) {
+ * dx = dz w' is skipped when dx is NULL (the first layer needs no input
+ * gradient).  x's rows as in dense_forward_rows. */
+DF_HOT static void F(dense_backward_rows)(const REAL *x, const int64_t *idx, const REAL *w, const REAL *a,
+                                   REAL *grad, REAL *dw, REAL *db, REAL *dx, int rows, int n_in,
+                                   int n_out, int act, double slope) {
     F(df_activation_backward)(act, slope, a, grad, rows, n_out);
-    F(gemm_rm)(1, 0, n_in, n_out, rows, x, n_in, grad, n_out, 0, dw, n_out);
+#if defined(DF_HAVE_NARROW) && defined(NARROW_REAL)
+    if (NARROW_OK(n_out))
+        df_narrow_dw_f32(x, idx, n_in, grad, dw, rows, n_in, n_out);
+    else
+#endif
+        F(gemm_rm)(1, 0, n_in, n_out, rows, x, n_in, grad, n_out, 0, dw, n_out);
     for (int j = 0; j < n_out; j++) db[j] = 0;
     for (int r = 0; r < rows; r++) {
         const REAL *g = grad + (int64_t)r * n_out;
         for (int j = 0; j < n_out; j++) db[j] += g[j];
     }
     if (dx) F(gemm_rm)(0, 1, rows, n_in, n_out, grad, n_out, w, n_out, 0, dx, n_in);
+}
+
+void F(df_dense_backward)(const REAL *x, const REAL *w, const REAL *a, REAL *grad, REAL *dw,
+                                 REAL *db, REAL *dx, int rows, int n_in, int n_out, int act,
+                                 double slope) {
+    F(dense_backward_rows)(x, NULL, w, a, grad, dw, db, dx, rows, n_in, n_out, act, slope);
 }
 
 /* Softmax cross-entropy of one row from logits: loss = lse - <t, z>,
@@ -315,7 +351,7 @@ static inline double F(adam_step_size)(double learning_rate, double beta_1, doub
 }
 
 /* One element of each update rule, shared by the real step and the dry run
- * (df_step_is_finite) so each rule is written once. */
+ * (dry_step_within) so each rule is written once. */
 static inline void F(adam_element)(REAL g, REAL *w, REAL *m, REAL *v, REAL alpha,
                                    REAL one_minus_b1, REAL one_minus_b2, REAL eps) {
     *m += (g - *m) * one_minus_b1;
@@ -335,39 +371,140 @@ static inline void F(rmsprop_element)(REAL g, REAL *w, REAL *mean_square, REAL l
     *w -= lr * g / sqrt(*mean_square + eps);
 }
 
-DF_HOT void F(df_adam)(REAL *w, const REAL *g, REAL *m, REAL *v, int64_t n, double learning_rate,
-                double beta_1, double beta_2, double epsilon, int64_t step) {
+/* |x| as an ordered integer: with the sign bit cleared, IEEE magnitudes order
+ * as integers and inf and NaN lie above every finite value.  Maxima are taken
+ * on these bits: an integer max vectorises and sees NaN; a float one does neither. */
+#define MAGNITUDE_MASK ((REAL_BITS)(~(uint64_t)0 >> (65 - 8 * sizeof(REAL))))
+
+static inline REAL_BITS F(magnitude)(REAL x) {
+    REAL_BITS b;
+    memcpy(&b, &x, sizeof b);
+    return b & MAGNITUDE_MASK;
+}
+
+static inline REAL_BITS F(bigger)(REAL_BITS best, REAL x) {
+    const REAL_BITS b = F(magnitude)(x);
+    return b > best ? b : best;
+}
+
+static inline REAL F(from_magnitude)(REAL_BITS b) {
+    REAL x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+
+/* The largest |x| over n values: inf or NaN if any is. */
+DF_HOT static REAL F(max_abs)(const REAL *x, int64_t n) {
+    REAL_BITS best = 0;
+    for (int64_t i = 0; i < n; i++) best = F(bigger)(best, x[i]);
+    return F(from_magnitude)(best);
+}
+
+/* The largest magnitudes in what an optimizer step writes: the parameters and
+ * the slots.  Each update also returns them for its output, so the training
+ * loop's check before the next step need only read the gradient.  The update
+ * loops work on locals: with the buffers known apart (the Cython layer rejects
+ * aliases) each value is loaded and stored once, not reloaded after a store. */
+typedef struct {
+    REAL_BITS w, s1, s2;
+} F(held_max);
+
+DF_HOT static void F(adam_tracked)(REAL *w, const REAL *g, REAL *m, REAL *v, int64_t n,
+                                   double learning_rate, double beta_1, double beta_2,
+                                   double epsilon, int64_t step, F(held_max) *held) {
     const REAL alpha = (REAL)F(adam_step_size)(learning_rate, beta_1, beta_2, step);
     const REAL one_minus_b1 = (REAL)(1 - beta_1), one_minus_b2 = (REAL)(1 - beta_2);
     const REAL eps = (REAL)epsilon;
-    for (int64_t i = 0; i < n; i++)
-        F(adam_element)(g[i], w + i, m + i, v + i, alpha, one_minus_b1, one_minus_b2, eps);
+    REAL_BITS bw = 0, bm = 0, bv = 0;
+    for (int64_t i = 0; i < n; i++) {
+        REAL wi = w[i], mi = m[i], vi = v[i];
+        F(adam_element)(g[i], &wi, &mi, &vi, alpha, one_minus_b1, one_minus_b2, eps);
+        w[i] = wi, m[i] = mi, v[i] = vi;
+        bw = F(bigger)(bw, wi), bm = F(bigger)(bm, mi), bv = F(bigger)(bv, vi);
+    }
+    held->w = bw, held->s1 = bm, held->s2 = bv;
 }
 
 /* Keras' SGD: velocity = momentum * velocity - lr g; w += velocity
  * (Nesterov: w += momentum * velocity - lr g).  velocity may be NULL without momentum. */
-DF_HOT void F(df_sgd)(REAL *w, const REAL *g, REAL *velocity, int64_t n, double learning_rate,
-               double momentum, int nesterov) {
+DF_HOT static void F(sgd_tracked)(REAL *w, const REAL *g, REAL *velocity, int64_t n,
+                                  double learning_rate, double momentum, int nesterov,
+                                  F(held_max) *held) {
     const REAL lr = (REAL)learning_rate, mu = (REAL)momentum;
+    REAL_BITS bw = 0, bvel = 0;
     if (momentum == 0 || velocity == NULL) {
-        for (int64_t i = 0; i < n; i++) w[i] -= lr * g[i];
-        return;
+        for (int64_t i = 0; i < n; i++) {
+            const REAL wi = w[i] - lr * g[i];
+            w[i] = wi;
+            bw = F(bigger)(bw, wi);
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            REAL wi = w[i], vel = velocity[i];
+            F(sgd_element)(g[i], &wi, &vel, lr, mu, nesterov);
+            w[i] = wi, velocity[i] = vel;
+            bw = F(bigger)(bw, wi), bvel = F(bigger)(bvel, vel);
+        }
     }
-    for (int64_t i = 0; i < n; i++) F(sgd_element)(g[i], w + i, velocity + i, lr, mu, nesterov);
+    held->w = bw, held->s1 = bvel, held->s2 = 0;
 }
 
 /* Keras' RMSprop (no momentum, not centered): ms = rho ms + (1 - rho) g^2;
  * w -= lr g / sqrt(ms + epsilon), epsilon inside the root. */
-DF_HOT void F(df_rmsprop)(REAL *w, const REAL *g, REAL *mean_square, int64_t n, double learning_rate,
-                   double rho, double epsilon) {
+DF_HOT static void F(rmsprop_tracked)(REAL *w, const REAL *g, REAL *mean_square, int64_t n,
+                                      double learning_rate, double rho, double epsilon,
+                                      F(held_max) *held) {
     const REAL lr = (REAL)learning_rate, r = (REAL)rho, eps = (REAL)epsilon;
-    for (int64_t i = 0; i < n; i++) F(rmsprop_element)(g[i], w + i, mean_square + i, lr, r, eps);
+    REAL_BITS bw = 0, bms = 0;
+    for (int64_t i = 0; i < n; i++) {
+        REAL wi = w[i], ms = mean_square[i];
+        F(rmsprop_element)(g[i], &wi, &ms, lr, r, eps);
+        w[i] = wi, mean_square[i] = ms;
+        bw = F(bigger)(bw, wi), bms = F(bigger)(bms, ms);
+    }
+    held->w = bw, held->s1 = bms, held->s2 = 0;
 }
 
-/* The network's forward pass over `rows` rows of x into work->act.  With
- * skip_last_activation the last buffer holds the output layer's pre-activation. */
-static void F(forward)(const df_net *net, df_work *work, const REAL *x, int rows,
-                       int skip_last_activation) {
+void F(df_adam)(REAL *w, const REAL *g, REAL *m, REAL *v, int64_t n, double learning_rate,
+                double beta_1, double beta_2, double epsilon, int64_t step) {
+    F(held_max) unused;
+    F(adam_tracked)(w, g, m, v, n, learning_rate, beta_1, beta_2, epsilon, step, &unused);
+}
+
+void F(df_sgd)(REAL *w, const REAL *g, REAL *velocity, int64_t n, double learning_rate,
+               double momentum, int nesterov) {
+    F(held_max) unused;
+    F(sgd_tracked)(w, g, velocity, n, learning_rate, momentum, nesterov, &unused);
+}
+
+void F(df_rmsprop)(REAL *w, const REAL *g, REAL *mean_square, int64_t n, double learning_rate,
+                   double rho, double epsilon) {
+    F(held_max) unused;
+    F(rmsprop_tracked)(w, g, mean_square, n, learning_rate, rho, epsilon, &unused);
+}
+
+/* Whether the optimizer keeps slot_1 (momentum-less SGD has none) and slot_2 (Adam's v). */
+static int F(uses_slot_1)(const df_train *train) {
+    return train->optimizer != DF_OPT_SGD || train->momentum != 0;
+}
+
+static int F(uses_slot_2)(const df_train *train) { return train->optimizer == DF_OPT_ADAM; }
+
+/* held_max of the buffers as they are now: a pass over each. */
+static F(held_max) F(current_max)(const df_net *net, const df_train *train) {
+    const int64_t n = net->n_params;
+    F(held_max) held = {0, 0, 0};
+    held.w = F(magnitude)(F(max_abs)((const REAL *)net->params, n));
+    if (F(uses_slot_1)(train)) held.s1 = F(magnitude)(F(max_abs)((const REAL *)train->slot_1, n));
+    if (F(uses_slot_2)(train)) held.s2 = F(magnitude)(F(max_abs)((const REAL *)train->slot_2, n));
+    return held;
+}
+
+/* The network's forward pass over `rows` rows of x (read through idx when not
+ * NULL) into work->act.  With skip_last_activation the last buffer holds the
+ * output layer's pre-activation. */
+static void F(forward)(const df_net *net, df_work *work, const REAL *x, const int64_t *idx,
+                       int rows, int skip_last_activation) {
     const REAL *params = (const REAL *)net->params, *in = x;
     for (int l = 0; l < net->n_layers; l++) {
         const int n_in = net->units[l], n_out = net->units[l + 1];
@@ -375,15 +512,16 @@ static void F(forward)(const df_net *net, df_work *work, const REAL *x, int rows
         const int act = (skip_last_activation && l == net->n_layers - 1) ? DF_LINEAR
                                                                           : net->activation[l];
         REAL *out = (REAL *)work->act[l];
-        F(df_dense_forward)(in, w, b, out, rows, n_in, n_out, act, net->slope[l]);
+        F(dense_forward_rows)(in, l == 0 ? idx : NULL, w, b, out, rows, n_in, n_out, act,
+                              net->slope[l]);
         params = b + n_out;
         in = out;
     }
 }
 
 /* Back-propagates work->grad_a (dL/d output of the last layer) into net->grads. */
-static void F(backward)(const df_net *net, df_work *work, const REAL *x, int rows,
-                        int skip_last_activation) {
+static void F(backward)(const df_net *net, df_work *work, const REAL *x, const int64_t *idx,
+                        int rows, int skip_last_activation) {
     const int L = net->n_layers;
     const REAL *params_end = (const REAL *)net->params + net->n_params;
     REAL *grads_end = (REAL *)net->grads + net->n_params;
@@ -395,43 +533,28 @@ static void F(backward)(const df_net *net, df_work *work, const REAL *x, int row
         REAL *dw = grads_end - size, *db = dw + (int64_t)n_in * n_out;
         const REAL *in = l > 0 ? (const REAL *)work->act[l - 1] : x;
         const int act = (skip_last_activation && l == L - 1) ? DF_LINEAR : net->activation[l];
-        F(df_dense_backward)(in, w, (const REAL *)work->act[l], grad, dw, db, l > 0 ? next : NULL,
-                             rows, n_in, n_out, act, net->slope[l]);
+        F(dense_backward_rows)(in, l == 0 ? idx : NULL, w, (const REAL *)work->act[l], grad, dw,
+                               db, l > 0 ? next : NULL, rows, n_in, n_out, act, net->slope[l]);
         REAL *swap = grad; grad = next; next = swap;
         params_end -= size;
         grads_end -= size;
     }
 }
 
-static void F(apply_optimizer)(const df_net *net, df_train *train) {
+/* One optimizer step; *held becomes the maxima of the new parameters and slots. */
+static void F(apply_optimizer)(const df_net *net, df_train *train, F(held_max) *held) {
+    REAL *w = (REAL *)net->params, *s1 = (REAL *)train->slot_1;
+    const REAL *g = (const REAL *)net->grads;
     train->iterations++;
     if (train->optimizer == DF_OPT_ADAM)
-        F(df_adam)((REAL *)net->params, (const REAL *)net->grads, (REAL *)train->slot_1,
-                   (REAL *)train->slot_2, net->n_params, train->learning_rate, train->beta_1,
-                   train->beta_2, train->epsilon, train->iterations);
+        F(adam_tracked)(w, g, s1, (REAL *)train->slot_2, net->n_params, train->learning_rate,
+                        train->beta_1, train->beta_2, train->epsilon, train->iterations, held);
     else if (train->optimizer == DF_OPT_RMSPROP)
-        F(df_rmsprop)((REAL *)net->params, (const REAL *)net->grads, (REAL *)train->slot_1,
-                      net->n_params, train->learning_rate, train->rho, train->epsilon);
+        F(rmsprop_tracked)(w, g, s1, net->n_params, train->learning_rate, train->rho,
+                           train->epsilon, held);
     else
-        F(df_sgd)((REAL *)net->params, (const REAL *)net->grads, (REAL *)train->slot_1,
-                  net->n_params, train->learning_rate, train->momentum, train->nesterov);
-}
-
-/* The largest |x| over n values: inf or NaN if any is.  Computed on the bits
- * (sign cleared, IEEE magnitudes order as integers, inf and NaN above every
- * finite value), an integer max that vectorises, unlike a float one. */
-static REAL F(max_abs)(const REAL *x, int64_t n) {
-    const REAL_BITS mask = (REAL_BITS)(~(uint64_t)0 >> (65 - 8 * sizeof(REAL)));
-    REAL_BITS best = 0;
-    for (int64_t i = 0; i < n; i++) {
-        REAL_BITS b;
-        memcpy(&b, x + i, sizeof b);
-        b &= mask;
-        best = b > best ? b : best;
-    }
-    REAL out;
-    memcpy(&out, &best, sizeof out);
-    return out;
+        F(sgd_tracked)(w, g, s1, net->n_params, train->learning_rate, train->momentum,
+                       train->nesterov, held);
 }
 
 /* The optimizer's next step, computed without writing: whether every parameter
@@ -473,20 +596,17 @@ static int F(dry_step_within)(const df_net *net, const df_train *train, REAL lim
 /* Whether the optimizer's next step leaves every parameter and slot finite.  A
  * step that would not (a huge learning rate, an exploding gradient) is refused
  * whole, as a batch whose loss is not finite is, rather than leaving NaN or inf
- * in the weights.  First a bound from the largest magnitudes (a max pass over
- * the buffers: cheap); only when that cannot vouch for the step, the step
- * itself, computed without writing.  Both test against half the type's range,
+ * in the weights.  First a bound from the largest magnitudes (held: those of
+ * the parameters and slots, known since the last update; the gradient's takes
+ * a max pass); only when that cannot vouch for the step, the step itself,
+ * computed without writing.  Both test against half the type's range,
  * so the rounding of the real update cannot reach inf. */
-DF_HOT int F(df_step_is_finite)(const df_net *net, const df_train *train) {
+static int F(step_is_finite)(const df_net *net, const df_train *train, const F(held_max) *held) {
     const REAL limit = (REAL)(sizeof(REAL) == sizeof(float) ? 1.7e38 : 8.9e307);
-    const int64_t n = net->n_params;
-    const double max_w = F(max_abs)((const REAL *)net->params, n);
-    const double max_g = F(max_abs)((const REAL *)net->grads, n);
-    double max_s1 = 0, max_s2 = 0, step; /* a bound on |w' - w| */
-    if (train->optimizer != DF_OPT_SGD || train->momentum != 0)
-        max_s1 = F(max_abs)((const REAL *)train->slot_1, n);
-    if (train->optimizer == DF_OPT_ADAM)
-        max_s2 = F(max_abs)((const REAL *)train->slot_2, n);
+    const double max_w = F(from_magnitude)(held->w);
+    const double max_g = F(max_abs)((const REAL *)net->grads, net->n_params);
+    const double max_s1 = F(from_magnitude)(held->s1), max_s2 = F(from_magnitude)(held->s2);
+    double step; /* a bound on |w' - w| */
     if (!(max_w <= limit && max_g <= limit && max_s1 <= limit && max_s2 <= limit))
         return 0; /* NaN or inf (or nearly) already: the step cannot be finite */
     const double lr = fabs(train->learning_rate);
@@ -531,7 +651,7 @@ static void F(prefetch_rows)(const REAL *x, const int64_t *order, int64_t n, int
  * `order` (n entries).  Each batch: gather rows, forward, loss and metric (on
  * the pre-update weights, as Keras reports them), backward, optimizer step.
  * Stops before updating on a batch whose loss is not finite, or whose step
- * would make a parameter or slot non-finite (df_step_is_finite), and returns
+ * would make a parameter or slot non-finite (step_is_finite), and returns
  * the number of batches fully applied. */
 int64_t F(df_train_batches)(const df_net *net, df_work *work, df_train *train, const REAL *x,
                             const void *y, const int64_t *order, int64_t n, int64_t batch_size,
@@ -540,13 +660,22 @@ int64_t F(df_train_batches)(const df_net *net, df_work *work, df_train *train, c
     const int L = net->n_layers;
     const int64_t n_in = net->units[0], n_out = net->units[L];
     const int labels = df_loss_uses_labels(train->loss);
+    /* A narrow first layer reads the batch's rows where they lie; otherwise
+     * they are gathered into work->x for BLAS. */
+    const int gather = !NARROW_OK(net->units[1]);
+    /* Nothing else writes the parameters or slots during this call: their
+     * maxima are taken once here, then carried by each update. */
+    F(held_max) held = F(current_max)(net, train);
     REAL *xb = (REAL *)work->x;
     for (int64_t batch = first_batch; batch < end_batch; batch++) {
         const int64_t start = batch * batch_size;
         const int rows = (int)((n - start) < batch_size ? (n - start) : batch_size);
         const int64_t *idx = order + start;
-        for (int r = 0; r < rows; r++)
-            memcpy(xb + r * n_in, x + idx[r] * n_in, sizeof(REAL) * n_in);
+        if (gather)
+            for (int r = 0; r < rows; r++)
+                memcpy(xb + r * n_in, x + idx[r] * n_in, sizeof(REAL) * n_in);
+        const REAL *xs = gather ? xb : x;
+        const int64_t *xs_idx = gather ? NULL : idx;
         if (labels) {
             int32_t *yb = (int32_t *)work->y;
             for (int r = 0; r < rows; r++) yb[r] = ((const int32_t *)y)[idx[r]];
@@ -556,7 +685,7 @@ int64_t F(df_train_batches)(const df_net *net, df_work *work, df_train *train, c
                 memcpy(yb + r * n_out, (const REAL *)y + idx[r] * n_out, sizeof(REAL) * n_out);
         }
         F(prefetch_rows)(x, order, n, start + batch_size, batch_size, n_in);
-        F(forward)(net, work, xb, rows, train->fused_output);
+        F(forward)(net, work, xs, xs_idx, rows, train->fused_output);
         const REAL *out = (const REAL *)work->act[L - 1];
         const double loss = F(df_loss)(train->loss, out, work->y, (REAL *)work->grad_a, rows,
                                        n_out) / rows;
@@ -565,9 +694,9 @@ int64_t F(df_train_batches)(const df_net *net, df_work *work, df_train *train, c
             batch_metric[batch - first_batch] =
                 F(df_metric)(train->metric, train->threshold, out, work->y, rows, n_out) / rows;
         if (!isfinite(loss)) return batch - first_batch;
-        F(backward)(net, work, xb, rows, train->fused_output);
-        if (!F(df_step_is_finite)(net, train)) return batch - first_batch;
-        F(apply_optimizer)(net, train);
+        F(backward)(net, work, xs, xs_idx, rows, train->fused_output);
+        if (!F(step_is_finite)(net, train, &held)) return batch - first_batch;
+        F(apply_optimizer)(net, train, &held);
     }
     return end_batch - first_batch;
 }
@@ -600,7 +729,7 @@ int F(df_predict)(const df_net *net, const REAL *x, int64_t n, int64_t capacity,
         for (int64_t start = 0; start < n; start += capacity) {
             const int rows = (int)((n - start) < capacity ? (n - start) : capacity);
             act[L - 1] = out + start * n_out;
-            F(forward)(net, &work, x + start * n_in, rows, 0);
+            F(forward)(net, &work, x + start * n_in, NULL, rows, 0);
         }
     }
     if (buffer != stack_buffer) free(buffer);
@@ -619,7 +748,7 @@ void F(df_evaluate)(const df_net *net, df_work *work, const df_train *train, con
         const int rows = (int)((n - start) < work->capacity ? (n - start) : work->capacity);
         const void *yb = labels ? (const void *)((const int32_t *)y + start)
                                 : (const void *)((const REAL *)y + start * n_out);
-        F(forward)(net, work, x + start * n_in, rows, train->fused_output);
+        F(forward)(net, work, x + start * n_in, NULL, rows, train->fused_output);
         const REAL *out = (const REAL *)work->act[L - 1];
         *loss_sum += F(df_loss)(train->loss, out, yb, NULL, rows, n_out);
         *metric_sum += F(df_metric)(train->metric, train->threshold, out, yb, rows, n_out);

@@ -121,6 +121,17 @@ def reference_metric(name, out, target, threshold):
     return 0.0
 
 
+@pytest.fixture(params=["narrow", "blas"])
+def kernels(request):
+    """Both paths of a float32 layer of at most 32 outputs: the AVX-512 kernels
+    (csrc/narrow_f32.c) where the CPU has them, and BLAS.  Float64 always uses BLAS."""
+    narrow = request.param == "narrow"
+    if _core.set_narrow_kernels(narrow) != narrow:
+        pytest.skip("this CPU has no AVX-512: BLAS is the only path")
+    yield request.param
+    _core.set_narrow_kernels(True)
+
+
 # ---------------------------------------------------------------- networks
 
 def split(flat, units):
@@ -319,20 +330,53 @@ def check_dense(dtype, rows, n_in, n_out, name, slope, need_dx, seed):
 @pytest.mark.parametrize("rows, n_in, n_out", DENSE_SHAPES)
 @pytest.mark.parametrize("name, slope", ACTIVATION_CASES, ids=ACTIVATION_IDS)
 @pytest.mark.parametrize("need_dx", [True, False])
-def test_dense(dtype, rows, n_in, n_out, name, slope, need_dx):
+def test_dense(dtype, rows, n_in, n_out, name, slope, need_dx, kernels):
     check_dense(dtype, rows, n_in, n_out, name, slope, need_dx, seed=rows * 100 + n_in)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(rows=st.integers(1, 40), n_in=st.integers(1, 40), n_out=st.integers(1, 40),
        case=st.sampled_from(ACTIVATION_CASES), dtype=st.sampled_from(DTYPES),
-       need_dx=st.booleans(), seed=st.integers(0, 2**32 - 1))
-def test_dense_hypothesis(rows, n_in, n_out, case, dtype, need_dx, seed):
-    check_dense(dtype, rows, n_in, n_out, *case, need_dx, seed)
+       need_dx=st.booleans(), seed=st.integers(0, 2**32 - 1), narrow=st.booleans())
+def test_dense_hypothesis(rows, n_in, n_out, case, dtype, need_dx, seed, narrow):
+    try:
+        _core.set_narrow_kernels(narrow)
+        check_dense(dtype, rows, n_in, n_out, *case, need_dx, seed)
+    finally:
+        _core.set_narrow_kernels(True)
+
+
+# The narrow kernels' register blocks: 8 rows for 17-32 outputs, 16 then 4 rows for
+# 1-16, one row for the rest; dw in blocks of 8 or 16 inputs.  Every count below,
+# at and around those edges (and the notes' 784 -> 25), meets a full block, a
+# remainder or both; 16 and 32 outputs fill the masked registers exactly.
+@pytest.mark.parametrize("rows", [1, 3, 4, 8, 9, 16, 17, 21, 32, 33])
+@pytest.mark.parametrize("n_in, n_out", [(1, 1), (8, 15), (9, 16), (16, 17), (17, 25), (31, 32),
+                                         (784, 25), (5, 33)])
+def test_dense_block_edges(rows, n_in, n_out, kernels):
+    check_dense(np.float32, rows, n_in, n_out, "relu", 0.2, True, seed=rows * 1000 + n_in)
+
+
+def test_dense_extreme_inputs(kernels):
+    """Huge products, products that overflow to inf, subnormal products and exact
+    zeros, in sums without cancellation (whose rounding would depend on the order)."""
+    x = np.array([[1e18, 2e18, 3e18], [1e21, 1.0, 0.0], [1e-20, 3e-20, 1e-21],
+                  [0.0, 0.0, 0.0], [-1e18, -1e18, -1e18]], np.float32)
+    kernel = np.array([[1e18, 2.0, 1e-20], [1e18, 3.0, 1e-20], [1e18, 4.0, 2e-20]],
+                      np.float32)
+    bias = np.array([0.0, 1e38, 0.0], np.float32)
+    out = _core.dense_forward(x, kernel, bias, ACT["linear"])
+    with np.errstate(over="ignore"):
+        expected = reference.dense_forward(x, kernel, bias, "linear", 0.2)
+    assert np.isinf(expected).any() and (expected[np.isfinite(expected)] != 0).any()
+    assert_array_equal(np.isfinite(out), np.isfinite(expected))
+    assert_array_equal(out[~np.isfinite(out)], expected[~np.isfinite(expected)])
+    finite = np.isfinite(expected)
+    assert_allclose(out[finite], expected[finite], rtol=1e-5, atol=0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_dense_empty_sizes(dtype):
+def test_dense_empty_sizes(dtype, kernels):
     """No rows, or no inputs (the product is zero: BLAS is not called with k = 0)."""
     out = _core.dense_forward(np.empty((0, 3), dtype), np.ones((3, 2), dtype),
                               np.ones(2, dtype), ACT["relu"])
@@ -696,7 +740,8 @@ TRAIN_IDS = ["-".join(str(p) for p in case[:3]) + ("-fused" if case[3] else "")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("hidden, output, loss, fused", TRAIN_CASES, ids=TRAIN_IDS)
 @pytest.mark.parametrize("batch", [1, 5, 23])
-def test_train_batches_matches_reference_fit_epoch(dtype, hidden, output, loss, fused, batch):
+def test_train_batches_matches_reference_fit_epoch(dtype, hidden, output, loss, fused, batch,
+                                                   kernels):
     """Three Adam epochs of 23 samples in batches of 1, 5 (the last one partial) or
     all, a fresh permutation each epoch, against reference.MLP.fit_epoch."""
     units, n = (4, 6, 5, 3), 23
@@ -905,7 +950,7 @@ PREDICT_NETS = [((3, 2), ("softmax",)), ((5, 7, 4), ("relu", "sigmoid")),
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("units, acts", PREDICT_NETS, ids=["3-2", "5-7-4", "4-6-5-3", "6-9-8-1"])
 @pytest.mark.parametrize("capacity", [1, 4, 23, 64])
-def test_predict(dtype, units, acts, capacity):
+def test_predict(dtype, units, acts, capacity, kernels):
     """In batches of the workspace's capacity (4: five full batches and a partial one)."""
     n = 23
     rng = np.random.default_rng(11)

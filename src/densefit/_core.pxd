@@ -17,6 +17,7 @@ cdef extern from "densefit.h" nogil:
     ctypedef void (*df_dgemm_fn)(char *, char *, int *, int *, int *, double *, double *, int *,
                                  double *, int *, double *, double *, int *)
     void df_set_blas(df_sgemm_fn sgemm, df_dgemm_fn dgemm)
+    int df_set_narrow(int enabled)
 
     ctypedef struct df_net:
         int n_layers

@@ -35,6 +35,14 @@ OPTIMIZERS = {"sgd": DF_OPT_SGD, "adam": DF_OPT_ADAM, "rmsprop": DF_OPT_RMSPROP}
 _MAX_INT = 2**31 - 1  # BLAS dimensions are C ints
 
 
+def set_narrow_kernels(enabled):
+    """Use (True, the default) or bypass the AVX-512 kernels for float32 layers of
+    at most 32 outputs; BLAS does every product when bypassed.  Returns whether
+    they are in use: False on a CPU without AVX-512.  Not thread-safe: for tests
+    and benchmarks that compare the two paths."""
+    return bool(df_set_narrow(1 if enabled else 0))
+
+
 def loss_uses_labels(loss):
     """Whether loss code ``loss`` takes int32 labels rather than a dense target."""
     return bool(df_loss_uses_labels(_code(loss, DF_N_LOSSES, "loss")))

@@ -1,0 +1,169 @@
+/* Narrow float32 layers on AVX-512 registers: see narrow.h.
+ *
+ * An output row of up to 32 floats is two 16-lane registers (the second, and a
+ * lone first, masked to n_out).  Forward keeps ROWS output rows in registers
+ * and walks the inputs once, one broadcast input times one row of w per FMA;
+ * the kernel gradient keeps KS rows of dw in registers and walks the batch.
+ * Every load and store past n_out is masked off, so nothing is padded or
+ * packed and no memory outside the buffers is touched. */
+#include "densefit.h"
+#include "narrow.h"
+
+#ifdef DF_HAVE_NARROW
+#include <immintrin.h>
+
+#define NARROW_TARGET __attribute__((target("avx512f,fma")))
+#define NARROW_INLINE static inline __attribute__((always_inline, target("avx512f,fma")))
+
+static int cpu_has_avx512(void) {
+    static int has = -1;
+    if (has < 0) {
+        __builtin_cpu_init();
+        has = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
+    return has;
+}
+
+static int narrow_wanted = 1; /* df_set_narrow: tests run both paths */
+
+int df_narrow_usable(int n_out) {
+    return narrow_wanted && cpu_has_avx512() && n_out >= 1 && n_out <= DF_NARROW_MAX;
+}
+
+int df_set_narrow(int enabled) {
+    narrow_wanted = enabled != 0;
+    return narrow_wanted && cpu_has_avx512();
+}
+
+#define ROW(x, idx, ldx, r) ((x) + ((idx) ? (idx)[r] : (int64_t)(r)) * (ldx))
+
+/* Masks for the two registers of an n_out-wide row (the second unused when n_out <= 16). */
+static inline void row_masks(int n_out, __mmask16 *m0, __mmask16 *m1) {
+    *m0 = (__mmask16)(n_out >= 16 ? 0xFFFF : (1u << n_out) - 1);
+    *m1 = (__mmask16)(n_out <= 16 ? 0 : n_out >= 32 ? 0xFFFF : (1u << (n_out - 16)) - 1);
+}
+
+/* out rows [r0, r0 + R) = x w + b, V registers per row; R and V are constants
+ * where this is inlined, so acc lives in registers. */
+NARROW_INLINE void forward_block(const float *x, const int64_t *idx, int64_t ldx, const float *w,
+                                 const float *b, float *out, int r0, int n_in, int n_out,
+                                 __mmask16 m0, __mmask16 m1, const int R, const int V) {
+    __m512 acc[16][2];
+    const float *xr[16];
+    for (int r = 0; r < R; r++) {
+        xr[r] = ROW(x, idx, ldx, r0 + r);
+        acc[r][0] = _mm512_setzero_ps();
+        acc[r][1] = _mm512_setzero_ps();
+    }
+    for (int k = 0; k < n_in; k++) {
+        const float *wk = w + (int64_t)k * n_out;
+        const __m512 w0 = _mm512_maskz_loadu_ps(m0, wk);
+        const __m512 w1 = V > 1 ? _mm512_maskz_loadu_ps(m1, wk + 16) : _mm512_setzero_ps();
+        for (int r = 0; r < R; r++) {
+            const __m512 xv = _mm512_set1_ps(xr[r][k]);
+            acc[r][0] = _mm512_fmadd_ps(xv, w0, acc[r][0]);
+            if (V > 1) acc[r][1] = _mm512_fmadd_ps(xv, w1, acc[r][1]);
+        }
+    }
+    const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
+    const __m512 b1 = V > 1 ? _mm512_maskz_loadu_ps(m1, b + 16) : _mm512_setzero_ps();
+    for (int r = 0; r < R; r++) {
+        float *o = out + (int64_t)(r0 + r) * n_out;
+        _mm512_mask_storeu_ps(o, m0, _mm512_add_ps(acc[r][0], b0));
+        if (V > 1) _mm512_mask_storeu_ps(o + 16, m1, _mm512_add_ps(acc[r][1], b1));
+    }
+}
+
+/* One row alone: four partial sums over k, so the FMAs do not wait on each other
+ * (a single-sample predict is this). */
+NARROW_INLINE void forward_row(const float *xr, const float *w, const float *b, float *o,
+                               int n_in, int n_out, __mmask16 m0, __mmask16 m1, const int V) {
+    __m512 acc[4][2];
+    for (int u = 0; u < 4; u++) acc[u][0] = acc[u][1] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 4 <= n_in; k += 4)
+        for (int u = 0; u < 4; u++) {
+            const float *wk = w + (int64_t)(k + u) * n_out;
+            const __m512 xv = _mm512_set1_ps(xr[k + u]);
+            acc[u][0] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m0, wk), acc[u][0]);
+            if (V > 1)
+                acc[u][1] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m1, wk + 16), acc[u][1]);
+        }
+    for (; k < n_in; k++) {
+        const float *wk = w + (int64_t)k * n_out;
+        const __m512 xv = _mm512_set1_ps(xr[k]);
+        acc[0][0] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m0, wk), acc[0][0]);
+        if (V > 1) acc[0][1] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m1, wk + 16), acc[0][1]);
+    }
+    for (int v = 0; v < V; v++) {
+        const __mmask16 m = v ? m1 : m0;
+        const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0][v], acc[1][v]),
+                                         _mm512_add_ps(acc[2][v], acc[3][v]));
+        _mm512_mask_storeu_ps(o + 16 * v, m, _mm512_add_ps(sum, _mm512_maskz_loadu_ps(m, b + 16 * v)));
+    }
+}
+
+NARROW_TARGET void df_narrow_forward_f32(const float *x, const int64_t *idx, int64_t ldx,
+                                         const float *w, const float *b, float *out, int rows,
+                                         int n_in, int n_out) {
+    __mmask16 m0, m1;
+    row_masks(n_out, &m0, &m1);
+    int r = 0;
+    if (n_out > 16) {
+        for (; r + 8 <= rows; r += 8)
+            forward_block(x, idx, ldx, w, b, out, r, n_in, n_out, m0, m1, 8, 2);
+        for (; r < rows; r++)
+            forward_row(ROW(x, idx, ldx, r), w, b, out + (int64_t)r * n_out, n_in, n_out, m0, m1, 2);
+    } else {
+        for (; r + 16 <= rows; r += 16)
+            forward_block(x, idx, ldx, w, b, out, r, n_in, n_out, m0, m1, 16, 1);
+        for (; r + 4 <= rows; r += 4)
+            forward_block(x, idx, ldx, w, b, out, r, n_in, n_out, m0, m1, 4, 1);
+        for (; r < rows; r++)
+            forward_row(ROW(x, idx, ldx, r), w, b, out + (int64_t)r * n_out, n_in, n_out, m0, m1, 1);
+    }
+}
+
+/* dw rows [k0, k0 + KS) = sum over the batch of x[r, k] dz[r, :]. */
+NARROW_INLINE void dw_block(const float *x, const int64_t *idx, int64_t ldx, const float *dz,
+                            float *dw, int rows, int k0, int n_out, __mmask16 m0, __mmask16 m1,
+                            const int KS, const int V) {
+    __m512 acc[16][2];
+    for (int k = 0; k < KS; k++) acc[k][0] = acc[k][1] = _mm512_setzero_ps();
+    for (int r = 0; r < rows; r++) {
+        const float *xr = ROW(x, idx, ldx, r) + k0, *dzr = dz + (int64_t)r * n_out;
+        const __m512 d0 = _mm512_maskz_loadu_ps(m0, dzr);
+        const __m512 d1 = V > 1 ? _mm512_maskz_loadu_ps(m1, dzr + 16) : _mm512_setzero_ps();
+        for (int k = 0; k < KS; k++) {
+            const __m512 xv = _mm512_set1_ps(xr[k]);
+            acc[k][0] = _mm512_fmadd_ps(xv, d0, acc[k][0]);
+            if (V > 1) acc[k][1] = _mm512_fmadd_ps(xv, d1, acc[k][1]);
+        }
+    }
+    for (int k = 0; k < KS; k++) {
+        float *o = dw + (int64_t)(k0 + k) * n_out;
+        _mm512_mask_storeu_ps(o, m0, acc[k][0]);
+        if (V > 1) _mm512_mask_storeu_ps(o + 16, m1, acc[k][1]);
+    }
+}
+
+NARROW_TARGET void df_narrow_dw_f32(const float *x, const int64_t *idx, int64_t ldx,
+                                    const float *dz, float *dw, int rows, int n_in, int n_out) {
+    __mmask16 m0, m1;
+    row_masks(n_out, &m0, &m1);
+    int k = 0;
+    if (n_out > 16) {
+        for (; k + 8 <= n_in; k += 8) dw_block(x, idx, ldx, dz, dw, rows, k, n_out, m0, m1, 8, 2);
+        for (; k < n_in; k++) dw_block(x, idx, ldx, dz, dw, rows, k, n_out, m0, m1, 1, 2);
+    } else {
+        for (; k + 16 <= n_in; k += 16)
+            dw_block(x, idx, ldx, dz, dw, rows, k, n_out, m0, m1, 16, 1);
+        for (; k < n_in; k++) dw_block(x, idx, ldx, dz, dw, rows, k, n_out, m0, m1, 1, 1);
+    }
+}
+#else
+int df_set_narrow(int enabled) {
+    (void)enabled;
+    return 0; /* not built for this compiler or CPU family: BLAS everywhere */
+}
+#endif
