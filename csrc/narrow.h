@@ -17,7 +17,8 @@
 /* Whether a layer with n_out outputs goes through these kernels. */
 int df_narrow_usable(int n_out);
 
-/* Row r of the input is x + (idx ? idx[r] : r) * ldx.  out (rows x n_out) = x w + b. */
+/* Row r of the input is x + (idx ? idx[r] : r) * ldx.  out (rows x n_out) = x w + b
+ * (no bias when b is NULL). */
 void df_narrow_forward_f32(const float *x, const int64_t *idx, int64_t ldx, const float *w,
                            const float *b, float *out, int rows, int n_in, int n_out);
 

@@ -65,8 +65,8 @@ NARROW_INLINE void forward_block(const float *x, const int64_t *idx, int64_t ldx
             if (V > 1) acc[r][1] = _mm512_fmadd_ps(xv, w1, acc[r][1]);
         }
     }
-    const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
-    const __m512 b1 = V > 1 ? _mm512_maskz_loadu_ps(m1, b + 16) : _mm512_setzero_ps();
+    const __m512 b0 = b ? _mm512_maskz_loadu_ps(m0, b) : _mm512_setzero_ps();
+    const __m512 b1 = b && V > 1 ? _mm512_maskz_loadu_ps(m1, b + 16) : _mm512_setzero_ps();
     for (int r = 0; r < R; r++) {
         float *o = out + (int64_t)(r0 + r) * n_out;
         _mm512_mask_storeu_ps(o, m0, _mm512_add_ps(acc[r][0], b0));
@@ -99,7 +99,8 @@ NARROW_INLINE void forward_row(const float *xr, const float *w, const float *b, 
         const __mmask16 m = v ? m1 : m0;
         const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0][v], acc[1][v]),
                                          _mm512_add_ps(acc[2][v], acc[3][v]));
-        _mm512_mask_storeu_ps(o + 16 * v, m, _mm512_add_ps(sum, _mm512_maskz_loadu_ps(m, b + 16 * v)));
+        const __m512 bias = b ? _mm512_maskz_loadu_ps(m, b + 16 * v) : _mm512_setzero_ps();
+        _mm512_mask_storeu_ps(o + 16 * v, m, _mm512_add_ps(sum, bias));
     }
 }
 

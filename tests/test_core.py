@@ -14,6 +14,7 @@ not have; ``atol`` then adds the round-off bound of such a sum,
 ``terms * eps * magnitude of a term`` (with a factor 2 of margin).
 """
 import math
+import platform
 
 import numpy as np
 import pytest
@@ -907,6 +908,29 @@ def test_train_batches_stops_before_a_non_finite_update(dtype):
                       learning_rate=0.1)
     assert after_one.train(order, 2, 0, 1)[0] == 1
     assert_array_equal(s.net.params, after_one.net.params)
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="subnormals are flushed on x86-64 only")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_train_batches_flushes_subnormals_and_restores_the_mode(dtype):
+    """Adam's m for a weight whose gradient is exactly 0 (an input that is always 0,
+    a dead ReLU) decays into the subnormal range and sticks there, making every
+    later step slow; training flushes it to 0.  The caller's floating-point mode
+    is left as it was: NumPy still computes a subnormal afterwards."""
+    tiny = np.finfo(dtype).tiny
+    s = Setup((3, 2), ["linear"], "mse", False, dtype, n=4, capacity=4, optimizer="adam",
+              learning_rate=1e-3)
+    s.x[:, 0] = 0  # input 0's kernel row gets a zero gradient
+    s.data = _core.Dataset(s.net, s.x, s.y, False)
+    s.trainer.slot_1[:] = tiny / 4  # subnormal m everywhere
+    s.trainer.slot_2[:] = 1.0
+    assert s.train(np.arange(4, dtype=np.int64), 4, 0, 1)[0] == 1
+    m = s.trainer.slot_1
+    kernel_row_0 = m[:2]
+    assert_array_equal(kernel_row_0, 0)  # IEEE arithmetic would leave 0.9 * tiny / 4
+    assert np.all(np.abs(m[2:]) >= tiny)
+    assert dtype(tiny) * dtype(0.25) != 0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
