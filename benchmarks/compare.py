@@ -5,13 +5,19 @@
 
 Prints a Markdown table: the median seconds per training epoch over 60,000
 MNIST-shaped samples (sparse categorical cross-entropy from logits, Adam
-1e-3), single-sample and test-set predict, for densefit, the NumPy reference
-trainer, and scikit-learn, PyTorch and Keras when they are installed
+1e-3), single-sample and test-set predict, for densefit, two NumPy trainers,
+and scikit-learn, PyTorch and Keras when they are installed
 (`pip install torch==2.13.0`, `pip install tensorflow-cpu scikit-learn`:
 keep them out of densefit's own environment's defaults).  Each cell also gives
 the peer's time divided by densefit's.  Every measurement runs in a fresh
 subprocess with its thread count fixed through the environment, so no library
 sees another's thread pools.
+
+The two NumPy peers run the same math from the same initial weights:
+"numpy" is densefit.reference.MLP, the readable oracle (it allocates at every
+step), and "numpy-careful" is careful_numpy.CarefulMLP, as fast as a
+hand-written NumPy loop gets (preallocated buffers, in-place updates).  Speed
+claims against "NumPy" should quote the careful one.
 """
 import argparse
 import json
@@ -25,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 MODELS = {"A": ((25, 15), 32), "B": ((256, 256), 128), "C": ((2048, 2048), 256)}
-PEERS = ["densefit", "numpy", "sklearn", "torch", "keras"]
+PEERS = ["densefit", "numpy", "numpy-careful", "sklearn", "torch", "keras"]
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
@@ -84,14 +90,18 @@ def build(peer, hidden, n_in=784, threads=1):
         model.build((None, n_in))
         return (lambda x, y, bs: model.fit(x, y, batch_size=bs, epochs=1, verbose=0),
                 model.predict)
-    if peer == "numpy":
+    if peer in ("numpy", "numpy-careful"):
         from densefit import reference
-        rng = np.random.default_rng(0)
+        rng = np.random.default_rng(0)  # the same weights and orders for both
         sizes = [n_in, *hidden, 10]
-        layers = [(reference.glorot_uniform(a, b, rng), np.zeros(b, np.float32),
-                   "relu" if i < len(hidden) else "linear")
-                  for i, (a, b) in enumerate(zip(sizes, sizes[1:]))]
-        mlp = reference.MLP(layers, "sparse_ce_logits")
+        kernels = [reference.glorot_uniform(a, b, rng) for a, b in zip(sizes, sizes[1:])]
+        biases = [np.zeros(b, np.float32) for b in sizes[1:]]
+        if peer == "numpy":
+            names = ["relu"] * len(hidden) + ["linear"]
+            mlp = reference.MLP(list(zip(kernels, biases, names)), "sparse_ce_logits")
+        else:
+            from careful_numpy import CarefulMLP  # beside this file, on sys.path
+            mlp = CarefulMLP(kernels, biases)
         return (lambda x, y, bs: mlp.fit_epoch(x, y, bs, rng.permutation(len(x))), mlp.predict)
     if peer == "sklearn":
         from sklearn.neural_network import MLPClassifier
@@ -213,6 +223,9 @@ def main(argv=None):
           f"(x) = peer time / densefit time")
     if missing:
         print(f"# not installed, skipped: {', '.join(missing)}")
+    if "numpy" in peers or "numpy-careful" in peers:
+        print("# numpy: densefit.reference.MLP, readable; numpy-careful: benchmarks/careful_numpy.py,"
+              " preallocated and in place")
     for threads in [int(t) for t in args.threads.split(",")]:
         print(f"\n## {threads} thread{'s' if threads > 1 else ''}\n")
         print("| task | " + " | ".join(peers) + " |")
