@@ -644,22 +644,6 @@ static int F(step_is_finite)(const df_net *net, const df_train *train, const F(h
     return F(dry_step_within)(net, train, limit);
 }
 
-/* Asks for the next batch's rows while this batch computes: the gather that
- * follows then reads cache rather than waiting on memory for scattered rows. */
-static void F(prefetch_rows)(const REAL *x, const int64_t *order, int64_t n, int64_t start,
-                             int64_t batch_size, int64_t n_in) {
-#if defined(__GNUC__)
-    const int64_t end = start + batch_size < n ? start + batch_size : n;
-    const int64_t line = 64 / (int64_t)sizeof(REAL);
-    for (int64_t i = start; i < end; i++) {
-        const REAL *row = x + order[i] * n_in;
-        for (int64_t j = 0; j < n_in; j += line) __builtin_prefetch(row + j, 0, 0);
-    }
-#else
-    (void)x; (void)order; (void)n; (void)start; (void)batch_size; (void)n_in;
-#endif
-}
-
 /* Trains on batches [first_batch, end_batch) of the epoch whose sample order is
  * `order` (n entries).  Each batch: gather rows, forward, loss and metric (on
  * the pre-update weights, as Keras reports them), backward, optimizer step.
@@ -697,7 +681,6 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, df_train *trai
             for (int r = 0; r < rows; r++)
                 memcpy(yb + r * n_out, (const REAL *)y + idx[r] * n_out, sizeof(REAL) * n_out);
         }
-        F(prefetch_rows)(x, order, n, start + batch_size, batch_size, n_in);
         F(forward)(net, work, xs, xs_idx, rows, train->fused_output);
         const REAL *out = (const REAL *)work->act[L - 1];
         const double loss = F(df_loss)(train->loss, out, work->y, (REAL *)work->grad_a, rows,
