@@ -335,7 +335,10 @@ class Sequential:
             targets = self.loss.prepare_targets(y_arr, (len(x), n_out), self._network.dtype)
         except (ValueError, TypeError) as e:
             raise type(e)(str(e).replace("y ", f"{yname} ", 1)) from None
-        return _core.Dataset(self._network, x, targets, self.loss.labels)
+        # labels are copied once: the core keeps a private copy (C indexes with them)
+        # unless converting them to int32 already made a new array
+        return _core.Dataset(self._network, x, targets, self.loss.labels,
+                             copy=np.may_share_memory(targets, y_arr))
 
     def _require_compiled(self, what):
         if self._compiled is None:
