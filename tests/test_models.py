@@ -20,6 +20,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import densefit
 from densefit import Sequential, losses, reference
+from densefit.callbacks import LambdaCallback
 from densefit.layers import Dense, Input, Softmax
 from densefit.losses import (BinaryCrossentropy, CategoricalCrossentropy, MeanSquaredError,
                              SparseCategoricalCrossentropy)
@@ -582,6 +583,18 @@ def test_history_keys():
     h = with_val.fit(x, y, epochs=2, validation_split=0.2, verbose=0)
     assert list(h.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]  # Keras' order
     assert all(len(v) == 2 for v in h.history.values())
+
+
+@pytest.mark.parametrize("metric", ["acc", "sparse_categorical_accuracy"])
+def test_batch_and_epoch_logs_are_sorted_by_name(metric):
+    """Keras sorts its logs: the metric before or after "loss" by its name."""
+    x, y = data()
+    batch_logs = []
+    model = compiled(metrics=(metric,))
+    record = LambdaCallback(on_train_batch_end=lambda batch, logs: batch_logs.append(list(logs)))
+    h = model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[record])
+    assert batch_logs == [sorted([metric, "loss"])] * 4
+    assert list(h.history) == sorted([metric, "loss"])
 
 
 def test_verbose_0_prints_nothing(capsys):
