@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+# The three reference networks: (hidden sizes, batch size).  MODELS and
+# MNIST_DIR are defined here only; benchmarks/conftest.py imports them.
 MODELS = {"A": ((25, 15), 32), "B": ((256, 256), 128), "C": ((2048, 2048), 256)}
 PEERS = ["densefit", "numpy", "numpy-careful", "sklearn", "torch", "keras"]
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"

@@ -4,12 +4,11 @@ else synthetic data of the same shape (so the suite runs anywhere).
 With --benchmark-disable (as CI runs it) every benchmark body runs once on a
 small slice, to prove it still works without spending minutes timing it.
 """
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+from compare import MNIST_DIR, MODELS  # noqa: F401  (MODELS is re-exported to the tests)
+
 SMOKE_SAMPLES = 2048  # rows used when benchmarking is disabled
 
 
@@ -38,7 +37,3 @@ def mnist(mnist_full, benchmark):
     if benchmark.disabled:
         return x[:SMOKE_SAMPLES], y[:SMOKE_SAMPLES], xt[:SMOKE_SAMPLES], yt[:SMOKE_SAMPLES]
     return x, y, xt, yt
-
-
-# The issue's three reference networks: (hidden sizes, batch size)
-MODELS = {"A": ((25, 15), 32), "B": ((256, 256), 128), "C": ((2048, 2048), 256)}

@@ -1,6 +1,7 @@
-"""Shared fixtures.  ``mnist``: the original MNIST files from ../shared/data/mnist
-(relative to the repository root), or $DENSEFIT_DATA; tests that use it skip
-when neither holds them."""
+"""Shared fixtures.  ``mnist_dir``: ../shared/data/mnist (relative to the
+repository root), for tests that need the original files there; they skip when
+any is missing.  ``mnist``: the data from that directory or $DENSEFIT_DATA;
+tests that use it skip when neither holds it."""
 import os
 from pathlib import Path
 
@@ -8,6 +9,16 @@ import numpy as np
 import pytest
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    """MNIST_DIR, when all four original files are in it."""
+    from densefit import datasets
+
+    if not all((MNIST_DIR / f).is_file() for f in datasets.MNIST_SHA256):
+        pytest.skip(f"real MNIST files not found in {MNIST_DIR}")
+    return MNIST_DIR
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,5 @@
 import gzip
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +7,6 @@ from numpy.testing import assert_array_equal
 
 from densefit import datasets
 
-MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 MNIST_FILES = list(datasets.MNIST_SHA256)
 
 
@@ -66,13 +64,6 @@ def test_digits_split_fixed_and_disjoint():
 
 
 # ---- load_mnist on the real files ---------------------------------------------
-
-@pytest.fixture(scope="module")
-def mnist_dir():
-    if not all((MNIST_DIR / f).is_file() for f in MNIST_FILES):
-        pytest.skip(f"real MNIST files not found in {MNIST_DIR}")
-    return MNIST_DIR
-
 
 @pytest.fixture(scope="module")
 def mnist(mnist_dir):

@@ -12,7 +12,6 @@ import pytest
 
 from densefit import __main__ as cli
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 ACCURACY = re.compile(r"^test accuracy: (\d\.\d{4}) \(loss (\d+\.\d{4})\) on (\d+) held-out "
                       r"samples; (\d+\.\d{4}) s per epoch, (\d+\.\d{2}) s in all$", re.M)
 
@@ -97,10 +96,8 @@ def test_bad_arguments_exit_2(argv, capsys):
     assert "usage: python -m densefit" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not (MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(),
-                    reason=f"MNIST not in {MNIST_DIR}")
-def test_main_job_on_mnist():
-    proc, _ = _run("--mnist", str(MNIST_DIR), "--verbose", "0")
+def test_main_job_on_mnist(mnist_dir):
+    proc, _ = _run("--mnist", str(mnist_dir), "--verbose", "0")
     assert proc.returncode == 0, proc.stderr
     assert "MNIST, 60000 training / 10000 test samples, network 784-25-15-10, 5 epochs" in \
         proc.stdout

@@ -20,6 +20,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import densefit
 from densefit import Sequential, losses, reference
+from densefit.callbacks import LambdaCallback
 from densefit.layers import Dense, Input, Softmax
 from densefit.losses import (BinaryCrossentropy, CategoricalCrossentropy, MeanSquaredError,
                              SparseCategoricalCrossentropy)
@@ -584,6 +585,18 @@ def test_history_keys():
     assert all(len(v) == 2 for v in h.history.values())
 
 
+@pytest.mark.parametrize("metric", ["acc", "sparse_categorical_accuracy"])
+def test_batch_and_epoch_logs_are_sorted_by_name(metric):
+    """Keras sorts its logs: the metric before or after "loss" by its name."""
+    x, y = data()
+    batch_logs = []
+    model = compiled(metrics=(metric,))
+    record = LambdaCallback(on_train_batch_end=lambda batch, logs: batch_logs.append(list(logs)))
+    h = model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[record])
+    assert batch_logs == [sorted([metric, "loss"])] * 4
+    assert list(h.history) == sorted([metric, "loss"])
+
+
 def test_verbose_0_prints_nothing(capsys):
     x, y = data()
     model = compiled()
@@ -1063,6 +1076,30 @@ def test_memory_layout_does_not_matter(layout):
 def test_non_contiguous_labels():
     x, y = data(n=40)
     assert_same_training(train_on(x, np.repeat(y, 2)[::2]), train_on(x, y))
+
+
+@pytest.mark.parametrize("labels", ["int32", "uint8", "int64", "float64", "int32 column"])
+def test_labels_are_copied_once_into_a_private_array(labels, monkeypatch):
+    """C indexes with the labels, so it trains on a copy no one else holds: the
+    conversion to int32 when there is one, else a copy the core makes -- not both."""
+    x, y = data(n=40)
+    given = {"int32": y.astype(np.int32), "uint8": y.astype(np.uint8), "int64": y,
+             "float64": y.astype(np.float64),
+             "int32 column": y.astype(np.int32).reshape(-1, 1)}[labels]
+    made = []
+
+    def dataset(network, x, targets, labels, copy):
+        made.append((targets, copy, real(network, x, targets, labels, copy=copy)))
+        return made[-1][-1]
+
+    real = densefit._core.Dataset
+    monkeypatch.setattr(densefit._core, "Dataset", dataset)
+    compiled().fit(x, given, batch_size=8, epochs=1, verbose=0)
+    [(targets, copy, made)] = made
+    assert copy == labels.startswith("int32")  # the core copies only the caller's own array
+    assert np.shares_memory(targets, given) == copy
+    assert not np.shares_memory(made.y, given)
+    assert_array_equal(made.y, y)
 
 
 def test_float64_model_keeps_float64_precision():

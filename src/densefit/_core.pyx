@@ -588,14 +588,16 @@ cdef class Dataset:
     cdef readonly int64_t n
     cdef readonly bint labels
 
-    def __cinit__(self, Network network not None, x, y, bint labels):
+    def __cinit__(self, Network network not None, x, y, bint labels, bint copy=True):
         units = network.units
         self.x = _float_array(x, "x", 2, network.dtype, False)
         _check_shape(self.x, "x", (self.x.shape[0], units[0]))
         self.n = self.x.shape[0]
         self.labels = labels
-        if labels:  # checked on a private copy: C indexes with the labels
-            self.y = _labels(y.copy() if isinstance(y, np.ndarray) else y, "y", self.n,
+        # labels are checked on a private copy, since C indexes with them; copy=False
+        # when the caller made y for this Dataset alone (fit's conversion to int32)
+        if labels:
+            self.y = _labels(y.copy() if copy and isinstance(y, np.ndarray) else y, "y", self.n,
                              units[-1])
         else:
             self.y = _float_array(y, "y", 2, network.dtype, False)

@@ -335,7 +335,10 @@ class Sequential:
             targets = self.loss.prepare_targets(y_arr, (len(x), n_out), self._network.dtype)
         except (ValueError, TypeError) as e:
             raise type(e)(str(e).replace("y ", f"{yname} ", 1)) from None
-        return _core.Dataset(self._network, x, targets, self.loss.labels)
+        # labels are copied once: the core keeps a private copy (C indexes with them)
+        # unless converting them to int32 already made a new array
+        return _core.Dataset(self._network, x, targets, self.loss.labels,
+                             copy=np.may_share_memory(targets, y_arr))
 
     def _require_compiled(self, what):
         if self._compiled is None:
@@ -412,12 +415,8 @@ class Sequential:
         trainer = self._trainer()
         batch_size = min(batch_size, data.n)  # a batch larger than the data is all of it
         work = self._workspace(batch_size, data.labels)
-        n_batches = -(-data.n // batch_size)
-        batch_rows = np.full(n_batches, batch_size, np.float64)
-        batch_rows[-1] = data.n - batch_size * (n_batches - 1)
-        losses_buf = np.empty(n_batches)
-        metric_buf = np.empty(n_batches)
-        metric = self._compiled["metric"]
+        epoch_logs = _EpochLogs(data.n, batch_size, self._compiled["metric"])
+        n_batches = len(epoch_logs.losses)
         progress = Progress(n_batches, verbose)
         chunk = 1 if per_batch else min(progress.chunk, 8)
         self.stop_training = False
@@ -442,8 +441,9 @@ class Sequential:
                             cb.on_train_batch_begin(done, {})
                     started = time.perf_counter()
                     applied = _core.train_batches(self._network, work, trainer, data, order,
-                                                  batch_size, done, end, losses_buf[done:],
-                                                  metric_buf[done:])
+                                                  batch_size, done, end,
+                                                  epoch_logs.losses[done:],
+                                                  epoch_logs.metrics[done:])
                     self.optimizer.iterations = trainer.iterations
                     if not per_batch:  # size the next chunk to take about _CHUNK_SECONDS
                         scale = _CHUNK_SECONDS / max(time.perf_counter() - started, 1e-6)
@@ -454,7 +454,7 @@ class Sequential:
                     if applied < end - done:  # a non-finite loss or step: not applied
                         done += applied + 1
                         self.stop_training = True
-                        bad = losses_buf[done - 1]
+                        bad = epoch_logs.losses[done - 1]
                         what = (f"the loss became {bad}" if not np.isfinite(bad) else
                                 "the update would have made the weights or the optimizer's "
                                 "state NaN or inf")
@@ -463,14 +463,14 @@ class Sequential:
                                       f"rate or check the data)", RuntimeWarning, stacklevel=3)
                         break
                     done = end
-                    logs = _epoch_logs(losses_buf, metric_buf, batch_rows, done, metric)
+                    logs = epoch_logs(done)
                     if per_batch:
                         for cb in cbs:
                             cb.on_train_batch_end(done - 1, logs)
                     progress.update(done, logs)
                     if self.stop_training:  # set by a batch hook: end the epoch here, as Keras
                         break
-                logs = _epoch_logs(losses_buf, metric_buf, batch_rows, done, metric)
+                logs = epoch_logs(done)
                 if val is not None and np.isfinite(logs["loss"]):
                     val_logs = self._evaluate(val, max(batch_size, _INFERENCE_BATCH))
                     logs.update({f"val_{k}": v for k, v in val_logs.items()})
@@ -592,14 +592,32 @@ def _verbosity(verbose):
     return int(verbose)
 
 
-def _epoch_logs(losses_buf, metric_buf, batch_rows, done, metric):
-    """Keras' epoch logs: batch means weighted by batch size over the batches done."""
-    rows = batch_rows[:done]
-    total = rows.sum()
-    logs = {"loss": float(losses_buf[:done] @ rows / total)}
-    if metric is not None:
-        logs[metric.name] = float(metric_buf[:done] @ rows / total)
-    return dict(sorted(logs.items()))  # Keras sorts its logs by name
+class _EpochLogs:
+    """Keras' epoch logs: the means of the batches' loss and metric (which the core
+    writes into ``losses`` and ``metrics``) weighted by batch size, over the first
+    ``done`` batches, keys sorted by name as Keras sorts them.  A function of
+    ``done`` alone, so chunked and per-batch runs log the same; called after every
+    batch when a callback has batch hooks, so nothing is recomputed that is fixed."""
+
+    def __init__(self, n, batch_size, metric):
+        n_batches = -(-n // batch_size)
+        self.rows = np.full(n_batches, batch_size, np.float64)
+        self.rows[-1] = n - batch_size * (n_batches - 1)
+        self.seen = np.cumsum(self.rows).tolist()  # whole numbers: exact
+        self.losses = np.empty(n_batches)
+        self.metrics = np.empty(n_batches)
+        self.name = metric.name if metric is not None else None
+        self.name_first = self.name is not None and self.name < "loss"
+
+    def __call__(self, done):
+        rows, seen = self.rows[:done], self.seen[done - 1]
+        loss = float(self.losses[:done].dot(rows)) / seen
+        if self.name is None:
+            return {"loss": loss}
+        value = float(self.metrics[:done].dot(rows)) / seen
+        if self.name_first:
+            return {self.name: value, "loss": loss}
+        return {"loss": loss, self.name: value}
 
 
 def _bytes(n):
