@@ -47,15 +47,23 @@ static inline void row_masks(int n_out, __mmask16 *m0, __mmask16 *m1) {
  * where this is inlined, so acc lives in registers. */
 NARROW_INLINE void forward_block(const float *x, const int64_t *idx, int64_t ldx, const float *w,
                                  const float *b, float *out, int r0, int n_in, int n_out,
-                                 __mmask16 m0, __mmask16 m1, const int R, const int V) {
+                                 __mmask16 m0, __mmask16 m1, const int R, const int V,
+                                 int prefetch_rows) {
     __m512 acc[16][2];
-    const float *xr[16];
+    const float *xr[16], *next[16];
     for (int r = 0; r < R; r++) {
         xr[r] = ROW(x, idx, ldx, r0 + r);
         acc[r][0] = _mm512_setzero_ps();
         acc[r][1] = _mm512_setzero_ps();
     }
+    /* Rows read through idx lie anywhere in memory: while this block computes,
+     * ask for the next block's rows, a cache line of each per 16 inputs, spread
+     * so the requests never pile up. */
+    const int n_next = prefetch_rows < R ? prefetch_rows : R;
+    for (int r = 0; r < n_next; r++) next[r] = ROW(x, idx, ldx, r0 + R + r);
     for (int k = 0; k < n_in; k++) {
+        if (n_next && (k & 15) == 0)
+            for (int r = 0; r < n_next; r++) __builtin_prefetch(next[r] + k, 0, 3);
         const float *wk = w + (int64_t)k * n_out;
         const __m512 w0 = _mm512_maskz_loadu_ps(m0, wk);
         const __m512 w1 = V > 1 ? _mm512_maskz_loadu_ps(m1, wk + 16) : _mm512_setzero_ps();
@@ -112,14 +120,17 @@ NARROW_TARGET void df_narrow_forward_f32(const float *x, const int64_t *idx, int
     int r = 0;
     if (n_out > 16) {
         for (; r + 8 <= rows; r += 8)
-            forward_block(x, idx, ldx, w, b, out, r, n_in, n_out, m0, m1, 8, 2);
+            forward_block(x, idx, ldx, w, b, out, r, n_in, n_out, m0, m1, 8, 2,
+                          idx ? rows - r - 8 : 0);
         for (; r < rows; r++)
             forward_row(ROW(x, idx, ldx, r), w, b, out + (int64_t)r * n_out, n_in, n_out, m0, m1, 2);
     } else {
         for (; r + 16 <= rows; r += 16)
-            forward_block(x, idx, ldx, w, b, out, r, n_in, n_out, m0, m1, 16, 1);
+            forward_block(x, idx, ldx, w, b, out, r, n_in, n_out, m0, m1, 16, 1,
+                          idx ? rows - r - 16 : 0);
         for (; r + 4 <= rows; r += 4)
-            forward_block(x, idx, ldx, w, b, out, r, n_in, n_out, m0, m1, 4, 1);
+            forward_block(x, idx, ldx, w, b, out, r, n_in, n_out, m0, m1, 4, 1,
+                          idx ? rows - r - 4 : 0);
         for (; r < rows; r++)
             forward_row(ROW(x, idx, ldx, r), w, b, out + (int64_t)r * n_out, n_in, n_out, m0, m1, 1);
     }
