@@ -127,7 +127,9 @@ def build(peer, hidden, n_in=784, threads=1):
         loss_fn = torch.nn.CrossEntropyLoss()
 
         def epoch(x, y, bs):
-            xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+            # CrossEntropyLoss wants int64 targets: .long() is free for int64
+            # labels (compare.py's) and one copy for int32 ones (the pytest suite's)
+            xt, yt = torch.from_numpy(x), torch.from_numpy(y).long()
             perm = torch.randperm(len(xt))
             for i in range(0, len(xt), bs):
                 idx = perm[i:i + bs]
