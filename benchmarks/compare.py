@@ -34,6 +34,9 @@ import numpy as np
 # MNIST_DIR are defined here only; benchmarks/conftest.py imports them.
 MODELS = {"A": ((25, 15), 32), "B": ((256, 256), 128), "C": ((2048, 2048), 256)}
 PEERS = ["densefit", "numpy", "numpy-careful", "sklearn", "torch", "keras"]
+# the modules build() imports for the peers that are optional installs
+PEER_MODULES = {"sklearn": ("sklearn",), "torch": ("torch",), "keras": ("tensorflow", "keras")}
+WARMUP_ROWS = 2048  # every peer fits these rows once before it is timed
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
@@ -127,7 +130,9 @@ def build(peer, hidden, n_in=784, threads=1):
         loss_fn = torch.nn.CrossEntropyLoss()
 
         def epoch(x, y, bs):
-            xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+            # CrossEntropyLoss wants int64 targets: .long() is free for int64
+            # labels (compare.py's) and one copy for int32 ones (the pytest suite's)
+            xt, yt = torch.from_numpy(x), torch.from_numpy(y).long()
             perm = torch.randperm(len(xt))
             for i in range(0, len(xt), bs):
                 idx = perm[i:i + bs]
@@ -167,7 +172,8 @@ def worker(peer, task, threads, repeats):
     model = task[0]
     hidden, batch = MODELS[model]
     epoch, predict = build(peer, hidden, threads=threads)
-    epoch(x[:2048], y[:2048], batch)  # warm-up (tracing, lazy init); sklearn must fit to predict
+    # warm-up (tracing, lazy init); sklearn must fit to predict
+    epoch(x[:WARMUP_ROWS], y[:WARMUP_ROWS], batch)
     if task.endswith("epoch"):
         seconds = _timed(lambda: epoch(x, y, batch), 1 if model == "C" else repeats)
     elif task.endswith("predict1"):
@@ -178,11 +184,8 @@ def worker(peer, task, threads, repeats):
 
 
 def available(peer):
-    module = {"sklearn": "sklearn", "torch": "torch", "keras": "keras"}.get(peer)
-    if module is None:
-        return True
     import importlib.util
-    return importlib.util.find_spec(module) is not None
+    return all(importlib.util.find_spec(m) is not None for m in PEER_MODULES.get(peer, ()))
 
 
 def run(peer, task, threads, repeats):

@@ -1,7 +1,25 @@
 """Whole-network timings: one training epoch of models A, B and C, and
-inference, densefit beside the NumPy reference trainer in the same group.
+inference, densefit beside its peers in the same group.
+
+The peers: "numpy", the readable NumPy reference trainer (densefit.reference.MLP,
+from the densefit model's own initial weights); then, built by compare.build()
+(one definition of each peer, shared with compare.py), "numpy-careful"
+(careful_numpy.py, the fast hand-written NumPy loop), and "sklearn", "torch" and
+"keras" when scikit-learn, PyTorch or TensorFlow/Keras are installed (each is
+skipped otherwise).  compare.build() peers are warmed up by one fit on
+compare.WARMUP_ROWS rows before they are timed, as compare.py does.
 
     pytest benchmarks --benchmark-only -k end_to_end --benchmark-columns=median,rounds
+
+PyTorch and Keras run on one thread (compare.build(threads=1)); densefit and the
+BLAS-based peers (both NumPy trainers, scikit-learn) use the process's BLAS
+threads.  For one thread throughout:
+
+    OPENBLAS_NUM_THREADS=1 pytest benchmarks --benchmark-only -k end_to_end --benchmark-columns=median,rounds
+
+The model C epochs (one round each) take tens of seconds per peer: add
+`-k "end_to_end and not C-"` to leave them out, or `-k "end_to_end and (densefit or numpy)"`
+to leave out scikit-learn, PyTorch and Keras.
 """
 import numpy as np
 import pytest
@@ -12,7 +30,12 @@ from densefit.losses import SparseCategoricalCrossentropy
 from densefit.optimizers import Adam
 from densefit.utils import set_random_seed
 
+import compare
 from conftest import MODELS
+
+# compare.build() makes these; densefit and "numpy" are made here, as before
+PEERS = [p for p in compare.PEERS if p not in ("densefit", "numpy")]
+IMPLS = ["densefit", "numpy", *PEERS]
 
 
 def _model(hidden, n_in=784):
@@ -31,14 +54,39 @@ def _reference(model):
     return reference.MLP(layers, "sparse_ce_logits")
 
 
-@pytest.mark.parametrize("impl", ["densefit", "numpy"])
+def _peer(impl, hidden, x, y, batch_size):
+    """compare.build()'s (epoch, predict) for one peer on one thread, after one
+    warm-up fit (tracing, lazy init; scikit-learn must fit before it predicts).
+    Skips when the peer's library is not installed."""
+    for module in compare.PEER_MODULES.get(impl, ()):
+        pytest.importorskip(module)
+    epoch, predict = compare.build(impl, hidden, threads=1)
+    epoch(x[:compare.WARMUP_ROWS], y[:compare.WARMUP_ROWS], batch_size)
+    return epoch, predict
+
+
+def _predictor(impl, mnist):
+    """The predict function of model A for one impl."""
+    hidden, batch_size = MODELS["A"]
+    if impl in PEERS:
+        return _peer(impl, hidden, mnist[0], mnist[1], batch_size)[1]
+    model = _model(hidden)
+    return model.predict if impl == "densefit" else _reference(model).predict
+
+
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("name", MODELS)
 def test_epoch(benchmark, mnist, name, impl):
     hidden, batch_size = MODELS[name]
     x, y, _, _ = mnist
     benchmark.group = f"epoch {name}: 784-{'-'.join(map(str, hidden))}-10, batch {batch_size}"
-    model = _model(hidden)
     rounds = 1 if name == "C" else 3
+    if impl in PEERS:
+        epoch, predict = _peer(impl, hidden, x, y, batch_size)
+        benchmark.pedantic(epoch, args=(x, y, batch_size), rounds=rounds)
+        assert np.isfinite(np.asarray(predict(x[:100]))).all()
+        return
+    model = _model(hidden)
     if impl == "densefit":
         history = benchmark.pedantic(model.fit, args=(x, y),
                                      kwargs=dict(epochs=1, batch_size=batch_size, verbose=0),
@@ -51,19 +99,18 @@ def test_epoch(benchmark, mnist, name, impl):
         assert np.isfinite(losses).all()
 
 
-@pytest.mark.parametrize("impl", ["densefit", "numpy"])
+@pytest.mark.parametrize("impl", IMPLS)
 def test_predict_one(benchmark, mnist, impl):
     benchmark.group = "predict 1 sample, model A"
-    model = _model(MODELS["A"][0])
-    x = mnist[2][:1]
-    out = benchmark(model.predict, x) if impl == "densefit" else benchmark(_reference(model).predict, x)
-    assert out.shape == (1, 10)
+    predict = _predictor(impl, mnist)
+    out = benchmark(predict, mnist[2][:1])
+    assert np.asarray(out).shape == (1, 10)
 
 
-@pytest.mark.parametrize("impl", ["densefit", "numpy"])
+@pytest.mark.parametrize("impl", IMPLS)
 def test_predict_test_set(benchmark, mnist, impl):
     benchmark.group = "predict the test set, model A"
-    model = _model(MODELS["A"][0])
+    predict = _predictor(impl, mnist)
     x = mnist[2]
-    out = benchmark(model.predict, x) if impl == "densefit" else benchmark(_reference(model).predict, x)
-    assert out.shape == (len(x), 10)
+    out = benchmark(predict, x)
+    assert np.asarray(out).shape == (len(x), 10)
