@@ -422,8 +422,9 @@ class Sequential:
         self.stop_training = False
         self.history = history
         logs = {}
-        # hooks get their logs positionally, as Keras passes them (LambdaCallback's
-        # functions take ``(epoch, logs)``, ``(batch, logs)`` or ``(logs)``)
+        # hooks get their logs positionally (Keras passes a train-batch hook's by
+        # keyword; LambdaCallback's functions take ``(epoch, logs)``, ``(batch, logs)``
+        # or ``(logs)``, which suit both)
         for cb in cbs:
             cb.on_train_begin({})
         try:
