@@ -764,6 +764,30 @@ def test_train_batches_matches_reference_fit_epoch(dtype, hidden, output, loss, 
     assert_allclose(s.trainer.slot_2, flatten(mlp.v), **TRAIN_TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("units", [(40, 3, 2), (40, 2), (40, 5, 30, 4), (3, 40, 2)])
+def test_train_batches_with_an_input_wider_than_every_layer(dtype, units, kernels):
+    """The gradient buffers are as wide as the widest layer, not the input: the
+    first layer's input gradient is never computed.  Two Adam epochs in batches
+    of 7 against the reference."""
+    n, batch = 23, 7
+    acts = ["tanh"] * (len(units) - 2) + ["softmax"]
+    s = Setup(units, acts, "sparse_ce_logits", True, dtype, n, capacity=batch, seed=9,
+              optimizer="adam", learning_rate=1e-2)
+    itemsize = np.dtype(dtype).itemsize
+    assert s.work.nbytes == batch * (itemsize * (units[0] + 2 * max(units[1:]) + sum(units[1:]))
+                                     + np.dtype(np.int32).itemsize)
+    mlp = reference_mlp(s.params, units, acts, "sparse_ce_logits", True, learning_rate=1e-2)
+    rng = np.random.default_rng(10)
+    n_batches = -(-n // batch)
+    for _ in range(2):
+        order = rng.permutation(n).astype(np.int64)
+        done, losses, _ = s.train(order, batch, 0, n_batches)
+        assert done == n_batches
+        assert_allclose(losses, mlp.fit_epoch(s.x, s.y, batch, order), **TRAIN_TOL[dtype])
+        assert_allclose(s.net.params, flatten(mlp.parameters()), **TRAIN_TOL[dtype])
+
+
 OPTIMIZER_CASES = [("sgd", dict(learning_rate=0.1)),
                    ("sgd", dict(learning_rate=0.1, momentum=0.9)),
                    ("sgd", dict(learning_rate=0.1, momentum=0.9, nesterov=True)),

@@ -504,11 +504,15 @@ cdef class Workspace:
         self.work.act = <void **>malloc(sizeof(void *) * len(units))
         if self.work.act == NULL:
             raise MemoryError()
+        # the gradient buffers hold dL/d(a layer's output), then dL/d(its input) for
+        # every layer but the first (whose input gradient is never computed):
+        # units[1:] bound both
+        widest = max(units[1:])
         self._buffers = [np.empty((capacity, units[0]), dtype),
                          np.empty(capacity, np.int32) if labels
                          else np.empty((capacity, units[-1]), dtype),
-                         np.empty((capacity, max(units)), dtype),
-                         np.empty((capacity, max(units)), dtype)]
+                         np.empty((capacity, widest), dtype),
+                         np.empty((capacity, widest), dtype)]
         self._buffers += [np.empty((capacity, u), dtype) for u in units[1:]]
         self.work.capacity = capacity
         self.work.x = _data(self._buffers[0])
@@ -517,6 +521,11 @@ cdef class Workspace:
         self.work.grad_b = _data(self._buffers[3])
         for i in range(len(units) - 1):
             self.work.act[i] = _data(self._buffers[4 + i])
+
+    @property
+    def nbytes(self):
+        """The bytes of all its buffers."""
+        return sum(b.nbytes for b in self._buffers)
 
     def __dealloc__(self):
         free(self.work.act)
