@@ -1033,6 +1033,24 @@ def test_evaluate(dtype, output, loss, fused):
                         **NET_TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output, loss, fused", GRADIENT_CASES, ids=GRADIENT_IDS)
+@pytest.mark.parametrize("capacity", [1, 4, 23, 64])
+def test_evaluate_with_an_inference_workspace(dtype, output, loss, fused, capacity):
+    """A Workspace made with training=False holds the activation buffers alone, and
+    evaluate gives exactly what it gives with a training workspace."""
+    units, n = (9, 6, 3), 23
+    s = Setup(units, ["relu", output], loss, fused, dtype, n, capacity=capacity, seed=13)
+    labels = uses_labels(loss)
+    small = _core.Workspace(s.net, capacity, labels, training=False)
+    assert s.work.training and not small.training
+    assert small.capacity == capacity and small.labels == labels
+    assert small.nbytes == capacity * sum(units[1:]) * np.dtype(dtype).itemsize
+    assert small.nbytes < s.work.nbytes
+    assert _core.evaluate(s.net, small, s.trainer, s.data) == \
+        _core.evaluate(s.net, s.work, s.trainer, s.data)
+
+
 # ---------------------------------------------------------------- the thin layer's checks
 
 def arrays(dtype=np.float32):
@@ -1060,6 +1078,7 @@ NET = small_network()
 NET_COUNT = _core.parameter_count((4, 3, 2))
 WORK = _core.Workspace(NET, 4, True)
 WORK_DENSE = _core.Workspace(NET, 4, False)
+WORK_EVAL = _core.Workspace(NET, 4, True, training=False)
 TRAINER = _core.Trainer(NET, LOSS["sparse_ce_logits"], False, METRIC["sparse_accuracy"], 0.5,
                         OPT["sgd"], 0.1)
 DATA = _core.Dataset(NET, X, LABELS, True)
@@ -1256,6 +1275,8 @@ BAD_CALLS = {
                              "batch_loss"),
     "train batch_metric short": (train(batch_metric=np.empty(1)), ValueError, "batch_metric"),
     "train dense workspace": (train(work=WORK_DENSE), ValueError, "workspace"),
+    "train inference workspace": (train(work=WORK_EVAL), ValueError,
+                                  "work must be a training Workspace.*training=False"),
     "train workspace of another network": (train(work=OTHER_WORK), ValueError, "workspace"),
     "train trainer of another network": (
         train(trainer=_core.Trainer(OTHER, 0, False, 1, 0.5, 0, 0.1)), ValueError, "trainer"),
@@ -1286,6 +1307,8 @@ def test_good_arguments_pass():
                                np.empty(2)) == 2
     assert _core.predict(NET, X, WORK.capacity).shape == (3, 2)
     assert len(_core.evaluate(NET, WORK, TRAINER, DATA)) == 2
+    assert _core.evaluate(NET, WORK_EVAL, TRAINER, DATA) == _core.evaluate(NET, WORK, TRAINER,
+                                                                           DATA)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
