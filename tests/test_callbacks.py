@@ -402,3 +402,108 @@ def test_terminate_on_nan(capsys):
 def test_terminate_on_nan_leaves_finite_training_alone(capsys):
     model, history = train_line(DECAY, 3, [TerminateOnNaN()])
     assert len(history.history["loss"]) == 3 and capsys.readouterr().out == ""
+
+
+# ------------------------------------------------------------------ Keras' batch-hook aliases
+
+def running_logs(model, x, y, batch_size, epochs):
+    """The logs a Recorder's on_train_batch_end gets from the same run (fresh model)."""
+    recorder = Recorder()
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0,
+              callbacks=[recorder])
+    return recorder.of("batch_end")
+
+
+def test_lambda_callback_on_batch_end_is_called_per_batch_with_keras_logs():
+    """Keras' LambdaCallback sets any keyword argument as an attribute, and its
+    Callback's on_train_batch_end calls on_batch_end(batch, logs=logs)."""
+    model, x, y = classifier_and_data()
+    expected = running_logs(model, x, y, 16, 2)
+    model, x, y = classifier_and_data()
+    seen = []
+    callback = LambdaCallback(on_batch_end=lambda batch, logs: seen.append((batch, dict(logs))))
+    assert callback.needs_batches()
+    history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
+                        callbacks=[callback])
+    assert len(seen) == 8 and [i for i, _ in seen] == [0, 1, 2, 3] * 2
+    assert seen == expected
+    assert set(seen[0][1]) == {"loss", "accuracy"}
+    assert [seen[3][1]["loss"], seen[7][1]["loss"]] == history.history["loss"]
+
+
+def test_lambda_callback_on_batch_begin_is_called_before_each_batch():
+    model, x, y = classifier_and_data()
+    seen = []
+    callback = LambdaCallback(on_batch_begin=lambda batch, logs: seen.append(
+        (batch, dict(logs), model.optimizer.iterations)))
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[callback])
+    assert seen == [(i % 4, {}, i) for i in range(8)]  # before the step: iterations == i
+
+
+def test_on_batch_hooks_get_logs_by_keyword():
+    model, x, y = classifier_and_data(n=20)
+    seen = []
+    model.fit(x, y, batch_size=10, epochs=1, verbose=0, callbacks=[
+        LambdaCallback(on_batch_end=lambda batch, **kwargs: seen.append(sorted(kwargs)))])
+    assert seen == [["logs"], ["logs"]]
+
+
+def test_a_train_batch_hook_replaces_the_on_batch_alias():
+    """As in Keras: on_train_batch_end given directly replaces the default that
+    would have called on_batch_end."""
+    model, x, y = classifier_and_data(n=20)
+    train_calls, alias_calls = [], []
+    callback = LambdaCallback(on_train_batch_end=lambda batch, logs: train_calls.append(batch),
+                              on_batch_end=lambda batch, logs: alias_calls.append(batch))
+    model.fit(x, y, batch_size=10, epochs=1, verbose=0, callbacks=[callback])
+    assert train_calls == [0, 1] and alias_calls == []
+
+
+def test_a_subclass_overriding_on_batch_end_is_called():
+    class Counter(Callback):
+        def __init__(self):
+            super().__init__()
+            self.batches = []
+
+        def on_batch_end(self, batch, logs=None):
+            self.batches.append((batch, logs["loss"]))
+
+    model, x, y = classifier_and_data()
+    expected = [(i, logs["loss"]) for i, logs in running_logs(model, x, y, 16, 1)]
+    model, x, y = classifier_and_data()
+    counter = Counter()
+    assert counter.needs_batches()
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[counter])
+    assert counter.batches == expected
+
+
+class Plain(Callback):
+    pass
+
+
+@pytest.mark.parametrize("cls", [Callback, Plain])
+@pytest.mark.parametrize("name", ["on_train_batch_end", "on_batch_end",
+                                  "on_train_batch_begin", "on_batch_begin"])
+def test_a_batch_hook_assigned_on_the_instance_is_called(cls, name):
+    """A hook set as an instance attribute (not in the class) still makes fit
+    return to Python after every batch."""
+    model, x, y = classifier_and_data()
+    calls = []
+    callback = cls()
+    assert not callback.needs_batches()
+    setattr(callback, name, lambda batch, logs=None: calls.append(batch))
+    assert callback.needs_batches()
+    model.fit(x, y, batch_size=10, epochs=2, verbose=0, callbacks=[callback])
+    assert calls == [0, 1, 2, 3, 4] * 2
+
+
+def test_lambda_callback_keeps_other_keyword_arguments_as_attributes():
+    """Keras sets them all; hooks fit does not call do not make it go per batch."""
+    def on_test_batch_end(batch, logs):
+        pass
+
+    callback = LambdaCallback(on_test_batch_end=on_test_batch_end, custom_method=len,
+                              on_batch_end=None)
+    assert callback.on_test_batch_end is on_test_batch_end and callback.custom_method is len
+    assert not callback.needs_batches()  # on_batch_end=None keeps the default
+    assert not LambdaCallback().needs_batches()

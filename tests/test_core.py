@@ -764,6 +764,30 @@ def test_train_batches_matches_reference_fit_epoch(dtype, hidden, output, loss, 
     assert_allclose(s.trainer.slot_2, flatten(mlp.v), **TRAIN_TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("units", [(40, 3, 2), (40, 2), (40, 5, 30, 4), (3, 40, 2)])
+def test_train_batches_with_an_input_wider_than_every_layer(dtype, units, kernels):
+    """The gradient buffers are as wide as the widest layer, not the input: the
+    first layer's input gradient is never computed.  Two Adam epochs in batches
+    of 7 against the reference."""
+    n, batch = 23, 7
+    acts = ["tanh"] * (len(units) - 2) + ["softmax"]
+    s = Setup(units, acts, "sparse_ce_logits", True, dtype, n, capacity=batch, seed=9,
+              optimizer="adam", learning_rate=1e-2)
+    itemsize = np.dtype(dtype).itemsize
+    assert s.work.nbytes == batch * (itemsize * (units[0] + 2 * max(units[1:]) + sum(units[1:]))
+                                     + np.dtype(np.int32).itemsize)
+    mlp = reference_mlp(s.params, units, acts, "sparse_ce_logits", True, learning_rate=1e-2)
+    rng = np.random.default_rng(10)
+    n_batches = -(-n // batch)
+    for _ in range(2):
+        order = rng.permutation(n).astype(np.int64)
+        done, losses, _ = s.train(order, batch, 0, n_batches)
+        assert done == n_batches
+        assert_allclose(losses, mlp.fit_epoch(s.x, s.y, batch, order), **TRAIN_TOL[dtype])
+        assert_allclose(s.net.params, flatten(mlp.parameters()), **TRAIN_TOL[dtype])
+
+
 OPTIMIZER_CASES = [("sgd", dict(learning_rate=0.1)),
                    ("sgd", dict(learning_rate=0.1, momentum=0.9)),
                    ("sgd", dict(learning_rate=0.1, momentum=0.9, nesterov=True)),
@@ -1009,6 +1033,24 @@ def test_evaluate(dtype, output, loss, fused):
                         **NET_TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output, loss, fused", GRADIENT_CASES, ids=GRADIENT_IDS)
+@pytest.mark.parametrize("capacity", [1, 4, 23, 64])
+def test_evaluate_with_an_inference_workspace(dtype, output, loss, fused, capacity):
+    """A Workspace made with training=False holds the activation buffers alone, and
+    evaluate gives exactly what it gives with a training workspace."""
+    units, n = (9, 6, 3), 23
+    s = Setup(units, ["relu", output], loss, fused, dtype, n, capacity=capacity, seed=13)
+    labels = uses_labels(loss)
+    small = _core.Workspace(s.net, capacity, labels, training=False)
+    assert s.work.training and not small.training
+    assert small.capacity == capacity and small.labels == labels
+    assert small.nbytes == capacity * sum(units[1:]) * np.dtype(dtype).itemsize
+    assert small.nbytes < s.work.nbytes
+    assert _core.evaluate(s.net, small, s.trainer, s.data) == \
+        _core.evaluate(s.net, s.work, s.trainer, s.data)
+
+
 # ---------------------------------------------------------------- the thin layer's checks
 
 def arrays(dtype=np.float32):
@@ -1036,6 +1078,7 @@ NET = small_network()
 NET_COUNT = _core.parameter_count((4, 3, 2))
 WORK = _core.Workspace(NET, 4, True)
 WORK_DENSE = _core.Workspace(NET, 4, False)
+WORK_EVAL = _core.Workspace(NET, 4, True, training=False)
 TRAINER = _core.Trainer(NET, LOSS["sparse_ce_logits"], False, METRIC["sparse_accuracy"], 0.5,
                         OPT["sgd"], 0.1)
 DATA = _core.Dataset(NET, X, LABELS, True)
@@ -1232,6 +1275,8 @@ BAD_CALLS = {
                              "batch_loss"),
     "train batch_metric short": (train(batch_metric=np.empty(1)), ValueError, "batch_metric"),
     "train dense workspace": (train(work=WORK_DENSE), ValueError, "workspace"),
+    "train inference workspace": (train(work=WORK_EVAL), ValueError,
+                                  "work must be a training Workspace.*training=False"),
     "train workspace of another network": (train(work=OTHER_WORK), ValueError, "workspace"),
     "train trainer of another network": (
         train(trainer=_core.Trainer(OTHER, 0, False, 1, 0.5, 0, 0.1)), ValueError, "trainer"),
@@ -1262,6 +1307,8 @@ def test_good_arguments_pass():
                                np.empty(2)) == 2
     assert _core.predict(NET, X, WORK.capacity).shape == (3, 2)
     assert len(_core.evaluate(NET, WORK, TRAINER, DATA)) == 2
+    assert _core.evaluate(NET, WORK_EVAL, TRAINER, DATA) == _core.evaluate(NET, WORK, TRAINER,
+                                                                           DATA)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

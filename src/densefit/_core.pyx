@@ -485,14 +485,22 @@ cdef class Network:
 
 
 cdef class Workspace:
-    """Buffers for batches of up to ``capacity`` rows, allocated once and reused."""
+    """Buffers for batches of up to ``capacity`` rows, allocated once and reused.
+
+    A training workspace (the default) holds what ``train_batches`` needs: the
+    gathered batch, its targets (int32 labels or dense), two gradient buffers
+    and an activation buffer per layer.  ``training=False`` makes one for
+    ``evaluate`` alone, with only the activation buffers (evaluate reads x and
+    the targets in place and computes no gradient); ``train_batches`` refuses it."""
     cdef df_work work
     cdef list _buffers
     cdef readonly int64_t capacity
     cdef readonly bint labels
+    cdef readonly bint training
     cdef readonly object owner
 
-    def __cinit__(self, Network network not None, capacity, bint labels=False):
+    def __cinit__(self, Network network not None, capacity, bint labels=False,
+                  bint training=True):
         capacity = _int64(capacity, "capacity")
         if not 1 <= capacity <= _MAX_INT:  # the kernels take a batch's rows as a C int
             raise ValueError(f"capacity must be in [1, 2**31 - 1], got {capacity}")
@@ -501,22 +509,36 @@ cdef class Workspace:
         self.owner = network
         self.capacity = capacity
         self.labels = labels
+        self.training = training
         self.work.act = <void **>malloc(sizeof(void *) * len(units))
         if self.work.act == NULL:
             raise MemoryError()
-        self._buffers = [np.empty((capacity, units[0]), dtype),
-                         np.empty(capacity, np.int32) if labels
-                         else np.empty((capacity, units[-1]), dtype),
-                         np.empty((capacity, max(units)), dtype),
-                         np.empty((capacity, max(units)), dtype)]
-        self._buffers += [np.empty((capacity, u), dtype) for u in units[1:]]
-        self.work.capacity = capacity
-        self.work.x = _data(self._buffers[0])
-        self.work.y = _data(self._buffers[1])
-        self.work.grad_a = _data(self._buffers[2])
-        self.work.grad_b = _data(self._buffers[3])
+        self._buffers = [np.empty((capacity, u), dtype) for u in units[1:]]
         for i in range(len(units) - 1):
-            self.work.act[i] = _data(self._buffers[4 + i])
+            self.work.act[i] = _data(self._buffers[i])
+        self.work.capacity = capacity
+        self.work.x = self.work.y = self.work.grad_a = self.work.grad_b = NULL
+        if not training:
+            return
+        # the gradient buffers hold dL/d(a layer's output), then dL/d(its input) for
+        # every layer but the first (whose input gradient is never computed):
+        # units[1:] bound both
+        widest = max(units[1:])
+        buffers = [np.empty((capacity, units[0]), dtype),
+                   np.empty(capacity, np.int32) if labels
+                   else np.empty((capacity, units[-1]), dtype),
+                   np.empty((capacity, widest), dtype),
+                   np.empty((capacity, widest), dtype)]
+        self._buffers += buffers
+        self.work.x = _data(buffers[0])
+        self.work.y = _data(buffers[1])
+        self.work.grad_a = _data(buffers[2])
+        self.work.grad_b = _data(buffers[3])
+
+    @property
+    def nbytes(self):
+        """The bytes of all its buffers."""
+        return sum(b.nbytes for b in self._buffers)
 
     def __dealloc__(self):
         free(self.work.act)
@@ -632,6 +654,9 @@ def train_batches(Network network not None, Workspace work not None, Trainer tra
     (fewer when a loss is not finite, or when the optimizer's step would make a
     parameter or slot NaN or inf: that batch's update is not applied)."""
     _check_parts(network, work, trainer, data)
+    if not work.training:
+        raise ValueError("work must be a training Workspace: this one was made with "
+                         "training=False, for evaluate only (it has no gradient buffers)")
     if work.labels != trainer.labels:
         raise ValueError("workspace targets are not the kind the trainer's loss reads")
     cdef int64_t n = data.n

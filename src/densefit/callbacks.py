@@ -6,9 +6,17 @@ import warnings
 
 import numpy as np
 
+# the hooks that make fit return to Python after every batch when overridden
+_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+
 
 class Callback:
-    """Override any hook; ``self.model`` is the model being trained."""
+    """Override any hook; ``self.model`` is the model being trained.
+
+    ``fit`` calls the train, epoch and train-batch hooks.  As in Keras 3
+    (``keras/src/callbacks/callback.py``), the default ``on_train_batch_begin`` and
+    ``on_train_batch_end`` call the older names ``on_batch_begin`` and
+    ``on_batch_end``, so overriding either name works."""
 
     def __init__(self):
         self.model = None
@@ -28,17 +36,23 @@ class Callback:
     def on_epoch_end(self, epoch, logs=None):
         pass
 
+    def on_batch_begin(self, batch, logs=None):
+        """Keras' backwards-compatible alias of ``on_train_batch_begin``."""
+
+    def on_batch_end(self, batch, logs=None):
+        """Keras' backwards-compatible alias of ``on_train_batch_end``."""
+
     def on_train_batch_begin(self, batch, logs=None):
-        pass
+        self.on_batch_begin(batch, logs=logs)
 
     def on_train_batch_end(self, batch, logs=None):
-        pass
+        self.on_batch_end(batch, logs=logs)
 
     def needs_batches(self):
-        """Whether this callback overrides a batch hook (and so costs a return to Python per batch)."""
-        cls = type(self)
-        return (cls.on_train_batch_begin is not Callback.on_train_batch_begin
-                or cls.on_train_batch_end is not Callback.on_train_batch_end)
+        """Whether any batch hook is overridden, in the class or assigned on the
+        instance (and so costs a return to Python per batch)."""
+        return any(getattr(getattr(self, name), "__func__", None) is not getattr(Callback, name)
+                   for name in _BATCH_HOOKS)
 
 
 class History(Callback):
@@ -146,19 +160,25 @@ class TerminateOnNaN(Callback):
 
 
 class LambdaCallback(Callback):
-    """A callback from plain functions, e.g. ``LambdaCallback(on_epoch_end=f)``."""
+    """A callback from plain functions, e.g. ``LambdaCallback(on_epoch_end=f)``.
+
+    As in Keras 3, other keyword arguments become attributes, so any hook can be
+    given by name (``on_batch_end=f``); ``fit`` calls the train, epoch and
+    train-batch hooks (``on_batch_*`` included).  A hook given as None keeps the
+    default.  Functions take ``(logs)``, ``(epoch, logs)`` or ``(batch, logs)``;
+    ``on_batch_*`` get ``logs`` by keyword, as Keras passes it."""
 
     def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
-                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None):
+                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
+                 **kwargs):
         super().__init__()
         hooks = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end,
                      on_train_begin=on_train_begin, on_train_end=on_train_end,
                      on_train_batch_begin=on_train_batch_begin,
                      on_train_batch_end=on_train_batch_end)
-        self._batch_hooks = on_train_batch_begin is not None or on_train_batch_end is not None
+        for name, value in kwargs.items():
+            if value is not None or not callable(getattr(Callback, name, None)):
+                setattr(self, name, value)
         for name, fn in hooks.items():
             if fn is not None:
                 setattr(self, name, fn)
-
-    def needs_batches(self):
-        return self._batch_hooks

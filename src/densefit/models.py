@@ -280,19 +280,20 @@ class Sequential:
                              iterations=optimizer.iterations, slot_1=slots[0],
                              slot_2=slots[1], **optimizer.trainer_args())
 
-    def _workspace(self, capacity, labels):
+    def _workspace(self, capacity, labels, training=True):
         """Work buffers for at least ``capacity`` rows, from a pool, so concurrent calls
         never share one.  The pool holds only idle sets as large as any needed so far:
-        one that is too small is dropped rather than kept beside its replacement."""
-        pool = self._workspaces.setdefault(labels, [])
+        one that is too small is dropped rather than kept beside its replacement.
+        ``training=False`` (evaluate) asks for activation buffers alone."""
+        pool = self._workspaces.setdefault((labels, training), [])
         while pool:
             work = pool.pop()
             if work.capacity >= capacity:
                 return work
-        return _core.Workspace(self._network, capacity, labels)
+        return _core.Workspace(self._network, capacity, labels, training)
 
     def _release(self, work):
-        self._workspaces.setdefault(work.labels, []).append(work)
+        self._workspaces.setdefault((work.labels, work.training), []).append(work)
 
     # ------------------------------------------------------------ data
 
@@ -422,8 +423,9 @@ class Sequential:
         self.stop_training = False
         self.history = history
         logs = {}
-        # hooks get their logs positionally, as Keras passes them (LambdaCallback's
-        # functions take ``(epoch, logs)``, ``(batch, logs)`` or ``(logs)``)
+        # hooks get their logs positionally (Keras passes a train-batch hook's by
+        # keyword; LambdaCallback's functions take ``(epoch, logs)``, ``(batch, logs)``
+        # or ``(logs)``, which suit both)
         for cb in cbs:
             cb.on_train_begin({})
         try:
@@ -518,7 +520,7 @@ class Sequential:
         return logs["loss"] if len(logs) == 1 else [logs[k] for k in self.metrics_names]
 
     def _evaluate(self, data, capacity):
-        work = self._workspace(max(1, min(capacity, data.n)), data.labels)
+        work = self._workspace(max(1, min(capacity, data.n)), data.labels, training=False)
         try:
             loss_sum, metric_sum = _core.evaluate(self._network, work,
                                                   self._trainer(training=False), data)
