@@ -521,8 +521,12 @@ def test_predict_evaluate_accepts(data):
         if status == "ok":
             assert out.shape == (len(args[1]), net.units[-1]) and out.dtype == net.dtype
             _finite(out)
-            # batching never changes results
-            assert_array_equal(out, _core.predict(net, args[1], 1))
+            # batching changes only rounding: BLAS and the narrow kernels order a
+            # row's sums by where it falls in a block, as every BLAS-based
+            # framework does (inputs and weights here are at most 2 in size)
+            tol = dict(rtol=1e-5, atol=1e-5) if net.dtype == np.float32 else \
+                dict(rtol=1e-12, atol=1e-12)
+            assert_allclose(out, _core.predict(net, args[1], 1), **tol)
     elif which == "evaluate":
         args = _break(draw, rng, [net, work, trainer, dataset], ["object"] * 4)
         status, sums = _call(_core.evaluate, args)
