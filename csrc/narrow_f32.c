@@ -15,13 +15,11 @@
 #define NARROW_TARGET __attribute__((target("avx512f,fma")))
 #define NARROW_INLINE static inline __attribute__((always_inline, target("avx512f,fma")))
 
+/* __builtin_cpu_init is idempotent and cheap once done; no cached flag, so no
+ * data race between threads that ask at the same time. */
 static int cpu_has_avx512(void) {
-    static int has = -1;
-    if (has < 0) {
-        __builtin_cpu_init();
-        has = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    }
-    return has;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
 }
 
 static int narrow_wanted = 1; /* df_set_narrow: tests run both paths */
