@@ -83,11 +83,12 @@ typedef struct {
 /* Work buffers for batches of up to `capacity` rows, allocated once by the caller. */
 typedef struct {
     int64_t capacity;
-    void *x;      /* capacity x units[0]: the gathered batch */
+    void *x;      /* capacity x units[0]: the gathered batch (a narrow first layer
+                     reads its rows in place instead) */
     void *y;      /* capacity x units[L] targets, or capacity int32 labels */
     void **act;   /* n_layers buffers, capacity x units[l+1] */
-    void *grad_a; /* capacity x max(units): two gradient buffers used in turn */
-    void *grad_b;
+    void *grad_a; /* capacity x max(units[1:]): two gradient buffers used in turn */
+    void *grad_b; /* (the first layer's input gradient is never computed) */
 } df_work;
 
 /* How a network is trained.  With fused_output the last layer's activation is
