@@ -69,11 +69,19 @@ static void F(softmax_row)(REAL *z, int64_t cols) {
     for (int64_t j = 0; j < cols; j++) z[j] *= inv;
 }
 
-/* log-sum-exp of a row, max-subtracted so it is finite for any finite logits */
-static REAL F(logsumexp_row)(const REAL *z, int64_t cols) {
+/* log-sum-exp of a row, max-subtracted so it is finite for any finite logits;
+ * with softmax not NULL, the row's softmax is left there too */
+static REAL F(logsumexp_row)(const REAL *z, int64_t cols, REAL *softmax) {
     REAL max = z[0], sum = 0;
     for (int64_t j = 1; j < cols; j++) max = z[j] > max ? z[j] : max;
-    for (int64_t j = 0; j < cols; j++) sum += exp(z[j] - max);
+    if (softmax == NULL) {
+        for (int64_t j = 0; j < cols; j++) sum += exp(z[j] - max);
+        return max + log(sum);
+    }
+    /* the exponentials once, kept for the softmax the gradient needs */
+    for (int64_t j = 0; j < cols; j++) sum += (softmax[j] = exp(z[j] - max));
+    const REAL inv = 1 / sum;
+    for (int64_t j = 0; j < cols; j++) softmax[j] *= inv;
     return max + log(sum);
 }
 
@@ -213,10 +221,10 @@ void F(df_dense_backward)(const REAL *x, const REAL *w, const REAL *a, REAL *gra
  * dz = softmax * sum(t) - t (exact also for targets that do not sum to one). */
 static double F(ce_logits_row)(const REAL *z, const REAL *t, int32_t label, REAL *g, int64_t cols,
                                REAL scale) {
-    const REAL lse = F(logsumexp_row)(z, cols);
+    const REAL lse = F(logsumexp_row)(z, cols, g); /* g holds the softmax if given */
     if (t == NULL) { /* sparse: t is one-hot at label */
         if (g) {
-            for (int64_t j = 0; j < cols; j++) g[j] = exp(z[j] - lse) * scale;
+            for (int64_t j = 0; j < cols; j++) g[j] *= scale;
             g[label] -= scale;
         }
         return (double)(lse - z[label]);
@@ -224,7 +232,7 @@ static double F(ce_logits_row)(const REAL *z, const REAL *t, int32_t label, REAL
     REAL dot = 0, total = 0;
     for (int64_t j = 0; j < cols; j++) { dot += t[j] * z[j]; total += t[j]; }
     if (g)
-        for (int64_t j = 0; j < cols; j++) g[j] = (exp(z[j] - lse) * total - t[j]) * scale;
+        for (int64_t j = 0; j < cols; j++) g[j] = (g[j] * total - t[j]) * scale;
     return (double)(lse * total - dot);
 }
 
