@@ -67,6 +67,10 @@ void df_set_blas(df_sgemm_fn sgemm, df_dgemm_fn dgemm);
  * (tests compare both paths); returns whether they are now in use. */
 int df_set_narrow(int enabled);
 
+/* Whether a forward pass of the network uses BLAS at all (else it runs wholly
+ * on the calling thread in csrc/). */
+int df_forward_uses_blas(const int *units, int n_layers, int is_float32);
+
 /* A Sequential stack of Dense layers.  Layer l maps units[l] inputs to units[l+1]
  * outputs.  params holds, layer after layer, the kernel (units[l] x units[l+1],
  * row-major, Keras' shape) then the bias (units[l+1]); grads has the same layout. */

@@ -33,6 +33,13 @@ int df_set_narrow(int enabled) {
     return narrow_wanted && cpu_has_avx512();
 }
 
+int df_forward_uses_blas(const int *units, int n_layers, int is_float32) {
+    if (!is_float32) return 1;
+    for (int l = 1; l <= n_layers; l++)
+        if (!df_narrow_usable(units[l])) return 1;
+    return 0;
+}
+
 #define ROW(x, idx, ldx, r) ((x) + ((idx) ? (idx)[r] : (int64_t)(r)) * (ldx))
 
 /* Masks for the two registers of an n_out-wide row (the second unused when n_out <= 16). */
@@ -175,5 +182,10 @@ NARROW_TARGET void df_narrow_dw_f32(const float *x, const int64_t *idx, int64_t 
 int df_set_narrow(int enabled) {
     (void)enabled;
     return 0; /* not built for this compiler or CPU family: BLAS everywhere */
+}
+
+int df_forward_uses_blas(const int *units, int n_layers, int is_float32) {
+    (void)units, (void)n_layers, (void)is_float32;
+    return 1;
 }
 #endif

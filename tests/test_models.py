@@ -1139,3 +1139,72 @@ def test_from_logits_true_on_softmax_output_uses_the_real_logits():
                           ["accuracy"])
         histories.append(model.fit(x, y, epochs=2, verbose=0).history)
     assert histories[0] == histories[1]
+
+
+# ---------------------------------------------------------------- predict on several threads
+
+@pytest.fixture
+def two_threads():
+    """BLAS (and so densefit) limited to two threads for the test; skips where the
+    process cannot have two."""
+    from densefit.utils import get_num_threads, set_num_threads
+
+    before = get_num_threads()
+    set_num_threads(2)
+    if get_num_threads() < 2:
+        set_num_threads(before)
+        pytest.skip("this process cannot run two BLAS threads")
+    yield
+    set_num_threads(before)
+
+
+def _narrow_model(hidden=25):
+    set_random_seed(3)
+    model = Sequential([Dense(hidden, activation="relu"), Dense(10)])
+    model.build((None, 40))
+    return model
+
+
+def test_large_predict_is_split_across_threads_with_the_same_bits(two_threads):
+    """A network of narrow layers runs without BLAS, so predict splits a large x over
+    the threads itself, at multiples of the batch size: every row meets the same
+    batches as in one call and comes out bit-identical."""
+    from densefit import _core
+
+    model = _narrow_model()
+    x = np.random.default_rng(0).standard_normal((5000, 40)).astype(np.float32)
+    if _core.forward_uses_blas(model._network):
+        pytest.skip("no AVX-512: this network's forward pass goes through BLAS")
+    assert model._predict_parts(len(x), 1024) == [(0, 2048), (2048, 5000)]
+    assert model._predict_parts(len(x), 100) == [(0, 2500), (2500, 5000)]
+    for batch_size in (None, 100, 333):
+        split = model.predict(x, batch_size=batch_size)
+        whole = _core.predict(model._network, x, batch_size or 1024)
+        assert_array_equal(split, whole)
+
+
+def test_split_predict_names_the_first_bad_row_of_the_whole_input(two_threads):
+    model = _narrow_model()
+    x = np.ones((5000, 40), np.float32)
+    x[4000, 7] = np.inf
+    x[3999, 0] = np.nan
+    with pytest.raises(ValueError, match="row 3999"):
+        model.predict(x)
+
+
+def test_predict_is_not_split_when_blas_runs_the_network(two_threads):
+    """A wide layer goes through BLAS, whose own threads split the products: a second
+    level of threads would only compete with them."""
+    from densefit import _core
+
+    wide = _narrow_model(hidden=64)
+    assert _core.forward_uses_blas(wide._network)
+    assert wide._predict_parts(5000, 1024) is None
+    narrow = _narrow_model()
+    try:
+        _core.set_narrow_kernels(False)
+        assert narrow._predict_parts(5000, 1024) is None
+    finally:
+        _core.set_narrow_kernels(True)
+    if not _core.forward_uses_blas(narrow._network):
+        assert narrow._predict_parts(3000, 1024) is None  # each part takes two batches or more

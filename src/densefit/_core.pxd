@@ -18,6 +18,7 @@ cdef extern from "densefit.h" nogil:
                                  double *, int *, double *, double *, int *)
     void df_set_blas(df_sgemm_fn sgemm, df_dgemm_fn dgemm)
     int df_set_narrow(int enabled)
+    int df_forward_uses_blas(const int *units, int n_layers, int is_float32)
 
     ctypedef struct df_net:
         int n_layers

@@ -725,6 +725,13 @@ def accepts(Network network, x):
             and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_DIM(a, 1) == network.net.units[0])
 
 
+def forward_uses_blas(Network network not None):
+    """Whether predicting with ``network`` calls BLAS (whose own threads then split
+    the work), or runs wholly on the calling thread (narrow float32 layers)."""
+    return bool(df_forward_uses_blas(network.net.units, network.net.n_layers,
+                                     network.typenum == cnp.NPY_FLOAT))
+
+
 def predict(Network network not None, x, capacity, bint check_finite=True):
     """The network's output for every row of ``x``, in batches of ``capacity`` rows;
     with ``check_finite``, x holding NaN or inf is a ValueError naming the first row."""

@@ -9,6 +9,7 @@
 >>> len(history.history["loss"])
 2
 """
+import concurrent.futures
 import threading
 import time
 import warnings
@@ -19,10 +20,21 @@ import numpy as np
 from . import _core, activations, callbacks as callbacks_module, layers as layers_module
 from . import losses, metrics as metrics_module, optimizers
 from .progress import Progress
-from .utils import new_generator
+from .utils import get_num_threads, new_generator
 
 _DEFAULT_DTYPE = np.dtype(np.float32)  # Keras' floatx
 _INFERENCE_BATCH = 1024  # rows per compiled forward call when predict's batch_size is None
+
+_pools = {}  # thread count -> the executor predict splits large inputs over
+_pools_lock = threading.Lock()
+
+
+def _predict_pool(workers):
+    with _pools_lock:
+        if workers not in _pools:
+            _pools[workers] = concurrent.futures.ThreadPoolExecutor(
+                workers, thread_name_prefix="densefit-predict")
+        return _pools[workers]
 # fit returns to Python about this often (seconds), so Ctrl-C and the progress
 # bar stay responsive; the per-return cost is tens of microseconds
 _CHUNK_SECONDS = 0.1
@@ -498,7 +510,31 @@ class Sequential:
             _verbosity(verbose)
         if not _core.accepts(self._network, x):  # the per-call fast path skips conversion
             x = self._inputs(x, check_finite=False)
+        parts = self._predict_parts(len(x), capacity) if len(x) >= 2 * capacity else None
+        if parts:
+            try:
+                outs = list(_predict_pool(len(parts)).map(
+                    lambda part: _core.predict(self._network, x[part[0]:part[1]], capacity),
+                    parts))
+                return np.concatenate(outs)
+            except ValueError:  # NaN or inf: the single call below names its row in x
+                pass
         return _core.predict(self._network, x, capacity)  # NaN/inf screened in C
+
+    def _predict_parts(self, n, capacity):
+        """Row ranges to predict on separate threads: one per thread densefit uses
+        (get_num_threads), each at least two batches, when the network runs
+        without BLAS (whose own threads would otherwise compete); None for one
+        call.  Cut at multiples of ``capacity``, so every row meets the same
+        batches, and gets the same bits, as in one call."""
+        if _core.forward_uses_blas(self._network):
+            return None
+        batches = -(-n // capacity)
+        count = min(get_num_threads(), batches // 2)
+        if count <= 1:
+            return None
+        cuts = [min(n, capacity * (batches * i // count)) for i in range(count + 1)]
+        return list(zip(cuts[:-1], cuts[1:]))
 
     def __call__(self, x):
         """``model(x)``: the outputs for a batch, as predict."""

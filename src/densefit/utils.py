@@ -36,24 +36,32 @@ def unknown_name_error(kind, name, known):
     return ValueError(f"Unknown {kind} {name!r}.{hint} Known: {', '.join(sorted(known))}.")
 
 
-def _blas_controller():
-    from threadpoolctl import ThreadpoolController
-    return ThreadpoolController().select(user_api="blas")
+_blas = None  # the BLAS libraries' controllers, found once (finding them scans the process)
+
+
+def _blas_controller(refresh=False):
+    global _blas
+    if _blas is None or refresh:
+        from threadpoolctl import ThreadpoolController
+        _blas = ThreadpoolController().select(user_api="blas")
+    return _blas
 
 
 def set_num_threads(threads):
     """Limit the BLAS libraries in this process (SciPy's, which densefit's GEMMs
     use, and NumPy's) to ``threads`` threads.  Everything else in the compiled
-    core runs on the calling thread.  Small layers stay on one thread anyway:
-    OpenBLAS runs small products with its single-threaded small-matrix kernels.
+    core runs on the calling thread, except that ``predict`` on a network of
+    narrow layers (no BLAS) splits a large input across this many threads.
 
     >>> set_num_threads(1)
     """
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
-    _blas_controller().limit(limits=int(threads))
+    _blas_controller(refresh=True).limit(limits=int(threads))
 
 
 def get_num_threads():
-    """The largest thread count of the BLAS libraries in this process."""
+    """The largest thread count of the BLAS libraries in this process: the
+    threads densefit uses (a network of narrow layers splits a large predict
+    across them)."""
     return max((lib.num_threads for lib in _blas_controller().lib_controllers), default=1)
