@@ -12,11 +12,15 @@
 #include "denormals.h"
 #include "narrow.h"
 
-/* Narrow layers (see narrow.h) exist for float only: kernels_f32.c sets NARROW_REAL. */
+/* Narrow layers (see narrow.h) exist for float only: kernels_f32.c sets NARROW_REAL.
+ * Every entry point reads NARROW_ENABLED once and passes its answer (`narrow`)
+ * down, so one call never mixes the two paths. */
 #if defined(DF_HAVE_NARROW) && defined(NARROW_REAL)
-#define NARROW_OK(n_out) df_narrow_usable(n_out)
+#define NARROW_ENABLED() df_narrow_enabled()
+#define NARROW_FITS(n) DF_NARROW_FITS(n)
 #else
-#define NARROW_OK(n_out) 0
+#define NARROW_ENABLED() 0
+#define NARROW_FITS(n) 0
 #endif
 
 #define CAT_(a, b) a##b
@@ -143,18 +147,21 @@ DF_HOT void F(df_activation_backward)(int act, double slope_d, const REAL *a, RE
 
 /* out = act(x w + b), the bias added in the same pass as the activation.  Row r
  * of x is x + (idx ? idx[r] : r) * n_in: the training loop's first layer reads
- * its batch through the epoch's order, where the narrow kernels can (else idx
- * is NULL and x holds the rows). */
-DF_HOT static void F(dense_forward_rows)(const REAL *x, const int64_t *idx, const REAL *w, const REAL *b,
-                                  REAL *out, int rows, int n_in, int n_out, int act,
-                                  double slope) {
+ * its batch through the epoch's order when it takes the narrow path (narrow and
+ * n_out fits); only then may idx be given, BLAS needs the rows gathered. */
+DF_HOT static void F(dense_forward_rows)(const REAL *x, const int64_t *idx, const REAL *w,
+                                         const REAL *b, REAL *out, int rows, int n_in, int n_out,
+                                         int act, double slope, int narrow) {
 #if defined(DF_HAVE_NARROW) && defined(NARROW_REAL)
-    if (NARROW_OK(n_out)) {
+    if (narrow && NARROW_FITS(n_out)) {
         df_narrow_forward_f32(x, idx, n_in, w, b, out, rows, n_in, n_out);
         F(df_activation_forward)(act, slope, out, rows, n_out);
         return;
     }
+#else
+    (void)narrow;
 #endif
+    (void)idx; /* NULL here: see above */
     F(gemm_rm)(0, 0, rows, n_out, n_in, x, n_in, w, n_out, 0, out, n_out);
     const REAL slope_r = (REAL)slope;
     for (int r = 0; r < rows; r++) {
@@ -175,20 +182,23 @@ DF_HOT static void F(dense_forward_rows)(const REAL *x, const int64_t *idx, cons
 
 void F(df_dense_forward)(const REAL *x, const REAL *w, const REAL *b, REAL *out, int rows,
                                 int n_in, int n_out, int act, double slope) {
-    F(dense_forward_rows)(x, NULL, w, b, out, rows, n_in, n_out, act, slope);
+    F(dense_forward_rows)(x, NULL, w, b, out, rows, n_in, n_out, act, slope, NARROW_ENABLED());
 }
 
 /* grad: dL/da on entry (overwritten with dL/dz).  dw, db are overwritten.
  * dx = dz w' is skipped when dx is NULL (the first layer needs no input
  * gradient).  x's rows as in dense_forward_rows. */
-DF_HOT static void F(dense_backward_rows)(const REAL *x, const int64_t *idx, const REAL *w, const REAL *a,
-                                   REAL *grad, REAL *dw, REAL *db, REAL *dx, int rows, int n_in,
-                                   int n_out, int act, double slope) {
+DF_HOT static void F(dense_backward_rows)(const REAL *x, const int64_t *idx, const REAL *w,
+                                          const REAL *a, REAL *grad, REAL *dw, REAL *db, REAL *dx,
+                                          int rows, int n_in, int n_out, int act, double slope,
+                                          int narrow) {
     F(df_activation_backward)(act, slope, a, grad, rows, n_out);
 #if defined(DF_HAVE_NARROW) && defined(NARROW_REAL)
-    if (NARROW_OK(n_out))
+    if (narrow && NARROW_FITS(n_out))
         df_narrow_dw_f32(x, idx, n_in, grad, dw, rows, n_in, n_out);
     else
+#else
+    (void)narrow, (void)idx;
 #endif
         F(gemm_rm)(1, 0, n_in, n_out, rows, x, n_in, grad, n_out, 0, dw, n_out);
     for (int j = 0; j < n_out; j++) db[j] = 0;
@@ -200,7 +210,7 @@ DF_HOT static void F(dense_backward_rows)(const REAL *x, const int64_t *idx, con
 #if defined(DF_HAVE_NARROW) && defined(NARROW_REAL)
     /* dx = dz w' is a forward pass through w' when both sides are narrow
      * (the notes' 25 -> 15 -> 10): transposing w costs less than a BLAS call. */
-    if (NARROW_OK(n_in) && NARROW_OK(n_out)) {
+    if (narrow && NARROW_FITS(n_in) && NARROW_FITS(n_out)) {
         float wt[DF_NARROW_MAX * DF_NARROW_MAX];
         for (int k = 0; k < n_in; k++)
             for (int j = 0; j < n_out; j++) wt[j * n_in + k] = w[(int64_t)k * n_out + j];
@@ -214,7 +224,8 @@ DF_HOT static void F(dense_backward_rows)(const REAL *x, const int64_t *idx, con
 void F(df_dense_backward)(const REAL *x, const REAL *w, const REAL *a, REAL *grad, REAL *dw,
                                  REAL *db, REAL *dx, int rows, int n_in, int n_out, int act,
                                  double slope) {
-    F(dense_backward_rows)(x, NULL, w, a, grad, dw, db, dx, rows, n_in, n_out, act, slope);
+    F(dense_backward_rows)(x, NULL, w, a, grad, dw, db, dx, rows, n_in, n_out, act, slope,
+                           NARROW_ENABLED());
 }
 
 /* Softmax cross-entropy of one row from logits: loss = lse - <t, z>,
@@ -523,9 +534,9 @@ static F(held_max) F(current_max)(const df_net *net, const df_train *train) {
 
 /* The network's forward pass over `rows` rows of x (read through idx when not
  * NULL) into work->act.  With skip_last_activation the last buffer holds the
- * output layer's pre-activation. */
+ * output layer's pre-activation.  narrow: the caller's NARROW_ENABLED(). */
 static void F(forward)(const df_net *net, df_work *work, const REAL *x, const int64_t *idx,
-                       int rows, int skip_last_activation) {
+                       int rows, int skip_last_activation, int narrow) {
     const REAL *params = (const REAL *)net->params, *in = x;
     for (int l = 0; l < net->n_layers; l++) {
         const int n_in = net->units[l], n_out = net->units[l + 1];
@@ -534,7 +545,7 @@ static void F(forward)(const df_net *net, df_work *work, const REAL *x, const in
                                                                           : net->activation[l];
         REAL *out = (REAL *)work->act[l];
         F(dense_forward_rows)(in, l == 0 ? idx : NULL, w, b, out, rows, n_in, n_out, act,
-                              net->slope[l]);
+                              net->slope[l], narrow);
         params = b + n_out;
         in = out;
     }
@@ -542,7 +553,7 @@ static void F(forward)(const df_net *net, df_work *work, const REAL *x, const in
 
 /* Back-propagates work->grad_a (dL/d output of the last layer) into net->grads. */
 static void F(backward)(const df_net *net, df_work *work, const REAL *x, const int64_t *idx,
-                        int rows, int skip_last_activation) {
+                        int rows, int skip_last_activation, int narrow) {
     const int L = net->n_layers;
     const REAL *params_end = (const REAL *)net->params + net->n_params;
     REAL *grads_end = (REAL *)net->grads + net->n_params;
@@ -555,7 +566,8 @@ static void F(backward)(const df_net *net, df_work *work, const REAL *x, const i
         const REAL *in = l > 0 ? (const REAL *)work->act[l - 1] : x;
         const int act = (skip_last_activation && l == L - 1) ? DF_LINEAR : net->activation[l];
         F(dense_backward_rows)(in, l == 0 ? idx : NULL, w, (const REAL *)work->act[l], grad, dw,
-                               db, l > 0 ? next : NULL, rows, n_in, n_out, act, net->slope[l]);
+                               db, l > 0 ? next : NULL, rows, n_in, n_out, act, net->slope[l],
+                               narrow);
         REAL *swap = grad; grad = next; next = swap;
         params_end -= size;
         grads_end -= size;
@@ -585,7 +597,7 @@ static int F(dry_step_within)(const df_net *net, const df_train *train, REAL lim
     const REAL *s1 = (const REAL *)train->slot_1, *s2 = (const REAL *)train->slot_2;
     const int64_t n = net->n_params;
     const REAL lr = (REAL)train->learning_rate, eps = (REAL)train->epsilon;
-    int ok = 1;
+    int ok = 1; /* & rather than &&: no branch, so the loops vectorise */
     if (train->optimizer == DF_OPT_ADAM) {
         const REAL alpha = (REAL)F(adam_step_size)(train->learning_rate, train->beta_1,
                                                    train->beta_2, train->iterations + 1);
@@ -593,14 +605,14 @@ static int F(dry_step_within)(const df_net *net, const df_train *train, REAL lim
         for (int64_t i = 0; i < n; i++) {
             REAL wi = w[i], mi = s1[i], vi = s2[i];
             F(adam_element)(g[i], &wi, &mi, &vi, alpha, omb1, omb2, eps);
-            ok &= (fabs(mi) <= limit) & (fabs(vi) <= limit) & (fabs(wi) <= limit);
+            ok &= (int)(fabs(mi) <= limit) & (int)(fabs(vi) <= limit) & (int)(fabs(wi) <= limit);
         }
     } else if (train->optimizer == DF_OPT_RMSPROP) {
         const REAL rho = (REAL)train->rho;
         for (int64_t i = 0; i < n; i++) {
             REAL wi = w[i], ms = s1[i];
             F(rmsprop_element)(g[i], &wi, &ms, lr, rho, eps);
-            ok &= (fabs(ms) <= limit) & (fabs(wi) <= limit);
+            ok &= (int)(fabs(ms) <= limit) & (int)(fabs(wi) <= limit);
         }
     } else { /* without momentum the velocity starts at 0 each step: plain SGD */
         const REAL mu = (REAL)train->momentum;
@@ -608,7 +620,7 @@ static int F(dry_step_within)(const df_net *net, const df_train *train, REAL lim
         for (int64_t i = 0; i < n; i++) {
             REAL wi = w[i], vel = momentum ? s1[i] : 0;
             F(sgd_element)(g[i], &wi, &vel, lr, mu, train->nesterov);
-            ok &= (fabs(vel) <= limit) & (fabs(wi) <= limit);
+            ok &= (int)(fabs(vel) <= limit) & (int)(fabs(wi) <= limit);
         }
     }
     return ok;
@@ -667,7 +679,7 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, df_train *trai
     const int labels = df_loss_uses_labels(train->loss);
     /* A narrow first layer reads the batch's rows where they lie; otherwise
      * they are gathered into work->x for BLAS. */
-    const int gather = !NARROW_OK(net->units[1]);
+    const int narrow = NARROW_ENABLED(), gather = !(narrow && NARROW_FITS(net->units[1]));
     /* Nothing else writes the parameters or slots during this call: their
      * maxima are taken once here, then carried by each update. */
     F(held_max) held = F(current_max)(net, train);
@@ -689,7 +701,7 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, df_train *trai
             for (int r = 0; r < rows; r++)
                 memcpy(yb + r * n_out, (const REAL *)y + idx[r] * n_out, sizeof(REAL) * n_out);
         }
-        F(forward)(net, work, xs, xs_idx, rows, train->fused_output);
+        F(forward)(net, work, xs, xs_idx, rows, train->fused_output, narrow);
         const REAL *out = (const REAL *)work->act[L - 1];
         const double loss = F(df_loss)(train->loss, out, work->y, (REAL *)work->grad_a, rows,
                                        n_out) / rows;
@@ -698,7 +710,7 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, df_train *trai
             batch_metric[batch - first_batch] =
                 F(df_metric)(train->metric, train->threshold, out, work->y, rows, n_out) / rows;
         if (!isfinite(loss)) return batch - first_batch;
-        F(backward)(net, work, xs, xs_idx, rows, train->fused_output);
+        F(backward)(net, work, xs, xs_idx, rows, train->fused_output, narrow);
         if (!F(step_is_finite)(net, train, &held)) return batch - first_batch;
         F(apply_optimizer)(net, train, &held);
     }
@@ -725,7 +737,7 @@ int F(df_predict)(const df_net *net, const REAL *x, int64_t n, int64_t capacity,
     enum { STACK_REALS = 2048, STACK_LAYERS = 32 };
     REAL stack_buffer[STACK_REALS];
     void *stack_act[STACK_LAYERS];
-    const int L = net->n_layers;
+    const int L = net->n_layers, narrow = NARROW_ENABLED();
     const int64_t n_in = net->units[0], n_out = net->units[L];
     int64_t widest = 1;
     for (int l = 1; l < L; l++) widest = net->units[l] > widest ? net->units[l] : widest;
@@ -745,7 +757,7 @@ int F(df_predict)(const df_net *net, const REAL *x, int64_t n, int64_t capacity,
         for (int64_t start = 0; start < n; start += capacity) {
             const int rows = (int)((n - start) < capacity ? (n - start) : capacity);
             act[L - 1] = out + start * n_out;
-            F(forward)(net, &work, x + start * n_in, NULL, rows, 0);
+            F(forward)(net, &work, x + start * n_in, NULL, rows, 0, narrow);
         }
     }
     if (buffer != stack_buffer) free(buffer);
@@ -755,7 +767,7 @@ int F(df_predict)(const df_net *net, const REAL *x, int64_t n, int64_t capacity,
 
 void F(df_evaluate)(const df_net *net, df_work *work, const df_train *train, const REAL *x,
                     const void *y, int64_t n, double *loss_sum, double *metric_sum) {
-    const int L = net->n_layers;
+    const int L = net->n_layers, narrow = NARROW_ENABLED();
     const int64_t n_in = net->units[0], n_out = net->units[L];
     const int labels = df_loss_uses_labels(train->loss);
     *loss_sum = 0;
@@ -764,7 +776,7 @@ void F(df_evaluate)(const df_net *net, df_work *work, const df_train *train, con
         const int rows = (int)((n - start) < work->capacity ? (n - start) : work->capacity);
         const void *yb = labels ? (const void *)((const int32_t *)y + start)
                                 : (const void *)((const REAL *)y + start * n_out);
-        F(forward)(net, work, x + start * n_in, NULL, rows, train->fused_output);
+        F(forward)(net, work, x + start * n_in, NULL, rows, train->fused_output, narrow);
         const REAL *out = (const REAL *)work->act[L - 1];
         *loss_sum += F(df_loss)(train->loss, out, yb, NULL, rows, n_out);
         *metric_sum += F(df_metric)(train->metric, train->threshold, out, yb, rows, n_out);

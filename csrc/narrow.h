@@ -5,7 +5,7 @@
  * registers instead, and read the input rows through an index, so the training
  * loop need not copy each batch's rows first.  They are compiled for AVX-512
  * whatever the build flags (a target attribute) and used only where the CPU
- * has it (df_narrow_usable), so the wheel stays portable. */
+ * has it (df_narrow_enabled), so the wheel stays portable. */
 #ifndef DENSEFIT_NARROW_H
 #define DENSEFIT_NARROW_H
 #include <stdint.h>
@@ -14,8 +14,14 @@
 #define DF_HAVE_NARROW 1
 #define DF_NARROW_MAX 32
 
-/* Whether a layer with n_out outputs goes through these kernels. */
-int df_narrow_usable(int n_out);
+/* Whether the kernels are in use (the CPU has AVX-512 and df_set_narrow left
+ * them on).  Each entry point into csrc/ asks once and keeps to the answer for
+ * the whole call, so a concurrent df_set_narrow cannot split one batch between
+ * the two paths. */
+int df_narrow_enabled(void);
+
+/* Whether a layer with n outputs fits them. */
+#define DF_NARROW_FITS(n) ((n) >= 1 && (n) <= DF_NARROW_MAX)
 
 /* Row r of the input is x + (idx ? idx[r] : r) * ldx.  out (rows x n_out) = x w + b
  * (no bias when b is NULL). */

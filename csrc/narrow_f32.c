@@ -12,8 +12,8 @@
 #ifdef DF_HAVE_NARROW
 #include <immintrin.h>
 
-#define NARROW_TARGET __attribute__((target("avx512f,fma")))
-#define NARROW_INLINE static inline __attribute__((always_inline, target("avx512f,fma")))
+#define NARROW_TARGET __attribute__((target("avx512f")))
+#define NARROW_INLINE static inline __attribute__((always_inline, target("avx512f")))
 
 /* __builtin_cpu_init is idempotent and cheap once done; no cached flag, so no
  * data race between threads that ask at the same time. */
@@ -22,21 +22,21 @@ static int cpu_has_avx512(void) {
     return __builtin_cpu_supports("avx512f");
 }
 
-static int narrow_wanted = 1; /* df_set_narrow: tests run both paths */
+static int narrow_wanted = 1; /* df_set_narrow (tests run both paths); read atomically */
 
-int df_narrow_usable(int n_out) {
-    return narrow_wanted && cpu_has_avx512() && n_out >= 1 && n_out <= DF_NARROW_MAX;
+int df_narrow_enabled(void) {
+    return __atomic_load_n(&narrow_wanted, __ATOMIC_RELAXED) && cpu_has_avx512();
 }
 
 int df_set_narrow(int enabled) {
-    narrow_wanted = enabled != 0;
-    return narrow_wanted && cpu_has_avx512();
+    __atomic_store_n(&narrow_wanted, enabled != 0, __ATOMIC_RELAXED);
+    return df_narrow_enabled();
 }
 
 int df_forward_uses_blas(const int *units, int n_layers, int is_float32) {
-    if (!is_float32) return 1;
+    if (!is_float32 || !df_narrow_enabled()) return 1;
     for (int l = 1; l <= n_layers; l++)
-        if (!df_narrow_usable(units[l])) return 1;
+        if (!DF_NARROW_FITS(units[l])) return 1;
     return 0;
 }
 
@@ -94,7 +94,7 @@ NARROW_INLINE void forward_row(const float *xr, const float *w, const float *b, 
     __m512 acc[4][2];
     for (int u = 0; u < 4; u++) acc[u][0] = acc[u][1] = _mm512_setzero_ps();
     int k = 0;
-    for (; k + 4 <= n_in; k += 4)
+    for (; n_in - k >= 4; k += 4)
         for (int u = 0; u < 4; u++) {
             const float *wk = w + (int64_t)(k + u) * n_out;
             const __m512 xv = _mm512_set1_ps(xr[k + u]);
@@ -124,16 +124,16 @@ NARROW_TARGET void df_narrow_forward_f32(const float *x, const int64_t *idx, int
     row_masks(n_out, &m0, &m1);
     int r = 0;
     if (n_out > 16) {
-        for (; r + 8 <= rows; r += 8)
+        for (; rows - r >= 8; r += 8)
             forward_block(x, idx, ldx, w, b, out, r, n_in, n_out, m0, m1, 8, 2,
                           idx ? rows - r - 8 : 0);
         for (; r < rows; r++)
             forward_row(ROW(x, idx, ldx, r), w, b, out + (int64_t)r * n_out, n_in, n_out, m0, m1, 2);
     } else {
-        for (; r + 16 <= rows; r += 16)
+        for (; rows - r >= 16; r += 16)
             forward_block(x, idx, ldx, w, b, out, r, n_in, n_out, m0, m1, 16, 1,
                           idx ? rows - r - 16 : 0);
-        for (; r + 4 <= rows; r += 4)
+        for (; rows - r >= 4; r += 4)
             forward_block(x, idx, ldx, w, b, out, r, n_in, n_out, m0, m1, 4, 1,
                           idx ? rows - r - 4 : 0);
         for (; r < rows; r++)
@@ -170,10 +170,10 @@ NARROW_TARGET void df_narrow_dw_f32(const float *x, const int64_t *idx, int64_t 
     row_masks(n_out, &m0, &m1);
     int k = 0;
     if (n_out > 16) {
-        for (; k + 8 <= n_in; k += 8) dw_block(x, idx, ldx, dz, dw, rows, k, n_out, m0, m1, 8, 2);
+        for (; n_in - k >= 8; k += 8) dw_block(x, idx, ldx, dz, dw, rows, k, n_out, m0, m1, 8, 2);
         for (; k < n_in; k++) dw_block(x, idx, ldx, dz, dw, rows, k, n_out, m0, m1, 1, 2);
     } else {
-        for (; k + 16 <= n_in; k += 16)
+        for (; n_in - k >= 16; k += 16)
             dw_block(x, idx, ldx, dz, dw, rows, k, n_out, m0, m1, 16, 1);
         for (; k < n_in; k++) dw_block(x, idx, ldx, dz, dw, rows, k, n_out, m0, m1, 1, 1);
     }

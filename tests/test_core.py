@@ -765,12 +765,14 @@ def test_train_batches_matches_reference_fit_epoch(dtype, hidden, output, loss, 
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("units", [(40, 3, 2), (40, 2), (40, 5, 30, 4), (3, 40, 2)])
+@pytest.mark.parametrize("units", [(40, 3, 2), (40, 2), (40, 5, 30, 4), (3, 40, 2), (40, 25, 3),
+                                   (20, 32, 17, 2)])
 def test_train_batches_with_an_input_wider_than_every_layer(dtype, units, kernels):
     """The gradient buffers are as wide as the widest layer, not the input: the
     first layer's input gradient is never computed.  Two Adam epochs in batches
-    of 7 against the reference."""
-    n, batch = 23, 7
+    of 11 (a full 8-row block and a remainder for 17-32 outputs) against the
+    reference; the first layer reads its rows through the order."""
+    n, batch = 23, 11
     acts = ["tanh"] * (len(units) - 2) + ["softmax"]
     s = Setup(units, acts, "sparse_ce_logits", True, dtype, n, capacity=batch, seed=9,
               optimizer="adam", learning_rate=1e-2)
@@ -932,6 +934,49 @@ def test_train_batches_stops_before_a_non_finite_update(dtype):
                       learning_rate=0.1)
     assert after_one.train(order, 2, 0, 1)[0] == 1
     assert_array_equal(s.net.params, after_one.net.params)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_step_check_sees_weights_grow_within_one_call(dtype):
+    """The check before each step bounds it with the largest weight and slot the
+    previous update wrote, not those at the start of the call.  The kernel's
+    velocity (momentum 1, zero gradient: x is 0) adds itself to the kernel each
+    step; small enough that the cheap bound vouches for a step from weights
+    near 0, so a check still using the start of the call's weights would let
+    them run to inf.  The guard is half the type's range: 8 steps, then stop."""
+    limit = 1.7e38 if dtype == np.float32 else 8.9e307  # csrc: step_is_finite
+    velocity = dtype(limit / 8.5)
+    s = Setup((1, 1), ["linear"], "mse", False, dtype, n=30, capacity=1, optimizer="sgd",
+              learning_rate=1e-30, momentum=1.0)
+    s.x[:] = 0
+    s.y[:] = 0
+    s.data = _core.Dataset(s.net, s.x, s.y, False)
+    s.net.params[:] = 0
+    s.trainer.slot_1[:] = [velocity, 0]  # kernel, bias
+    done, _, _ = s.train(np.arange(30, dtype=np.int64), 1, 0, 30)
+    assert done == 8 and s.trainer.iterations == 8
+    assert np.isfinite(s.net.params).all()
+    assert_allclose(s.net.params, [8 * velocity, 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_step_check_reads_the_weights_as_the_call_finds_them(dtype):
+    """A kernel entry near the guard (its input is always 0, so the loss stays
+    finite) and a velocity that would carry it past: the first step is refused,
+    nothing is written."""
+    limit = 1.7e38 if dtype == np.float32 else 8.9e307  # csrc: step_is_finite
+    s = Setup((2, 1), ["linear"], "mse", False, dtype, n=4, capacity=2, optimizer="sgd",
+              learning_rate=1e-3, momentum=0.5)
+    s.x[:, 0] = 0
+    s.data = _core.Dataset(s.net, s.x, s.y, False)
+    s.net.params[0] = dtype(0.9 * limit)
+    s.trainer.slot_1[0] = dtype(0.4 * limit)
+    before = [s.net.params.copy(), s.trainer.slot_1.copy()]
+    done, losses, _ = s.train(np.arange(4, dtype=np.int64), 2, 0, 2)
+    assert np.isfinite(losses[0])
+    assert done == 0 and s.trainer.iterations == 0
+    for now, then in zip([s.net.params, s.trainer.slot_1], before):
+        assert_array_equal(now, then)
 
 
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
