@@ -80,6 +80,7 @@ class Sequential:
         self._workspaces = {}
         self._compiled = None
         self._lock = threading.Lock()
+        self._fit_thread = None  # the thread running fit while _lock is held
         self.optimizer = self.loss = None
         self.stop_training = False
         self.history = None
@@ -205,7 +206,14 @@ class Sequential:
         return [w.copy() for w in self.weights]
 
     def set_weights(self, weights):
-        """Copy ``weights`` (as from get_weights) in; all are checked before any is written."""
+        """Copy ``weights`` (as from get_weights) in; all are checked before any is written.
+
+        Refused while another thread trains the model: the compiled loop bounds
+        each step by the weights it last wrote itself.  Callbacks of the fit
+        (EarlyStopping's restore) may set them between its compiled calls."""
+        if self._lock.locked() and self._fit_thread != threading.get_ident():
+            raise RuntimeError("set_weights: this model is being trained in another thread; "
+                               "wait for fit to return")
         if not self.built:
             raise ValueError("the model is not built yet: call it on data, fit it, or start it "
                              "with Input(shape=...) before set_weights")
@@ -368,10 +376,12 @@ class Sequential:
         # neither build nor train the same model at once
         if not self._lock.acquire(blocking=False):
             raise RuntimeError("this model is already being trained in another thread")
+        self._fit_thread = threading.get_ident()
         try:
             return self._checked_fit(x, y, batch_size, epochs, verbose, callbacks,
                                      validation_split, validation_data, shuffle, initial_epoch)
         finally:
+            self._fit_thread = None
             self._lock.release()
 
     def _checked_fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,

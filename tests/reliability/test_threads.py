@@ -224,6 +224,40 @@ def test_second_fit_on_a_model_being_trained_is_refused():
     assert model.optimizer.iterations == 3 * 25
 
 
+def test_set_weights_from_another_thread_during_fit_is_refused():
+    """The compiled loop bounds each step by the weights it last wrote: weights
+    swapped in by another thread mid-call would escape that check.  A callback
+    of the fit itself may still set them (EarlyStopping restores this way)."""
+    x, y = data(500, 10)
+    alone = make(10)
+    alone.fit(x, y, batch_size=20, epochs=2, verbose=0)
+
+    model = make(10)
+    started, release = threading.Event(), threading.Event()
+    fitting = threading.Thread(target=lambda: model.fit(
+        x, y, batch_size=20, epochs=2, verbose=0, callbacks=[Hold(started, release)]))
+    fitting.start()
+    try:
+        assert started.wait(TIMEOUT)
+        zeros = [np.zeros_like(w) for w in model.get_weights()]
+        with pytest.raises(RuntimeError, match="being trained in another thread"):
+            model.set_weights(zeros)
+    finally:
+        release.set()
+        fitting.join(TIMEOUT)
+    assert_same_model(model, alone)
+
+    class Restore(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.set_weights(alone.get_weights())
+
+    model.fit(x, y, batch_size=20, epochs=1, verbose=0, callbacks=[Restore()])
+    for got, want in zip(model.get_weights(), alone.get_weights()):
+        assert_array_equal(got, want)
+    model.set_weights(zeros)  # after fit, from any thread
+    assert all((w == 0).all() for w in model.get_weights())
+
+
 def test_two_threads_racing_to_fit_one_model():
     """Both threads prepare their data and reach the lock together; the winner
     holds it (in on_train_begin) until the loser has returned, so exactly one
