@@ -151,17 +151,17 @@ DF_HOT void F(df_activation_backward)(int act, double slope_d, const REAL *a, RE
  * n_out fits); only then may idx be given, BLAS needs the rows gathered. */
 DF_HOT static void F(dense_forward_rows)(const REAL *x, const int64_t *idx, const REAL *w,
                                          const REAL *b, REAL *out, int rows, int n_in, int n_out,
-                                         int act, double slope, int narrow) {
+                                         int act, double slope, int narrow, uint16_t *live) {
 #if defined(DF_HAVE_NARROW) && defined(NARROW_REAL)
     if (narrow && NARROW_FITS(n_out)) {
-        df_narrow_forward_f32(x, idx, n_in, w, b, out, rows, n_in, n_out);
+        df_narrow_forward_f32(x, idx, n_in, w, b, out, rows, n_in, n_out, live);
         F(df_activation_forward)(act, slope, out, rows, n_out);
         return;
     }
 #else
     (void)narrow;
 #endif
-    (void)idx; /* NULL here: see above */
+    (void)idx, (void)live; /* NULL here: see above */
     F(gemm_rm)(0, 0, rows, n_out, n_in, x, n_in, w, n_out, 0, out, n_out);
     const REAL slope_r = (REAL)slope;
     for (int r = 0; r < rows; r++) {
@@ -182,7 +182,8 @@ DF_HOT static void F(dense_forward_rows)(const REAL *x, const int64_t *idx, cons
 
 void F(df_dense_forward)(const REAL *x, const REAL *w, const REAL *b, REAL *out, int rows,
                                 int n_in, int n_out, int act, double slope) {
-    F(dense_forward_rows)(x, NULL, w, b, out, rows, n_in, n_out, act, slope, NARROW_ENABLED());
+    F(dense_forward_rows)(x, NULL, w, b, out, rows, n_in, n_out, act, slope, NARROW_ENABLED(),
+                          NULL);
 }
 
 /* grad: dL/da on entry (overwritten with dL/dz).  dw, db are overwritten.
@@ -191,14 +192,14 @@ void F(df_dense_forward)(const REAL *x, const REAL *w, const REAL *b, REAL *out,
 DF_HOT static void F(dense_backward_rows)(const REAL *x, const int64_t *idx, const REAL *w,
                                           const REAL *a, REAL *grad, REAL *dw, REAL *db, REAL *dx,
                                           int rows, int n_in, int n_out, int act, double slope,
-                                          int narrow) {
+                                          int narrow, const uint16_t *live) {
     F(df_activation_backward)(act, slope, a, grad, rows, n_out);
 #if defined(DF_HAVE_NARROW) && defined(NARROW_REAL)
     if (narrow && NARROW_FITS(n_out))
-        df_narrow_dw_f32(x, idx, n_in, grad, dw, rows, n_in, n_out);
+        df_narrow_dw_f32(x, idx, n_in, grad, dw, rows, n_in, n_out, live);
     else
 #else
-    (void)narrow, (void)idx;
+    (void)narrow, (void)idx, (void)live;
 #endif
         F(gemm_rm)(1, 0, n_in, n_out, rows, x, n_in, grad, n_out, 0, dw, n_out);
     for (int j = 0; j < n_out; j++) db[j] = 0;
@@ -214,7 +215,7 @@ DF_HOT static void F(dense_backward_rows)(const REAL *x, const int64_t *idx, con
         float wt[DF_NARROW_MAX * DF_NARROW_MAX];
         for (int k = 0; k < n_in; k++)
             for (int j = 0; j < n_out; j++) wt[j * n_in + k] = w[(int64_t)k * n_out + j];
-        df_narrow_forward_f32(grad, NULL, n_out, wt, NULL, dx, rows, n_out, n_in);
+        df_narrow_forward_f32(grad, NULL, n_out, wt, NULL, dx, rows, n_out, n_in, NULL);
         return;
     }
 #endif
@@ -225,7 +226,7 @@ void F(df_dense_backward)(const REAL *x, const REAL *w, const REAL *a, REAL *gra
                                  REAL *db, REAL *dx, int rows, int n_in, int n_out, int act,
                                  double slope) {
     F(dense_backward_rows)(x, NULL, w, a, grad, dw, db, dx, rows, n_in, n_out, act, slope,
-                           NARROW_ENABLED());
+                           NARROW_ENABLED(), NULL);
 }
 
 /* Softmax cross-entropy of one row from logits: loss = lse - <t, z>,
@@ -536,7 +537,7 @@ static F(held_max) F(current_max)(const df_net *net, const df_train *train) {
  * NULL) into work->act.  With skip_last_activation the last buffer holds the
  * output layer's pre-activation.  narrow: the caller's NARROW_ENABLED(). */
 static void F(forward)(const df_net *net, df_work *work, const REAL *x, const int64_t *idx,
-                       int rows, int skip_last_activation, int narrow) {
+                       int rows, int skip_last_activation, int narrow, uint16_t *live) {
     const REAL *params = (const REAL *)net->params, *in = x;
     for (int l = 0; l < net->n_layers; l++) {
         const int n_in = net->units[l], n_out = net->units[l + 1];
@@ -545,7 +546,7 @@ static void F(forward)(const df_net *net, df_work *work, const REAL *x, const in
                                                                           : net->activation[l];
         REAL *out = (REAL *)work->act[l];
         F(dense_forward_rows)(in, l == 0 ? idx : NULL, w, b, out, rows, n_in, n_out, act,
-                              net->slope[l], narrow);
+                              net->slope[l], narrow, l == 0 ? live : NULL);
         params = b + n_out;
         in = out;
     }
@@ -553,7 +554,7 @@ static void F(forward)(const df_net *net, df_work *work, const REAL *x, const in
 
 /* Back-propagates work->grad_a (dL/d output of the last layer) into net->grads. */
 static void F(backward)(const df_net *net, df_work *work, const REAL *x, const int64_t *idx,
-                        int rows, int skip_last_activation, int narrow) {
+                        int rows, int skip_last_activation, int narrow, const uint16_t *live) {
     const int L = net->n_layers;
     const REAL *params_end = (const REAL *)net->params + net->n_params;
     REAL *grads_end = (REAL *)net->grads + net->n_params;
@@ -567,7 +568,7 @@ static void F(backward)(const df_net *net, df_work *work, const REAL *x, const i
         const int act = (skip_last_activation && l == L - 1) ? DF_LINEAR : net->activation[l];
         F(dense_backward_rows)(in, l == 0 ? idx : NULL, w, (const REAL *)work->act[l], grad, dw,
                                db, l > 0 ? next : NULL, rows, n_in, n_out, act, net->slope[l],
-                               narrow);
+                               narrow, l == 0 ? live : NULL);
         REAL *swap = grad; grad = next; next = swap;
         params_end -= size;
         grads_end -= size;
@@ -673,7 +674,7 @@ static int F(step_is_finite)(const df_net *net, const df_train *train, const F(h
 static int64_t F(train_batches)(const df_net *net, df_work *work, df_train *train, const REAL *x,
                                 const void *y, const int64_t *order, int64_t n,
                                 int64_t batch_size, int64_t first_batch, int64_t end_batch,
-                                double *batch_loss, double *batch_metric) {
+                                double *batch_loss, double *batch_metric, uint16_t *live) {
     const int L = net->n_layers;
     const int64_t n_in = net->units[0], n_out = net->units[L];
     const int labels = df_loss_uses_labels(train->loss);
@@ -701,7 +702,8 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, df_train *trai
             for (int r = 0; r < rows; r++)
                 memcpy(yb + r * n_out, (const REAL *)y + idx[r] * n_out, sizeof(REAL) * n_out);
         }
-        F(forward)(net, work, xs, xs_idx, rows, train->fused_output, narrow);
+        if (live) memset(live, 0, sizeof(uint16_t) * (size_t)((n_in + 15) / 16));
+        F(forward)(net, work, xs, xs_idx, rows, train->fused_output, narrow, live);
         const REAL *out = (const REAL *)work->act[L - 1];
         const double loss = F(df_loss)(train->loss, out, work->y, (REAL *)work->grad_a, rows,
                                        n_out) / rows;
@@ -710,7 +712,7 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, df_train *trai
             batch_metric[batch - first_batch] =
                 F(df_metric)(train->metric, train->threshold, out, work->y, rows, n_out) / rows;
         if (!isfinite(loss)) return batch - first_batch;
-        F(backward)(net, work, xs, xs_idx, rows, train->fused_output, narrow);
+        F(backward)(net, work, xs, xs_idx, rows, train->fused_output, narrow, live);
         if (!F(step_is_finite)(net, train, &held)) return batch - first_batch;
         F(apply_optimizer)(net, train, &held);
     }
@@ -722,10 +724,17 @@ int64_t F(df_train_batches)(const df_net *net, df_work *work, df_train *train, c
                             const void *y, const int64_t *order, int64_t n, int64_t batch_size,
                             int64_t first_batch, int64_t end_batch, double *batch_loss,
                             double *batch_metric) {
+    /* The inputs not 0 in some row of the batch (narrow_f32.c: the first layer's
+     * forward finds them, its dw skips the others); without the buffer every
+     * input is computed. */
+    uint16_t *live = NARROW_ENABLED() && NARROW_FITS(net->units[1])
+                         ? (uint16_t *)malloc(sizeof(uint16_t) * (size_t)((net->units[0] + 15) / 16 + 1))
+                         : NULL;
     const unsigned saved = df_flush_denormals();
     const int64_t done = F(train_batches)(net, work, train, x, y, order, n, batch_size,
-                                          first_batch, end_batch, batch_loss, batch_metric);
+                                          first_batch, end_batch, batch_loss, batch_metric, live);
     df_restore_denormals(saved);
+    free(live);
     return done;
 }
 
@@ -757,7 +766,7 @@ int F(df_predict)(const df_net *net, const REAL *x, int64_t n, int64_t capacity,
         for (int64_t start = 0; start < n; start += capacity) {
             const int rows = (int)((n - start) < capacity ? (n - start) : capacity);
             act[L - 1] = out + start * n_out;
-            F(forward)(net, &work, x + start * n_in, NULL, rows, 0, narrow);
+            F(forward)(net, &work, x + start * n_in, NULL, rows, 0, narrow, NULL);
         }
     }
     if (buffer != stack_buffer) free(buffer);
@@ -776,7 +785,7 @@ void F(df_evaluate)(const df_net *net, df_work *work, const df_train *train, con
         const int rows = (int)((n - start) < work->capacity ? (n - start) : work->capacity);
         const void *yb = labels ? (const void *)((const int32_t *)y + start)
                                 : (const void *)((const REAL *)y + start * n_out);
-        F(forward)(net, work, x + start * n_in, NULL, rows, train->fused_output, narrow);
+        F(forward)(net, work, x + start * n_in, NULL, rows, train->fused_output, narrow, NULL);
         const REAL *out = (const REAL *)work->act[L - 1];
         *loss_sum += F(df_loss)(train->loss, out, yb, NULL, rows, n_out);
         *metric_sum += F(df_metric)(train->metric, train->threshold, out, yb, rows, n_out);

@@ -24,13 +24,19 @@ int df_narrow_enabled(void);
 #define DF_NARROW_FITS(n) ((n) >= 1 && (n) <= DF_NARROW_MAX)
 
 /* Row r of the input is x + (idx ? idx[r] : r) * ldx.  out (rows x n_out) = x w + b
- * (no bias when b is NULL). */
+ * (no bias when b is NULL).  Inputs that are 0 in every row of a block are
+ * skipped (w must be finite).  With live not NULL (ceil(n_in / 16) entries,
+ * zeroed by the caller), bit k % 16 of live[k / 16] is set for each input k
+ * that is not 0 in some row. */
 void df_narrow_forward_f32(const float *x, const int64_t *idx, int64_t ldx, const float *w,
-                           const float *b, float *out, int rows, int n_in, int n_out);
+                           const float *b, float *out, int rows, int n_in, int n_out,
+                           uint16_t *live);
 
-/* dw (n_in x n_out) = x' dz, x read as above. */
+/* dw (n_in x n_out) = x' dz, x read as above.  With live from the forward pass
+ * over the same rows, the rows of dw for inputs 0 throughout are written as 0
+ * without arithmetic (dz must be finite); NULL computes them all. */
 void df_narrow_dw_f32(const float *x, const int64_t *idx, int64_t ldx, const float *dz, float *dw,
-                      int rows, int n_in, int n_out);
+                      int rows, int n_in, int n_out, const uint16_t *live);
 #endif
 
 #endif

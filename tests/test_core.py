@@ -790,6 +790,53 @@ def test_train_batches_with_an_input_wider_than_every_layer(dtype, units, kernel
         assert_allclose(s.net.params, flatten(mlp.parameters()), **TRAIN_TOL[dtype])
 
 
+def sparse_rows(rng, shape, dtype, density):
+    """Values where a uniform draw falls below density, else zeros of both signs:
+    whole inputs, and runs of inputs, are 0 in every row of a block or a batch."""
+    values = rand(rng, shape, dtype)
+    zeros = np.where(rng.random(shape) < 0.5, dtype(0.0), dtype(-0.0))
+    return np.where(rng.random(shape) < density, values, zeros).astype(dtype)
+
+
+@pytest.mark.parametrize("density", [0.0, 0.03, 0.15, 0.5])
+@pytest.mark.parametrize("units", [(40, 25, 3), (37, 10, 4), (20, 32, 17, 2)])
+@pytest.mark.parametrize("batch", [11, 23, 64])
+def test_train_batches_on_sparse_inputs(units, batch, density, kernels):
+    """Inputs that are 0 in every row of a block are skipped by the narrow
+    forward, and their rows of dw written as 0 without arithmetic.  An input
+    live only in a remainder row (past the last full block) must still get its
+    gradient: batches of 11 and 23 leave such rows; 0.03 makes such inputs
+    common.  Float32 against the reference, three epochs, Adam."""
+    dtype, n = np.float32, 64
+    acts = ["relu"] * (len(units) - 2) + ["linear"]
+    s = Setup(units, acts, "sparse_ce_logits", False, dtype, n, capacity=batch, seed=11,
+              optimizer="adam", learning_rate=1e-2)
+    rng = np.random.default_rng(12)
+    s.x[...] = sparse_rows(rng, s.x.shape, dtype, density)
+    s.data = _core.Dataset(s.net, s.x, s.y, True)
+    mlp = reference_mlp(s.params, units, acts, "sparse_ce_logits", False, learning_rate=1e-2)
+    n_batches = -(-n // batch)
+    for _ in range(3):
+        order = rng.permutation(n).astype(np.int64)
+        done, losses, _ = s.train(order, batch, 0, n_batches)
+        assert done == n_batches
+        assert_allclose(losses, mlp.fit_epoch(s.x, s.y, batch, order), **TRAIN_TOL[dtype])
+        assert_allclose(s.net.params, flatten(mlp.parameters()), **TRAIN_TOL[dtype])
+
+
+@pytest.mark.parametrize("rows", [1, 5, 8, 16, 19, 33])
+@pytest.mark.parametrize("n_out", [7, 25])
+def test_dense_forward_on_sparse_inputs(rows, n_out, kernels):
+    rng = np.random.default_rng(rows * 100 + n_out)
+    x = sparse_rows(rng, (rows, 50), np.float32, 0.1)
+    x[:, 16:32] = 0  # a whole chunk of 16 inputs dead
+    kernel = rand(rng, (50, n_out), np.float32)
+    bias = rand(rng, n_out, np.float32)
+    out = _core.dense_forward(x, kernel, bias, ACT["relu"])
+    assert_allclose(out, reference.dense_forward(x, kernel, bias, "relu", 0.2),
+                    rtol=RTOL[np.float32], atol=1e-6)
+
+
 OPTIMIZER_CASES = [("sgd", dict(learning_rate=0.1)),
                    ("sgd", dict(learning_rate=0.1, momentum=0.9)),
                    ("sgd", dict(learning_rate=0.1, momentum=0.9, nesterov=True)),
