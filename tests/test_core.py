@@ -837,6 +837,20 @@ def test_dense_forward_on_sparse_inputs(rows, n_out, kernels):
                     rtol=RTOL[np.float32], atol=1e-6)
 
 
+@pytest.mark.parametrize("n_out, block", [(25, 8), (10, 16)])
+def test_skipping_zero_inputs_changes_no_bit(n_out, block, kernels):
+    """Row 0's output, alone with sparse block-mates (most inputs 0 in the whole
+    block: skipped) and with dense ones (none skipped), is the same to the bit."""
+    rng = np.random.default_rng(n_out)
+    sparse = sparse_rows(rng, (block, 300), np.float32, 0.05)
+    dense = sparse.copy()
+    dense[1:] = rand(rng, (block - 1, 300), np.float32)
+    kernel, bias = rand(rng, (300, n_out), np.float32), rand(rng, n_out, np.float32)
+    alone = _core.dense_forward(sparse, kernel, bias, ACT["linear"])
+    mates = _core.dense_forward(dense, kernel, bias, ACT["linear"])
+    assert_array_equal(alone[0], mates[0])
+
+
 OPTIMIZER_CASES = [("sgd", dict(learning_rate=0.1)),
                    ("sgd", dict(learning_rate=0.1, momentum=0.9)),
                    ("sgd", dict(learning_rate=0.1, momentum=0.9, nesterov=True)),
