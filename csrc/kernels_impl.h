@@ -674,13 +674,14 @@ static int F(step_is_finite)(const df_net *net, const df_train *train, const F(h
 static int64_t F(train_batches)(const df_net *net, df_work *work, df_train *train, const REAL *x,
                                 const void *y, const int64_t *order, int64_t n,
                                 int64_t batch_size, int64_t first_batch, int64_t end_batch,
-                                double *batch_loss, double *batch_metric, uint16_t *live) {
+                                double *batch_loss, double *batch_metric, int narrow,
+                                uint16_t *live) {
     const int L = net->n_layers;
     const int64_t n_in = net->units[0], n_out = net->units[L];
     const int labels = df_loss_uses_labels(train->loss);
     /* A narrow first layer reads the batch's rows where they lie; otherwise
      * they are gathered into work->x for BLAS. */
-    const int narrow = NARROW_ENABLED(), gather = !(narrow && NARROW_FITS(net->units[1]));
+    const int gather = !(narrow && NARROW_FITS(net->units[1]));
     /* Nothing else writes the parameters or slots during this call: their
      * maxima are taken once here, then carried by each update. */
     F(held_max) held = F(current_max)(net, train);
@@ -724,15 +725,18 @@ int64_t F(df_train_batches)(const df_net *net, df_work *work, df_train *train, c
                             const void *y, const int64_t *order, int64_t n, int64_t batch_size,
                             int64_t first_batch, int64_t end_batch, double *batch_loss,
                             double *batch_metric) {
-    /* The inputs not 0 in some row of the batch (narrow_f32.c: the first layer's
-     * forward finds them, its dw skips the others); without the buffer every
-     * input is computed. */
-    uint16_t *live = NARROW_ENABLED() && NARROW_FITS(net->units[1])
+    /* One answer for the whole call (see NARROW_ENABLED).  With a narrow first
+     * layer, live holds the inputs not 0 in some row of the batch (narrow_f32.c:
+     * its forward finds them, its dw skips the others); without the buffer
+     * every input is computed. */
+    const int narrow = NARROW_ENABLED();
+    uint16_t *live = narrow && NARROW_FITS(net->units[1])
                          ? (uint16_t *)malloc(sizeof(uint16_t) * (size_t)((net->units[0] + 15) / 16 + 1))
                          : NULL;
     const unsigned saved = df_flush_denormals();
     const int64_t done = F(train_batches)(net, work, train, x, y, order, n, batch_size,
-                                          first_batch, end_batch, batch_loss, batch_metric, live);
+                                          first_batch, end_batch, batch_loss, batch_metric,
+                                          narrow, live);
     df_restore_denormals(saved);
     free(live);
     return done;

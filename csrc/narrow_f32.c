@@ -48,6 +48,17 @@ static inline void row_masks(int n_out, __mmask16 *m0, __mmask16 *m1) {
     *m1 = (__mmask16)(n_out <= 16 ? 0 : n_out >= 32 ? 0xFFFF : (1u << (n_out - 16)) - 1);
 }
 
+/* The lanes of inputs [k0, k0 + 16) that exist (fewer than 16 at the end). */
+static inline __mmask16 chunk_lanes(int n_in, int k0) {
+    return n_in - k0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n_in - k0)) - 1);
+}
+
+/* The lanes of `bits` (float bit patterns, or several ORed) that are not +0 or
+ * -0: the sign bit is left out of the test. */
+NARROW_INLINE unsigned nonzero_lanes(__m512i bits) {
+    return _mm512_test_epi32_mask(bits, _mm512_set1_epi32(0x7FFFFFFF));
+}
+
 /* acc[r] += x[r][k] * w[k, :] for the block's R rows. */
 NARROW_INLINE void forward_step(const float *const *xr, const float *w, int k, int n_out,
                                 __mmask16 m0, __mmask16 m1, __m512 acc[][2], const int R,
@@ -85,11 +96,11 @@ NARROW_INLINE void forward_block(const float *x, const int64_t *idx, int64_t ldx
         /* Inputs that are 0 in every row of the block add nothing (w is finite):
          * only the others are walked.  Images have many (MNIST: half the
          * inputs of an 8-row block); dense data pays one OR per row per 16. */
-        const __mmask16 in_range = n_in - k0 >= 16 ? 0xFFFF : (__mmask16)((1u << (n_in - k0)) - 1);
+        const __mmask16 in_range = chunk_lanes(n_in, k0);
         __m512i any = _mm512_setzero_si512();
         for (int r = 0; r < R; r++)
             any = _mm512_or_si512(any, _mm512_castps_si512(_mm512_maskz_loadu_ps(in_range, xr[r] + k0)));
-        unsigned live = _mm512_test_epi32_mask(any, _mm512_set1_epi32(0x7FFFFFFF));
+        unsigned live = nonzero_lanes(any);
         if (live_out) live_out[k0 / 16] |= (uint16_t)live;
         if (live == 0xFFFF) { /* all 16 live: a plain counted loop */
             for (int k = k0; k < k0 + 16; k++)
@@ -144,9 +155,19 @@ NARROW_INLINE void forward_row(const float *xr, const float *w, const float *b, 
 /* Marks in live the inputs that are not 0 in row xr (see dw_all). */
 NARROW_INLINE void mark_live(const float *xr, int n_in, uint16_t *live) {
     for (int k0 = 0; k0 < n_in; k0 += 16) {
-        const __mmask16 in_range = n_in - k0 >= 16 ? 0xFFFF : (__mmask16)((1u << (n_in - k0)) - 1);
+        const __mmask16 in_range = chunk_lanes(n_in, k0);
         const __m512i v = _mm512_castps_si512(_mm512_maskz_loadu_ps(in_range, xr + k0));
-        live[k0 / 16] |= (uint16_t)_mm512_test_epi32_mask(v, _mm512_set1_epi32(0x7FFFFFFF));
+        live[k0 / 16] |= (uint16_t)nonzero_lanes(v);
+    }
+}
+
+/* Rows [r, rows) one at a time, after the last full block. */
+NARROW_INLINE void forward_rest(const float *x, const int64_t *idx, int64_t ldx, const float *w,
+                                const float *b, float *out, int r, int rows, int n_in, int n_out,
+                                __mmask16 m0, __mmask16 m1, uint16_t *live, const int V) {
+    for (; r < rows; r++) {
+        forward_row(ROW(x, idx, ldx, r), w, b, out + (int64_t)r * n_out, n_in, n_out, m0, m1, V);
+        if (live) mark_live(ROW(x, idx, ldx, r), n_in, live);
     }
 }
 
@@ -160,10 +181,7 @@ NARROW_TARGET void df_narrow_forward_f32(const float *x, const int64_t *idx, int
         for (; rows - r >= 8; r += 8)
             forward_block(x, idx, ldx, w, b, out, r, n_in, n_out, m0, m1, 8, 2,
                           idx ? rows - r - 8 : 0, live);
-        for (; r < rows; r++) {
-            forward_row(ROW(x, idx, ldx, r), w, b, out + (int64_t)r * n_out, n_in, n_out, m0, m1, 2);
-            if (live) mark_live(ROW(x, idx, ldx, r), n_in, live);
-        }
+        forward_rest(x, idx, ldx, w, b, out, r, rows, n_in, n_out, m0, m1, live, 2);
     } else {
         for (; rows - r >= 16; r += 16)
             forward_block(x, idx, ldx, w, b, out, r, n_in, n_out, m0, m1, 16, 1,
@@ -171,10 +189,7 @@ NARROW_TARGET void df_narrow_forward_f32(const float *x, const int64_t *idx, int
         for (; rows - r >= 4; r += 4)
             forward_block(x, idx, ldx, w, b, out, r, n_in, n_out, m0, m1, 4, 1,
                           idx ? rows - r - 4 : 0, live);
-        for (; r < rows; r++) {
-            forward_row(ROW(x, idx, ldx, r), w, b, out + (int64_t)r * n_out, n_in, n_out, m0, m1, 1);
-            if (live) mark_live(ROW(x, idx, ldx, r), n_in, live);
-        }
+        forward_rest(x, idx, ldx, w, b, out, r, rows, n_in, n_out, m0, m1, live, 1);
     }
 }
 
@@ -214,7 +229,7 @@ NARROW_INLINE void dw_all(const float *x, const int64_t *idx, int64_t ldx, const
                           __mmask16 m0, __mmask16 m1, const int KS, const int V) {
     int queue[48], queued = 0;
     for (int k0 = 0; k0 < n_in; k0 += 16) {
-        const __mmask16 in_range = n_in - k0 >= 16 ? 0xFFFF : (__mmask16)((1u << (n_in - k0)) - 1);
+        const __mmask16 in_range = chunk_lanes(n_in, k0);
         const unsigned live = (live_in ? live_in[k0 / 16] : 0xFFFF) & in_range;
         for (unsigned dead = ~live & in_range; dead; dead &= dead - 1) {
             float *o = dw + (int64_t)(k0 + __builtin_ctz(dead)) * n_out;
