@@ -725,6 +725,21 @@ def test_network_gradient(units, hidden, output, loss, fused):
 
 # ---------------------------------------------------------------- whole networks: training
 
+def train_like_the_reference(s, mlp, n, batch, epochs, rng):
+    """Epochs of fresh permutations through the core and the reference trainer;
+    per-batch losses and the parameters after each epoch must agree."""
+    n_batches = -(-n // batch)
+    tol = TRAIN_TOL[s.params.dtype.type]
+    for _ in range(epochs):
+        order = rng.permutation(n).astype(np.int64)
+        done, losses, _ = s.train(order, batch, 0, n_batches)
+        assert done == n_batches
+        assert_allclose(losses, mlp.fit_epoch(s.x, s.y, batch, order), **tol)
+        assert_allclose(s.net.params, flatten(mlp.parameters()), **tol)
+    return n_batches
+
+
+
 # (hidden activation, output activation, loss, fused_output)
 TRAIN_CASES = [("relu", "softmax", "sparse_ce_logits", True),
                ("tanh", "linear", "ce_logits", False),
@@ -750,15 +765,7 @@ def test_train_batches_matches_reference_fit_epoch(dtype, hidden, output, loss, 
     s = Setup(units, acts, loss, fused, dtype, n, capacity=batch, seed=7,
               optimizer="adam", learning_rate=1e-2)
     mlp = reference_mlp(s.params, units, acts, loss, fused, learning_rate=1e-2)
-    rng = np.random.default_rng(8)
-    n_batches = -(-n // batch)
-    for epoch in range(3):
-        order = rng.permutation(n).astype(np.int64)
-        done, losses, _ = s.train(order, batch, 0, n_batches)
-        assert done == n_batches
-        expected = mlp.fit_epoch(s.x, s.y, batch, order)
-        assert_allclose(losses, expected, **TRAIN_TOL[dtype])
-        assert_allclose(s.net.params, flatten(mlp.parameters()), **TRAIN_TOL[dtype])
+    n_batches = train_like_the_reference(s, mlp, n, batch, 3, np.random.default_rng(8))
     assert s.trainer.iterations == 3 * n_batches == mlp.iterations
     assert_allclose(s.trainer.slot_1, flatten(mlp.m), **TRAIN_TOL[dtype])
     assert_allclose(s.trainer.slot_2, flatten(mlp.v), **TRAIN_TOL[dtype])
@@ -780,14 +787,7 @@ def test_train_batches_with_an_input_wider_than_every_layer(dtype, units, kernel
     assert s.work.nbytes == batch * (itemsize * (units[0] + 2 * max(units[1:]) + sum(units[1:]))
                                      + np.dtype(np.int32).itemsize)
     mlp = reference_mlp(s.params, units, acts, "sparse_ce_logits", True, learning_rate=1e-2)
-    rng = np.random.default_rng(10)
-    n_batches = -(-n // batch)
-    for _ in range(2):
-        order = rng.permutation(n).astype(np.int64)
-        done, losses, _ = s.train(order, batch, 0, n_batches)
-        assert done == n_batches
-        assert_allclose(losses, mlp.fit_epoch(s.x, s.y, batch, order), **TRAIN_TOL[dtype])
-        assert_allclose(s.net.params, flatten(mlp.parameters()), **TRAIN_TOL[dtype])
+    train_like_the_reference(s, mlp, n, batch, 2, np.random.default_rng(10))
 
 
 def sparse_rows(rng, shape, dtype, density):
@@ -815,13 +815,7 @@ def test_train_batches_on_sparse_inputs(units, batch, density, kernels):
     s.x[...] = sparse_rows(rng, s.x.shape, dtype, density)
     s.data = _core.Dataset(s.net, s.x, s.y, True)
     mlp = reference_mlp(s.params, units, acts, "sparse_ce_logits", False, learning_rate=1e-2)
-    n_batches = -(-n // batch)
-    for _ in range(3):
-        order = rng.permutation(n).astype(np.int64)
-        done, losses, _ = s.train(order, batch, 0, n_batches)
-        assert done == n_batches
-        assert_allclose(losses, mlp.fit_epoch(s.x, s.y, batch, order), **TRAIN_TOL[dtype])
-        assert_allclose(s.net.params, flatten(mlp.parameters()), **TRAIN_TOL[dtype])
+    train_like_the_reference(s, mlp, n, batch, 3, rng)
 
 
 @pytest.mark.parametrize("rows", [1, 5, 8, 16, 19, 33])
