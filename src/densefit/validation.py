@@ -1,0 +1,86 @@
+"""Checks of user-given arguments, declared once with one message format.
+
+Each check returns the value converted to a plain Python type, or raises an
+error that names the argument, says what it must be and shows what it got, as
+scikit-learn's ``_validate_params`` and numpy.random's ``check_constraint`` do::
+
+    batch_size = validation.integer(batch_size, "batch_size")         # >= 1
+    epochs = validation.integer(epochs, "epochs", low=0)
+    beta_1 = validation.real(beta_1, "beta_1", low=0, high=1, high_open=True)
+
+The compiled core keeps only the checks that protect memory (shapes, dtypes,
+aliasing, label range); the messages a user reads are written here.
+"""
+import numbers
+
+import numpy as np
+
+
+def _is_integer(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def integer(value, name, low=1, high=None):
+    """``value`` as an int in ``[low, high]`` (``high=None``: no upper bound); a bool,
+    a float or anything else is a ValueError, since ``Dense(1.5)`` or
+    ``epochs=True`` is always a mistake."""
+    if _is_integer(value) and value >= low and (high is None or value <= high):
+        return int(value)
+    if high is not None:
+        what = f"an integer in [{low}, {high}]"
+    elif low == 1:
+        what = "a positive integer"
+    else:
+        what = f"an integer >= {low}"
+    raise ValueError(f"{name} must be {what}, got {value!r}")
+
+
+def real(value, name, low=None, high=None, low_open=False, high_open=False):
+    """``value`` as a finite float within the bounds given (``low_open``: the bound
+    itself excluded).  NaN, inf and bools are refused."""
+    if _is_real(value) and np.isfinite(value) and _within(value, low, high, low_open, high_open):
+        return float(value)
+    raise ValueError(f"{name} must be {_describe(low, high, low_open, high_open)}, "
+                     f"got {value!r}")
+
+
+def _within(value, low, high, low_open, high_open):
+    above = low is None or (value > low if low_open else value >= low)
+    below = high is None or (value < high if high_open else value <= high)
+    return above and below
+
+
+def _describe(low, high, low_open, high_open):
+    if low is not None and high is not None:
+        return f"a number in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f"a finite number {'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f"a finite number {'<' if high_open else '<='} {high}"
+    return "a finite number"
+
+
+def boolean(value, name):
+    """``value`` as a bool: only True, False (or NumPy's bools) are accepted."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def one_of(value, name, choices):
+    """``value`` itself when it is one of ``choices``."""
+    if isinstance(value, (str, int)) and not isinstance(value, bool) and value in choices:
+        return value
+    raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, "
+                     f"got {value!r}")
+
+
+def string(value, name, allow_none=True):
+    """``value`` when it is a str (or None, when allowed)."""
+    if isinstance(value, str) or (allow_none and value is None):
+        return value
+    raise ValueError(f"{name} must be a string, got {value!r}")
