@@ -19,12 +19,13 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 import densefit
-from densefit import Sequential, losses, reference
+from densefit import Sequential, _core, inference, losses, reference
 from densefit.callbacks import LambdaCallback
 from densefit.layers import Dense, Input, Softmax
 from densefit.losses import (BinaryCrossentropy, CategoricalCrossentropy, MeanSquaredError,
                              SparseCategoricalCrossentropy)
 from densefit.optimizers import SGD, Adam
+from densefit.trainer import WorkspacePool
 from densefit.utils import set_random_seed
 
 DTYPES = [np.float32, np.float64]
@@ -73,10 +74,21 @@ def assert_same_weights(model, weights):
         assert_array_equal(a, b)
 
 
+def output_activations(model):
+    """Each Dense layer's activation, activation layers folded in as the model runs them."""
+    acts = []
+    for layer in model.layers:
+        if isinstance(layer, Dense):
+            acts.append(layer.activation.name)
+        else:
+            acts[-1] = layer.as_activation().name
+    return acts
+
+
 def reference_mlp(model, loss, fused=False, **adam):
     """A reference.MLP with the model's current weights and activations, in its dtype."""
     w = model.get_weights()
-    acts = [a.name for _, a in model._plan]
+    acts = output_activations(model)
     return reference.MLP(list(zip(w[::2], w[1::2], acts)), loss, fused_output=fused, **adam)
 
 
@@ -430,7 +442,7 @@ def test_shuffle_draws_a_fresh_permutation_each_epoch():
     set_random_seed(5)
     model = compiled(classifier(dtype="float64"))
     rng = np.random.default_rng()
-    rng.bit_generator.state = model._rng.bit_generator.state
+    rng.bit_generator.state = model.seed_generator.bit_generator.state
     orders = [rng.permutation(40) for _ in range(3)]
     assert not np.array_equal(orders[0], orders[1])
     mlp = reference_mlp(model, "sparse_ce_logits")
@@ -1119,10 +1131,16 @@ def test_workspace_pool_stays_bounded_across_sizes():
     keeping one set per size."""
     model = compiled(classifier())
     x, y = data()
+    model.build((None, x.shape[1]))
+    network = core_network(model)
+    pool = WorkspacePool()
     for n in range(1, 40):
-        model.evaluate(x[:n], y[:n], verbose=0)
-        model.fit(x[:n], y[:n], batch_size=n, verbose=0)
-    assert sum(len(pool) for pool in model._workspaces.values()) <= 2
+        for training in (False, True):
+            work = pool.take(network, n, True, training)
+            assert work.capacity >= n and work.training is training
+            pool.give(work)
+    assert pool.idle_count() <= 2
+    assert pool.take(core_network(model), 1, True, True) is not work  # a new network: new buffers
 
 
 def test_from_logits_true_on_softmax_output_uses_the_real_logits():
@@ -1158,6 +1176,16 @@ def two_threads():
     set_num_threads(before)
 
 
+def core_network(model):
+    """A ``_core.Network`` over a copy of the model's weights (Dense layers with their
+    own activations, no leaky_relu)."""
+    weights = model.get_weights()
+    units = [weights[0].shape[0]] + [b.size for b in weights[1::2]]
+    acts = [_core.ACTIVATIONS[name] for name in output_activations(model)]
+    params = np.concatenate([w.ravel() for w in weights])
+    return _core.Network(units, acts, [0.0] * len(acts), params, np.zeros_like(params))
+
+
 def _narrow_model(hidden=25):
     set_random_seed(3)
     model = Sequential([Dense(hidden, activation="relu"), Dense(10)])
@@ -1169,17 +1197,16 @@ def test_large_predict_is_split_across_threads_with_the_same_bits(two_threads):
     """A network of narrow layers runs without BLAS, so predict splits a large x over
     the threads itself, at multiples of the batch size: every row meets the same
     batches as in one call and comes out bit-identical."""
-    from densefit import _core
-
     model = _narrow_model()
+    network = core_network(model)
     x = np.random.default_rng(0).standard_normal((5000, 40)).astype(np.float32)
-    if _core.forward_uses_blas(model._network):
+    if _core.forward_uses_blas(network):
         pytest.skip("no AVX-512: this network's forward pass goes through BLAS")
-    assert model._predict_parts(len(x), 1024) == [(0, 2048), (2048, 5000)]
-    assert model._predict_parts(len(x), 100) == [(0, 2500), (2500, 5000)]
+    assert inference.parts(network, len(x), 1024) == [(0, 2048), (2048, 5000)]
+    assert inference.parts(network, len(x), 100) == [(0, 2500), (2500, 5000)]
     for batch_size in (None, 100, 333):
         split = model.predict(x, batch_size=batch_size)
-        whole = _core.predict(model._network, x, batch_size or 1024)
+        whole = _core.predict(network, x, batch_size or 1024, True)
         assert_array_equal(split, whole)
 
 
@@ -1195,16 +1222,14 @@ def test_split_predict_names_the_first_bad_row_of_the_whole_input(two_threads):
 def test_predict_is_not_split_when_blas_runs_the_network(two_threads):
     """A wide layer goes through BLAS, whose own threads split the products: a second
     level of threads would only compete with them."""
-    from densefit import _core
-
-    wide = _narrow_model(hidden=64)
-    assert _core.forward_uses_blas(wide._network)
-    assert wide._predict_parts(5000, 1024) is None
-    narrow = _narrow_model()
+    wide = core_network(_narrow_model(hidden=64))
+    assert _core.forward_uses_blas(wide)
+    assert inference.parts(wide, 5000, 1024) is None
+    narrow = core_network(_narrow_model())
     try:
         _core.set_narrow_kernels(False)
-        assert narrow._predict_parts(5000, 1024) is None
+        assert inference.parts(narrow, 5000, 1024) is None
     finally:
         _core.set_narrow_kernels(True)
-    if not _core.forward_uses_blas(narrow._network):
-        assert narrow._predict_parts(3000, 1024) is None  # each part takes two batches or more
+    if not _core.forward_uses_blas(narrow):
+        assert inference.parts(narrow, 3000, 1024) is None  # each part takes two batches or more

@@ -73,13 +73,12 @@ def test_round_trip_predictions_weights_and_compile_settings(tmp_path, make_opti
     assert type(b.optimizer) is type(a.optimizer)
     assert b.optimizer.get_config() == a.optimizer.get_config()
     assert b.optimizer.iterations == a.optimizer.iterations == 10
-    for slot_a, slot_b in zip(a.optimizer.slots, b.optimizer.slots):
-        assert_array_equal(slot_a, slot_b)
+    assert b.optimizer.slot_names == a.optimizer.slot_names != ()
+    for name in a.optimizer.slot_names:
+        assert_array_equal(getattr(a.optimizer, name), getattr(b.optimizer, name))
     assert type(b.loss) is type(a.loss) and b.loss.from_logits == a.loss.from_logits
     assert b.metrics_names == a.metrics_names == ["loss", "accuracy"]
-    assert b._compiled["loss_code"] == a._compiled["loss_code"]
-    assert b._compiled["fused"] is a._compiled["fused"] is True
-    assert repr(b._compiled["metric"]) == repr(a._compiled["metric"])
+    assert b.get_compile_config() == a.get_compile_config()
     assert b.evaluate(X, Y, verbose=0) == a.evaluate(X, Y, verbose=0)
 
 
@@ -103,9 +102,9 @@ def test_continuing_exactly_needs_the_saved_shuffle_state_and_slots(tmp_path):
     a = _trained(Adam(0.01), epochs=2)
     a.save(tmp_path / "a.densefit")
     fresh_rng = load_model(tmp_path / "a.densefit")
-    fresh_rng._rng = np.random.default_rng(12345)
+    fresh_rng.seed_generator.bit_generator.state = np.random.default_rng(12345).bit_generator.state
     no_slots = load_model(tmp_path / "a.densefit")
-    no_slots.optimizer.slots = None
+    no_slots.optimizer.momentums = no_slots.optimizer.velocities = None
     for model in (a, fresh_rng, no_slots):
         model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
     assert not np.array_equal(a.get_weights()[0], fresh_rng.get_weights()[0])
@@ -114,10 +113,11 @@ def test_continuing_exactly_needs_the_saved_shuffle_state_and_slots(tmp_path):
 
 def test_compiled_but_untrained_model(tmp_path):
     a = _trained(SGD(0.1, momentum=0.5), epochs=0)
-    assert a.optimizer.slots is None
+    assert a.optimizer.momentums is None and a.optimizer.velocities is None
     a.save(tmp_path / "a.densefit")
     b = load_model(tmp_path / "a.densefit")
-    assert b.optimizer.slots is None and b.optimizer.iterations == 0
+    assert b.optimizer.momentums is None and b.optimizer.velocities is None
+    assert b.optimizer.iterations == 0
     a.fit(X, Y, epochs=2, verbose=0)
     b.fit(X, Y, epochs=2, verbose=0)
     _assert_same_weights(a, b)
@@ -150,7 +150,7 @@ def test_other_compile_settings_survive(tmp_path):
     b = load_model(tmp_path / "a.densefit")
     assert isinstance(b.loss, BinaryCrossentropy) and b.loss.from_logits
     assert b.metrics_names == ["loss", "binary_accuracy"]
-    assert b._compiled["metric"].threshold == 0.0
+    assert b.get_compile_config() == a.get_compile_config()
     assert b.evaluate(X, targets, verbose=0) == a.evaluate(X, targets, verbose=0)
 
 
@@ -168,9 +168,9 @@ def test_file_layout_is_a_zip_of_json_and_npz(tmp_path):
         assert sorted(archive.namelist()) == ["config.json", "weights.npz"]
         config = json.loads(archive.read("config.json"))
         with np.load(io.BytesIO(archive.read("weights.npz")), allow_pickle=False) as npz:
-            assert sorted(npz.files) == ["params", "slot_1", "slot_2"]
+            assert sorted(npz.files) == ["optimizer_momentums", "optimizer_velocities", "params"]
     assert (config["format"], config["version"]) == (saving.FORMAT, saving.VERSION)
-    assert config["compile"]["optimizer"]["iterations"] == 10
+    assert config["optimizer_iterations"] == 10
 
 
 def test_saving_overwrites(tmp_path):
@@ -311,7 +311,7 @@ def test_config_that_is_not_json(tmp_path, saved):
 @pytest.mark.parametrize("change, match", [
     ({"format": "keras.model"}, "not a densefit model file"),
     ({"format": None}, "not a densefit model file"),
-    ({"version": 2}, "format version 2 is not supported"),
+    ({"version": 3}, "format version 3 is not supported"),
 ], ids=["other-format", "no-format", "version"])
 def test_config_of_another_format(tmp_path, saved, change, match):
     config = dict(saved[1], **change)
@@ -339,16 +339,19 @@ def _edit(config, *keys, value=None, delete=False):
 
 
 @pytest.mark.parametrize("keys, value, delete, match", [
-    (("model", "layers", 0, "units"), None, True, "config is invalid"),
-    (("model", "layers", 0, "activation", "name"), "gelu", False, "config is invalid"),
-    (("model", "layers", 0, "units"), -3, False, "units must be a positive integer"),
-    (("model", "dtype"), "int8", False, "config is invalid"),
+    (("model", "config", "layers", 0, "config", "units"), None, True, "config is invalid"),
+    (("model", "config", "layers", 0, "config", "activation", "name"), "gelu", False,
+     "config is invalid"),
+    (("model", "config", "layers", 0, "config", "units"), -3, False,
+     "units must be a positive integer"),
+    (("model", "config", "dtype"), "int8", False, "config is invalid"),
     (("model",), None, True, "config is invalid"),
-    (("rng_state",), {"bit_generator": "MT19937"}, False, "PCG64"),
+    (("model", "class_name"), "Functional", False, "unknown model class"),
+    (("seed_state",), {"bit_generator": "MT19937"}, False, "PCG64"),
     (("compile", "optimizer", "class_name"), "Adagrad", False, "unknown optimizer"),
     (("compile", "optimizer", "config", "learning_rate"), -1, False, "learning_rate"),
     (("compile", "loss", "class_name"), "Hinge", False, "unknown loss"),
-], ids=["no-units", "activation", "units", "dtype", "no-model", "rng", "optimizer",
+], ids=["no-units", "activation", "units", "dtype", "no-model", "model-class", "rng", "optimizer",
         "learning-rate", "loss"])
 def test_invalid_configs_name_the_file(tmp_path, saved, keys, value, delete, match):
     path = _write_zip(tmp_path / "bad.densefit", weights=saved[2],
@@ -364,8 +367,9 @@ def test_weights_of_the_wrong_shape_or_dtype(tmp_path, saved):
             ("short", {"params": np.zeros(n - 1, np.float32)}, rf"params must be \({n},\) float32"),
             ("dtype", {"params": np.zeros(n, np.float64)}, "float32, got.*float64"),
             ("none", {"kernel": np.zeros(n, np.float32)}, "got None"),
-            ("slots", {"params": np.zeros(n, np.float32), "slot_1": np.zeros(3, np.float32),
-                       "slot_2": np.zeros(n, np.float32)}, "slot_1 must be")]:
+            ("slots", {"params": np.zeros(n, np.float32),
+                       "optimizer_momentums": np.zeros(3, np.float32),
+                       "optimizer_velocities": np.zeros(n, np.float32)}, "momentums must be")]:
         path = _write_zip(tmp_path / f"{name}.densefit", config=saved[1], arrays=arrays)
         with pytest.raises(ValueError, match=match):
             load_model(path)
@@ -448,3 +452,23 @@ def test_pathlike_everywhere(tmp_path):
     b = load_model(Path(tmp_path) / "m.densefit")
     b.load_weights(Path(tmp_path) / "w.npz")
     _assert_same_weights(a, b)
+
+
+# ------------------------------------------------------------------ files from densefit 1.0
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd", "rmsprop"])
+def test_version_1_files_load_and_continue_as_densefit_1_0_did(name):
+    """Files written by densefit 1.0 (format version 1, made by its own save) load
+    with the same predictions, and one more epoch gives the weights 1.0 gave:
+    their optimizer slots were mapped to momentums/velocities correctly."""
+    expected = np.load(DATA / "v1-expected.npz")
+    x, y = expected["x"], expected["y"]
+    model = load_model(DATA / f"v1-{name}.densefit")
+    assert_array_equal(model.predict(x), expected[f"{name}_predict"])
+    assert model.optimizer.iterations == 10
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    for i, weight in enumerate(model.get_weights()):
+        assert_array_equal(weight, expected[f"{name}_after_{i}"])

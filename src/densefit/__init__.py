@@ -3,11 +3,17 @@
 >>> from densefit import Sequential
 >>> from densefit.layers import Dense
 """
+from importlib.metadata import PackageNotFoundError, version as _version
+
 from . import (activations, callbacks, datasets, initializers, layers, losses, metrics, models,
                optimizers, reference, utils)
 from .models import Sequential, load_model
 from .utils import get_num_threads, set_num_threads
 
-__version__ = "1.0.0"
-__all__ = ["Sequential", "load_model", "get_num_threads", "set_num_threads", "activations", "callbacks", "datasets", "initializers",
-           "layers", "losses", "metrics", "models", "optimizers", "reference", "utils"]
+try:
+    __version__ = _version("densefit")  # written once, in pyproject.toml
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "unknown"
+__all__ = ["Sequential", "load_model", "get_num_threads", "set_num_threads", "activations",
+           "callbacks", "datasets", "initializers", "layers", "losses", "metrics", "models",
+           "optimizers", "reference", "utils"]

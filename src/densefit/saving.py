@@ -1,6 +1,10 @@
 """One-file model saving: a zip holding ``config.json`` (architecture, compile
 settings, optimizer hyper-parameters and step count, the shuffle generator's
-state) and ``weights.npz`` (parameters and optimizer slots).
+state) and ``weights.npz`` (parameters and the optimizer's variables).  It is
+written and read through the model's public hooks only (``get_config``/
+``from_config``, ``get_weights``/``set_weights``, ``get_compile_config``/
+``compile_from_config``, the optimizer's ``save_own_variables``/
+``load_own_variables``), as Keras' saving is.
 
 Loading parses JSON and reads arrays with ``allow_pickle=False``: a model file
 can never run code.  Saving writes a temporary file and renames it over the
@@ -23,8 +27,13 @@ import zipfile
 
 import numpy as np
 
+from . import optimizers, validation
+
 FORMAT = "densefit.model"
-VERSION = 1
+VERSION = 2
+_READABLE = (1, 2)  # version 1: densefit 1.0's layout, read through _from_version_1
+_OPTIMIZER_PREFIX = "optimizer_"  # weights.npz members holding the optimizer's variables
+_MODEL_CLASSES = {}  # class name -> class, filled by register_model
 _MAX_MEMBER_BYTES = 2**34  # no real model is near 16 GiB; a larger claim is a corrupt file
 
 
@@ -49,18 +58,30 @@ def _npz_bytes(arrays):
     return buffer.getvalue()
 
 
+def register_model(cls):
+    """Class decorator: ``load_model`` rebuilds models of this class by its name
+    (the file names the class; nothing from a file is ever imported or run)."""
+    _MODEL_CLASSES[cls.__name__] = cls
+    return cls
+
+
 def save_model(model, filepath):
+    """Write ``model`` to one file through its public hooks: ``get_config``,
+    ``get_weights``, ``get_compile_config``, the optimizer's
+    ``save_own_variables`` and the ``seed_generator``'s state."""
     if not model.built:
         raise ValueError("the model is not built yet: there are no weights to save")
-    config = {"format": FORMAT, "version": VERSION, "model": model.get_config(),
-              "rng_state": model._rng.bit_generator.state}
-    arrays = {"params": model._network.params}
-    if model._compiled is not None:
-        config["compile"] = {"loss": model.loss.get_config(),
-                             "optimizer": model.optimizer.serialize(),
-                             "metrics": model._compiled["metric_names"]}
-        if model.optimizer.slots is not None:
-            arrays["slot_1"], arrays["slot_2"] = model.optimizer.slots
+    config = {"format": FORMAT, "version": VERSION,
+              "model": {"class_name": type(model).__name__, "config": model.get_config()},
+              "seed_state": model.seed_generator.bit_generator.state}
+    arrays = {"params": np.concatenate([w.ravel() for w in model.get_weights()])}
+    compile_config = model.get_compile_config()
+    if compile_config is not None:
+        config["compile"] = compile_config
+        store = {}
+        model.optimizer.save_own_variables(store)
+        config["optimizer_iterations"] = int(store.pop("iterations"))
+        arrays.update({_OPTIMIZER_PREFIX + name: value for name, value in store.items()})
 
     def write(f):
         with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -140,10 +161,18 @@ def _unreadable(e):
 
 
 def load_model(filepath):
-    from . import _core, losses, optimizers
-    from .layers import Dense
-    from .models import Sequential
+    """A model saved with ``model.save``, ready to predict or to continue training."""
+    config, arrays = _read_model_file(filepath)
+    try:
+        return _model_from(config, arrays)
+    except (KeyError, TypeError, IndexError, AttributeError, OverflowError) as e:
+        raise ValueError(f"{filepath}: the model file's config is invalid ({e!r})") from None
+    except ValueError as e:  # a value the layers, optimizer or generator reject, or bad arrays
+        raise ValueError(f"{filepath}: {e}") from None
 
+
+def _read_model_file(filepath):
+    """``(config, arrays)`` of a model file, every member checked (see the module doc)."""
     try:  # every failure to read is reported once, as "<file>: cannot read the model file: ..."
         size = os.stat(filepath).st_size
         with zipfile.ZipFile(filepath) as archive:
@@ -156,48 +185,75 @@ def load_model(filepath):
         raise ValueError(f"{filepath}: cannot read the model file: {e}") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ValueError(f"{filepath}: not a densefit model file")
-    if config.get("version") != VERSION:
+    if config.get("version") not in _READABLE:
         raise ValueError(f"{filepath}: format version {config.get('version')} is not supported "
-                         f"(this densefit reads version {VERSION})")
-    try:
-        spec = config["model"]
-        model = Sequential([Dense.from_config(c) for c in spec["layers"]], name=spec["name"])
-        for dense, _ in model._plan:
-            dense.dtype = np.dtype(spec["dtype"])
-        n_in = spec["input_shape"][0]
-        if isinstance(n_in, bool) or not isinstance(n_in, int) or n_in < 1:
-            raise ValueError(f"input_shape must be a positive integer, got {n_in!r}")
-        # sizes from the config are checked against the array read from the file before
-        # anything is allocated for them
-        count = _core.parameter_count([n_in] + [dense.units for dense, _ in model._plan])
-        params = arrays.get("params")
-        if params is None or params.shape != (count,):
-            got = None if params is None else (params.shape, str(params.dtype))
-            raise ValueError(f"params must be ({count},) {np.dtype(spec['dtype'])}, got {got}")
-        model._build(n_in)
-        _copy_into(model._network.params, arrays.get("params"), "params")
-        model._rng.bit_generator.state = config["rng_state"]
-        if "compile" in config:
-            c = config["compile"]
-            model.compile(optimizers.deserialize(c["optimizer"]), losses.deserialize(c["loss"]),
-                          c["metrics"] or None)
-            if "slot_1" in arrays:
-                slots = (np.empty_like(model._network.params), np.empty_like(model._network.params))
-                _copy_into(slots[0], arrays["slot_1"], "slot_1")
-                _copy_into(slots[1], arrays.get("slot_2"), "slot_2")
-                model.optimizer.slots = slots
-    except (KeyError, TypeError, IndexError, AttributeError, OverflowError) as e:
-        raise ValueError(f"{filepath}: the model file's config is invalid ({e!r})") from None
-    except ValueError as e:  # a value the layers, optimizer or generator reject, or bad arrays
-        raise ValueError(f"{filepath}: {e}") from None
+                         f"(this densefit reads versions {', '.join(map(str, _READABLE))})")
+    if config["version"] == 1:
+        config, arrays = _from_version_1(config, arrays)
+    return config, arrays
+
+
+def _model_from(config, arrays):
+    """The model a file's ``config`` and ``arrays`` describe.  The weights' sizes
+    implied by the config are checked against the arrays read before anything is
+    allocated for them."""
+    spec = config["model"]
+    cls = _MODEL_CLASSES.get(spec["class_name"])
+    if cls is None:
+        raise ValueError(f"unknown model class {spec['class_name']!r}")
+    model = cls.from_config(dict(spec["config"], input_shape=None))  # not built yet
+    n_in = spec["config"]["input_shape"][0]
+    if isinstance(n_in, bool) or not isinstance(n_in, int) or n_in < 1:
+        raise ValueError(f"input_shape must be a positive integer, got {n_in!r}")
+    shapes = model.weight_shapes(n_in)
+    count, dtype = sum(math.prod(shape) for shape in shapes), np.dtype(model.dtype)
+    params = arrays.get("params")
+    if params is None or params.shape != (count,) or params.dtype != dtype:
+        got = None if params is None else (params.shape, str(params.dtype))
+        raise ValueError(f"params must be ({count},) {dtype}, got {got}")
+    model.build((None, n_in))
+    model.set_weights(_split(params, shapes))
+    model.seed_generator.bit_generator.state = config["seed_state"]
+    if "compile" in config:
+        model.compile_from_config(config["compile"])
+        store = {name[len(_OPTIMIZER_PREFIX):]: value for name, value in arrays.items()
+                 if name.startswith(_OPTIMIZER_PREFIX)}
+        if store:  # trained: the optimizer's state belongs to the weights just loaded
+            # build takes the flat parameter array or any of its shape and dtype
+            model.optimizer.build(np.empty(model.count_params(), model.dtype))
+            model.optimizer.load_own_variables(
+                dict(store, iterations=config.get("optimizer_iterations", 0)))
+        else:
+            model.optimizer.iterations = validation.integer(
+                config.get("optimizer_iterations", 0), "iterations", low=0, high=2**63 - 1)
     return model
 
 
-def _copy_into(target, source, name):
-    if source is None or source.shape != target.shape or source.dtype != target.dtype:
-        got = None if source is None else (source.shape, str(source.dtype))
-        raise ValueError(f"{name} must be {target.shape} {target.dtype}, got {got}")
-    target[...] = source
+def _split(flat, shapes):
+    arrays, offset = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        arrays.append(flat[offset:offset + size].reshape(shape))
+        offset += size
+    return arrays
+
+
+def _from_version_1(config, arrays):
+    """A version-1 file in version 2's layout: the model config was the Dense
+    layers' configs without class names (layers.deserialize reads those), the
+    step count lay in the optimizer's config and the slots were ``slot_1`` and
+    ``slot_2``, in the order of the optimizer's ``slot_names``."""
+    from_v1 = dict(config, model={"class_name": "Sequential", "config": config["model"]},
+                   seed_state=config["rng_state"])
+    arrays = {k: v for k, v in arrays.items() if not k.startswith("slot_")}
+    if "compile" in config:
+        compiled = config["compile"]
+        from_v1["optimizer_iterations"] = compiled["optimizer"].get("iterations", 0)
+        names = optimizers.deserialize(compiled["optimizer"]).slot_names
+        for name, key in zip(names, ("slot_1", "slot_2")):
+            if key in arrays:
+                arrays[_OPTIMIZER_PREFIX + name] = arrays[key]
+    return from_v1, arrays
 
 
 def save_weights(model, filepath):

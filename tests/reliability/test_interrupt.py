@@ -1,12 +1,12 @@
 """Ctrl-C during fit: prompt, and the model stays usable.
 
 fit runs the compiled loop in time-sized chunks and regains control about every
-``models._CHUNK_SECONDS`` (0.1 s); a SIGINT that arrives while a chunk runs is
+``training_loop.CHUNK_SECONDS`` (0.1 s); a SIGINT that arrives while a chunk runs is
 raised as KeyboardInterrupt when that chunk returns.  These tests check that:
 
 * the interrupt surfaces within one chunk: no chunk starts after the signal,
-  and the KeyboardInterrupt is raised at most 2 x _CHUNK_SECONDS after it;
-  with a fake clock, no chunk is sized much over _CHUNK_SECONDS, even right
+  and the KeyboardInterrupt is raised at most 2 x CHUNK_SECONDS after it;
+  with a fake clock, no chunk is sized much over CHUNK_SECONDS, even right
   after one cut short by the end of an epoch;
 * weights, optimizer slots and ``optimizer.iterations`` are exactly those of
   the last completed batch: with k = ``optimizer.iterations`` after the
@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from densefit import Sequential, models
+from densefit import Sequential, _core, training_loop
 from densefit.callbacks import Callback
 from densefit.layers import Dense, Input
 from densefit.utils import set_random_seed
@@ -117,13 +117,13 @@ def test_ctrl_c_from_timer_stops_within_one_chunk(monkeypatch):
     n_batches = 5000
     model = make(x.shape[1], hidden=128)
     calls = []  # start time of each compiled chunk
-    train_batches = models._core.train_batches
+    train_batches = _core.train_batches
 
     def recording(*args):
         calls.append(time.perf_counter())
         return train_batches(*args)
 
-    monkeypatch.setattr(models._core, "train_batches", recording)
+    monkeypatch.setattr(_core, "train_batches", recording)
     sent = []
 
     def interrupt():
@@ -147,8 +147,8 @@ def test_ctrl_c_from_timer_stops_within_one_chunk(monkeypatch):
     print(f"interrupt latency {latency * 1e3:.1f} ms after {sent[0] - start:.2f} s of fit, "
           f"{len(calls)} chunks, {model.optimizer.iterations} batches")
     assert all(t < sent[1] for t in calls), "a chunk started after the signal"
-    assert latency <= 2 * models._CHUNK_SECONDS
-    monkeypatch.setattr(models._core, "train_batches", train_batches)
+    assert latency <= 2 * training_loop.CHUNK_SECONDS
+    monkeypatch.setattr(_core, "train_batches", train_batches)
 
     k = model.optimizer.iterations
     assert k > 0
@@ -189,7 +189,7 @@ def test_ctrl_c_from_a_batch_hook_is_exact_and_training_continues(epoch, batch):
 
     reference = reference_after(k, x, y, batch_size, hidden=8)
     assert_same_state(model, reference)
-    assert model._rng.bit_generator.state == reference._rng.bit_generator.state
+    assert model.seed_generator.bit_generator.state == reference.seed_generator.bit_generator.state
     for key, values in model.history.history.items():
         assert values == reference.history.history[key][:epoch]
 
@@ -208,17 +208,17 @@ def test_ctrl_c_in_the_validation_pass_keeps_the_epochs_weights(monkeypatch):
     the epoch's training applied and the model usable."""
     x, y = data(300, 12)
     model = make(x.shape[1], hidden=8)
-    evaluate = models._core.evaluate
+    evaluate = _core.evaluate
 
     def interrupted(*args):
         evaluate(*args)
         signal.raise_signal(signal.SIGINT)
 
-    monkeypatch.setattr(models._core, "evaluate", interrupted)
+    monkeypatch.setattr(_core, "evaluate", interrupted)
     with pytest.raises(KeyboardInterrupt):
         model.fit(x[:200], y[:200], batch_size=20, epochs=3, verbose=0,
                   validation_data=(x[200:], y[200:]))
-    monkeypatch.setattr(models._core, "evaluate", evaluate)
+    monkeypatch.setattr(_core, "evaluate", evaluate)
     assert model.optimizer.iterations == 10
     assert model.history.epoch == []
     assert_same_state(model, reference_after(10, x[:200], y[:200], 20, hidden=8))
@@ -228,7 +228,7 @@ def test_ctrl_c_in_the_validation_pass_keeps_the_epochs_weights(monkeypatch):
 
 
 class _Clock:
-    """A stand-in for ``models.time``: compiled work takes 1 ms per batch."""
+    """A stand-in for ``training_loop.time``: compiled work takes 1 ms per batch."""
 
     def __init__(self):
         self.now = 0.0
@@ -240,25 +240,25 @@ class _Clock:
 @pytest.mark.parametrize("n_batches", [250, 1000, 1234])
 def test_chunks_stay_near_chunk_seconds_across_epoch_ends(monkeypatch, n_batches):
     """With a clock that makes every batch cost 1 ms, each compiled call must cover
-    about _CHUNK_SECONDS (0.1 s = 100 batches) and never much more: a chunk cut
+    about CHUNK_SECONDS (0.1 s = 100 batches) and never much more: a chunk cut
     short by the end of an epoch must not inflate the next one.  This bounds how
     long Ctrl-C can wait, whatever the epoch length."""
     clock = _Clock()
-    train_batches = models._core.train_batches
+    train_batches = _core.train_batches
     sizes = []
 
     def timed(*args):
         done = train_batches(*args)
-        sizes.append(args[7] - args[6])  # end_batch - first_batch
+        sizes.append(args[8] - args[7])  # end_batch - first_batch
         clock.now += 1e-3 * sizes[-1]
         return done
 
-    monkeypatch.setattr(models, "time", clock)
-    monkeypatch.setattr(models._core, "train_batches", timed)
+    monkeypatch.setattr(training_loop, "time", clock)
+    monkeypatch.setattr(_core, "train_batches", timed)
     x, y = data(n_batches, 3)
     model = make(3, hidden=2)
     model.fit(x, y, batch_size=1, epochs=4, verbose=0)
     assert sum(sizes) == 4 * n_batches
-    limit = 1.5 * models._CHUNK_SECONDS / 1e-3
+    limit = 1.5 * training_loop.CHUNK_SECONDS / 1e-3
     assert max(sizes) <= limit, sizes
-    assert max(sizes) >= 0.9 * models._CHUNK_SECONDS / 1e-3  # chunks do grow to ~0.1 s
+    assert max(sizes) >= 0.9 * training_loop.CHUNK_SECONDS / 1e-3  # chunks do grow to ~0.1 s

@@ -1,0 +1,46 @@
+"""``model.summary()``: the layer table in Keras' layout."""
+import numpy as np
+
+_WIDTHS = (26, 12)  # the Output Shape and Param # columns
+
+
+def layer_rows(model):
+    """``(name (Type), output shape, parameter count or None when unbuilt)`` per layer."""
+    rows = []
+    for layer in model.layers:
+        units = getattr(layer, "units", None)
+        shape = str((None, units)) if units is not None else "(same as input)"
+        if units is None:
+            count = 0
+        elif layer.built:
+            count = layer.kernel.size + layer.bias.size
+        else:
+            count = None
+        rows.append((f"{layer.name} ({type(layer).__name__})", shape, count))
+    return rows
+
+
+def format_summary(model):
+    rows = layer_rows(model)
+    width = [max([len("Layer (type)")] + [len(r[0]) for r in rows]) + 2, *_WIDTHS]
+    line = "-" * sum(width)
+    out = [f'Model: "{model.name}"', line,
+           "Layer (type)".ljust(width[0]) + "Output Shape".ljust(width[1])
+           + "Param #".rjust(width[2]), "=" * sum(width)]
+    for name, shape, count in rows:
+        out.append(name.ljust(width[0]) + shape.ljust(width[1])
+                   + ("(unbuilt)" if count is None else f"{count:,}").rjust(width[2]))
+    out.append("=" * sum(width))
+    total = model.count_params()
+    size = total * np.dtype(model.dtype).itemsize
+    out += [f"Total params: {total:,} ({_bytes(size)})",
+            f"Trainable params: {total:,} ({_bytes(size)})",
+            "Non-trainable params: 0 (0.00 B)", line]
+    return "\n".join(out)
+
+
+def _bytes(n):
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.2f} {unit}"
+        n /= 1024

@@ -1,0 +1,280 @@
+"""``compile``, ``fit``, ``evaluate`` and ``predict``: Keras' ``Trainer``.
+
+A mix-in of ``Sequential`` (as Keras' ``Model`` mixes in ``Trainer``): the
+model's structure lives in models.py; this module turns compile's choices into
+the compiled core's objective and optimizer state, and hands data, checked by
+data_adapter.py, to the epoch loop in training_loop.py.
+
+What it needs from the class it is mixed into: ``_network`` (the
+``_core.Network``, None until built), ``_ensure_built(n_features)``,
+``_output()`` (the output layer's units and activation name),
+``seed_generator`` and ``name``.
+"""
+import threading
+
+from . import _core, data_adapter, inference, losses, optimizers, validation
+from . import callbacks as callbacks_module, metrics as metrics_module
+from .progress import Progress
+from .training_loop import BatchRunner, run_epochs
+
+DEFAULT_BATCH_SIZE = 32  # Keras' fit default
+
+
+class Trainer:
+    """compile/fit/evaluate/predict over the compiled core."""
+
+    def _init_trainer(self):
+        self.optimizer = self.loss = None
+        self.stop_training = False
+        self.history = None
+        self._compiled = None  # _Compiled, from compile
+        self._fit_lock = threading.Lock()
+        self._fit_thread = None  # the thread running fit while _fit_lock is held
+        self._workspaces = WorkspacePool()
+
+    # ------------------------------------------------------------ compile
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+        """Choose how the model trains (Keras' defaults: RMSprop, no metrics).
+
+        Args:
+            optimizer: an ``Optimizer`` or its name (``"adam"``, ``"sgd"``, ``"rmsprop"``).
+            loss: a ``Loss`` or its Keras name (``"sparse_categorical_crossentropy"`` ...).
+            metrics: None or a list of one metric name (``["accuracy"]``).
+        """
+        optimizer = optimizers.get(optimizer)
+        if loss is None:
+            raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
+        loss = losses.get(loss)
+        units, output_activation = self._output()
+        loss_code, fused = loss.kernel_for(output_activation)  # warns at the caller's line
+        names = _metric_names(metrics)
+        metric = (metrics_module.resolve(names[0], loss, units,
+                                         output_is_logits=fused or loss.from_logits)
+                  if names else None)
+        optimizer.bind(self)
+        self.optimizer, self.loss = optimizer, loss
+        self._compiled = _Compiled(loss_code, fused, metric, names)
+
+    def _recompile(self):
+        """compile again with the same optimizer, loss and metrics (the output
+        layer changed)."""
+        self.compile(self.optimizer, self.loss, self._compiled.names or None)
+
+    def get_compile_config(self):
+        """compile's arguments as plain data (None before compile), for saving."""
+        if self._compiled is None:
+            return None
+        return {"optimizer": optimizers.serialize(self.optimizer),
+                "loss": losses.serialize(self.loss), "metrics": list(self._compiled.names)}
+
+    def compile_from_config(self, config):
+        """``compile`` with the arguments ``get_compile_config`` returned."""
+        self.compile(optimizers.deserialize(config["optimizer"]),
+                     losses.deserialize(config["loss"]), config["metrics"] or None)
+
+    @property
+    def compiled(self):
+        return self._compiled is not None
+
+    @property
+    def metrics_names(self):
+        """``["loss"]`` and the metric's name, as History and evaluate log them."""
+        metric = self._compiled.metric if self._compiled else None
+        return ["loss"] + ([metric.name] if metric else [])
+
+    def _require_compiled(self, what):
+        if self._compiled is None:
+            raise RuntimeError(f"You must call compile() before {what}.")
+
+    # ------------------------------------------------------------ fit
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
+        """Train for ``epochs`` epochs and return a ``History``.
+
+        Each epoch runs in the compiled core; Python regains control between
+        epochs (and between batches only for callbacks with batch hooks, or to
+        draw the verbose=1 bar).  Arguments as Keras' ``fit``: ``batch_size``
+        defaults to 32, ``validation_split`` takes the last fraction of the
+        samples before shuffling, ``validation_data`` is ``(x_val, y_val)``.
+        """
+        # held from the first look at the data: two threads can neither build nor
+        # train the same model at once
+        if not self._fit_lock.acquire(blocking=False):
+            raise RuntimeError("this model is already being trained in another thread")
+        self._fit_thread = threading.get_ident()
+        try:
+            return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split,
+                             validation_data, bool(shuffle), initial_epoch)
+        finally:
+            self._fit_thread = None
+            self._fit_lock.release()
+
+    def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+             validation_data, shuffle, initial_epoch):
+        self._require_compiled("fit")
+        batch_size = (DEFAULT_BATCH_SIZE if batch_size is None
+                      else validation.integer(batch_size, "batch_size"))
+        epochs = validation.integer(epochs, "epochs", low=0)
+        initial_epoch = validation.integer(initial_epoch, "initial_epoch", low=0)
+        verbose = _verbosity(verbose)
+        callbacks = callbacks_module.CallbackList(callbacks, model=self)
+        data, val = self._fit_data(x, y, validation_split, validation_data)
+        history = callbacks_module.History()
+        callbacks.append(history)
+        batch_size = min(batch_size, data.n)  # a batch larger than the data is all of it
+        work = self._workspaces.take(self._network, batch_size, data.labels, training=True)
+        try:
+            runner = BatchRunner((self._network, work, self._compiled.objective,
+                                  self._optimizer_state(), data), self.optimizer, batch_size,
+                                 self._compiled.metric_name)
+            self.stop_training, self.history = False, history
+            validate = None if val is None else lambda: {
+                f"val_{k}": v for k, v in self._evaluate(
+                    val, max(batch_size, inference.DEFAULT_BATCH)).items()}
+            run_epochs(self, runner, callbacks, Progress(runner.n_batches, verbose), epochs,
+                       initial_epoch, shuffle, validate)
+        finally:
+            self._workspaces.give(work)
+        return history
+
+    def _fit_data(self, x, y, validation_split, validation_data):
+        """The training and validation ``_core.Dataset`` (the latter may be None)."""
+        validation_split = validation.real(validation_split, "validation_split", low=0, high=1,
+                                           high_open=True)
+        x = data_adapter.as_array(x, "x") if x is not None else None
+        y = data_adapter.as_array(y, "y") if y is not None else None
+        if validation_data is None:
+            x, y, validation_data = data_adapter.split_validation(x, y, validation_split)
+        data = self._dataset(x, y)
+        if data.n == 0:
+            raise ValueError("x is empty: fit needs at least one sample")
+        if validation_data is None:
+            return data, None
+        val = self._dataset(*data_adapter.validation_pair(validation_data), "x_val", "y_val")
+        if val.n == 0:
+            raise ValueError("validation_data is empty")
+        return data, val
+
+    def _optimizer_state(self):
+        """The core's view of the optimizer's state for this model's parameters
+        (created, with the step count restarted, when the weights are new)."""
+        params = self._network.params
+        self.optimizer.build(params)
+        return _core.OptimizerState(self._network, **self.optimizer.core_arguments(),
+                                    iterations=self.optimizer.iterations,
+                                    momentums=self.optimizer.momentums,
+                                    velocities=self.optimizer.velocities)
+
+    # ------------------------------------------------------------ evaluate, predict
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+        """The loss (and metric) over ``(x, y)``: ``loss``, or ``[loss, metric]`` when a
+        metric is compiled, or a dict of both with ``return_dict=True``."""
+        self._require_compiled("evaluate")
+        data = self._dataset(x, y)
+        if data.n == 0:
+            raise ValueError("x is empty: evaluate needs at least one sample")
+        capacity = (inference.DEFAULT_BATCH if batch_size is None
+                    else validation.integer(batch_size, "batch_size"))
+        logs = self._evaluate(data, capacity)
+        if _verbosity(verbose):
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in sorted(logs.items())))
+        if return_dict:
+            return logs
+        return logs["loss"] if len(logs) == 1 else [logs[k] for k in self.metrics_names]
+
+    def _evaluate(self, data, batch_size):
+        capacity = max(1, min(batch_size, data.n))
+        work = self._workspaces.take(self._network, capacity, data.labels, training=False)
+        try:
+            loss_sum, metric_sum = _core.evaluate(self._network, work, self._compiled.objective,
+                                                  data)
+        finally:
+            self._workspaces.give(work)
+        logs = {"loss": loss_sum / data.n}
+        if self._compiled.metric is not None:
+            logs[self._compiled.metric.name] = metric_sum / data.n
+        return dict(sorted(logs.items()))
+
+    def predict(self, x, batch_size=None, verbose="auto"):
+        """The model's outputs for ``x`` as an array of shape (samples, units)."""
+        capacity = (inference.DEFAULT_BATCH if batch_size is None  # C-int batches
+                    else min(validation.integer(batch_size, "batch_size"), _core.MAX_ROWS))
+        if verbose != "auto":
+            _verbosity(verbose)
+        if not _core.accepts(self._network, x):  # the per-call fast path skips conversion
+            x = self._model_inputs(x, "x", check_finite=False)
+        return inference.predict(self._network, x, capacity)  # NaN/inf screened in C
+
+    def __call__(self, x):
+        """``model(x)``: the outputs for a batch, as predict."""
+        return self.predict(x)
+
+    # ------------------------------------------------------------ data
+
+    def _model_inputs(self, x, name, check_finite=True):
+        """``x`` checked and converted for the network, which is built on first data."""
+        x = data_adapter.features(x, name)
+        self._ensure_built(x.shape[1])
+        return data_adapter.model_inputs(x, name, self._network.units[0], self._network.dtype,
+                                         check_finite)
+
+    def _dataset(self, x, y, xname="x", yname="y"):
+        x = self._model_inputs(x, xname)
+        return data_adapter.dataset(self._network, self.loss, x, y, xname, yname)
+
+
+class _Compiled:
+    """What compile decided: the core's objective and the metric names asked for."""
+
+    def __init__(self, loss_code, fused, metric, names):
+        self.metric, self.names = metric, names
+        self.metric_name = metric.name if metric else None
+        self.objective = _core.Objective(loss_code, fused, metric.code if metric else 0,
+                                         metric.threshold if metric else 0.5)
+
+
+class WorkspacePool:
+    """Work buffers for a network from a pool, so concurrent calls never share a
+    set.  Only idle sets as large as any needed so far are kept: one that is too
+    small is dropped rather than kept beside its replacement.  A new network (the
+    model was rebuilt) empties the pool."""
+
+    def __init__(self):
+        self._network, self._idle = None, {}
+
+    def take(self, network, capacity, labels, training):
+        if network is not self._network:
+            self._network, self._idle = network, {}
+        pool = self._idle.setdefault((labels, training), [])
+        while pool:
+            work = pool.pop()
+            if work.capacity >= capacity:
+                return work
+        return _core.Workspace(network, capacity, labels, training)
+
+    def give(self, work):
+        if work.owner is self._network:
+            self._idle.setdefault((work.labels, work.training), []).append(work)
+
+    def idle_count(self):
+        return sum(len(pool) for pool in self._idle.values())
+
+
+def _metric_names(metrics):
+    if metrics is not None and not isinstance(metrics, str) and not hasattr(metrics, "__iter__"):
+        raise TypeError(f"metrics must be a list of names such as ['accuracy'], got {metrics!r}")
+    names = [] if metrics is None else ([metrics] if isinstance(metrics, str) else list(metrics))
+    if len(names) > 1:
+        raise ValueError(f"densefit computes one metric (an accuracy) per model, got {names}")
+    return names
+
+
+def _verbosity(verbose):
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
+    return int(verbose)

@@ -1,0 +1,144 @@
+"""The epoch loop of ``fit``: epochs and their callbacks in Python, batches in C.
+
+Each epoch runs as a few compiled calls (``_core.train_batches``), each sized
+by a ``ChunkClock`` to take about ``CHUNK_SECONDS``, so Ctrl-C and the progress
+bar stay responsive while Python costs tens of microseconds per call, not per
+batch.  A callback with batch hooks makes every call one batch long.
+"""
+import time
+import warnings
+
+import numpy as np
+
+from . import _core
+
+# fit returns to Python about this often (seconds); the per-return cost is tens
+# of microseconds
+CHUNK_SECONDS = 0.1
+
+
+class ChunkClock:
+    """How many batches the next compiled call should run: about CHUNK_SECONDS of
+    work judged from the last call, growing at most 4x per call, never above
+    ``most`` (the progress bar's redraw interval)."""
+
+    def __init__(self, most, per_batch):
+        self.most, self.per_batch = most, per_batch
+        self.size = 1 if per_batch else min(most, 8)
+
+    def start(self):
+        self.started = time.perf_counter()
+
+    def ran(self, batches):
+        """Record that the call since ``start`` ran ``batches`` batches (fewer than
+        ``size`` when cut short by the epoch's end)."""
+        if self.per_batch:
+            return
+        scale = CHUNK_SECONDS / max(time.perf_counter() - self.started, 1e-6)
+        self.size = max(1, min(self.most, 4 * self.size, int(batches * scale)))
+
+
+class EpochLogs:
+    """Keras' epoch logs: the means of the batches' loss and metric (which the core
+    writes into ``losses`` and ``metrics``) weighted by batch size, over the first
+    ``done`` batches, keys sorted by name as Keras sorts them.  A function of
+    ``done`` alone, so chunked and per-batch runs log the same."""
+
+    def __init__(self, n, batch_size, metric_name):
+        n_batches = -(-n // batch_size)
+        self.rows = np.full(n_batches, batch_size, np.float64)
+        self.rows[-1] = n - batch_size * (n_batches - 1)
+        self.seen = np.cumsum(self.rows).tolist()  # whole numbers: exact
+        self.losses = np.empty(n_batches)
+        self.metrics = np.empty(n_batches)
+        self.name = metric_name
+        self.name_first = metric_name is not None and metric_name < "loss"
+
+    def __call__(self, done):
+        rows, seen = self.rows[:done], self.seen[done - 1]
+        loss = float(self.losses[:done].dot(rows)) / seen
+        if self.name is None:
+            return {"loss": loss}
+        value = float(self.metrics[:done].dot(rows)) / seen
+        return {self.name: value, "loss": loss} if self.name_first else \
+            {"loss": loss, self.name: value}
+
+
+class BatchRunner:
+    """Trains batches of one epoch through the compiled core: the network, its
+    work buffers, objective, optimizer state and data, fixed for a whole fit."""
+
+    def __init__(self, core_parts, optimizer, batch_size, metric_name):
+        self.network, self.work, self.objective, self.state, self.data = core_parts
+        self.optimizer, self.batch_size = optimizer, batch_size
+        self.logs = EpochLogs(self.data.n, batch_size, metric_name)
+        self.n_batches = len(self.logs.losses)
+
+    def run(self, order, done, end):
+        """Trains batches [done, end) of the epoch in ``order``; returns how many
+        were applied (fewer when one's loss or step is not finite)."""
+        try:
+            return _core.train_batches(self.network, self.work, self.objective, self.state,
+                                       self.data, order, self.batch_size, done, end,
+                                       self.logs.losses[done:], self.logs.metrics[done:])
+        finally:
+            self.optimizer.iterations = self.state.iterations
+
+
+def run_epochs(model, runner, callbacks, progress, epochs, initial_epoch, shuffle, validate):
+    """Keras' fit loop from ``initial_epoch`` to ``epochs``; ``validate()`` gives the
+    ``val_`` logs after each epoch (or is None).  Stops when a callback sets
+    ``model.stop_training`` or a batch could not be applied."""
+    clock = ChunkClock(progress.chunk, callbacks.needs_batches)
+    logs = {}
+    callbacks.on_train_begin({})
+    try:
+        for epoch in range(initial_epoch, epochs):
+            callbacks.on_epoch_begin(epoch, {})
+            progress.begin_epoch(epoch, epochs)
+            n = runner.data.n
+            order = (model.seed_generator.permutation(n) if shuffle
+                     else np.arange(n)).astype(np.int64, copy=False)
+            done = _run_epoch(model, runner, callbacks, progress, clock, order, epoch)
+            logs = runner.logs(done)
+            if validate is not None and np.isfinite(logs["loss"]):
+                logs.update(validate())
+            progress.end_epoch(done, logs)
+            callbacks.on_epoch_end(epoch, logs)
+            if model.stop_training:
+                break
+    finally:  # also on KeyboardInterrupt: state is that of the last applied batch
+        callbacks.on_train_end(logs)
+
+
+def _run_epoch(model, runner, callbacks, progress, clock, order, epoch):
+    """The batches of one epoch in chunks; returns how many ran."""
+    done = 0
+    while done < runner.n_batches:
+        end = min(runner.n_batches, done + clock.size)
+        if clock.per_batch:
+            callbacks.on_train_batch_begin(done, {})
+        clock.start()
+        applied = runner.run(order, done, end)
+        clock.ran(end - done)
+        if applied < end - done:  # a non-finite loss or step: not applied
+            done += applied + 1
+            _warn_not_applied(runner.logs.losses[done - 1], epoch, done)
+            model.stop_training = True
+            break
+        done = end
+        logs = runner.logs(done)
+        if clock.per_batch:
+            callbacks.on_train_batch_end(done - 1, logs)
+        progress.update(done, logs)
+        if model.stop_training:  # set by a batch hook: end the epoch here, as Keras
+            break
+    return done
+
+
+def _warn_not_applied(loss, epoch, batch):
+    what = (f"the loss became {loss}" if not np.isfinite(loss) else
+            "the update would have made the weights or the optimizer's state NaN or inf")
+    warnings.warn(f"{what} at epoch {epoch + 1}, batch {batch}; training stopped before "
+                  f"applying that batch (lower the learning rate or check the data)",
+                  RuntimeWarning, stacklevel=5)

@@ -1,0 +1,66 @@
+"""The package's shape: one home per concept, so no two modules import each
+other (function-level imports included), and the version written once."""
+import ast
+import importlib.metadata
+from pathlib import Path
+
+import densefit
+
+PACKAGE = Path(densefit.__file__).parent
+
+
+def _imports(path):
+    """The densefit modules a module imports, at any level of its code."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:  # from . import x / from .x import
+            found.update([node.module.split(".")[0]] if node.module else
+                         [alias.name for alias in node.names])
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("densefit."):
+            found.add(node.module.split(".")[1])
+    return found
+
+
+def _graph():
+    modules = {p.stem: p for p in PACKAGE.glob("*.py")}
+    return {name: _imports(path) & set(modules) for name, path in modules.items()
+            if name != "__init__"}
+
+
+def _cycle(graph):
+    """One import cycle as a list of module names, or None."""
+    state = {}
+
+    def visit(name, path):
+        state[name] = "open"
+        for nxt in sorted(graph.get(name, ())):
+            if state.get(nxt) == "open":
+                return path[path.index(nxt):] + [nxt] if nxt in path else [name, nxt]
+            if nxt not in state:
+                found = visit(nxt, path + [nxt])
+                if found:
+                    return found
+        state[name] = "done"
+        return None
+
+    for name in sorted(graph):
+        if name not in state:
+            found = visit(name, [name])
+            if found:
+                return found
+    return None
+
+
+def test_no_import_cycles_among_modules():
+    graph = _graph()
+    assert "models" in graph and "saving" in graph["models"]  # the parser sees imports
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph))
+
+
+def test_the_cycle_finder_finds_one():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_version_comes_from_the_installed_metadata():
+    assert densefit.__version__ == importlib.metadata.version("densefit")
