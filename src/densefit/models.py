@@ -13,7 +13,6 @@ import concurrent.futures
 import threading
 import time
 import warnings
-import weakref
 
 import numpy as np
 
@@ -250,11 +249,6 @@ class Sequential:
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
         """Choose the optimizer, loss and metrics (Keras' defaults: RMSprop, no metrics)."""
         optimizer = optimizers.get(optimizer)
-        user = optimizer._model() if optimizer._model is not None else None
-        if user is not None and user is not self:
-            # its slots and step count belong to that model's weights (Keras refuses too)
-            raise ValueError(f"optimizer {optimizer!r} already trains model {user.name!r}: "
-                             f"give each model its own optimizer instance")
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
         loss = losses.get(loss)
@@ -272,7 +266,7 @@ class Sequential:
         metric = (metrics_module.resolve(names[0], loss, self._plan[-1][0].units,
                                          output_is_logits=fused or loss.from_logits)
                   if names else None)
-        optimizer._model = weakref.ref(self)
+        optimizer.bind(self)
         self.optimizer, self.loss = optimizer, loss
         self._compiled = {"loss_code": loss_code, "fused": fused, "metric": metric,
                           "metric_names": names}
@@ -287,18 +281,17 @@ class Sequential:
         training creates them: evaluate never replaces what a running fit updates."""
         optimizer = self.optimizer
         net = self._network
-        fits = (optimizer.slots is not None and optimizer.slots[0].shape == net.params.shape
-                and optimizer.slots[0].dtype == net.dtype)
-        if training and not fits:  # new state for new weights: the step count restarts too
-            optimizer.slots = (np.zeros_like(net.params), np.zeros_like(net.params))
-            optimizer.iterations = 0
-            fits = True
-        slots = optimizer.slots if fits else (None, None)  # evaluation: scratch zeros
+        if training:
+            optimizer.build(net.params)
+        # the core's slots in slot_names order (RMSprop's mean square first); None: scratch
+        slots = ([getattr(optimizer, name) for name in optimizer.slot_names]
+                 if optimizer.fits(net.params) else []) + [None, None]
+        args = optimizer.core_arguments()
         metric = self._compiled["metric"]
         return _core.Trainer(net, self._compiled["loss_code"], self._compiled["fused"],
                              metric.code if metric else 0, metric.threshold if metric else 0.5,
                              iterations=optimizer.iterations, slot_1=slots[0],
-                             slot_2=slots[1], **optimizer.trainer_args())
+                             slot_2=slots[1], optimizer=args.pop("rule"), **args)
 
     def _workspace(self, capacity, labels, training=True):
         """Work buffers for at least ``capacity`` rows, from a pool, so concurrent calls

@@ -50,17 +50,23 @@ def _npz_bytes(arrays):
 
 
 def save_model(model, filepath):
+    from . import losses, optimizers
+
     if not model.built:
         raise ValueError("the model is not built yet: there are no weights to save")
     config = {"format": FORMAT, "version": VERSION, "model": model.get_config(),
               "rng_state": model._rng.bit_generator.state}
     arrays = {"params": model._network.params}
     if model._compiled is not None:
-        config["compile"] = {"loss": model.loss.get_config(),
-                             "optimizer": model.optimizer.serialize(),
+        store = {}
+        model.optimizer.save_own_variables(store)
+        config["compile"] = {"loss": losses.serialize(model.loss),
+                             "optimizer": dict(optimizers.serialize(model.optimizer),
+                                               iterations=int(store.pop("iterations"))),
                              "metrics": model._compiled["metric_names"]}
-        if model.optimizer.slots is not None:
-            arrays["slot_1"], arrays["slot_2"] = model.optimizer.slots
+        if store:  # slot_names order; slot_2 zeros when the rule keeps one array
+            slots = [store[name] for name in model.optimizer.slot_names]
+            arrays["slot_1"], arrays["slot_2"] = (slots + [np.zeros_like(slots[0])])[:2]
 
     def write(f):
         with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -179,13 +185,17 @@ def load_model(filepath):
         model._rng.bit_generator.state = config["rng_state"]
         if "compile" in config:
             c = config["compile"]
-            model.compile(optimizers.deserialize(c["optimizer"]), losses.deserialize(c["loss"]),
-                          c["metrics"] or None)
+            optimizer = optimizers.deserialize(c["optimizer"])
+            model.compile(optimizer, losses.deserialize(c["loss"]), c["metrics"] or None)
+            store = {"iterations": c["optimizer"].get("iterations", 0)}
             if "slot_1" in arrays:
                 slots = (np.empty_like(model._network.params), np.empty_like(model._network.params))
                 _copy_into(slots[0], arrays["slot_1"], "slot_1")
                 _copy_into(slots[1], arrays.get("slot_2"), "slot_2")
-                model.optimizer.slots = slots
+                store.update(zip(optimizer.slot_names, slots))
+            if "slot_1" in arrays or not optimizer.slot_names:
+                optimizer.build(model._network.params)
+                optimizer.load_own_variables(store)
     except (KeyError, TypeError, IndexError, AttributeError, OverflowError) as e:
         raise ValueError(f"{filepath}: the model file's config is invalid ({e!r})") from None
     except ValueError as e:  # a value the layers, optimizer or generator reject, or bad arrays
