@@ -341,9 +341,10 @@ def _edit(config, *keys, value=None, delete=False):
 
 @pytest.mark.parametrize("keys, value, delete, match", [
     (("model", "layers", 0, "units"), None, True, "config is invalid"),
-    (("model", "layers", 0, "activation", "name"), "gelu", False, "config is invalid"),
+    (("model", "layers", 0, "activation", "name"), "gelu", False,
+     "activation must be one of 'linear', .*got 'gelu'"),
     (("model", "layers", 0, "units"), -3, False, "units must be a positive integer"),
-    (("model", "dtype"), "int8", False, "config is invalid"),
+    (("model", "dtype"), "int8", False, "dtype must be one of 'float32', 'float64', got 'int8'"),
     (("model",), None, True, "config is invalid"),
     (("rng_state",), {"bit_generator": "MT19937"}, False, "PCG64"),
     (("compile", "optimizer", "class_name"), "Adagrad", False, "unknown optimizer"),

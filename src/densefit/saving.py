@@ -147,7 +147,7 @@ def _unreadable(e):
 
 def load_model(filepath):
     from . import _core, losses, optimizers
-    from .layers import Dense
+    from .layers import Dense, Input
     from .models import Sequential
 
     try:  # every failure to read is reported once, as "<file>: cannot read the model file: ..."
@@ -168,8 +168,6 @@ def load_model(filepath):
     try:
         spec = config["model"]
         model = Sequential([Dense.from_config(c) for c in spec["layers"]], name=spec["name"])
-        for dense, _ in model._plan:
-            dense.dtype = np.dtype(spec["dtype"])
         n_in = spec["input_shape"][0]
         if isinstance(n_in, bool) or not isinstance(n_in, int) or n_in < 1:
             raise ValueError(f"input_shape must be a positive integer, got {n_in!r}")
@@ -180,7 +178,7 @@ def load_model(filepath):
         if params is None or params.shape != (count,):
             got = None if params is None else (params.shape, str(params.dtype))
             raise ValueError(f"params must be ({count},) {np.dtype(spec['dtype'])}, got {got}")
-        model._build(n_in)
+        model._build(n_in, Input((n_in,), dtype=spec["dtype"]).dtype)  # dtype checked as Input's
         _copy_into(model._network.params, arrays.get("params"), "params")
         model._rng.bit_generator.state = config["rng_state"]
         if "compile" in config:

@@ -125,7 +125,7 @@ CONSTRUCTORS = {
     "Dense input_shape 0": (lambda: Dense(3, input_shape=(0,)), ValueError,
                             [r"input_shape\[0\] must be a positive integer", "got 0"]),
     "Dense dtype float16": (lambda: Dense(3, dtype="float16"), ValueError,
-                            ["dtype must be 'float32' or 'float64'", "got 'float16'"]),
+                            ["dtype must be one of 'float32', 'float64'", "got 'float16'"]),
     "Dense name int": (lambda: Dense(3, name=3), ValueError, ["name must be a string", "got 3"]),
     # Input
     "Input shape 0": (lambda: Input(shape=(0,)), ValueError,
@@ -137,7 +137,7 @@ CONSTRUCTORS = {
     "Input shape float": (lambda: Input(shape=(2.5,)), ValueError,
                           [r"shape\[0\] must be a positive integer", "got 2.5"]),
     "Input dtype int32": (lambda: Input(shape=(3,), dtype="int32"), ValueError,
-                          ["dtype must be 'float32' or 'float64'", "got 'int32'"]),
+                          ["dtype must be one of 'float32', 'float64'", "got 'int32'"]),
     # LeakyReLU
     "LeakyReLU inf": (lambda: LeakyReLU(float("inf")), ValueError,
                       ["negative_slope must be a finite number >= 0", "got inf"]),
