@@ -390,10 +390,7 @@ class Sequential:
         if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
             raise ValueError(f"validation_split must be a number in [0, 1), got "
                              f"{validation_split!r}")
-        if callbacks is not None and (not isinstance(callbacks, (list, tuple)) or not all(
-                isinstance(cb, callbacks_module.Callback) for cb in callbacks)):
-            raise TypeError(f"callbacks must be a list of densefit.callbacks.Callback "
-                            f"instances, got {callbacks!r}")
+        callbacks = callbacks_module.CallbackList(callbacks, self)
         x_all = _as_array(x, "x") if x is not None else None
         y_all = _as_array(y, "y") if y is not None else None
         if validation_data is None and validation_split:
@@ -419,15 +416,13 @@ class Sequential:
             val = self._dataset(*validation_data, xname="x_val", yname="y_val")
             if val.n == 0:
                 raise ValueError("validation_data is empty")
-        return self._fit(data, val, batch_size, int(epochs), verbose, callbacks or [],
+        return self._fit(data, val, batch_size, int(epochs), verbose, callbacks,
                          bool(shuffle), int(initial_epoch))
 
-    def _fit(self, data, val, batch_size, epochs, verbose, user_callbacks, shuffle, initial_epoch):
+    def _fit(self, data, val, batch_size, epochs, verbose, cbs, shuffle, initial_epoch):
         history = callbacks_module.History()
-        cbs = [*user_callbacks, history]
-        for cb in cbs:
-            cb.set_model(self)
-        per_batch = any(cb.needs_batches() for cb in cbs)
+        cbs.append(history)
+        per_batch = cbs.needs_batches
         trainer = self._trainer()
         batch_size = min(batch_size, data.n)  # a batch larger than the data is all of it
         work = self._workspace(batch_size, data.labels)
@@ -441,12 +436,10 @@ class Sequential:
         # hooks get their logs positionally (Keras passes a train-batch hook's by
         # keyword; LambdaCallback's functions take ``(epoch, logs)``, ``(batch, logs)``
         # or ``(logs)``, which suit both)
-        for cb in cbs:
-            cb.on_train_begin({})
+        cbs.on_train_begin({})
         try:
             for epoch in range(initial_epoch, epochs):
-                for cb in cbs:
-                    cb.on_epoch_begin(epoch, {})
+                cbs.on_epoch_begin(epoch, {})
                 progress.begin_epoch(epoch, epochs)
                 order = (self._rng.permutation(data.n) if shuffle
                          else np.arange(data.n)).astype(np.int64, copy=False)
@@ -454,8 +447,7 @@ class Sequential:
                 while done < n_batches:
                     end = min(n_batches, done + chunk)
                     if per_batch:
-                        for cb in cbs:
-                            cb.on_train_batch_begin(done, {})
+                        cbs.on_train_batch_begin(done, {})
                     started = time.perf_counter()
                     applied = _core.train_batches(self._network, work, trainer, data, order,
                                                   batch_size, done, end,
@@ -482,8 +474,7 @@ class Sequential:
                     done = end
                     logs = epoch_logs(done)
                     if per_batch:
-                        for cb in cbs:
-                            cb.on_train_batch_end(done - 1, logs)
+                        cbs.on_train_batch_end(done - 1, logs)
                     progress.update(done, logs)
                     if self.stop_training:  # set by a batch hook: end the epoch here, as Keras
                         break
@@ -492,15 +483,13 @@ class Sequential:
                     val_logs = self._evaluate(val, max(batch_size, _INFERENCE_BATCH))
                     logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 progress.end_epoch(done, logs)
-                for cb in cbs:
-                    cb.on_epoch_end(epoch, logs)
+                cbs.on_epoch_end(epoch, logs)
                 if self.stop_training:
                     break
         finally:  # also on KeyboardInterrupt: state is that of the last applied batch
             self.optimizer.iterations = trainer.iterations
             self._release(work)
-            for cb in cbs:
-                cb.on_train_end(logs)
+            cbs.on_train_end(logs)
         return history
 
     # ------------------------------------------------------------ inference

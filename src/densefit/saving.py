@@ -167,17 +167,21 @@ def load_model(filepath):
                          f"(this densefit reads version {VERSION})")
     try:
         spec = config["model"]
-        model = Sequential([Dense.from_config(c) for c in spec["layers"]], name=spec["name"])
+        dense_layers = [Dense.from_config(c) for c in spec["layers"]]
         n_in = spec["input_shape"][0]
         if isinstance(n_in, bool) or not isinstance(n_in, int) or n_in < 1:
             raise ValueError(f"input_shape must be a positive integer, got {n_in!r}")
+        if dense_layers and dense_layers[0].input_shape not in (None, (n_in,)):
+            raise ValueError(f"the first layer's input_shape {dense_layers[0].input_shape} is "
+                             f"not the model's ({n_in},)")
         # sizes from the config are checked against the array read from the file before
-        # anything is allocated for them
-        count = _core.parameter_count([n_in] + [dense.units for dense, _ in model._plan])
+        # anything is allocated for them (a layer's input_shape builds the model)
+        count = _core.parameter_count([n_in] + [dense.units for dense in dense_layers])
         params = arrays.get("params")
         if params is None or params.shape != (count,):
             got = None if params is None else (params.shape, str(params.dtype))
             raise ValueError(f"params must be ({count},) {np.dtype(spec['dtype'])}, got {got}")
+        model = Sequential(dense_layers, name=spec["name"])
         model._build(n_in, Input((n_in,), dtype=spec["dtype"]).dtype)  # dtype checked as Input's
         _copy_into(model._network.params, arrays.get("params"), "params")
         model._rng.bit_generator.state = config["rng_state"]

@@ -186,7 +186,7 @@ CONSTRUCTORS = {
                                      TypeError, ["restore_best_weights must be True or False",
                                                  "got 'no'"]),
     "EarlyStopping verbose": (lambda: callbacks.EarlyStopping(verbose=5), ValueError,
-                              ["verbose must be 0 or 1", "got 5"]),
+                              ["verbose must be an integer in \\[0, 1\\]", "got 5"]),
     "EarlyStopping start_from_epoch": (lambda: callbacks.EarlyStopping(start_from_epoch=-2),
                                        ValueError, ["start_from_epoch must be an integer >= 0",
                                                     "got -2"]),
