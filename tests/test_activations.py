@@ -215,3 +215,28 @@ def test_arbitrary_callables_are_a_clear_type_error(bad):
         activations.get(bad)
     with pytest.raises(TypeError, match="activation must be a name such as 'relu'"):
         Dense(3, activation=bad)
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("inf"), float("nan"), True, "0.2", None])
+def test_one_negative_slope_check_for_the_function_and_the_layer(bad):
+    from densefit.layers import LeakyReLU
+
+    messages = []
+    for make in (lambda: activations.leaky_relu([1.0], bad), lambda: LeakyReLU(bad),
+                 lambda: activations.Activation("leaky_relu", bad)):
+        with pytest.raises(ValueError) as info:
+            make()
+        messages.append(str(info.value))
+    assert messages[0].startswith("negative_slope must be a finite number >= 0, got ")
+    assert len(set(messages)) == 1
+
+
+def test_the_names_are_the_cores():
+    from densefit import _core
+
+    assert list(activations._FUNCTIONS) == list(_core.ACTIVATIONS)
+    for name, function in activations._FUNCTIONS.items():
+        assert function.__name__ == name
+        assert activations.get(name).code == _core.ACTIVATIONS[name]
+    with pytest.raises(ValueError, match="activation must be one of 'linear'"):
+        activations.Activation("gelu")

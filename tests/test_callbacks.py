@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from densefit import Sequential, reference
+from densefit import Sequential, callbacks, reference
 from densefit.callbacks import Callback, EarlyStopping, History, LambdaCallback, TerminateOnNaN
 from densefit.layers import Dense, Input
 from densefit.losses import SparseCategoricalCrossentropy
@@ -507,3 +507,93 @@ def test_lambda_callback_keeps_other_keyword_arguments_as_attributes():
     assert callback.on_test_batch_end is on_test_batch_end and callback.custom_method is len
     assert not callback.needs_batches()  # on_batch_end=None keeps the default
     assert not LambdaCallback().needs_batches()
+
+
+# ------------------------------------------------------------------ CallbackList
+
+class HookRecorder(callbacks.Callback):
+    """Appends (its tag, the hook, its arguments) to a shared list."""
+
+    def __init__(self, tag, events):
+        super().__init__()
+        self.tag, self.events = tag, events
+
+    def on_train_begin(self, logs=None):
+        self.events.append((self.tag, "on_train_begin", logs))
+
+    def on_train_end(self, logs=None):
+        self.events.append((self.tag, "on_train_end", logs))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.events.append((self.tag, "on_epoch_begin", epoch, logs))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.events.append((self.tag, "on_epoch_end", epoch, logs))
+
+
+class BatchHookRecorder(HookRecorder):
+    def on_train_batch_begin(self, batch, logs=None):
+        self.events.append((self.tag, "on_train_batch_begin", batch, logs))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.events.append((self.tag, "on_train_batch_end", batch, logs))
+
+
+def test_callback_list_forwards_every_hook_to_every_callback_in_order():
+    events, model = [], object()
+    first, second = BatchHookRecorder("a", events), BatchHookRecorder("b", events)
+    hooks = callbacks.CallbackList([first, second], model)
+    assert first.model is model and second.model is model
+    logs = {"loss": 1.0}
+    hooks.on_train_begin(logs)
+    hooks.on_epoch_begin(3, logs)
+    hooks.on_train_batch_begin(4, logs)
+    hooks.on_train_batch_end(4, logs)
+    hooks.on_epoch_end(3, logs)
+    hooks.on_train_end(logs)
+    expected = []
+    for hook, args in [("on_train_begin", ()), ("on_epoch_begin", (3,)),
+                       ("on_train_batch_begin", (4,)), ("on_train_batch_end", (4,)),
+                       ("on_epoch_end", (3,)), ("on_train_end", ())]:
+        expected += [(tag, hook, *args, logs) for tag in ("a", "b")]
+    assert events == expected
+
+
+def test_callback_list_append_sets_the_model_and_runs_last():
+    events, model = [], object()
+    hooks = callbacks.CallbackList((HookRecorder("user", events),), model)
+    history = callbacks.History()
+    hooks.append(history)
+    hooks.append(HookRecorder("late", events))
+    assert history.model is model
+    hooks.on_epoch_end(0, {"loss": 2.0})
+    assert [e[0] for e in events] == ["user", "late"]
+    assert history.history == {"loss": [2.0]}
+
+
+@pytest.mark.parametrize("members, needs", [
+    ([], False), ([callbacks.History(), callbacks.EarlyStopping()], False),
+    ([callbacks.History(), BatchHookRecorder("b", [])], True),
+    ([callbacks.LambdaCallback(on_batch_end=lambda batch, logs: None)], True),
+    ([callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: None)], False),
+])
+def test_callback_list_needs_batches(members, needs):
+    hooks = callbacks.CallbackList(members, None)
+    assert hooks.needs_batches is needs
+    hooks.append(BatchHookRecorder("late", []))
+    assert hooks.needs_batches is True
+
+
+@pytest.mark.parametrize("bad", [callbacks.History(), [callbacks.History(), "history"],
+                                 {"a": callbacks.History()}, "history"],
+                         ids=["single", "string-member", "dict", "string"])
+def test_callback_list_refuses_what_is_not_a_list_of_callbacks(bad):
+    with pytest.raises(TypeError, match="callbacks must be a list of "
+                                        "densefit.callbacks.Callback instances, got "):
+        callbacks.CallbackList(bad, None)
+
+
+def test_callback_list_of_none_is_empty():
+    hooks = callbacks.CallbackList(None, None)
+    assert hooks.callbacks == [] and hooks.needs_batches is False
+    hooks.on_epoch_end(0, {})  # nothing to call

@@ -327,3 +327,88 @@ def test_mixed_dtypes_of_a_lazy_model_are_refused_at_build():
     with pytest.raises(ValueError, match="one dtype"):
         model.predict(np.ones((1, 3)))
     assert not model.built
+
+
+# ------------------------------------------------------------------ configs
+
+from densefit import activations, initializers, layers  # noqa: E402
+
+
+def _same_layer(a, b):
+    """Equivalent: same class, config and (for the layers that have them) the
+    activation, initialisers, dtype and input shape."""
+    assert type(a) is type(b)
+    assert a.get_config() == b.get_config()
+    for attribute in ("name", "units", "activation", "dtype", "input_shape", "shape",
+                      "negative_slope", "kernel_initializer", "bias_initializer"):
+        assert getattr(a, attribute, None) == getattr(b, attribute, None), attribute
+    if hasattr(a, "as_activation"):
+        assert a.as_activation() == b.as_activation()
+
+
+LAYERS = [
+    lambda: Input(shape=(7,), dtype="float64", name="pixels"),
+    lambda: Input(3),
+    lambda: Dense(5),
+    lambda: Dense(4, activation="leaky_relu", kernel_initializer="he_normal",
+                  bias_initializer="ones", input_shape=(9,), name="first", dtype="float64"),
+    lambda: Dense(2, activation=LeakyReLU(0.1), kernel_initializer=initializers.lecun_uniform),
+    lambda: Activation("softmax", name="probabilities"),
+    lambda: Activation(activations.leaky_relu),
+    lambda: LeakyReLU(0.05),
+    lambda: LeakyReLU(alpha=0.2, name="leaky"),
+    lambda: ReLU(),
+    lambda: Softmax(name="out"),
+]
+LAYER_IDS = ["input", "input-int", "dense", "dense-full", "dense-leaky-layer", "activation",
+             "activation-leaky", "leaky", "leaky-alpha", "relu", "softmax"]
+
+
+@pytest.mark.parametrize("make", LAYERS, ids=LAYER_IDS)
+def test_from_config_makes_an_equivalent_layer(make):
+    import json
+
+    layer = make()
+    config = json.loads(json.dumps(layer.get_config()))  # survives a JSON file
+    _same_layer(type(layer).from_config(config), layer)
+
+
+@pytest.mark.parametrize("make", LAYERS, ids=LAYER_IDS)
+def test_serialize_round_trip(make):
+    layer = make()
+    config = layers.serialize(layer)
+    assert config == {"class_name": type(layer).__name__, "config": layer.get_config()}
+    _same_layer(layers.deserialize(config), layer)
+
+
+def test_dense_config_keeps_what_it_was_given():
+    dense = Dense(4, activation="leaky_relu", kernel_initializer="he_normal",
+                  input_shape=(9,), name="first", dtype="float64")
+    assert dense.get_config() == {
+        "name": "first", "units": 4, "activation": {"name": "leaky_relu", "slope": 0.2},
+        "kernel_initializer": "he_normal", "bias_initializer": "zeros", "input_shape": [9],
+        "dtype": "float64"}
+
+
+def test_deserialize_reads_a_bare_dense_config_of_densefit_1_0():
+    saved = {"name": "dense_7", "units": 3, "activation": {"name": "relu", "slope": 0.0},
+             "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros"}
+    dense = layers.deserialize(saved)
+    assert type(dense) is Dense and (dense.name, dense.units) == ("dense_7", 3)
+    assert dense.activation == activations.Activation("relu")
+    assert dense.dtype is None and dense.input_shape is None
+
+
+def test_deserialize_rejects_unknown_layers():
+    with pytest.raises(ValueError, match="unknown layer"):
+        layers.deserialize({"class_name": "Conv2D", "config": {}})
+
+
+def test_a_deserialized_model_trains_as_the_original():
+    set_random_seed(5)
+    original = Sequential([Dense(4, input_shape=(3,)), ReLU(), Dense(2), Softmax()])
+    set_random_seed(5)
+    again = Sequential([layers.deserialize(layers.serialize(layer))
+                        for layer in [Dense(4, input_shape=(3,)), ReLU(), Dense(2), Softmax()]])
+    for a, b in zip(original.get_weights(), again.get_weights()):
+        assert_array_equal(a, b)

@@ -382,11 +382,47 @@ def test_get_rejects_non_losses(bad):
                                   BinaryCrossentropy(), BinaryCrossentropy(from_logits=True),
                                   MeanSquaredError()], ids=repr)
 def test_config_round_trip(loss):
-    again = losses.deserialize(loss.get_config())
-    assert type(again) is type(loss)
-    assert again.from_logits == loss.from_logits
-    assert again.kernel_for("linear") == loss.kernel_for("linear")
-    assert repr(again) == repr(loss)
+    config = losses.serialize(loss)
+    assert config == {"class_name": type(loss).__name__, "config": loss.get_config()}
+    for again in (losses.deserialize(config), type(loss).from_config(loss.get_config())):
+        assert type(again) is type(loss)
+        assert again.get_config() == loss.get_config()
+        assert again.from_logits == loss.from_logits
+        assert again.kernel_for("linear") == loss.kernel_for("linear")
+        assert repr(again) == repr(loss)
+
+
+@pytest.mark.parametrize("loss, config", [
+    (BinaryCrossentropy(from_logits=True, name="bce"), {"name": "bce", "from_logits": True}),
+    (SparseCategoricalCrossentropy(), {"name": "sparse_categorical_crossentropy",
+                                       "from_logits": False}),
+    (MeanSquaredError(name="squares"), {"name": "squares"}),
+], ids=repr)
+def test_get_config_keeps_the_name(loss, config):
+    assert loss.get_config() == config
+    assert losses.deserialize(losses.serialize(loss)).name == config["name"]
+
+
+@pytest.mark.parametrize("flat, cls, from_logits", [
+    ({"class_name": "CategoricalCrossentropy", "from_logits": True}, CategoricalCrossentropy,
+     True),
+    ({"class_name": "MeanSquaredError"}, MeanSquaredError, False),
+])
+def test_deserialize_reads_the_flat_form_of_densefit_1_0(flat, cls, from_logits):
+    loss = losses.deserialize(flat)
+    assert type(loss) is cls and loss.from_logits is from_logits
+    assert loss.name == cls().name
+
+
+@pytest.mark.parametrize("loss, labels", [
+    (SparseCategoricalCrossentropy(), True), (SparseCategoricalCrossentropy(True), True),
+    (CategoricalCrossentropy(), False), (BinaryCrossentropy(True), False),
+    (MeanSquaredError(), False)], ids=repr)
+def test_labels_come_from_the_core(loss, labels):
+    from densefit import _core
+
+    assert loss.labels is labels
+    assert loss.labels == _core.loss_uses_labels(loss.kernel_for("linear")[0])
 
 
 def test_deserialize_rejects_unknown_classes():

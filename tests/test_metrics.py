@@ -144,3 +144,33 @@ def test_model_accuracy_matches_oracle(output, loss, targets):
     else:
         expected = reference.binary_accuracy(out, y, 0.0 if output == "linear" else 0.5)
     assert_allclose(accuracy, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("metric", [metrics.resolve("acc", BCE_LOGITS, 1, True),
+                                    metrics.resolve("sparse_categorical_accuracy", SPARSE, 3,
+                                                    False),
+                                    metrics.resolve("accuracy", CE, 4, False)], ids=repr)
+def test_metric_config_round_trip(metric):
+    again = metrics.Metric.from_config(metric.get_config())
+    assert again.get_config() == metric.get_config()
+    assert (again.name, again.kind, again.threshold, again.code) == \
+        (metric.name, metric.kind, metric.threshold, metric.code)
+    assert repr(again) == repr(metric)
+
+
+def test_keras_names_map_to_the_cores_kinds():
+    for keras_name, kind in metrics._KERAS_NAMES.items():
+        assert kind in _core.METRICS
+        assert metrics.resolve(keras_name, SPARSE if kind == "sparse_accuracy" else CE, 3,
+                               False).kind == kind
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(name=3, kind="binary_accuracy"), "name must be a string, got 3"),
+    (dict(name="acc", kind="auc"), "kind must be one of 'none', .*got 'auc'"),
+    (dict(name="acc", kind="binary_accuracy", threshold=float("nan")),
+     "threshold must be a finite number, got nan"),
+])
+def test_metric_checks_its_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        metrics.Metric(**kwargs)

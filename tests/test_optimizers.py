@@ -29,7 +29,7 @@ def test_defaults_are_keras():
     rms = RMSprop()
     assert (rms.learning_rate, rms.rho, rms.epsilon) == (1e-3, 0.9, 1e-7)
     for opt in (adam, sgd, rms):
-        assert opt.iterations == 0 and opt.slots is None
+        assert opt.iterations == 0 and opt.momentums is None and opt.velocities is None
 
 
 def test_hyper_parameters_are_stored_as_floats():
@@ -102,14 +102,36 @@ def test_get_rejects_non_optimizers(bad):
                                  SGD(0.1, momentum=0.9, nesterov=True), SGD(),
                                  RMSprop(0.002, rho=0.8, epsilon=1e-6)], ids=repr)
 def test_serialize_round_trip(opt):
-    opt.iterations = 17
-    config = opt.serialize()
-    assert config["class_name"] == type(opt).__name__
+    config = optimizers.serialize(opt)
+    assert config == {"class_name": type(opt).__name__, "config": opt.get_config()}
     again = optimizers.deserialize(config)
     assert type(again) is type(opt)
     assert again.get_config() == opt.get_config()
-    assert again.iterations == 17
     assert repr(again) == repr(opt)
+    same = type(opt).from_config(opt.get_config())
+    assert type(same) is type(opt) and same.get_config() == opt.get_config()
+
+
+def test_deserialize_reads_the_saved_form_of_densefit_1_0():
+    """Files saved before keep ``iterations`` beside the config: it is ignored here
+    (the saver restores it through load_own_variables)."""
+    again = optimizers.deserialize({"class_name": "SGD", "iterations": 17,
+                                    "config": {"learning_rate": 0.1, "momentum": 0.9,
+                                               "nesterov": True}})
+    assert again.get_config() == SGD(0.1, momentum=0.9, nesterov=True).get_config()
+    assert again.iterations == 0
+
+
+def test_get_config_holds_exactly_the_signature_arguments():
+    assert SGD().get_config() == {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False}
+    assert RMSprop().get_config() == {"learning_rate": 0.001, "rho": 0.9, "epsilon": 1e-7}
+
+
+def test_docstrings_document_every_argument():
+    for cls in (Adam, SGD, RMSprop):
+        assert "{{" not in cls.__doc__
+        for name in cls().get_config():
+            assert f"{name}: " in cls.__doc__, (cls, name)
 
 
 def test_deserialize_rejects_unknown_classes():
@@ -314,6 +336,135 @@ def test_new_weights_restart_the_step_count():
     model.compile("adam", "mse")
     model.fit(x, y, epochs=2, batch_size=4, verbose=0)
     assert model.optimizer.iterations == 4
-    model.optimizer.slots = (np.zeros(3, np.float32), np.zeros(3, np.float32))  # stale
+    model.optimizer.momentums = np.zeros(3, np.float32)  # stale
     model.fit(x, y, epochs=1, batch_size=4, verbose=0)
     assert model.optimizer.iterations == 2
+
+
+# ------------------------------------------------------------------ state: slot_names, build, save, load
+
+@pytest.mark.parametrize("opt, names", [(Adam(), ("momentums", "velocities")),
+                                        (SGD(), ()), (SGD(momentum=0.5), ("momentums",)),
+                                        (RMSprop(), ("velocities",))], ids=repr)
+def test_slot_names_and_build(opt, names):
+    assert opt.slot_names == names
+    params = np.arange(5, dtype=np.float64)
+    opt.iterations = 3
+    opt.build(params)
+    for name in ("momentums", "velocities"):
+        state = getattr(opt, name)
+        if name in names:
+            assert state.shape == (5,) and state.dtype == np.float64 and not state.any()
+            assert not np.shares_memory(state, params)
+        else:
+            assert state is None
+    assert opt.iterations == (3 if not names else 0)  # no state to build: nothing restarts
+    assert opt.fits(params) and (not names or not opt.fits(params.astype(np.float32)))
+
+
+def test_build_keeps_state_that_fits_and_replaces_state_that_does_not():
+    opt = Adam()
+    params = np.zeros(4, np.float32)
+    opt.build(params)
+    opt.momentums += 1
+    opt.iterations = 7
+    kept = opt.momentums
+    opt.build(np.ones(4, np.float32))
+    assert opt.momentums is kept and opt.iterations == 7
+    opt.build(np.ones(6, np.float32))  # other weights
+    assert opt.momentums.shape == (6,) and not opt.momentums.any() and opt.iterations == 0
+    opt.build(np.ones(6, np.float64))  # another dtype
+    assert opt.velocities.dtype == np.float64
+
+
+@pytest.mark.parametrize("make", [Adam, lambda: SGD(momentum=0.9), SGD, RMSprop],
+                         ids=["adam", "momentum", "sgd", "rmsprop"])
+def test_save_and_load_own_variables_round_trip(make):
+    params = np.zeros(4, np.float32)
+    source = make()
+    source.build(params)
+    for i, name in enumerate(source.slot_names):
+        getattr(source, name)[...] = np.arange(4) + 10 * i
+    source.iterations = 12
+    store = {}
+    source.save_own_variables(store)
+    assert set(store) == {"iterations", *source.slot_names}
+    assert store["iterations"].shape == () and store["iterations"].dtype == np.int64
+    target = make()
+    target.build(params)
+    arrays = [getattr(target, name) for name in target.slot_names]
+    target.load_own_variables(store)
+    assert target.iterations == 12 and type(target.iterations) is int
+    for name, array in zip(target.slot_names, arrays):
+        assert getattr(target, name) is array  # copied into the built arrays
+        assert_array_equal(array, store[name])
+        assert not np.shares_memory(array, store[name])
+
+
+def test_load_own_variables_needs_a_built_optimizer():
+    store = {}
+    built = Adam()
+    built.build(np.zeros(3))
+    built.save_own_variables(store)
+    with pytest.raises(ValueError, match="not built: call build"):
+        Adam().load_own_variables(store)
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda s: s.pop("velocities"), "velocities is missing"),
+    (lambda s: s.pop("iterations"), "iterations is missing"),
+    (lambda s: s.update(momentums=np.zeros(4)), r"momentums must be an array of shape \(3,\) "
+                                                r"of float64, got shape \(4,\) of float64"),
+    (lambda s: s.update(velocities=np.zeros(3, np.float32)), "velocities must be .* of float64"),
+    (lambda s: s.update(momentums=[0.0, 0.0, 0.0]), r"momentums must be .*, got \[0.0"),
+    (lambda s: s.update(iterations=np.array(-1)), "iterations must be an integer in"),
+    (lambda s: s.update(iterations=2**63), "iterations must be an integer in"),
+    (lambda s: s.update(iterations=1.5), "iterations must be an integer in"),
+    (lambda s: s.update(iterations=True), "iterations must be an integer in"),
+], ids=["missing-slot", "missing-iterations", "shape", "dtype", "list", "negative",
+        "too-large", "float", "bool"])
+def test_load_own_variables_checks_everything_before_writing(change, match):
+    opt = Adam()
+    opt.build(np.zeros(3))
+    store = {"iterations": np.array(5, np.int64), "momentums": np.ones(3),
+             "velocities": np.ones(3)}
+    change(store)
+    with pytest.raises(ValueError, match=match):
+        opt.load_own_variables(store)
+    assert opt.iterations == 0 and not opt.momentums.any() and not opt.velocities.any()
+
+
+@pytest.mark.parametrize("opt", [Adam(0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-5),
+                                 SGD(0.1, momentum=0.9, nesterov=True), SGD(0.2),
+                                 RMSprop(0.002, rho=0.8, epsilon=1e-6)], ids=repr)
+def test_core_arguments(opt):
+    from densefit import _core
+
+    args = opt.core_arguments()
+    assert set(args) == {"rule", "learning_rate", "beta_1", "beta_2", "epsilon", "momentum",
+                         "nesterov", "rho"}
+    assert args["rule"] == _core.OPTIMIZERS[type(opt).__name__.lower()]
+    for name, value in args.items():
+        if name != "rule":
+            assert value == opt.get_config().get(name, False if name == "nesterov" else 0.0)
+
+
+def test_bind_refuses_a_second_live_model_but_not_the_same_or_a_dead_one():
+    import gc
+
+    class Model:
+        def __init__(self, name):
+            self.name = name
+
+    opt, first = Adam(), Model("first")
+    opt.bind(first)
+    opt.bind(first)
+    second = Model("second")
+    with pytest.raises(ValueError, match="already trains model 'first': give each model its "
+                                         "own optimizer instance"):
+        opt.bind(second)
+    del first
+    gc.collect()
+    opt.bind(second)  # the first model is gone: its state is free to take
+    with pytest.raises(ValueError, match="already trains model 'second'"):
+        opt.bind(Model("third"))

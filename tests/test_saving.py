@@ -341,10 +341,11 @@ def _edit(config, *keys, value=None, delete=False):
 @pytest.mark.parametrize("keys, value, delete, match", [
     (("model", "config", "layers", 0, "config", "units"), None, True, "config is invalid"),
     (("model", "config", "layers", 0, "config", "activation", "name"), "gelu", False,
-     "config is invalid"),
+     "activation must be one of 'linear', .*got 'gelu'"),
     (("model", "config", "layers", 0, "config", "units"), -3, False,
      "units must be a positive integer"),
-    (("model", "config", "dtype"), "int8", False, "config is invalid"),
+    (("model", "config", "dtype"), "int8", False,
+     "dtype must be one of 'float32', 'float64', got 'int8'"),
     (("model",), None, True, "config is invalid"),
     (("model", "class_name"), "Functional", False, "unknown model class"),
     (("seed_state",), {"bit_generator": "MT19937"}, False, "PCG64"),

@@ -76,7 +76,7 @@ def test_accepts_non_negative_integers(seed):
 
 @pytest.mark.parametrize("bad", [-1, 1.0, 1.5, "0", True, None, np.float64(3)])
 def test_rejects_negative_and_non_integer_seeds(bad):
-    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
         utils.set_random_seed(bad)
 
 
@@ -87,6 +87,40 @@ def test_unknown_name_error():
     assert str(error).endswith("Known: hammer, span, spanners.")
     far = utils.unknown_name_error("widget", "zzz", ["hammer"])
     assert "Did you mean" not in str(far)
+
+
+@pytest.mark.parametrize("name, known, suggested", [
+    ("reul", "relu", True),        # two neighbours swapped
+    ("adma", "adam", True),
+    ("rmsprp", "rmsprop", True),   # a letter dropped
+    ("sgdd", "sgd", True),         # a letter doubled
+    ("Mean-Squared-Error", "mean_squared_error", True),  # case, '-' and '_' ignored
+    ("glorot", "glorot_uniform", True),  # cut short
+    ("elu", "relu", False),        # other functions Keras has: following the hint
+    ("gelu", "relu", False),       # would silently change the model
+    ("selu", "relu", False),
+    ("mae", "mse", False),
+    ("mean_absolute_error", "mean_squared_error", False),
+    ("binary_focal_crossentropy", "binary_crossentropy", False),
+])
+def test_did_you_mean_only_for_near_identical_names(name, known, suggested):
+    message = str(utils.unknown_name_error("thing", name, [known, "unrelated"]))
+    assert (f"Did you mean '{known}'" in message) is suggested, message
+
+
+@pytest.mark.parametrize("module, name, suggestion", [
+    ("activations", "reul", "relu"), ("optimizers", "adma", "adam"),
+    ("activations", "elu", None), ("losses", "mean_absolute_error", None),
+])
+def test_get_suggests_typos_but_not_other_functions(module, name, suggestion):
+    import importlib
+
+    with pytest.raises(ValueError) as info:
+        importlib.import_module(f"densefit.{module}").get(name)
+    if suggestion is None:
+        assert "Did you mean" not in str(info.value)
+    else:
+        assert f"Did you mean '{suggestion}'?" in str(info.value)
 
 
 def test_seed_set_between_construction_and_build_decides_the_weights():

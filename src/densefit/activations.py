@@ -10,10 +10,16 @@ computed in float32, Keras' default float type.
 """
 import numpy as np
 
-from . import _core
+from . import _core, validation
 from .utils import unknown_name_error
 
 LEAKY_RELU_SLOPE = 0.2  # Keras' leaky_relu function default (the LeakyReLU layer's is 0.3)
+
+
+def check_negative_slope(negative_slope):
+    """``negative_slope`` as a float: a finite number >= 0 (leaky_relu and the
+    LeakyReLU layer check it here)."""
+    return validation.real(negative_slope, "negative_slope", low=0)
 
 
 def _float_array(x):
@@ -49,9 +55,7 @@ def tanh(x):
 
 
 def leaky_relu(x, negative_slope=LEAKY_RELU_SLOPE):
-    if not negative_slope >= 0:
-        raise ValueError(f"negative_slope must be >= 0, got {negative_slope}")
-    return _apply("leaky_relu", x, negative_slope)
+    return _apply("leaky_relu", x, check_negative_slope(negative_slope))
 
 
 def softmax(x, axis=-1):
@@ -62,7 +66,7 @@ def softmax(x, axis=-1):
     return np.moveaxis(_apply("softmax", moved), -1, axis)
 
 
-_FUNCTIONS = {f.__name__: f for f in (linear, relu, sigmoid, tanh, leaky_relu, softmax)}
+_FUNCTIONS = {name: globals()[name] for name in _core.ACTIVATIONS}  # one function per name
 
 
 class Activation:
@@ -71,7 +75,8 @@ class Activation:
     __slots__ = ("name", "slope")
 
     def __init__(self, name, slope=0.0):
-        self.name, self.slope = name, float(slope)
+        self.name = validation.one_of(name, "activation", tuple(_core.ACTIVATIONS))
+        self.slope = check_negative_slope(slope)
 
     @property
     def code(self):

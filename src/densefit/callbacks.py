@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 
+from . import validation
+
 # the hooks that make fit return to Python after every batch when overridden
 _BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
 
@@ -55,6 +57,58 @@ class Callback:
                    for name in _BATCH_HOOKS)
 
 
+class CallbackList:
+    """The callbacks of one ``fit``, called in order (Keras 3's
+    ``keras/src/callbacks/callback_list.py``).
+
+    Args:
+        callbacks: None or a list (or tuple) of ``Callback`` instances.
+        model: the model they watch; each callback's ``set_model`` is called with it.
+
+    ``needs_batches``: whether any callback overrides a batch hook, so that ``fit``
+    must return to Python after every batch.
+    """
+
+    def __init__(self, callbacks=None, model=None):
+        if callbacks is not None and (not isinstance(callbacks, (list, tuple)) or not all(
+                isinstance(callback, Callback) for callback in callbacks)):
+            raise TypeError(f"callbacks must be a list of densefit.callbacks.Callback "
+                            f"instances, got {callbacks!r}")
+        self.callbacks = []
+        self.model = model
+        self.needs_batches = False
+        for callback in callbacks or ():
+            self.append(callback)
+
+    def append(self, callback):
+        """Add ``callback`` (``fit`` adds its History last)."""
+        callback.set_model(self.model)
+        self.callbacks.append(callback)
+        self.needs_batches = self.needs_batches or callback.needs_batches()
+
+    def _call(self, hook, *args):
+        for callback in self.callbacks:
+            getattr(callback, hook)(*args)
+
+    def on_train_begin(self, logs=None):
+        self._call("on_train_begin", logs)
+
+    def on_train_end(self, logs=None):
+        self._call("on_train_end", logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._call("on_epoch_begin", epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._call("on_epoch_end", epoch, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._call("on_train_batch_begin", batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._call("on_train_batch_end", batch, logs)
+
+
 class History(Callback):
     """Records each epoch's logs: ``history.history["loss"]`` and friends."""
 
@@ -72,7 +126,18 @@ class History(Callback):
 class EarlyStopping(Callback):
     """Stops training when ``monitor`` has not improved by ``min_delta`` for
     ``patience`` epochs; with ``restore_best_weights`` the model ends with the best
-    epoch's weights (Keras 3's rules, ``keras/src/callbacks/early_stopping.py``)."""
+    epoch's weights (Keras 3's rules, ``keras/src/callbacks/early_stopping.py``).
+
+    Args:
+        monitor: the logged value to watch, such as ``"val_loss"``.
+        min_delta: a finite number: a smaller change is no improvement.
+        patience: an integer >= 0: the epochs without improvement before stopping.
+        verbose: 0 or 1 (or a bool): 1 prints when it stops and restores.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (max for names holding "acc").
+        baseline: None or a finite number the value must beat to reset the wait.
+        restore_best_weights: True or False: end with the best epoch's weights.
+        start_from_epoch: an integer >= 0: the epochs to wait before watching.
+    """
 
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
@@ -80,29 +145,19 @@ class EarlyStopping(Callback):
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be the name of a logged value such as 'val_loss', "
                             f"got {monitor!r}")
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-        for value, name in ((patience, "patience"), (start_from_epoch, "start_from_epoch")):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-        for value, name in ((min_delta, "min_delta"), (baseline, "baseline")):
-            if value is not None and (isinstance(value, bool) or not isinstance(
-                    value, (int, float, np.integer, np.floating)) or not np.isfinite(value)):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
-        if min_delta is None:
-            raise ValueError("min_delta must be a finite number, got None")
-        if not isinstance(restore_best_weights, (bool, np.bool_)):
-            raise TypeError(f"restore_best_weights must be True or False, got "
-                            f"{restore_best_weights!r}")
-        if verbose not in (0, 1):
-            raise ValueError(f"verbose must be 0 or 1, got {verbose!r}")
+        mode = validation.one_of(mode, "mode", ("auto", "min", "max"))
+        self.patience = validation.integer(patience, "patience", low=0)
+        self.start_from_epoch = validation.integer(start_from_epoch, "start_from_epoch", low=0)
+        self.min_delta = abs(validation.real(min_delta, "min_delta"))
+        self.baseline = None if baseline is None else validation.real(baseline, "baseline")
+        self.restore_best_weights = validation.boolean(restore_best_weights,
+                                                       "restore_best_weights")
+        self.verbose = validation.integer(int(verbose) if isinstance(verbose, (bool, np.bool_))
+                                          else verbose, "verbose", low=0, high=1)
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"
-        self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
-        self.min_delta = abs(float(min_delta))
+        self.monitor = monitor
         self.sign = 1.0 if mode == "max" else -1.0
-        self.baseline, self.restore_best_weights = baseline, restore_best_weights
-        self.start_from_epoch = int(start_from_epoch)
         self.stopped_epoch = 0
 
     def on_train_begin(self, logs=None):

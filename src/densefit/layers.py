@@ -3,27 +3,19 @@
 A Dense layer's ``kernel`` (shape ``(in, units)``, Keras') and ``bias`` are
 views into its model's single parameter buffer once the model is built, so
 the compiled core updates them in place.
+
+Every layer has Keras' ``get_config()`` and ``from_config(config)``;
+``serialize(layer)`` / ``deserialize(config)`` add and read the class name.
 """
 import numpy as np
 
-from . import activations, initializers
+from . import activations, initializers, validation
 
-_DTYPES = {"float32": np.float32, "float64": np.float64}
-
-
-def _dtype(dtype):
-    if dtype is None:
-        return None
-    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
-    if name not in _DTYPES:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    return np.dtype(_DTYPES[name])
+_dtype = validation.float_dtype
 
 
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+def _dtype_name(dtype):
+    return None if dtype is None else dtype.name
 
 
 def _input_shape(shape, name="shape"):
@@ -33,30 +25,48 @@ def _input_shape(shape, name="shape"):
     if not isinstance(shape, tuple) or len(shape) != 1:
         raise ValueError(f"{name} must be a 1-tuple such as (784,): densefit's Dense layers take "
                          f"2-d input (samples, features); got {shape!r}")
-    return (_positive_int(shape[0], f"{name}[0]"),)
+    return (validation.integer(shape[0], f"{name}[0]"),)
 
 
 class Input:
-    """The input of a Sequential model: ``Input(shape=(784,))`` builds it at once."""
+    """The input of a Sequential model: ``Input(shape=(784,))`` builds it at once.
+
+    Args:
+        shape: the number of input features, as a 1-tuple ``(features,)`` (or an int).
+        dtype: ``"float32"`` or ``"float64"``; None: the layers' (float32 by default).
+        name: the layer's name (default ``"input"``).
+    """
 
     def __init__(self, shape, dtype=None, name=None):
         self.shape = _input_shape(shape)
         self.dtype = _dtype(dtype)
-        self.name = name or "input"
+        self.name = validation.string(name, "name") or "input"
+
+    def get_config(self):
+        return {"shape": list(self.shape), "dtype": _dtype_name(self.dtype), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
     def __repr__(self):
         return f"Input(shape={self.shape})"
 
 
 class Layer:
-    """What every layer has: a name and a dtype (None: the model's, float32 by default)."""
+    """What every layer has: a name and a dtype (None: the model's, float32 by default).
+
+    Args:
+        name: the layer's name (default: the class name in lower case, numbered
+            from the second layer of a class on: ``dense``, ``dense_1``, ...).
+        dtype: ``"float32"``, ``"float64"`` or None.
+    """
 
     _count = {}
 
     def __init__(self, name=None, dtype=None):
         base = type(self).__name__.lower()
-        if name is not None and not isinstance(name, str):
-            raise ValueError(f"name must be a string, got {name!r}")
+        name = validation.string(name, "name")
         if name is None:
             n = Layer._count.get(base, 0)
             Layer._count[base] = n + 1
@@ -64,9 +74,27 @@ class Layer:
         self.name = name
         self.dtype = _dtype(dtype)
 
+    def get_config(self):
+        """The arguments that make this layer again with ``from_config``."""
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
 
 class Dense(Layer):
     """``activation(x @ kernel + bias)``, as Keras' Dense.
+
+    Args:
+        units: the number of outputs, a positive integer.
+        activation: a name such as ``"relu"``, a ``densefit.activations`` function,
+            an activation layer, or None (linear).
+        use_bias: must be True: densefit's Dense always has a bias.
+        kernel_initializer: the kernel's initialiser, a name such as ``"glorot_uniform"``.
+        bias_initializer: the bias' initialiser (``"zeros"``).
+        input_shape: ``(features,)`` on a model's first layer builds the model at once.
+        name, dtype: as ``Layer``.
 
     >>> layer = Dense(25, activation="relu")
     """
@@ -74,15 +102,14 @@ class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", input_shape=None, name=None, dtype=None):
         super().__init__(name, dtype)
-        self.units = _positive_int(units, "units")
+        self.units = validation.integer(units, "units")
         self._activation = activations.get(activation)
         if use_bias is not True:
             raise ValueError("use_bias=False is not supported: densefit's Dense always has a bias "
                              "(initialise it with zeros and it starts as Keras' would)")
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
         self._initializers = (initializers.get(kernel_initializer),
                               initializers.get(bias_initializer))
+        self.kernel_initializer, self.bias_initializer = (f.__name__ for f in self._initializers)
         self.input_shape = None if input_shape is None else _input_shape(input_shape, "input_shape")
         self.kernel = None
         self.bias = None
@@ -107,17 +134,16 @@ class Dense(Layer):
         return [self.kernel.copy(), self.bias.copy()]
 
     def get_config(self):
-        return {"name": self.name, "units": self.units,
-                "activation": activations.serialize(self._activation),
-                "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer}
+        return dict(super().get_config(), units=self.units,
+                    activation=activations.serialize(self._activation),
+                    kernel_initializer=self.kernel_initializer,
+                    bias_initializer=self.bias_initializer,
+                    input_shape=None if self.input_shape is None else list(self.input_shape),
+                    dtype=_dtype_name(self.dtype))
 
     @classmethod
     def from_config(cls, config):
-        layer = cls(config["units"], activations.deserialize(config["activation"]),
-                    kernel_initializer=config["kernel_initializer"],
-                    bias_initializer=config["bias_initializer"], name=config["name"])
-        return layer
+        return cls(**dict(config, activation=activations.deserialize(config["activation"])))
 
     def __repr__(self):
         return f"Dense({self.units}, activation={self._activation.name!r}, name={self.name!r})"
@@ -125,7 +151,12 @@ class Dense(Layer):
 
 class Activation(Layer):
     """An activation as its own layer.  It must follow a Dense layer without an
-    activation of its own, and the model folds it into that layer."""
+    activation of its own, and the model folds it into that layer.
+
+    Args:
+        activation: as ``Dense``'s.
+        name: as ``Layer``'s.
+    """
 
     def __init__(self, activation, name=None):
         super().__init__(name)
@@ -134,9 +165,23 @@ class Activation(Layer):
     def as_activation(self):
         return self._activation
 
+    def get_config(self):
+        return dict(super().get_config(), activation=activations.serialize(self._activation))
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**dict(config, activation=activations.deserialize(config["activation"])))
+
 
 class LeakyReLU(Layer):
-    """``max(x, negative_slope * x)``; Keras' layer default slope is 0.3."""
+    """``max(x, negative_slope * x)``.
+
+    Args:
+        negative_slope: a finite number >= 0; Keras' layer default is 0.3 (the
+            ``"leaky_relu"`` function's is 0.2).  ``alpha``, Keras 2's name for
+            it, is accepted too.
+        name: as ``Layer``'s.
+    """
 
     def __init__(self, negative_slope=0.3, name=None, **kwargs):
         super().__init__(name)
@@ -144,29 +189,51 @@ class LeakyReLU(Layer):
             negative_slope = kwargs.pop("alpha")
         if kwargs:
             raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
-        if isinstance(negative_slope, bool) or not (
-                isinstance(negative_slope, (int, float, np.floating, np.integer))
-                and 0 <= negative_slope < np.inf):
-            raise ValueError(f"negative_slope must be a finite number >= 0, got "
-                             f"{negative_slope!r}")
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = activations.check_negative_slope(negative_slope)
 
     def as_activation(self):
         return activations.Activation("leaky_relu", self.negative_slope)
 
     def get_config(self):
-        return {"name": self.name, "negative_slope": self.negative_slope}
+        return dict(super().get_config(), negative_slope=self.negative_slope)
 
 
 class ReLU(Layer):
-    """``max(x, 0)`` as a layer."""
+    """``max(x, 0)`` as a layer.
+
+    Args:
+        name: as ``Layer``'s.
+    """
 
     def as_activation(self):
         return activations.Activation("relu")
 
 
 class Softmax(Layer):
-    """Softmax over the last axis as a layer."""
+    """Softmax over the last axis as a layer.
+
+    Args:
+        name: as ``Layer``'s.
+    """
 
     def as_activation(self):
         return activations.Activation("softmax")
+
+
+_CLASSES = {c.__name__: c for c in (Input, Dense, Activation, LeakyReLU, ReLU, Softmax)}
+
+
+def serialize(layer):
+    """``{"class_name": ..., "config": ...}`` for any layer of this module."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(config):
+    """The layer ``serialize`` described.  A bare Dense config (no ``class_name``),
+    as densefit 1.0 saved its layers, is a Dense."""
+    if "class_name" not in config:
+        return Dense.from_config(config)
+    cls = _CLASSES.get(config["class_name"])
+    if cls is None:
+        raise ValueError(f"unknown layer in config: {config!r}")
+    return cls.from_config(config["config"])

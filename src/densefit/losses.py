@@ -14,25 +14,34 @@ import warnings
 
 import numpy as np
 
-from . import _core
+from . import _core, validation
 from .utils import unknown_name_error
 
 
 class Loss:
-    """Base: ``from_logits`` plus what the compiled core needs to know."""
+    """Base: ``from_logits``, ``name`` and the compiled kernels that compute the loss.
 
-    labels = False          # integer class labels (sparse) rather than dense targets
+    Args:
+        from_logits: True or False: whether the model's outputs are logits
+            (unbounded scores) rather than probabilities.
+        name: the loss' name (default: the class name in snake case).
+    """
+
     fusable_output = None   # the output activation whose logits a probability loss can use
-    logits_kernel = None
-    probs_kernel = None
+    logits_kernel = None    # the core's kernel (a key of _core.LOSSES) on logits
+    probs_kernel = None     # ... and on probabilities
 
     def __init__(self, from_logits=False, name=None):
-        if not isinstance(from_logits, (bool, np.bool_)):
-            raise TypeError(f"from_logits must be True or False, got {from_logits!r}")
-        if name is not None and not isinstance(name, str):
-            raise ValueError(f"name must be a string, got {name!r}")
-        self.from_logits = bool(from_logits)
-        self.name = name or _snake(type(self).__name__)
+        self.from_logits = validation.boolean(from_logits, "from_logits")
+        self.name = validation.string(name, "name") or _snake(type(self).__name__)
+
+    @property
+    def labels(self):
+        """Whether the targets are integer class labels (sparse) rather than dense."""
+        return _core.loss_uses_labels(self._code(self.from_logits))
+
+    def _code(self, logits):
+        return _core.LOSSES[self.logits_kernel if logits else self.probs_kernel]
 
     def kernel_for(self, output_activation):
         """``(loss code, fused)`` for a model whose last activation is ``output_activation``."""
@@ -45,10 +54,8 @@ class Loss:
                               f"uses the layer's pre-activation logits, as Keras does. Use "
                               f"activation='linear' with from_logits=True, or "
                               f"from_logits=False.", stacklevel=3)
-            return _core.LOSSES[self.logits_kernel], True
-        if self.from_logits:
-            return _core.LOSSES[self.logits_kernel], False
-        return _core.LOSSES[self.probs_kernel], False
+            return self._code(True), True
+        return self._code(self.from_logits), False
 
     def __call__(self, y_true, y_pred):
         """The mean loss over the batch, as a NumPy scalar of y_pred's float type."""
@@ -59,8 +66,7 @@ class Loss:
         if y_pred.ndim != 2:
             raise ValueError(f"y_pred must have shape (samples, outputs), got {y_pred.shape}")
         target = self.prepare_targets(y_true, y_pred.shape, y_pred.dtype)
-        code = _core.LOSSES[self.logits_kernel if self.from_logits else self.probs_kernel]
-        value, _ = _core.loss(code, y_pred, target)
+        value, _ = _core.loss(self._code(self.from_logits), y_pred, target)
         return y_pred.dtype.type(value)
 
     def prepare_targets(self, y, output_shape, dtype):
@@ -84,16 +90,21 @@ class Loss:
             raise ValueError(f"y holds NaN or inf (first at row {row})")
 
     def get_config(self):
-        return {"class_name": type(self).__name__, "from_logits": self.from_logits}
+        return {"name": self.name, "from_logits": self.from_logits}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
     def __repr__(self):
         return f"{type(self).__name__}(from_logits={self.from_logits})"
 
 
 class SparseCategoricalCrossentropy(Loss):
-    """Cross-entropy against integer class labels ``0..classes-1``."""
+    """Cross-entropy against integer class labels ``0..classes-1``.
 
-    labels = True
+    Args: as ``Loss``."""
+
     fusable_output = "softmax"
     logits_kernel, probs_kernel = "sparse_ce_logits", "sparse_ce_probs"
 
@@ -127,6 +138,8 @@ class CategoricalCrossentropy(Loss):
     so soft labels (label smoothing, distillation) train as they do in Keras.  A
     row that is not a distribution still trains, towards what that formula
     rewards.  NaN or inf targets are refused, naming the first such row.
+
+    Args: as ``Loss``.
     """
 
     fusable_output = "softmax"
@@ -134,7 +147,9 @@ class CategoricalCrossentropy(Loss):
 
 
 class BinaryCrossentropy(Loss):
-    """Cross-entropy of independent binary outputs against targets in [0, 1]."""
+    """Cross-entropy of independent binary outputs against targets in [0, 1].
+
+    Args: as ``Loss``."""
 
     fusable_output = "sigmoid"
     logits_kernel, probs_kernel = "bce_logits", "bce_probs"
@@ -148,33 +163,29 @@ class BinaryCrossentropy(Loss):
 
 
 class MeanSquaredError(Loss):
-    """The mean over outputs of the squared error."""
+    """The mean over outputs of the squared error.
+
+    Args:
+        name: the loss' name (default ``"mean_squared_error"``).
+    """
 
     logits_kernel = probs_kernel = "mse"
 
     def __init__(self, name=None):
         super().__init__(False, name)
 
-    def kernel_for(self, output_activation):
-        return _core.LOSSES["mse"], False
-
     def get_config(self):
-        return {"class_name": type(self).__name__}
+        return {"name": self.name}
 
 
 def _snake(name):
     return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
 
 
-_ALIASES = {
-    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-    "categorical_crossentropy": CategoricalCrossentropy,
-    "binary_crossentropy": BinaryCrossentropy,
-    "mean_squared_error": MeanSquaredError,
-    "mse": MeanSquaredError,
-}
 _CLASSES = {c.__name__: c for c in (SparseCategoricalCrossentropy, CategoricalCrossentropy,
                                     BinaryCrossentropy, MeanSquaredError)}
+# Keras' names: "sparse_categorical_crossentropy", ..., "mean_squared_error", and "mse"
+_ALIASES = dict({_snake(name): cls for name, cls in _CLASSES.items()}, mse=MeanSquaredError)
 
 
 def get(identifier):
@@ -192,9 +203,16 @@ def get(identifier):
                     f"'sparse_categorical_crossentropy', got {identifier!r}")
 
 
+def serialize(loss):
+    """``{"class_name": ..., "config": ...}``: the class and its arguments."""
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
 def deserialize(config):
+    """The loss ``serialize`` described; also densefit 1.0's flat form
+    ``{"class_name": ..., "from_logits": ...}``."""
     config = dict(config)
     cls = _CLASSES.get(config.pop("class_name", None))
     if cls is None:
         raise ValueError(f"unknown loss in config: {config!r}")
-    return cls(**config)
+    return cls.from_config(config["config"] if "config" in config else config)

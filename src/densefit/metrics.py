@@ -12,26 +12,41 @@ output is logits (``from_logits=True``, or a sigmoid output trained through
 the fused kernel): Keras compares logits with 0.5 and reports a wrong
 accuracy (tensorflow/tensorflow#41413).  Probabilities are thresholded at 0.5.
 """
-from . import _core, losses
+from . import _core, losses, validation
 from .utils import unknown_name_error
 
-_EXPLICIT = {
-    "sparse_categorical_accuracy": "sparse_accuracy",
-    "categorical_accuracy": "categorical_accuracy",
-    "binary_accuracy": "binary_accuracy",
-}
-_AUTO = ("accuracy", "acc")
+# the core's metric kinds (keys of _core.METRICS), and Keras' names for them
+SPARSE, CATEGORICAL, BINARY = "sparse_accuracy", "categorical_accuracy", "binary_accuracy"
+_KERAS_NAMES = {"sparse_categorical_accuracy": SPARSE, "categorical_accuracy": CATEGORICAL,
+                "binary_accuracy": BINARY}
+_AUTO = ("accuracy", "acc")  # names whose kind is chosen from the loss
 
 
 class Metric:
-    """A resolved metric: the name it is logged under and the core's code and threshold."""
+    """A resolved metric: the name it is logged under, the core's kind and the
+    threshold binary accuracy compares outputs with.
 
-    def __init__(self, name, kind, threshold):
-        self.name, self.kind, self.threshold = name, kind, threshold
+    Args:
+        name: the name in the logs (the one given to ``compile``).
+        kind: one of the core's metric kinds, ``_core.METRICS``' keys.
+        threshold: a finite number: 0.5 for probabilities, 0 for logits.
+    """
+
+    def __init__(self, name, kind, threshold=0.5):
+        self.name = validation.string(name, "name", allow_none=False)
+        self.kind = validation.one_of(kind, "kind", tuple(_core.METRICS))
+        self.threshold = validation.real(threshold, "threshold")
 
     @property
     def code(self):
         return _core.METRICS[self.kind]
+
+    def get_config(self):
+        return {"name": self.name, "kind": self.kind, "threshold": self.threshold}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
     def __repr__(self):
         return f"Metric({self.name!r}, {self.kind!r}, threshold={self.threshold})"
@@ -42,21 +57,21 @@ def resolve(identifier, loss, outputs, output_is_logits):
     number of outputs and whether the values it will read are logits."""
     if not isinstance(identifier, str):
         raise TypeError(f"metrics must be names such as 'accuracy', got {identifier!r}")
-    name = identifier  # logged under the name given, as Keras does ("acc" stays "acc")
     if identifier.lower() in _AUTO:
-        if isinstance(loss, losses.SparseCategoricalCrossentropy):
-            kind = "sparse_accuracy"
+        if loss.labels:
+            kind = SPARSE
         elif isinstance(loss, losses.BinaryCrossentropy) or outputs == 1:
-            kind = "binary_accuracy"
+            kind = BINARY
         else:
-            kind = "categorical_accuracy"
-    elif identifier in _EXPLICIT:
-        kind = _EXPLICIT[identifier]
+            kind = CATEGORICAL
+    elif identifier in _KERAS_NAMES:
+        kind = _KERAS_NAMES[identifier]
     else:
-        raise unknown_name_error("metric", identifier, list(_AUTO) + list(_EXPLICIT))
-    if (kind == "sparse_accuracy") != loss.labels:
+        raise unknown_name_error("metric", identifier, list(_AUTO) + list(_KERAS_NAMES))
+    if (kind == SPARSE) != loss.labels:
         raise ValueError(f"metric {identifier!r} does not fit loss {type(loss).__name__}: "
                          f"sparse_categorical_accuracy goes with integer labels "
                          f"(SparseCategoricalCrossentropy), the others with dense targets")
-    threshold = 0.0 if (kind == "binary_accuracy" and output_is_logits) else 0.5
-    return Metric(name, kind, threshold)
+    threshold = 0.0 if (kind == BINARY and output_is_logits) else 0.5
+    # logged under the name given, as Keras does ("acc" stays "acc")
+    return Metric(identifier, kind, threshold)

@@ -75,7 +75,7 @@ class Sequential(Trainer):
         previous, self._plan = self._plan, plan
         if input_shape is not None:
             try:
-                self._build(input_shape[0], self._input_dtype)
+                self._build(input_shape[0])
             except BaseException:
                 self._plan = previous
                 raise
@@ -114,11 +114,11 @@ class Sequential(Trainer):
             raise ValueError(f"input_shape must be (batch, features), got {input_shape!r}")
         self._build(validation.integer(tuple(input_shape)[1], "input_shape[1]"))
 
-    def _build(self, n_in, dtype=None):
+    def _build(self, n_in):
         """(Re)create the parameter buffer and the core network for ``n_in`` input
         features: layers that have weights keep them, the others are initialised."""
-        dtype_of_plan = self._dtype(dtype) if self._plan else None
-        self._input_shape, self._input_dtype = (n_in,), dtype
+        dtype_of_plan = self._dtype(self._input_dtype) if self._plan else None
+        self._input_shape = (n_in,)
         if not self._plan:
             return  # built when the first Dense arrives
         if self._generator is None:  # as Keras, weights come from the seed in force at build
@@ -131,7 +131,7 @@ class Sequential(Trainer):
             raise ValueError("the model has no Dense layer: add one before using it")
         with self._build_lock:
             if not self.built:
-                self._build(n_in, self._input_dtype)
+                self._build(n_in)
 
     def _dtype(self, requested=None):
         dtypes = {d.dtype for d, _ in self._plan if d.dtype is not None}
@@ -214,15 +214,13 @@ class Sequential(Trainer):
     def from_config(cls, config):
         """A model with the architecture ``get_config`` described, built when the
         config gives an input shape (weights freshly initialised)."""
-        dtype = config["dtype"]
         model = cls(name=config["name"])
+        model._input_dtype = validation.float_dtype(config["dtype"])  # whatever the layers say
         if config.get("input_shape") is not None:
-            model.add(layers_module.Input(shape=tuple(config["input_shape"]), dtype=dtype))
+            model.add(layers_module.Input(shape=tuple(config["input_shape"]),
+                                          dtype=model._input_dtype))
         for layer_config in config["layers"]:
-            layer = layers_module.deserialize(layer_config)
-            if isinstance(layer, layers_module.Dense):
-                layer.dtype = np.dtype(dtype)
-            model.add(layer)
+            model.add(layers_module.deserialize(layer_config))
         return model
 
     def summary(self, print_fn=print):

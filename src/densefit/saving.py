@@ -201,17 +201,21 @@ def _model_from(config, arrays):
     cls = _MODEL_CLASSES.get(spec["class_name"])
     if cls is None:
         raise ValueError(f"unknown model class {spec['class_name']!r}")
-    model = cls.from_config(dict(spec["config"], input_shape=None))  # not built yet
     n_in = spec["config"]["input_shape"][0]
     if isinstance(n_in, bool) or not isinstance(n_in, int) or n_in < 1:
         raise ValueError(f"input_shape must be a positive integer, got {n_in!r}")
-    shapes = model.weight_shapes(n_in)
-    count, dtype = sum(math.prod(shape) for shape in shapes), np.dtype(model.dtype)
+    unbuilt = cls.from_config(_unbuilt(spec["config"]))
+    shapes = unbuilt.weight_shapes(n_in)
+    count, dtype = sum(math.prod(shape) for shape in shapes), np.dtype(unbuilt.dtype)
     params = arrays.get("params")
     if params is None or params.shape != (count,) or params.dtype != dtype:
         got = None if params is None else (params.shape, str(params.dtype))
         raise ValueError(f"params must be ({count},) {dtype}, got {got}")
+    model = cls.from_config(spec["config"])  # the sizes are known good: now it may build
     model.build((None, n_in))
+    if model.input_shape != (None, n_in):
+        raise ValueError(f"the first layer's input_shape {model.input_shape} is not the "
+                         f"model's {(None, n_in)}")
     model.set_weights(_split(params, shapes))
     model.seed_generator.bit_generator.state = config["seed_state"]
     if "compile" in config:
@@ -227,6 +231,15 @@ def _model_from(config, arrays):
             model.optimizer.iterations = validation.integer(
                 config.get("optimizer_iterations", 0), "iterations", low=0, high=2**63 - 1)
     return model
+
+
+def _unbuilt(model_config):
+    """A model config without the input shapes that would build the model (and
+    allocate its weights) before the file's arrays are checked against it."""
+    layer_configs = [dict(layer, config=dict(layer["config"], input_shape=None))
+                     if "input_shape" in layer.get("config", {}) else layer
+                     for layer in model_config["layers"]]
+    return dict(model_config, input_shape=None, layers=layer_configs)
 
 
 def _split(flat, shapes):

@@ -1,8 +1,9 @@
 """Random seeding and small helpers shared by the Python layer."""
-import difflib
 import random
 
 import numpy as np
+
+from . import validation
 
 _generator = np.random.default_rng()
 
@@ -17,11 +18,10 @@ def set_random_seed(seed):
     >>> set_random_seed(0)
     """
     global _generator
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    random.seed(int(seed))
-    np.random.seed(int(seed) % 2**32)
-    _generator = np.random.default_rng(int(seed))
+    seed = validation.integer(seed, "seed", low=0)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    _generator = np.random.default_rng(seed)
 
 
 def new_generator():
@@ -30,10 +30,46 @@ def new_generator():
 
 
 def unknown_name_error(kind, name, known):
-    """A ValueError for an unknown ``kind`` name, with close matches and the full list."""
-    close = difflib.get_close_matches(str(name), list(known), n=3)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    """A ValueError for an unknown ``kind`` name, with near-identical names and the full list.
+
+    Only a likely typo gets a suggestion (see ``_near``): a user who follows one for
+    a different real name (``"elu"`` -> ``"relu"``) would silently change the model."""
+    close = sorted((d, k) for k in known if (d := _near(str(name), k)) is not None)[:3]
+    hint = f" Did you mean {', '.join(repr(k) for _, k in close)}?" if close else ""
     return ValueError(f"Unknown {kind} {name!r}.{hint} Known: {', '.join(sorted(known))}.")
+
+
+def _near(name, known):
+    """The edit distance from ``name`` to ``known`` when ``name`` looks like a typo of
+    it, else None.  Case, ``_`` and ``-`` are ignored; beyond that the first letter
+    must match (``"gelu"``, ``"selu"`` and ``"elu"`` are other functions than
+    ``"relu"``, not typos of it) and one edit is allowed from 4 letters, two from 10
+    (``"mae"`` is not ``"mse"``; ``"mean_absolute_error"`` is not
+    ``"mean_squared_error"``).  A name cut short (``"glorot"``, 3 letters or more)
+    suggests the names it begins."""
+    a, b = (s.lower().replace("_", "").replace("-", "") for s in (name, known))
+    if len(a) >= 3 and b.startswith(a):
+        return len(b) - len(a)
+    budget = 2 if len(a) >= 10 else 1 if len(a) >= 4 else 0
+    if not budget or a[:1] != b[:1] or abs(len(a) - len(b)) > budget:
+        return None
+    distance = _edit_distance(a, b)
+    return distance if distance <= budget else None
+
+
+def _edit_distance(a, b):
+    """Insertions, deletions, substitutions and swaps of neighbours (a typed ``"reul"``
+    is one swap from ``"relu"``) turning ``a`` into ``b``."""
+    before, row = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (ca != cb))
+            if before is not None and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
+        before, row = row, current
+    return row[-1]
 
 
 _blas = None  # the BLAS libraries' controllers, found once (finding them scans the process)
@@ -55,9 +91,8 @@ def set_num_threads(threads):
 
     >>> set_num_threads(1)
     """
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ValueError(f"threads must be a positive integer, got {threads!r}")
-    _blas_controller(refresh=True).limit(limits=int(threads))
+    threads = validation.integer(threads, "threads")
+    _blas_controller(refresh=True).limit(limits=threads)
 
 
 def get_num_threads():

@@ -84,3 +84,18 @@ def string(value, name, allow_none=True):
     if isinstance(value, str) or (allow_none and value is None):
         return value
     raise ValueError(f"{name} must be a string, got {value!r}")
+
+
+FLOAT_DTYPES = ("float32", "float64")  # the dtypes a model computes in
+
+
+def float_dtype(dtype, name="dtype"):
+    """``dtype`` (a name, NumPy type or dtype) as a NumPy dtype of ``FLOAT_DTYPES``,
+    or None for None (the model's default)."""
+    if dtype is None:
+        return None
+    try:
+        dtype_name = dtype if isinstance(dtype, str) else np.dtype(dtype).name
+    except TypeError:
+        dtype_name = dtype
+    return np.dtype(one_of(dtype_name, name, FLOAT_DTYPES))

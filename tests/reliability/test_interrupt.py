@@ -95,8 +95,10 @@ class Deadline(Callback):
 
 def assert_same_state(model, reference):
     assert model.optimizer.iterations == reference.optimizer.iterations
+    names = model.optimizer.slot_names
     for mine, theirs in ((model.get_weights(), reference.get_weights()),
-                         (model.optimizer.slots, reference.optimizer.slots)):
+                         ([getattr(model.optimizer, name) for name in names],
+                          [getattr(reference.optimizer, name) for name in names])):
         assert len(mine) == len(theirs)
         for a, b in zip(mine, theirs):
             assert_array_equal(a, b)

@@ -45,8 +45,9 @@ def fit(model, x, y, **kwargs):
     stopped = any(STOPPED in m for m in messages)
     assert stopped or np.isfinite(losses_).all(), (losses_, messages)
     assert all_finite(model.get_weights()), "fit left NaN or inf in the weights"
-    if model.optimizer.slots is not None:
-        assert all_finite(model.optimizer.slots), "fit left NaN or inf in the optimizer's slots"
+    slots = [getattr(model.optimizer, name) for name in model.optimizer.slot_names]
+    if all(slot is not None for slot in slots):
+        assert all_finite(slots), "fit left NaN or inf in the optimizer's slots"
     return history, messages
 
 

@@ -56,8 +56,10 @@ def make(features, hidden=32, classes=4, seed=11, dtype=None):
 
 def assert_same_model(a, b):
     assert a.optimizer.iterations == b.optimizer.iterations
+    names = a.optimizer.slot_names
     for mine, theirs in ((a.get_weights(), b.get_weights()),
-                         (a.optimizer.slots, b.optimizer.slots)):
+                         ([getattr(a.optimizer, name) for name in names],
+                          [getattr(b.optimizer, name) for name in names])):
         assert len(mine) == len(theirs)
         for p, q in zip(mine, theirs):
             assert_array_equal(p, q)
@@ -361,8 +363,8 @@ def test_evaluate_does_not_create_optimizer_state():
     model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
     x = np.ones((5, 3), np.float32)
     model.evaluate(x, np.zeros(5, np.int64), verbose=0)
-    assert model.optimizer.slots is None
+    assert model.optimizer.momentums is None and model.optimizer.velocities is None
     model.fit(x, np.zeros(5, np.int64), verbose=0)
-    slots = model.optimizer.slots
+    slots = model.optimizer.momentums, model.optimizer.velocities
     model.evaluate(x, np.zeros(5, np.int64), verbose=0)
-    assert model.optimizer.slots is slots
+    assert model.optimizer.momentums is slots[0] and model.optimizer.velocities is slots[1]
