@@ -11,6 +11,7 @@
 #ifndef DENSEFIT_H
 #define DENSEFIT_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,9 +50,19 @@ typedef enum {
 
 typedef enum { DF_OPT_SGD = 0, DF_OPT_ADAM = 1, DF_OPT_RMSPROP = 2, DF_N_OPTIMIZERS } df_optimizer;
 
+/* The name of each code (the Cython layer builds its name -> code tables from
+ * these), or NULL for a code out of range. */
+const char *df_activation_name(int code);
+const char *df_loss_name(int code);
+const char *df_metric_name(int code);
+const char *df_optimizer_rule_name(int code);
+
 /* Whether a loss takes integer labels (int32) rather than a dense target matrix.
  * In training the metric reads the same targets as the loss. */
 int df_loss_uses_labels(int loss);
+
+/* The most rows a batch may have: kernels and BLAS take row counts as C ints. */
+#define DF_MAX_ROWS INT_MAX
 
 /* Fortran-interface GEMM as exported by scipy.linalg.cython_blas.  The Cython
  * layer registers scipy's pointers once at import: no link-time BLAS. */

@@ -1,5 +1,7 @@
 /* The kernels, written once for a floating type.  Included by kernels_f32.c and
- * kernels_f64.c with REAL, SFX (name suffix) and GEMM (the BLAS routine) defined.
+ * kernels_f64.c with REAL, REAL_BITS (a signed integer of REAL's size, for its
+ * magnitudes), SFX (name suffix) and GEMM (the BLAS routine) defined, and
+ * NARROW_REAL for float (the AVX-512 narrow kernels).
  * <tgmath.h> picks expf/exp etc. from the argument's type. */
 #include <math.h>
 #include <stdint.h>

@@ -10,7 +10,12 @@ cdef extern from "densefit.h" nogil:
         DF_METRIC_BINARY_ACCURACY, DF_N_METRICS
         DF_OPT_SGD, DF_OPT_ADAM, DF_OPT_RMSPROP, DF_N_OPTIMIZERS
 
+    const char *df_activation_name(int code)
+    const char *df_loss_name(int code)
+    const char *df_metric_name(int code)
+    const char *df_optimizer_rule_name(int code)
     int df_loss_uses_labels(int loss)
+    enum: DF_MAX_ROWS
 
     ctypedef void (*df_sgemm_fn)(char *, char *, int *, int *, int *, float *, float *, int *,
                                  float *, int *, float *, float *, int *)

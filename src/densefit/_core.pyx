@@ -21,18 +21,26 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm
 cnp.import_array()
 df_set_blas(<df_sgemm_fn>sgemm, <df_dgemm_fn>dgemm)
 
-# The codes are defined in csrc/densefit.h; these tables only name them.
-ACTIVATIONS = {"linear": DF_LINEAR, "relu": DF_RELU, "sigmoid": DF_SIGMOID, "tanh": DF_TANH,
-               "leaky_relu": DF_LEAKY_RELU, "softmax": DF_SOFTMAX}
-LOSSES = {"sparse_ce_logits": DF_LOSS_SPARSE_CE_LOGITS, "ce_logits": DF_LOSS_CE_LOGITS,
-          "bce_logits": DF_LOSS_BCE_LOGITS, "sparse_ce_probs": DF_LOSS_SPARSE_CE_PROBS,
-          "ce_probs": DF_LOSS_CE_PROBS, "bce_probs": DF_LOSS_BCE_PROBS, "mse": DF_LOSS_MSE}
-METRICS = {"none": DF_METRIC_NONE, "sparse_accuracy": DF_METRIC_SPARSE_ACCURACY,
-           "categorical_accuracy": DF_METRIC_CATEGORICAL_ACCURACY,
-           "binary_accuracy": DF_METRIC_BINARY_ACCURACY}
-OPTIMIZERS = {"sgd": DF_OPT_SGD, "adam": DF_OPT_ADAM, "rmsprop": DF_OPT_RMSPROP}
+ctypedef const char *(*_name_fn)(int) noexcept nogil
 
-_MAX_INT = 2**31 - 1  # BLAS dimensions are C ints
+
+cdef dict _names(_name_fn name, int count):
+    """``{name: code}`` for codes [0, count), named by csrc/ (common.c)."""
+    table = {}
+    for code in range(count):
+        if name(code) == NULL:  # a code added to densefit.h but not named in common.c
+            raise ImportError(f"csrc/ names no code {code} of {count}")
+        table[name(code).decode()] = code
+    return table
+
+
+# The codes and their names are defined in csrc/ alone; these tables only look them up.
+ACTIVATIONS = _names(df_activation_name, DF_N_ACTIVATIONS)
+LOSSES = _names(df_loss_name, DF_N_LOSSES)
+METRICS = _names(df_metric_name, DF_N_METRICS)
+OPTIMIZERS = _names(df_optimizer_rule_name, DF_N_OPTIMIZERS)
+
+MAX_ROWS = DF_MAX_ROWS  # 2**31 - 1: the kernels and BLAS take a batch's rows as a C int
 
 
 def set_narrow_kernels(enabled):
@@ -118,7 +126,7 @@ cdef object _float_array(object a, str name, int ndim, object dtype, bint writea
     if writeable and not a.flags.writeable:
         raise ValueError(f"{name} must be writeable")
     for size in a.shape:
-        if size > _MAX_INT:
+        if size > MAX_ROWS:
             raise ValueError(f"{name} has a dimension over 2**31 - 1: {a.shape}")
     return a
 
@@ -444,7 +452,7 @@ cdef class Network:
     def __cinit__(self, units, activations, slopes, params, grads):
         units_arr = _int_list(units, "units")
         n_layers = len(units_arr) - 1
-        if n_layers < 1 or (units_arr < 1).any() or (units_arr > _MAX_INT).any():
+        if n_layers < 1 or (units_arr < 1).any() or (units_arr > MAX_ROWS).any():
             raise ValueError(f"units must list at least two sizes in [1, 2**31 - 1], "
                              f"got {units_arr.tolist()}")
         act = _int_list(activations, "activations")
@@ -502,7 +510,7 @@ cdef class Workspace:
     def __cinit__(self, Network network not None, capacity, bint labels=False,
                   bint training=True):
         capacity = _int64(capacity, "capacity")
-        if not 1 <= capacity <= _MAX_INT:  # the kernels take a batch's rows as a C int
+        if not 1 <= capacity <= MAX_ROWS:  # the kernels take a batch's rows as a C int
             raise ValueError(f"capacity must be in [1, 2**31 - 1], got {capacity}")
         units = network.units
         dtype = network.dtype
@@ -741,7 +749,7 @@ def predict(Network network not None, x, capacity, bint check_finite=True):
     cdef int64_t cap = _int64(capacity, "capacity")
     if cap < 1:
         raise ValueError(f"capacity must be >= 1, got {cap}")
-    cap = min(cap, _MAX_INT)  # the kernels take a batch's rows as a C int
+    cap = min(cap, MAX_ROWS)  # the kernels take a batch's rows as a C int
     cdef cnp.ndarray a = <cnp.ndarray>x
     cdef int64_t n = cnp.PyArray_DIM(a, 0)
     cdef cnp.npy_intp dims[2]

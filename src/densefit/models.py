@@ -515,7 +515,7 @@ class Sequential:
     def predict(self, x, batch_size=None, verbose="auto"):
         """The model's outputs for ``x`` as an array of shape (samples, units)."""
         capacity = (_INFERENCE_BATCH if batch_size is None  # the core takes C-int batches
-                    else min(_check_positive_int(batch_size, "batch_size"), 2**31 - 1))
+                    else min(_check_positive_int(batch_size, "batch_size"), _core.MAX_ROWS))
         if verbose != "auto":
             _verbosity(verbose)
         if not _core.accepts(self._network, x):  # the per-call fast path skips conversion
