@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from densefit import _core, reference
+from densefit import _core, optimizers, reference
 
 DTYPES = [np.float32, np.float64]
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -164,8 +164,32 @@ def reference_mlp(params, units, acts, loss, fused=False, **adam):
     return reference.MLP(layers, loss, fused_output=fused, slope=SLOPE, **adam)
 
 
+OPTIMIZER_CLASSES = {"adam": optimizers.Adam, "sgd": optimizers.SGD,
+                     "rmsprop": optimizers.RMSprop}
+
+
+def optimizer_state(net, rule, learning_rate, iterations=0, momentums=None, velocities=None,
+                    **hyper):
+    """A core OptimizerState: the hyper-parameters given, else the public optimizer's
+    defaults (Keras'), else 0 for one the rule does not read; zeros for each state
+    array the rule keeps that is not given."""
+    values = dict(beta_1=0.0, beta_2=0.0, epsilon=0.0, momentum=0.0, nesterov=False, rho=0.0)
+    values.update(OPTIMIZER_CLASSES[rule]().get_config(), learning_rate=learning_rate, **hyper)
+    keeps_momentums = rule == "adam" or (rule == "sgd" and values["momentum"] != 0)
+    keeps_velocities = rule in ("adam", "rmsprop")
+    if keeps_momentums and momentums is None:
+        momentums = np.zeros_like(net.params)
+    if keeps_velocities and velocities is None:
+        velocities = np.zeros_like(net.params)
+    return _core.OptimizerState(net, OPT[rule], values["learning_rate"], values["beta_1"],
+                                values["beta_2"], values["epsilon"], values["momentum"],
+                                values["nesterov"], values["rho"], iterations, momentums,
+                                velocities)
+
+
 class Setup:
-    """A core Network with its Workspace, Trainer and Dataset, and the data."""
+    """A core Network with its Workspace, Objective, OptimizerState and Dataset, and
+    the data."""
 
     def __init__(self, units, acts, loss, fused, dtype, n, capacity, seed=0, optimizer="sgd",
                  learning_rate=0.0, slopes=None, **opt):
@@ -180,14 +204,14 @@ class Setup:
                                  self.params.copy(), np.zeros_like(self.params))
         labels = uses_labels(loss)
         self.work = _core.Workspace(self.net, capacity, labels)
-        self.trainer = _core.Trainer(self.net, LOSS[loss], fused, METRIC[self.metric],
-                                     self.threshold, OPT[optimizer], learning_rate, **opt)
+        self.objective = _core.Objective(LOSS[loss], fused, METRIC[self.metric], self.threshold)
+        self.state = optimizer_state(self.net, optimizer, learning_rate, **opt)
         self.data = _core.Dataset(self.net, self.x, self.y, labels)
 
     def train(self, order, batch_size, first, end):
         losses, metrics = np.full(end - first, np.nan), np.full(end - first, np.nan)
-        done = _core.train_batches(self.net, self.work, self.trainer, self.data, order,
-                                   batch_size, first, end, losses, metrics)
+        done = _core.train_batches(self.net, self.work, self.objective, self.state, self.data,
+                                   order, batch_size, first, end, losses, metrics)
         return done, losses, metrics
 
 
@@ -218,6 +242,7 @@ def test_code_tables():
         assert sorted(table.values()) == list(range(len(table)))
     for name, code in LOSS.items():
         assert _core.loss_uses_labels(code) == uses_labels(name)
+    assert _core.MAX_ROWS == 2**31 - 1  # the kernels take a batch's rows as a C int
 
 
 @pytest.mark.parametrize("units", [(1, 1), (3, 4), (4, 5, 3), (3, 4, 4, 2)])
@@ -708,7 +733,7 @@ def test_network_gradient(units, hidden, output, loss, fused):
     done, losses, metrics = s.train(np.arange(n, dtype=np.int64), n, 0, 1)
     assert done == 1
     assert_array_equal(s.net.params, s.params)
-    assert s.trainer.iterations == 1
+    assert s.state.iterations == 1
 
     params = s.params.copy()
     numeric = numerical_gradient(
@@ -766,9 +791,9 @@ def test_train_batches_matches_reference_fit_epoch(dtype, hidden, output, loss, 
               optimizer="adam", learning_rate=1e-2)
     mlp = reference_mlp(s.params, units, acts, loss, fused, learning_rate=1e-2)
     n_batches = train_like_the_reference(s, mlp, n, batch, 3, np.random.default_rng(8))
-    assert s.trainer.iterations == 3 * n_batches == mlp.iterations
-    assert_allclose(s.trainer.slot_1, flatten(mlp.m), **TRAIN_TOL[dtype])
-    assert_allclose(s.trainer.slot_2, flatten(mlp.v), **TRAIN_TOL[dtype])
+    assert s.state.iterations == 3 * n_batches == mlp.iterations
+    assert_allclose(s.state.momentums, flatten(mlp.m), **TRAIN_TOL[dtype])
+    assert_allclose(s.state.velocities, flatten(mlp.v), **TRAIN_TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -894,30 +919,49 @@ def test_train_batches_optimizers(dtype, optimizer, options):
             reference_update(optimizer, dict(options, learning_rate=lr), ref, flatten(grads),
                              slots, step)
         assert_allclose(s.net.params, ref, **TRAIN_TOL[dtype])
-    assert s.trainer.iterations == step == 10
+    assert s.state.iterations == step == 10
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_trainer_resumes_adam_state(dtype):
-    """A Trainer built with iterations and slots continues that Adam run (step 6),
-    updating the slot arrays it was given in place."""
+def test_optimizer_state_resumes_adam(dtype):
+    """An OptimizerState built with iterations, momentums and velocities continues
+    that Adam run (step 6), updating the arrays it was given in place."""
     units, n = (3, 4, 2), 6
     count = _core.parameter_count(units)
     rng = np.random.default_rng(13)
     m = rand(rng, count, dtype, 0.01)
     v = (rand(rng, count, dtype, 0.03) ** 2).astype(dtype)
     s = Setup(units, ["tanh", "linear"], "mse", False, dtype, n, capacity=n, optimizer="adam",
-              learning_rate=1e-2, iterations=5, slot_1=m.copy(), slot_2=v.copy())
-    slot_1, slot_2 = s.trainer.slot_1, s.trainer.slot_2
+              learning_rate=1e-2, iterations=5, momentums=m.copy(), velocities=v.copy())
+    momentums, velocities = s.state.momentums, s.state.velocities
     assert s.train(np.arange(n, dtype=np.int64), n, 0, 1)[0] == 1
-    assert s.trainer.iterations == 6
-    assert s.trainer.slot_1 is slot_1 and s.trainer.slot_2 is slot_2
+    assert s.state.iterations == 6
+    assert s.state.momentums is momentums and s.state.velocities is velocities
     _, grads = reference_mlp(s.params, units, ["tanh", "linear"], "mse").gradients(s.x, s.y)
     w = s.params.copy()
     reference.adam_update(w, flatten(grads), m, v, 6, learning_rate=1e-2)
     assert_allclose(s.net.params, w, **NET_TOL[dtype])
-    assert_allclose(slot_1, m, **NET_TOL[dtype])
-    assert_allclose(slot_2, v, **NET_TOL[dtype])
+    assert_allclose(momentums, m, **NET_TOL[dtype])
+    assert_allclose(velocities, v, **NET_TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rmsprop_keeps_its_mean_square_in_velocities(dtype):
+    """Keras names RMSprop's mean square ``velocities``: the compiled loop reads and
+    updates that array (and keeps no momentums), as rmsprop_update does its mean_square."""
+    units, n = (3, 4, 2), 6
+    count = _core.parameter_count(units)
+    ms = (rand(np.random.default_rng(14), count, dtype, 0.1) ** 2).astype(dtype)
+    s = Setup(units, ["tanh", "linear"], "mse", False, dtype, n, capacity=n,
+              optimizer="rmsprop", learning_rate=1e-2, velocities=ms.copy())
+    assert s.state.momentums is None
+    assert s.train(np.arange(n, dtype=np.int64), n, 0, 1)[0] == 1
+    _, grads = reference_mlp(s.params, units, ["tanh", "linear"], "mse").gradients(s.x, s.y)
+    w = s.params.copy()
+    keras = optimizers.RMSprop()
+    reference.rmsprop_update(w, flatten(grads), ms, 1e-2, keras.rho, keras.epsilon)
+    assert_allclose(s.net.params, w, **NET_TOL[dtype])
+    assert_allclose(s.state.velocities, ms, **NET_TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -931,8 +975,8 @@ def test_per_layer_slopes(dtype):
     if dtype == np.float64:
         work = _core.Workspace(s.net, n)
         losses, metrics = np.empty(1), np.empty(1)
-        _core.train_batches(s.net, work, s.trainer, s.data, np.arange(n, dtype=np.int64), n,
-                            0, 1, losses, metrics)
+        _core.train_batches(s.net, work, s.objective, s.state, s.data,
+                            np.arange(n, dtype=np.int64), n, 0, 1, losses, metrics)
         params = s.params.copy()
         numeric = numerical_gradient(lambda: reference_network_loss(
             params, units, acts, "mse", False, s.x, s.y, slopes), params)
@@ -981,10 +1025,11 @@ def test_train_batches_stops_before_a_non_finite_update(dtype):
     data = _core.Dataset(s.net, x, s.y, False)
     order = np.arange(n, dtype=np.int64)
     losses, metrics = np.full(3, np.nan), np.full(3, np.nan)
-    done = _core.train_batches(s.net, s.work, s.trainer, data, order, 2, 0, 3, losses, metrics)
+    done = _core.train_batches(s.net, s.work, s.objective, s.state, data, order, 2, 0, 3,
+                               losses, metrics)
     assert done == 1
     assert np.isfinite(losses[0]) and not np.isfinite(losses[1]) and np.isnan(losses[2])
-    assert s.trainer.iterations == 1
+    assert s.state.iterations == 1
     after_one = Setup(units, ["linear"], "mse", False, dtype, n, capacity=2, optimizer="sgd",
                       learning_rate=0.1)
     assert after_one.train(order, 2, 0, 1)[0] == 1
@@ -1007,9 +1052,9 @@ def test_step_check_sees_weights_grow_within_one_call(dtype):
     s.y[:] = 0
     s.data = _core.Dataset(s.net, s.x, s.y, False)
     s.net.params[:] = 0
-    s.trainer.slot_1[:] = [velocity, 0]  # kernel, bias
+    s.state.momentums[:] = [velocity, 0]  # kernel, bias
     done, _, _ = s.train(np.arange(30, dtype=np.int64), 1, 0, 30)
-    assert done == 8 and s.trainer.iterations == 8
+    assert done == 8 and s.state.iterations == 8
     assert np.isfinite(s.net.params).all()
     assert_allclose(s.net.params, [8 * velocity, 0], rtol=1e-6)
 
@@ -1025,12 +1070,12 @@ def test_step_check_reads_the_weights_as_the_call_finds_them(dtype):
     s.x[:, 0] = 0
     s.data = _core.Dataset(s.net, s.x, s.y, False)
     s.net.params[0] = dtype(0.9 * limit)
-    s.trainer.slot_1[0] = dtype(0.4 * limit)
-    before = [s.net.params.copy(), s.trainer.slot_1.copy()]
+    s.state.momentums[0] = dtype(0.4 * limit)
+    before = [s.net.params.copy(), s.state.momentums.copy()]
     done, losses, _ = s.train(np.arange(4, dtype=np.int64), 2, 0, 2)
     assert np.isfinite(losses[0])
-    assert done == 0 and s.trainer.iterations == 0
-    for now, then in zip([s.net.params, s.trainer.slot_1], before):
+    assert done == 0 and s.state.iterations == 0
+    for now, then in zip([s.net.params, s.state.momentums], before):
         assert_array_equal(now, then)
 
 
@@ -1047,10 +1092,10 @@ def test_train_batches_flushes_subnormals_and_restores_the_mode(dtype):
               learning_rate=1e-3)
     s.x[:, 0] = 0  # input 0's kernel row gets a zero gradient
     s.data = _core.Dataset(s.net, s.x, s.y, False)
-    s.trainer.slot_1[:] = tiny / 4  # subnormal m everywhere
-    s.trainer.slot_2[:] = 1.0
+    s.state.momentums[:] = tiny / 4  # subnormal m everywhere
+    s.state.velocities[:] = 1.0
     assert s.train(np.arange(4, dtype=np.int64), 4, 0, 1)[0] == 1
-    m = s.trainer.slot_1
+    m = s.state.momentums
     kernel_row_0 = m[:2]
     assert_array_equal(kernel_row_0, 0)  # IEEE arithmetic would leave 0.9 * tiny / 4
     assert np.all(np.abs(m[2:]) >= tiny)
@@ -1072,8 +1117,8 @@ def test_train_batches_huge_logits(dtype, fused):
     data = _core.Dataset(s.net, s.x, y, True)
     losses, metrics = np.empty(1), np.empty(1)
     params = s.net.params.copy()
-    done = _core.train_batches(s.net, s.work, s.trainer, data, np.arange(n, dtype=np.int64),
-                               n, 0, 1, losses, metrics)
+    done = _core.train_batches(s.net, s.work, s.objective, s.state, data,
+                               np.arange(n, dtype=np.int64), n, 0, 1, losses, metrics)
     assert done == 1 and np.isfinite(s.net.grads).all()
     mlp = reference_mlp(params, units, ["softmax"], loss, fused)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -1121,7 +1166,7 @@ def test_evaluate(dtype, output, loss, fused):
     units, n = (4, 6, 3), 23
     acts = ["relu", output]
     s = Setup(units, acts, loss, fused, dtype, n, capacity=4, seed=12)
-    loss_sum, metric_sum = _core.evaluate(s.net, s.work, s.trainer, s.data)
+    loss_sum, metric_sum = _core.evaluate(s.net, s.work, s.objective, s.data)
     mlp = reference_mlp(s.params, units, acts, loss, fused)
     out = mlp.forward(s.x, training=True)[-1]
     expected, _ = reference.LOSSES[loss](out, s.y)
@@ -1147,8 +1192,8 @@ def test_evaluate_with_an_inference_workspace(dtype, output, loss, fused, capaci
     assert small.capacity == capacity and small.labels == labels
     assert small.nbytes == capacity * sum(units[1:]) * np.dtype(dtype).itemsize
     assert small.nbytes < s.work.nbytes
-    assert _core.evaluate(s.net, small, s.trainer, s.data) == \
-        _core.evaluate(s.net, s.work, s.trainer, s.data)
+    assert _core.evaluate(s.net, small, s.objective, s.data) == \
+        _core.evaluate(s.net, s.work, s.objective, s.data)
 
 
 # ---------------------------------------------------------------- the thin layer's checks
@@ -1166,6 +1211,8 @@ STRIDED = np.ones((3, 8), np.float32)[:, ::2]
 READ_ONLY = np.ones(4, np.float32)
 READ_ONLY.flags.writeable = False
 SHARED = np.zeros(8, np.float32)
+READ_ONLY_SLOT = np.zeros(_core.parameter_count((4, 3, 2)), np.float32)
+READ_ONLY_SLOT.flags.writeable = False
 
 
 def small_network(dtype=np.float32, units=(4, 3, 2)):
@@ -1179,20 +1226,25 @@ NET_COUNT = _core.parameter_count((4, 3, 2))
 WORK = _core.Workspace(NET, 4, True)
 WORK_DENSE = _core.Workspace(NET, 4, False)
 WORK_EVAL = _core.Workspace(NET, 4, True, training=False)
-TRAINER = _core.Trainer(NET, LOSS["sparse_ce_logits"], False, METRIC["sparse_accuracy"], 0.5,
-                        OPT["sgd"], 0.1)
+OBJECTIVE = _core.Objective(LOSS["sparse_ce_logits"], False, METRIC["sparse_accuracy"], 0.5)
+DENSE_OBJECTIVE = _core.Objective(LOSS["mse"], False, METRIC["none"], 0.5)
+STATE = _core.OptimizerState(NET, OPT["sgd"], 0.1, 0.0, 0.0, 0.0, 0.0, False, 0.0, 0, None, None)
+ADAM = (OPT["adam"], 0.1, 0.9, 0.999, 1e-7, 0.0, False, 0.0, 0)  # rule to iterations
 DATA = _core.Dataset(NET, X, LABELS, True)
 ORDER = np.arange(3, dtype=np.int64)
 OTHER = small_network()
 OTHER_WORK = _core.Workspace(OTHER, 4, True)
 NET64 = small_network(np.float64)
 WORK64 = _core.Workspace(NET64, 4, True)
-TRAINER64 = _core.Trainer(NET64, 0, False, 1, 0.5, 0, 0.1)
+STATE64 = _core.OptimizerState(NET64, OPT["sgd"], 0.1, 0.0, 0.0, 0.0, 0.0, False, 0.0, 0,
+                               None, None)
+SLOT = np.zeros(NET_COUNT, np.float32)
 
 
 def train(**changes):
-    args = dict(network=NET, work=WORK, trainer=TRAINER, data=DATA, order=ORDER, batch_size=2,
-                first_batch=0, end_batch=2, batch_loss=np.empty(2), batch_metric=np.empty(2))
+    args = dict(network=NET, work=WORK, objective=OBJECTIVE, optimizer_state=STATE, data=DATA,
+                order=ORDER, batch_size=2, first_batch=0, end_batch=2, batch_loss=np.empty(2),
+                batch_metric=np.empty(2))
     args.update(changes)
     return lambda: _core.train_batches(*args.values())
 
@@ -1325,29 +1377,53 @@ BAD_CALLS = {
     "network grads alias params": (lambda: _core.Network([2, 1], [0], [0.2], SHARED[:3],
                                                          SHARED[2:5]), ValueError, "grads"),
     "workspace capacity": (lambda: _core.Workspace(NET, 0), ValueError, "capacity"),
-    "trainer loss code": (lambda: _core.Trainer(NET, 7, False, 0, 0.5, 0, 0.1),
-                          ValueError, "loss"),
-    "trainer metric code": (lambda: _core.Trainer(NET, 0, False, 4, 0.5, 0, 0.1),
-                            ValueError, "metric"),
-    "trainer optimizer code": (lambda: _core.Trainer(NET, 0, False, 1, 0.5, 99, 0.1),
-                               ValueError, "optimizer"),
-    "trainer metric reads labels": (lambda: _core.Trainer(NET, LOSS["mse"], False,
-                                                          METRIC["sparse_accuracy"], 0.5, 0, 0.1),
-                                    ValueError, "metric"),
-    "trainer metric reads dense": (lambda: _core.Trainer(NET, LOSS["sparse_ce_logits"], False,
-                                                         METRIC["binary_accuracy"], 0.5, 0, 0.1),
-                                   ValueError, "metric"),
-    "trainer iterations": (lambda: _core.Trainer(NET, 0, False, 1, 0.5, 0, 0.1, iterations=-1),
-                           ValueError, "iterations"),
-    "trainer slot_1 shape": (lambda: _core.Trainer(NET, 0, False, 1, 0.5, 0, 0.1,
-                                                   slot_1=np.zeros(3, np.float32)),
-                             ValueError, "slot_1"),
-    "trainer slot_2 dtype": (lambda: _core.Trainer(NET, 0, False, 1, 0.5, 1, 0.1,
-                                                   slot_2=np.zeros(NET_COUNT)),
-                             TypeError, "slot_2"),
-    "trainer slot is params": (lambda: _core.Trainer(NET, 0, False, 1, 0.5, 1, 0.1,
-                                                     slot_1=NET.params),
-                               ValueError, "slots"),
+    "objective loss code": (lambda: _core.Objective(7, False, 0, 0.5), ValueError, "loss"),
+    "objective metric code": (lambda: _core.Objective(0, False, 4, 0.5), ValueError, "metric"),
+    "objective metric reads labels": (lambda: _core.Objective(LOSS["mse"], False,
+                                                              METRIC["sparse_accuracy"], 0.5),
+                                      ValueError, "metric"),
+    "objective metric reads dense": (lambda: _core.Objective(LOSS["sparse_ce_logits"], False,
+                                                             METRIC["binary_accuracy"], 0.5),
+                                     ValueError, "metric"),
+    "objective threshold nan": (lambda: _core.Objective(0, False, 1, math.nan), ValueError,
+                                "threshold"),
+    "objective without a threshold": (lambda: _core.Objective(0, False, 1), TypeError,
+                                      "takes exactly 4"),
+    "state rule code": (lambda: _core.OptimizerState(NET, 99, *ADAM[1:], SLOT, SLOT.copy()),
+                        ValueError, "rule"),
+    "state iterations": (lambda: _core.OptimizerState(NET, *ADAM[:-1], -1, SLOT, SLOT.copy()),
+                         ValueError, "iterations"),
+    "state momentums shape": (lambda: _core.OptimizerState(NET, *ADAM, np.zeros(3, np.float32),
+                                                           SLOT),
+                              ValueError, "momentums"),
+    "state velocities dtype": (lambda: _core.OptimizerState(NET, *ADAM, SLOT,
+                                                            np.zeros(NET_COUNT)),
+                               TypeError, "velocities"),
+    "state velocities read-only": (lambda: _core.OptimizerState(NET, *ADAM, SLOT, READ_ONLY_SLOT),
+                                   ValueError, "velocities"),
+    "state momentums is params": (lambda: _core.OptimizerState(NET, *ADAM, NET.params, SLOT),
+                                  ValueError, "slots"),
+    "adam without velocities": (lambda: _core.OptimizerState(NET, *ADAM, SLOT, None),
+                                ValueError, "velocities is required by adam"),
+    "adam without momentums": (lambda: _core.OptimizerState(NET, *ADAM, None, SLOT),
+                               ValueError, "momentums is required by adam"),
+    "rmsprop without velocities": (
+        lambda: _core.OptimizerState(NET, OPT["rmsprop"], 0.1, 0.0, 0.0, 1e-7, 0.0, False, 0.9,
+                                     0, None, None), ValueError, "velocities is required"),
+    "rmsprop with momentums": (
+        lambda: _core.OptimizerState(NET, OPT["rmsprop"], 0.1, 0.0, 0.0, 1e-7, 0.0, False, 0.9,
+                                     0, SLOT, SLOT.copy()), ValueError, "momentums must be None"),
+    "sgd momentum without momentums": (
+        lambda: _core.OptimizerState(NET, OPT["sgd"], 0.1, 0.0, 0.0, 0.0, 0.9, False, 0.0, 0,
+                                     None, None), ValueError, "momentums is required by sgd"),
+    "sgd with velocities": (
+        lambda: _core.OptimizerState(NET, OPT["sgd"], 0.1, 0.0, 0.0, 0.0, 0.9, False, 0.0, 0,
+                                     SLOT, SLOT.copy()), ValueError, "velocities must be None"),
+    "plain sgd with momentums": (
+        lambda: _core.OptimizerState(NET, OPT["sgd"], 0.1, 0.0, 0.0, 0.0, 0.0, False, 0.0, 0,
+                                     SLOT, None), ValueError, "momentums must be None"),
+    "state without its arrays": (lambda: _core.OptimizerState(NET, *ADAM), TypeError,
+                                 "takes exactly 12"),
     "dataset x f64": (lambda: _core.Dataset(NET, X64, LABELS, True), TypeError, "x"),
     "dataset x features": (lambda: _core.Dataset(NET, np.ones((3, 5), np.float32), LABELS,
                                                  True), ValueError, "x"),
@@ -1378,8 +1454,11 @@ BAD_CALLS = {
     "train inference workspace": (train(work=WORK_EVAL), ValueError,
                                   "work must be a training Workspace.*training=False"),
     "train workspace of another network": (train(work=OTHER_WORK), ValueError, "workspace"),
-    "train trainer of another network": (
-        train(trainer=_core.Trainer(OTHER, 0, False, 1, 0.5, 0, 0.1)), ValueError, "trainer"),
+    "train optimizer state of another network": (
+        train(optimizer_state=_core.OptimizerState(OTHER, OPT["sgd"], 0.1, 0.0, 0.0, 0.0, 0.0,
+                                                   False, 0.0, 0, None, None)),
+        ValueError, "optimizer state"),
+    "train objective reads dense": (train(objective=DENSE_OBJECTIVE), ValueError, "data"),
     "train dataset kind": (train(data=_core.Dataset(NET, X, np.ones((3, 2), np.float32), False)),
                            ValueError, "data"),
     "predict x features": (lambda: _core.predict(NET, np.ones((3, 5), np.float32), 4),
@@ -1387,10 +1466,13 @@ BAD_CALLS = {
     "predict x f64": (lambda: _core.predict(NET, X64, WORK.capacity), TypeError, "x"),
     "predict x fortran": (lambda: _core.predict(NET, F_ORDER, WORK.capacity), ValueError, "x"),
     "predict capacity": (lambda: _core.predict(NET, X, 0), ValueError, "capacity"),
-    "evaluate dataset dtype": (lambda: _core.evaluate(NET64, WORK64, TRAINER64, DATA),
+    "evaluate dataset dtype": (lambda: _core.evaluate(NET64, WORK64, OBJECTIVE, DATA),
                                TypeError, "data"),
-    "evaluate trainer of another network": (lambda: _core.evaluate(NET, WORK, TRAINER64, DATA),
-                                            ValueError, "trainer"),
+    "evaluate workspace of another network": (lambda: _core.evaluate(NET, WORK64, OBJECTIVE,
+                                                                     DATA),
+                                              ValueError, "workspace"),
+    "evaluate objective reads dense": (lambda: _core.evaluate(NET, WORK, DENSE_OBJECTIVE, DATA),
+                                       ValueError, "data"),
 }
 
 
@@ -1403,12 +1485,14 @@ def test_bad_arguments(call, error, match):
 def test_good_arguments_pass():
     """The fixtures of the checks above are themselves valid."""
     assert _core.dense_forward(X, W, B).shape == (3, 2)
-    assert _core.train_batches(NET, WORK, TRAINER, DATA, ORDER, 2, 0, 2, np.empty(2),
+    assert _core.train_batches(NET, WORK, OBJECTIVE, STATE, DATA, ORDER, 2, 0, 2, np.empty(2),
                                np.empty(2)) == 2
     assert _core.predict(NET, X, WORK.capacity).shape == (3, 2)
-    assert len(_core.evaluate(NET, WORK, TRAINER, DATA)) == 2
-    assert _core.evaluate(NET, WORK_EVAL, TRAINER, DATA) == _core.evaluate(NET, WORK, TRAINER,
-                                                                           DATA)
+    assert len(_core.evaluate(NET, WORK, OBJECTIVE, DATA)) == 2
+    assert _core.evaluate(NET, WORK_EVAL, OBJECTIVE, DATA) == _core.evaluate(NET, WORK,
+                                                                             OBJECTIVE, DATA)
+    assert _core.OptimizerState(NET, *ADAM, SLOT, SLOT.copy()).iterations == 0
+    assert STATE.momentums is None and STATE.velocities is None and STATE.rule == OPT["sgd"]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -282,23 +282,40 @@ class Sequential:
         return ["loss"] + ([self._compiled["metric"].name] if self._compiled
                            and self._compiled["metric"] else [])
 
-    def _trainer(self, training=True):
-        """A fresh core Trainer over the optimizer's (persistent) slot buffers.  Only
-        training creates them: evaluate never replaces what a running fit updates."""
+    def _objective(self):
+        """The core Objective of the compiled loss and metric."""
+        metric = self._compiled["metric"]
+        return _core.Objective(self._compiled["loss_code"], self._compiled["fused"],
+                               metric.code if metric else _core.METRICS["none"],
+                               metric.threshold if metric else 0.5)
+
+    def _optimizer_state(self):
+        """A fresh core OptimizerState over the optimizer's (persistent) slot buffers,
+        created here for new weights (only training calls this: evaluate never
+        replaces what a running fit updates)."""
         optimizer = self.optimizer
         net = self._network
         fits = (optimizer.slots is not None and optimizer.slots[0].shape == net.params.shape
                 and optimizer.slots[0].dtype == net.dtype)
-        if training and not fits:  # new state for new weights: the step count restarts too
+        if not fits:  # new state for new weights: the step count restarts too
             optimizer.slots = (np.zeros_like(net.params), np.zeros_like(net.params))
             optimizer.iterations = 0
-            fits = True
-        slots = optimizer.slots if fits else (None, None)  # evaluation: scratch zeros
-        metric = self._compiled["metric"]
-        return _core.Trainer(net, self._compiled["loss_code"], self._compiled["fused"],
-                             metric.code if metric else 0, metric.threshold if metric else 0.5,
-                             iterations=optimizer.iterations, slot_1=slots[0],
-                             slot_2=slots[1], **optimizer.trainer_args())
+        # CORE-SPLIT (port me): optimizers.py and saving.py keep ``slots`` as
+        # (slot_1, slot_2); the core names the state as Keras does.  Adam: (m, v) =
+        # (momentums, velocities); SGD: slot_1 is the velocity = momentums, kept only
+        # with momentum; RMSprop: slot_1 is the mean square = velocities.
+        slot_1, slot_2 = optimizer.slots
+        momentums, velocities = {"adam": (slot_1, slot_2), "rmsprop": (None, slot_1),
+                                 "sgd": (slot_1 if getattr(optimizer, "momentum", 0) else None,
+                                         None)}[optimizer.kind]
+        # every hyper-parameter is passed: a rule reads only its own (its config's)
+        hyper = dict(beta_1=0.0, beta_2=0.0, epsilon=0.0, momentum=0.0, nesterov=False,
+                     rho=0.0)
+        hyper.update(optimizer.get_config())
+        return _core.OptimizerState(net, _core.OPTIMIZERS[optimizer.kind],
+                                    hyper["learning_rate"], hyper["beta_1"], hyper["beta_2"],
+                                    hyper["epsilon"], hyper["momentum"], hyper["nesterov"],
+                                    hyper["rho"], optimizer.iterations, momentums, velocities)
 
     def _workspace(self, capacity, labels, training=True):
         """Work buffers for at least ``capacity`` rows, from a pool, so concurrent calls
@@ -435,7 +452,7 @@ class Sequential:
         for cb in cbs:
             cb.set_model(self)
         per_batch = any(cb.needs_batches() for cb in cbs)
-        trainer = self._trainer()
+        objective, state = self._objective(), self._optimizer_state()  # CORE-SPLIT
         batch_size = min(batch_size, data.n)  # a batch larger than the data is all of it
         work = self._workspace(batch_size, data.labels)
         epoch_logs = _EpochLogs(data.n, batch_size, self._compiled["metric"])
@@ -464,11 +481,11 @@ class Sequential:
                         for cb in cbs:
                             cb.on_train_batch_begin(done, {})
                     started = time.perf_counter()
-                    applied = _core.train_batches(self._network, work, trainer, data, order,
-                                                  batch_size, done, end,
+                    applied = _core.train_batches(self._network, work, objective, state, data,
+                                                  order, batch_size, done, end,
                                                   epoch_logs.losses[done:],
                                                   epoch_logs.metrics[done:])
-                    self.optimizer.iterations = trainer.iterations
+                    self.optimizer.iterations = state.iterations
                     if not per_batch:  # size the next chunk to take about _CHUNK_SECONDS
                         scale = _CHUNK_SECONDS / max(time.perf_counter() - started, 1e-6)
                         # from the batches this call ran (fewer than chunk when cut short by
@@ -504,7 +521,7 @@ class Sequential:
                 if self.stop_training:
                     break
         finally:  # also on KeyboardInterrupt: state is that of the last applied batch
-            self.optimizer.iterations = trainer.iterations
+            self.optimizer.iterations = state.iterations
             self._release(work)
             for cb in cbs:
                 cb.on_train_end(logs)
@@ -568,8 +585,7 @@ class Sequential:
     def _evaluate(self, data, capacity):
         work = self._workspace(max(1, min(capacity, data.n)), data.labels, training=False)
         try:
-            loss_sum, metric_sum = _core.evaluate(self._network, work,
-                                                  self._trainer(training=False), data)
+            loss_sum, metric_sum = _core.evaluate(self._network, work, self._objective(), data)
         finally:
             self._release(work)
         logs = {"loss": loss_sum / data.n}

@@ -249,7 +249,7 @@ def test_chunks_stay_near_chunk_seconds_across_epoch_ends(monkeypatch, n_batches
 
     def timed(*args):
         done = train_batches(*args)
-        sizes.append(args[7] - args[6])  # end_batch - first_batch
+        sizes.append(args[8] - args[7])  # end_batch - first_batch
         clock.now += 1e-3 * sizes[-1]
         return done
 

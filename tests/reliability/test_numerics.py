@@ -248,30 +248,41 @@ def test_core_refuses_an_overflowing_step(dtype, kind):
     units = (2, 2)
     params = np.array([1.0, -1.0, 1.0, 1.0, 0.0, 0.0], dtype)
     net = _core.Network(list(units), [0], [0.2], params, np.zeros(6, dtype))
-    opt = {"sgd": dict(optimizer=0), "sgd-momentum": dict(optimizer=0, momentum=0.9),
-           "nesterov": dict(optimizer=0, momentum=0.9, nesterov=True),
-           "adam": dict(optimizer=1), "rmsprop": dict(optimizer=2)}[kind]
+    optimizer = {"sgd": SGD(), "sgd-momentum": SGD(momentum=0.9),
+                 "nesterov": SGD(momentum=0.9, nesterov=True),
+                 "adam": Adam(), "rmsprop": RMSprop()}[kind]
+    hyper = dict(beta_1=0.0, beta_2=0.0, epsilon=0.0, momentum=0.0, nesterov=False, rho=0.0)
+    hyper.update(optimizer.get_config())  # Keras' defaults; 0 where the rule reads none
+    keeps = {"adam": (True, True), "rmsprop": (False, True)}.get(
+        optimizer.kind, (hyper["momentum"] != 0, False))  # (momentums, velocities)
     work = _core.Workspace(net, 4, False)
     data = _core.Dataset(net, np.full((4, 2), 10, dtype), np.full((4, 2), -10, dtype), False)
+    objective = _core.Objective(_core.LOSSES["mse"], False, _core.METRICS["none"], 0.5)
     losses_ = np.zeros(1)
 
     def step(learning_rate):
-        trainer = _core.Trainer(net, _core.LOSSES["mse"], False, 0, 0.5,
-                                learning_rate=learning_rate, **opt)
-        trainer.slot_1[:] = 0.5  # some optimizer state, to see that it is not written
-        state = [a.copy() for a in (params, trainer.slot_1, trainer.slot_2)]
-        done = _core.train_batches(net, work, trainer, data, np.arange(4), 4, 0, 1, losses_,
-                                   np.zeros(1))
+        # some optimizer state (Adam's v stays 0), to see that it is not written
+        momentums = np.full(6, 0.5, dtype) if keeps[0] else None
+        velocities = (np.full(6, 0.5 if kind == "rmsprop" else 0.0, dtype) if keeps[1]
+                      else None)
+        state = _core.OptimizerState(net, _core.OPTIMIZERS[optimizer.kind], learning_rate,
+                                     hyper["beta_1"], hyper["beta_2"], hyper["epsilon"],
+                                     hyper["momentum"], hyper["nesterov"], hyper["rho"], 0,
+                                     momentums, velocities)
+        arrays = [a for a in (params, momentums, velocities) if a is not None]
+        before = [a.copy() for a in arrays]
+        done = _core.train_batches(net, work, objective, state, data, np.arange(4), 4, 0, 1,
+                                   losses_, np.zeros(1))
         assert np.isfinite(losses_[0])  # the loss was fine: the step is what overflows
-        return done, trainer, state
+        return done, state, arrays, before
 
-    done, trainer, state = step(float(np.finfo(dtype).max))
-    assert done == 0 and trainer.iterations == 0
-    for now, was in zip((params, trainer.slot_1, trainer.slot_2), state):
+    done, state, arrays, before = step(float(np.finfo(dtype).max))
+    assert done == 0 and state.iterations == 0
+    for now, was in zip(arrays, before):
         assert_array_equal(now, was)
-    done, trainer, state = step(1e-3)
-    assert done == 1 and trainer.iterations == 1
-    assert not np.array_equal(params, state[0]) and np.isfinite(params).all()
+    done, state, arrays, before = step(1e-3)
+    assert done == 1 and state.iterations == 1
+    assert not np.array_equal(params, before[0]) and np.isfinite(params).all()
 
 
 def test_steps_the_quick_bound_cannot_vouch_for_are_checked_exactly():
