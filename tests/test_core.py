@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from densefit import _core, optimizers, reference
+from densefit import _core, activations, optimizers, reference
 
 DTYPES = [np.float32, np.float64]
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -36,6 +36,12 @@ ACT = _core.ACTIVATIONS
 LOSS = _core.LOSSES
 METRIC = _core.METRICS
 OPT = _core.OPTIMIZERS
+LINEAR = ACT["linear"]
+# Keras' defaults, from the public API: the kernels and the reference have none
+KERAS_SLOPE = activations.LEAKY_RELU_SLOPE  # where a kernel's slope is not the point
+KERAS_ADAM = optimizers.Adam().get_config()  # learning_rate, beta_1, beta_2, epsilon
+KERAS_SGD = optimizers.SGD().get_config()  # learning_rate, momentum, nesterov
+KERAS_RMSPROP = optimizers.RMSprop().get_config()  # learning_rate, rho, epsilon
 
 ACTIVATION_CASES = [("linear", 0.2), ("relu", 0.2), ("sigmoid", 0.2), ("tanh", 0.2),
                     ("leaky_relu", 0.2), ("leaky_relu", 0.3), ("leaky_relu", 0.0),
@@ -160,8 +166,9 @@ def init_params(units, dtype, rng):
 
 
 def reference_mlp(params, units, acts, loss, fused=False, **adam):
+    """The reference trainer (Adam: Keras' defaults but for ``adam``)."""
     layers = [(k, b, a) for (k, b), a in zip(split(params, units), acts)]
-    return reference.MLP(layers, loss, fused_output=fused, slope=SLOPE, **adam)
+    return reference.MLP(layers, loss, fused, SLOPE, **dict(KERAS_ADAM, **adam))
 
 
 OPTIMIZER_CLASSES = {"adam": optimizers.Adam, "sgd": optimizers.SGD,
@@ -391,7 +398,7 @@ def test_dense_extreme_inputs(kernels):
     kernel = np.array([[1e18, 2.0, 1e-20], [1e18, 3.0, 1e-20], [1e18, 4.0, 2e-20]],
                       np.float32)
     bias = np.array([0.0, 1e38, 0.0], np.float32)
-    out = _core.dense_forward(x, kernel, bias, ACT["linear"])
+    out = _core.dense_forward(x, kernel, bias, ACT["linear"], KERAS_SLOPE)
     with np.errstate(over="ignore"):
         expected = reference.dense_forward(x, kernel, bias, "linear", 0.2)
     assert np.isinf(expected).any() and (expected[np.isfinite(expected)] != 0).any()
@@ -405,15 +412,17 @@ def test_dense_extreme_inputs(kernels):
 def test_dense_empty_sizes(dtype, kernels):
     """No rows, or no inputs (the product is zero: BLAS is not called with k = 0)."""
     out = _core.dense_forward(np.empty((0, 3), dtype), np.ones((3, 2), dtype),
-                              np.ones(2, dtype), ACT["relu"])
+                              np.ones(2, dtype), ACT["relu"], KERAS_SLOPE)
     assert out.shape == (0, 2)
     dw, db, dx = _core.dense_backward(np.empty((0, 3), dtype), np.ones((3, 2), dtype),
-                                      np.empty((0, 2), dtype), np.empty((0, 2), dtype))
+                                      np.empty((0, 2), dtype), np.empty((0, 2), dtype),
+                                      LINEAR, KERAS_SLOPE, True)
     assert_array_equal(dw, np.zeros((3, 2)))
     assert_array_equal(db, np.zeros(2))
     assert dx.shape == (0, 3)
     bias = np.array([0.5, -1.0], dtype)
-    out = _core.dense_forward(np.empty((4, 0), dtype), np.empty((0, 2), dtype), bias)
+    out = _core.dense_forward(np.empty((4, 0), dtype), np.empty((0, 2), dtype), bias, LINEAR,
+                              KERAS_SLOPE)
     assert_array_equal(out, np.tile(bias, (4, 1)))
 
 
@@ -579,16 +588,16 @@ def test_accuracy_metrics(dtype, rows, cols):
     out = rand(rng, (rows, cols), dtype)
     labels = rng.integers(0, cols, rows).astype(np.int32)
     one_hot = reference.one_hot(labels, cols, dtype)
-    got = _core.metric(METRIC["sparse_accuracy"], out, labels)
+    got = _core.metric(METRIC["sparse_accuracy"], out, labels, 0.5)
     assert got == pytest.approx(reference.sparse_accuracy(out, labels), rel=1e-12)
-    got = _core.metric(METRIC["categorical_accuracy"], out, one_hot)
+    got = _core.metric(METRIC["categorical_accuracy"], out, one_hot, 0.5)
     assert got == pytest.approx(reference.categorical_accuracy(out, one_hot), rel=1e-12)
     target = (rng.random((rows, cols)) < 0.5).astype(dtype)
     for threshold, scores in [(0.0, out), (0.5, reference.sigmoid(out))]:
         got = _core.metric(METRIC["binary_accuracy"], scores, target, threshold)
         expected = reference.binary_accuracy(scores, target, threshold)
         assert got == pytest.approx(expected, rel=1e-12)
-    assert _core.metric(METRIC["none"], out, target) == 0.0
+    assert _core.metric(METRIC["none"], out, target, 0.5) == 0.0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -596,11 +605,11 @@ def test_accuracy_ties_and_thresholds(dtype):
     """argmax takes the first of equal maxima; binary accuracy is strict (out > threshold)."""
     out = np.array([[1, 1, 0], [0, 2, 2], [3, 3, 3]], dtype)
     labels = np.array([0, 2, 0], np.int32)
-    assert _core.metric(METRIC["sparse_accuracy"], out, labels) == pytest.approx(2 / 3)
-    assert _core.metric(METRIC["sparse_accuracy"], out, labels) == pytest.approx(
+    assert _core.metric(METRIC["sparse_accuracy"], out, labels, 0.5) == pytest.approx(2 / 3)
+    assert _core.metric(METRIC["sparse_accuracy"], out, labels, 0.5) == pytest.approx(
         reference.sparse_accuracy(out, labels))
     target = reference.one_hot(np.array([0, 1, 1]), 3, dtype)
-    assert _core.metric(METRIC["categorical_accuracy"], out, target) == pytest.approx(2 / 3)
+    assert _core.metric(METRIC["categorical_accuracy"], out, target, 0.5) == pytest.approx(2 / 3)
     scores = np.array([[0.0, 0.5, 0.7, -0.1], [0.5, 0.0, 0.49, 1.0]], dtype)
     target = np.array([[0, 0, 1, 0], [0, 1, 1, 1]], dtype)
     for threshold in (0.0, 0.5):
@@ -629,12 +638,12 @@ def test_adam_many_steps(dtype, shape):
     assert_allclose(m, rm, rtol=RTOL[dtype], atol=atol(dtype, 50, 0.1))
     assert_allclose(v, rv, rtol=RTOL[dtype])
     assert_allclose(w, rw, rtol=RTOL[dtype], atol=atol(dtype, 50, 1e-2))
-    # defaults are Keras' (1e-3, 0.9, 0.999, 1e-7)
+    # Keras' defaults (1e-3, 0.9, 0.999, 1e-7)
     w, m, v = np.ones(3, dtype), np.zeros(3, dtype), np.zeros(3, dtype)
     rw, rm, rv = w.copy(), m.copy(), v.copy()
     g = np.array([0.5, -2.0, 0.0], dtype)
-    _core.adam_update(w, g, m, v, 1)
-    reference.adam_update(rw, g, rm, rv, 1)
+    _core.adam_update(w, g, m, v, 1, **KERAS_ADAM)
+    reference.adam_update(rw, g, rm, rv, 1, **KERAS_ADAM)
     assert_allclose(w, rw, rtol=RTOL[dtype])
 
 
@@ -643,15 +652,16 @@ def test_adam_keras_value(dtype):
     """Keras 3 Adam, one step by hand: w = 1, g = 0.5, m = v = 0, defaults."""
     w, g = np.array([1.0], dtype), np.array([0.5], dtype)
     m, v = np.zeros(1, dtype), np.zeros(1, dtype)
-    _core.adam_update(w, g, m, v, 1)
+    _core.adam_update(w, g, m, v, 1, **KERAS_ADAM)
     expected = 1 - 1e-3 * math.sqrt(1 - 0.999) / (1 - 0.9) * 0.05 / (math.sqrt(0.00025) + 1e-7)
     assert w[0] == pytest.approx(expected, rel=RTOL[dtype])
     assert m[0] == pytest.approx(0.05, rel=RTOL[dtype])
     assert v[0] == pytest.approx(0.00025, rel=RTOL[dtype])
 
 
-SGD_CASES = [dict(momentum=0.0), dict(momentum=0.9), dict(momentum=0.9, nesterov=True),
-             dict(momentum=0.5, nesterov=True, learning_rate=0.1)]
+SGD_CASES = [dict(KERAS_SGD, momentum=0.0), dict(KERAS_SGD, momentum=0.9),
+             dict(KERAS_SGD, momentum=0.9, nesterov=True),
+             dict(KERAS_SGD, momentum=0.5, nesterov=True, learning_rate=0.1)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -671,8 +681,8 @@ def test_sgd_many_steps(dtype, options):
     if options["momentum"] == 0:  # the velocity is neither needed nor touched
         assert_array_equal(velocity, 0)
         w, rw, g = np.ones(5, dtype), np.ones(5, dtype), rand(rng, 5, dtype)
-        _core.sgd_update(w, g)
-        reference.sgd_update(rw, g)
+        _core.sgd_update(w, g, None, **options)
+        reference.sgd_update(rw, g, None, **options)
         assert_allclose(w, rw, rtol=RTOL[dtype])
 
 
@@ -680,8 +690,8 @@ def test_sgd_many_steps(dtype, options):
 def test_sgd_keras_values(dtype):
     """Keras' momentum form by hand: m = mu m - lr g; w += m (Nesterov: w += mu m - lr g)."""
     w, g, vel = np.array([1.0], dtype), np.array([0.5], dtype), np.zeros(1, dtype)
-    _core.sgd_update(w, g, vel, learning_rate=0.1, momentum=0.9)
-    _core.sgd_update(w, g, vel, learning_rate=0.1, momentum=0.9)
+    _core.sgd_update(w, g, vel, learning_rate=0.1, momentum=0.9, nesterov=False)
+    _core.sgd_update(w, g, vel, learning_rate=0.1, momentum=0.9, nesterov=False)
     assert vel[0] == pytest.approx(-0.05 * 1.9, rel=RTOL[dtype])
     assert w[0] == pytest.approx(1 - 0.05 - 0.095, rel=RTOL[dtype])
     w, vel = np.array([1.0], dtype), np.zeros(1, dtype)
@@ -703,7 +713,7 @@ def test_rmsprop_many_steps(dtype):
     assert_allclose(w, rw, rtol=RTOL[dtype], atol=atol(dtype, 50, 1e-2))
     # Keras by hand: epsilon inside the root
     w, g, ms = np.array([1.0], dtype), np.array([0.5], dtype), np.zeros(1, dtype)
-    _core.rmsprop_update(w, g, ms)
+    _core.rmsprop_update(w, g, ms, **KERAS_RMSPROP)
     assert w[0] == pytest.approx(1 - 1e-3 * 0.5 / math.sqrt(0.1 * 0.25 + 1e-7), rel=RTOL[dtype])
 
 
@@ -851,7 +861,7 @@ def test_dense_forward_on_sparse_inputs(rows, n_out, kernels):
     x[:, 16:32] = 0  # a whole chunk of 16 inputs dead
     kernel = rand(rng, (50, n_out), np.float32)
     bias = rand(rng, n_out, np.float32)
-    out = _core.dense_forward(x, kernel, bias, ACT["relu"])
+    out = _core.dense_forward(x, kernel, bias, ACT["relu"], KERAS_SLOPE)
     assert_allclose(out, reference.dense_forward(x, kernel, bias, "relu", 0.2),
                     rtol=RTOL[np.float32], atol=1e-6)
 
@@ -865,13 +875,13 @@ def test_skipping_zero_inputs_changes_no_bit(n_out, block, kernels):
     dense = sparse.copy()
     dense[1:] = rand(rng, (block - 1, 300), np.float32)
     kernel, bias = rand(rng, (300, n_out), np.float32), rand(rng, n_out, np.float32)
-    alone = _core.dense_forward(sparse, kernel, bias, ACT["linear"])
-    mates = _core.dense_forward(dense, kernel, bias, ACT["linear"])
+    alone = _core.dense_forward(sparse, kernel, bias, ACT["linear"], KERAS_SLOPE)
+    mates = _core.dense_forward(dense, kernel, bias, ACT["linear"], KERAS_SLOPE)
     assert_array_equal(alone[0], mates[0])
 
 
-OPTIMIZER_CASES = [("sgd", dict(learning_rate=0.1)),
-                   ("sgd", dict(learning_rate=0.1, momentum=0.9)),
+OPTIMIZER_CASES = [("sgd", dict(learning_rate=0.1, momentum=0.0, nesterov=False)),
+                   ("sgd", dict(learning_rate=0.1, momentum=0.9, nesterov=False)),
                    ("sgd", dict(learning_rate=0.1, momentum=0.9, nesterov=True)),
                    ("adam", dict(learning_rate=1e-2, beta_1=0.8, beta_2=0.99, epsilon=1e-6)),
                    ("rmsprop", dict(learning_rate=1e-2, rho=0.8, epsilon=1e-6))]
@@ -939,7 +949,7 @@ def test_optimizer_state_resumes_adam(dtype):
     assert s.state.momentums is momentums and s.state.velocities is velocities
     _, grads = reference_mlp(s.params, units, ["tanh", "linear"], "mse").gradients(s.x, s.y)
     w = s.params.copy()
-    reference.adam_update(w, flatten(grads), m, v, 6, learning_rate=1e-2)
+    reference.adam_update(w, flatten(grads), m, v, 6, **dict(KERAS_ADAM, learning_rate=1e-2))
     assert_allclose(s.net.params, w, **NET_TOL[dtype])
     assert_allclose(momentums, m, **NET_TOL[dtype])
     assert_allclose(velocities, v, **NET_TOL[dtype])
@@ -1249,49 +1259,80 @@ def train(**changes):
     return lambda: _core.train_batches(*args.values())
 
 
+# the calls below with Keras' values for the arguments a check is not about
+def dense(x, kernel, bias, activation=LINEAR, slope=KERAS_SLOPE):
+    return _core.dense_forward(x, kernel, bias, activation, slope)
+
+
+def backward(x, kernel, a, grad, activation=LINEAR, slope=KERAS_SLOPE):
+    return _core.dense_backward(x, kernel, a, grad, activation, slope, True)
+
+
+def activation(z, code, slope=KERAS_SLOPE):
+    return _core.activation_forward(z, code, slope)
+
+
+def activation_grad(a, grad, code, slope=KERAS_SLOPE):
+    return _core.activation_backward(a, grad, code, slope)
+
+
+def metric(code, out, target):
+    return _core.metric(code, out, target, 0.5)
+
+
+def adam(variable, grad, m, v, step):
+    return _core.adam_update(variable, grad, m, v, step, **KERAS_ADAM)
+
+
+def sgd(variable, grad, velocity=None, **options):
+    options = dict(KERAS_SGD, **options)
+    return _core.sgd_update(variable, grad, velocity, options["learning_rate"],
+                            options["momentum"], options["nesterov"])
+
+
 BAD_CALLS = {
     # kernels: dtype mixes, non-arrays, layout, shapes, codes
-    "dense x int": (lambda: _core.dense_forward(X.astype(np.int64), W, B), TypeError, "x"),
-    "dense x list": (lambda: _core.dense_forward(X.tolist(), W, B), TypeError, "x"),
-    "dense kernel f64": (lambda: _core.dense_forward(X, W64, B), TypeError, "kernel"),
-    "dense bias f64": (lambda: _core.dense_forward(X, W, B64), TypeError, "bias"),
-    "dense x f16": (lambda: _core.dense_forward(X.astype(np.float16), W, B), TypeError, "x"),
-    "dense x fortran": (lambda: _core.dense_forward(F_ORDER, W, B), ValueError, "x"),
-    "dense x strided": (lambda: _core.dense_forward(STRIDED, W, B), ValueError, "x"),
-    "dense kernel fortran": (lambda: _core.dense_forward(X, np.asfortranarray(W), B),
+    "dense x int": (lambda: dense(X.astype(np.int64), W, B), TypeError, "x"),
+    "dense x list": (lambda: dense(X.tolist(), W, B), TypeError, "x"),
+    "dense kernel f64": (lambda: dense(X, W64, B), TypeError, "kernel"),
+    "dense bias f64": (lambda: dense(X, W, B64), TypeError, "bias"),
+    "dense x f16": (lambda: dense(X.astype(np.float16), W, B), TypeError, "x"),
+    "dense x fortran": (lambda: dense(F_ORDER, W, B), ValueError, "x"),
+    "dense x strided": (lambda: dense(STRIDED, W, B), ValueError, "x"),
+    "dense kernel fortran": (lambda: dense(X, np.asfortranarray(W), B),
                              ValueError, "kernel"),
-    "dense x columns": (lambda: _core.dense_forward(np.ones((3, 5), np.float32), W, B),
+    "dense x columns": (lambda: dense(np.ones((3, 5), np.float32), W, B),
                         ValueError, "x"),
-    "dense x 1-d": (lambda: _core.dense_forward(np.ones(4, np.float32), W, B), ValueError, "x"),
-    "dense bias shape": (lambda: _core.dense_forward(X, W, np.ones(3, np.float32)),
+    "dense x 1-d": (lambda: dense(np.ones(4, np.float32), W, B), ValueError, "x"),
+    "dense bias shape": (lambda: dense(X, W, np.ones(3, np.float32)),
                          ValueError, "bias"),
-    "dense activation code": (lambda: _core.dense_forward(X, W, B, 6), ValueError, "activation"),
-    "dense activation -1": (lambda: _core.dense_forward(X, W, B, -1), ValueError, "activation"),
-    "dense negative slope": (lambda: _core.dense_forward(X, W, B, 4, -0.2), ValueError, "slope"),
-    "dense nan slope": (lambda: _core.dense_forward(X, W, B, 4, math.nan), ValueError, "slope"),
-    "backward negative slope": (lambda: _core.dense_backward(X, W, A, A, 4, -0.2),
+    "dense activation code": (lambda: dense(X, W, B, 6), ValueError, "activation"),
+    "dense activation -1": (lambda: dense(X, W, B, -1), ValueError, "activation"),
+    "dense negative slope": (lambda: dense(X, W, B, 4, -0.2), ValueError, "slope"),
+    "dense nan slope": (lambda: dense(X, W, B, 4, math.nan), ValueError, "slope"),
+    "backward negative slope": (lambda: backward(X, W, A, A, 4, -0.2),
                                 ValueError, "slope"),
-    "activation negative slope": (lambda: _core.activation_forward(A, 4, -0.2),
+    "activation negative slope": (lambda: activation(A, 4, -0.2),
                                   ValueError, "slope"),
-    "activation_backward negative slope": (lambda: _core.activation_backward(A, A, 4, -0.2),
+    "activation_backward negative slope": (lambda: activation_grad(A, A, 4, -0.2),
                                            ValueError, "slope"),
-    "backward a shape": (lambda: _core.dense_backward(X, W, np.ones((3, 3), np.float32), A),
+    "backward a shape": (lambda: backward(X, W, np.ones((3, 3), np.float32), A),
                          ValueError, "a"),
-    "backward grad shape": (lambda: _core.dense_backward(X, W, A, np.ones((2, 2), np.float32)),
+    "backward grad shape": (lambda: backward(X, W, A, np.ones((2, 2), np.float32)),
                             ValueError, "grad"),
-    "backward grad f64": (lambda: _core.dense_backward(X, W, A, A.astype(np.float64)),
+    "backward grad f64": (lambda: backward(X, W, A, A.astype(np.float64)),
                           TypeError, "grad"),
-    "backward a fortran": (lambda: _core.dense_backward(X, W, np.asfortranarray(A), A),
+    "backward a fortran": (lambda: backward(X, W, np.asfortranarray(A), A),
                            ValueError, "a"),
-    "backward code": (lambda: _core.dense_backward(X, W, A, A, 99), ValueError, "activation"),
-    "activation z f16": (lambda: _core.activation_forward(X.astype(np.float16), 0),
+    "backward code": (lambda: backward(X, W, A, A, 99), ValueError, "activation"),
+    "activation z f16": (lambda: activation(X.astype(np.float16), 0),
                          TypeError, "z"),
-    "activation z 3-d": (lambda: _core.activation_forward(np.ones((2, 2, 2)), 0),
+    "activation z 3-d": (lambda: activation(np.ones((2, 2, 2)), 0),
                          ValueError, "z"),
-    "activation code": (lambda: _core.activation_forward(X, 6), ValueError, "activation"),
-    "activation_backward grad shape": (lambda: _core.activation_backward(A, X, 1),
+    "activation code": (lambda: activation(X, 6), ValueError, "activation"),
+    "activation_backward grad shape": (lambda: activation_grad(A, X, 1),
                                        ValueError, "grad"),
-    "activation_backward grad f64": (lambda: _core.activation_backward(A, A.astype(float), 1),
+    "activation_backward grad f64": (lambda: activation_grad(A, A.astype(float), 1),
                                      TypeError, "grad"),
     # losses and metrics: labels and targets
     "loss code": (lambda: _core.loss(7, A, LABELS), ValueError, "loss"),
@@ -1315,37 +1356,37 @@ BAD_CALLS = {
     "out int": (lambda: _core.loss(6, np.ones((3, 2), int), A), TypeError, "out"),
     "out no columns": (lambda: _core.loss(6, np.ones((3, 0), np.float32),
                                           np.ones((3, 0), np.float32)), ValueError, "out"),
-    "metric code": (lambda: _core.metric(4, A, LABELS), ValueError, "metric"),
-    "metric labels range": (lambda: _core.metric(1, A, np.array([0, 5, 1], np.int32)),
+    "metric code": (lambda: metric(4, A, LABELS), ValueError, "metric"),
+    "metric labels range": (lambda: metric(1, A, np.array([0, 5, 1], np.int32)),
                             ValueError, "target"),
-    "metric target shape": (lambda: _core.metric(3, A, np.ones((3, 3), np.float32)),
+    "metric target shape": (lambda: metric(3, A, np.ones((3, 3), np.float32)),
                             ValueError, "target"),
     # optimizers: every state array like the variable, writeable, distinct
-    "adam step 0": (lambda: _core.adam_update(np.ones(4), np.ones(4), np.zeros(4), np.zeros(4),
+    "adam step 0": (lambda: adam(np.ones(4), np.ones(4), np.zeros(4), np.zeros(4),
                                               0), ValueError, "step"),
-    "adam m f32": (lambda: _core.adam_update(np.ones(4), np.ones(4), np.zeros(4, np.float32),
+    "adam m f32": (lambda: adam(np.ones(4), np.ones(4), np.zeros(4, np.float32),
                                              np.zeros(4), 1), TypeError, "m"),
-    "adam v shape": (lambda: _core.adam_update(np.ones(4), np.ones(4), np.zeros(4),
+    "adam v shape": (lambda: adam(np.ones(4), np.ones(4), np.zeros(4),
                                                np.zeros(5), 1), ValueError, "v"),
-    "adam grad strided": (lambda: _core.adam_update(np.ones(4), np.ones(8)[::2], np.zeros(4),
+    "adam grad strided": (lambda: adam(np.ones(4), np.ones(8)[::2], np.zeros(4),
                                                     np.zeros(4), 1), ValueError, "grad"),
-    "adam variable read-only": (lambda: _core.adam_update(READ_ONLY, np.ones(4, np.float32),
+    "adam variable read-only": (lambda: adam(READ_ONLY, np.ones(4, np.float32),
                                                           np.zeros(4, np.float32),
                                                           np.zeros(4, np.float32), 1),
                                 ValueError, "variable"),
-    "adam m aliases v": (lambda: _core.adam_update(SHARED[:4], SHARED[4:] + 1, SHARED[4:],
+    "adam m aliases v": (lambda: adam(SHARED[:4], SHARED[4:] + 1, SHARED[4:],
                                                    SHARED[4:], 1), ValueError, "m"),
-    "adam m aliases variable": (lambda: _core.adam_update(SHARED[:4], np.ones(4, np.float32),
+    "adam m aliases variable": (lambda: adam(SHARED[:4], np.ones(4, np.float32),
                                                           SHARED[:4], np.zeros(4, np.float32),
                                                           1), ValueError, "m"),
-    "sgd momentum without velocity": (lambda: _core.sgd_update(np.ones(3), np.ones(3),
+    "sgd momentum without velocity": (lambda: sgd(np.ones(3), np.ones(3),
                                                                momentum=0.9),
                                       ValueError, "velocity"),
-    "sgd velocity f32": (lambda: _core.sgd_update(np.ones(3), np.ones(3),
+    "sgd velocity f32": (lambda: sgd(np.ones(3), np.ones(3),
                                                   np.zeros(3, np.float32), momentum=0.9),
                          TypeError, "velocity"),
-    "sgd grad shape": (lambda: _core.sgd_update(np.ones(3), np.ones(4)), ValueError, "grad"),
-    "sgd variable list": (lambda: _core.sgd_update([1.0, 2.0], np.ones(2)),
+    "sgd grad shape": (lambda: sgd(np.ones(3), np.ones(4)), ValueError, "grad"),
+    "sgd variable list": (lambda: sgd([1.0, 2.0], np.ones(2)),
                           TypeError, "variable"),
     # networks
     "network one size": (lambda: _core.Network([4], [], [], np.zeros(0), np.zeros(0)),
@@ -1484,7 +1525,7 @@ def test_bad_arguments(call, error, match):
 
 def test_good_arguments_pass():
     """The fixtures of the checks above are themselves valid."""
-    assert _core.dense_forward(X, W, B).shape == (3, 2)
+    assert _core.dense_forward(X, W, B, LINEAR, KERAS_SLOPE).shape == (3, 2)
     assert _core.train_batches(NET, WORK, OBJECTIVE, STATE, DATA, ORDER, 2, 0, 2, np.empty(2),
                                np.empty(2)) == 2
     assert _core.predict(NET, X, WORK.capacity).shape == (3, 2)

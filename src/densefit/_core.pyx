@@ -10,7 +10,9 @@ Python-level activations; ``Network``, ``Workspace``, ``Objective``,
 
 Each entry point is written once for float32 and float64: it checks its
 arguments, then runs a body over the fused type ``floating``, whose float or
-double instance it picks from the arrays' dtype.
+double instance it picks from the arrays' dtype.  The kernels and the training
+parts take every argument: defaults (Keras') live in the public Python
+signatures alone.
 """
 cimport numpy as cnp
 import operator
@@ -174,7 +176,8 @@ cdef _check_shape(object a, str name, tuple shape):
 
 
 cdef object _labels(object labels, str name, int64_t rows, int64_t classes):
-    """int32 labels of length rows, every one in [0, classes): checked, since C indexes with them."""
+    """int32 labels of length rows, every one in [0, classes): checked, since C
+    indexes with them."""
     if not isinstance(labels, np.ndarray) or labels.dtype != np.int32:
         raise TypeError(f"{name} must be an int32 numpy.ndarray of labels, got "
                         f"{getattr(labels, 'dtype', type(labels).__name__)}")
@@ -220,7 +223,7 @@ cdef object _activation_forward(floating *tag, object z, int act, double slope):
     return z
 
 
-def activation_forward(z, activation, slope=0.2):
+def activation_forward(z, activation, slope):
     """``activation`` applied to the rows of ``z``, as a new array.
 
     z: 2-d C-contiguous float32 or float64 array.  activation: a code of
@@ -247,7 +250,7 @@ cdef object _activation_backward(floating *tag, object a, object g, int act, dou
     return g
 
 
-def activation_backward(a, grad, activation, slope=0.2):
+def activation_backward(a, grad, activation, slope):
     """dL/dz from the activation's output ``a`` and dL/da ``grad``, as a new array.
 
     a, grad: 2-d C-contiguous arrays of one shape and dtype (float32 or float64).
@@ -276,7 +279,7 @@ cdef object _dense_forward(floating *tag, object x, object w, object b, int act,
     return out
 
 
-def dense_forward(x, kernel, bias, activation=DF_LINEAR, slope=0.2):
+def dense_forward(x, kernel, bias, activation, slope):
     """``activation(x @ kernel + bias)``, as a new array.
 
     x (rows, n_in), kernel (n_in, n_out), bias (n_out,): C-contiguous, all float32
@@ -316,7 +319,7 @@ cdef tuple _dense_backward(floating *tag, object x, object w, object a, object g
     return dw, db, dx
 
 
-def dense_backward(x, kernel, a, grad, activation=DF_LINEAR, slope=0.2, bint need_dx=True):
+def dense_backward(x, kernel, a, grad, activation, slope, bint need_dx):
     """Gradients ``(d_kernel, d_bias, d_x)`` of a Dense layer, new arrays.
 
     x (rows, n_in): its input; kernel (n_in, n_out); a (rows, n_out): its output;
@@ -382,7 +385,7 @@ cdef double _metric(floating *tag, int code, double threshold, object out, objec
     return hits
 
 
-def metric(code, out, target, threshold=0.5):
+def metric(code, out, target, threshold):
     """The mean over rows of metric ``code`` (an accuracy) for ``out`` against ``target``.
 
     code: a value of METRICS.  out, target: as for loss (sparse accuracy reads
@@ -447,8 +450,7 @@ cdef void _adam(floating *tag, object w, object g, object m, object v, double lr
             df_adam_f64(pw, pg, pm, pv, n, lr, b1, b2, eps, step)
 
 
-def adam_update(variable, grad, m, v, step, learning_rate=1e-3, beta_1=0.9, beta_2=0.999,
-                epsilon=1e-7):
+def adam_update(variable, grad, m, v, step, learning_rate, beta_1, beta_2, epsilon):
     """One Keras 3 Adam step, in place on ``variable``, ``m`` and ``v``.
 
     variable, grad, m, v: C-contiguous arrays of one shape and dtype, distinct
@@ -480,8 +482,7 @@ cdef void _sgd(floating *tag, object w, object g, object velocity, double lr, do
             df_sgd_f64(pw, pg, pvel, n, lr, mu, nesterov)
 
 
-def sgd_update(variable, grad, velocity=None, learning_rate=0.01, momentum=0.0,
-               bint nesterov=False):
+def sgd_update(variable, grad, velocity, learning_rate, momentum, bint nesterov):
     """One Keras SGD step, in place on ``variable`` (and ``velocity``).
 
     variable, grad: C-contiguous arrays of one shape and dtype.  velocity: such an
@@ -512,7 +513,7 @@ cdef void _rmsprop(floating *tag, object w, object g, object mean_square, double
             df_rmsprop_f64(pw, pg, pms, n, lr, rho, eps)
 
 
-def rmsprop_update(variable, grad, mean_square, learning_rate=1e-3, rho=0.9, epsilon=1e-7):
+def rmsprop_update(variable, grad, mean_square, learning_rate, rho, epsilon):
     """One Keras RMSprop step (no momentum, not centered), in place on ``variable``
     and ``mean_square``.
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from densefit import _core, reference
+from densefit import _core, activations, optimizers, reference
 
 SANITIZE = bool(os.environ.get("DENSEFIT_SANITIZE_RUN"))
 EXAMPLES = 40 if SANITIZE else 150
@@ -36,6 +36,9 @@ FLOATS = [np.float32, np.float64]
 OTHER_DTYPES = [np.float16, np.float32, np.float64, np.int32, np.int64, np.uint8, np.bool_,
                 object, np.complex128, "U3"]
 ALLOWED = (TypeError, ValueError, MemoryError)
+KERAS_SLOPE = activations.LEAKY_RELU_SLOPE  # Keras' defaults, where the value is not the point
+KERAS_ADAM = optimizers.Adam().get_config()
+KERAS_RMSPROP = optimizers.RMSprop().get_config()
 
 JUNK = [None, 0, 1, -1, 1.5, float("nan"), 2**70, -(2**70), 10**400, "abc", b"x", [],
         [[1.0, 2.0]], (), {}, np.float32(1.0), np.int64(3), np.array(2.0)]
@@ -335,14 +338,14 @@ UPDATES = {
     "adam": (_core.adam_update, reference.adam_update, ["variable", "grad", "m", "v"],
              ["step", "learning_rate", "beta_1", "beta_2", "epsilon"]),
     "sgd": (_core.sgd_update, reference.sgd_update, ["variable", "grad", "velocity"],
-            ["learning_rate", "momentum"]),
+            ["learning_rate", "momentum", "nesterov"]),
     "rmsprop": (_core.rmsprop_update, reference.rmsprop_update,
                 ["variable", "grad", "mean_square"], ["learning_rate", "rho", "epsilon"]),
 }
 SCALARS = {"step": st.integers(1, 1000), "learning_rate": st.sampled_from([1e-3, 0.1, 1.0]),
            "beta_1": st.sampled_from([0.0, 0.9]), "beta_2": st.sampled_from([0.5, 0.999]),
            "epsilon": st.sampled_from([1e-7, 1e-3]), "momentum": st.sampled_from([0.0, 0.9]),
-           "rho": st.sampled_from([0.0, 0.9])}
+           "rho": st.sampled_from([0.0, 0.9]), "nesterov": st.booleans()}
 
 
 @SETTINGS
@@ -358,7 +361,8 @@ def test_optimizer_updates(data):
     arrays += [_values(rng, shape, dtype) for _ in array_names[1:]]
     arrays[2:] = [np.abs(a) for a in arrays[2:]]  # second moments are >= 0
     scalars = [draw(SCALARS[s]) for s in scalar_names]
-    kinds = ["array"] * len(arrays) + ["int" if s == "step" else "real" for s in scalar_names]
+    kinds = ["array"] * len(arrays) + [{"step": "int", "nesterov": "bool"}.get(s, "real")
+                                       for s in scalar_names]
     args = _break(draw, rng, arrays + scalars, kinds)
     if name == "sgd" and args[2] is None:
         args[2] = None  # velocity may be None when momentum is 0
@@ -471,10 +475,10 @@ def _state(net, rule, learning_rate, momentum=0.0):
 
 
 def _parts(draw, rng, dtype=None):
-    """A valid Network, Workspace, Objective, OptimizerState and Dataset, configured as models configure
-    them: probabilities come from a softmax or sigmoid output (a relu output of zeros
-    is 0/0 under the renormalising probability losses, in Keras too), and only a
-    logits loss reads a fused output's pre-activation."""
+    """A valid Network, Workspace, Objective, OptimizerState and Dataset, configured
+    as models configure them: probabilities come from a softmax or sigmoid output
+    (a relu output of zeros is 0/0 under the renormalising probability losses, in
+    Keras too), and only a logits loss reads a fused output's pre-activation."""
     dtype = dtype or draw(st.sampled_from(FLOATS))
     units, acts, slopes, params, grads = _network(draw, rng, dtype)
     loss = draw(st.integers(0, 6))
@@ -607,15 +611,16 @@ BUFFER = np.zeros(5)
 
 REGRESSIONS = {
     # the same array passed twice where the call writes: was accepted (wrong results)
-    "adam m is v": (lambda: _core.adam_update(W, G, SAME, SAME, 1), ValueError,
+    "adam m is v": (lambda: _core.adam_update(W, G, SAME, SAME, 1, **KERAS_ADAM), ValueError,
                     "v must not share memory"),
-    "adam grad is m": (lambda: _core.adam_update(W, SAME, SAME, V, 1), ValueError,
+    "adam grad is m": (lambda: _core.adam_update(W, SAME, SAME, V, 1, **KERAS_ADAM), ValueError,
                        "m must not share memory"),
-    "adam variable is grad": (lambda: _core.adam_update(W, W, M, V, 1), ValueError,
+    "adam variable is grad": (lambda: _core.adam_update(W, W, M, V, 1, **KERAS_ADAM), ValueError,
                               "grad must not share memory"),
-    "sgd velocity is grad": (lambda: _core.sgd_update(W, SAME, SAME, momentum=0.9), ValueError,
+    "sgd velocity is grad": (lambda: _core.sgd_update(W, SAME, SAME, 0.01, 0.9, False), ValueError,
                              "velocity must not share memory"),
-    "rmsprop mean_square is grad": (lambda: _core.rmsprop_update(W, SAME, SAME), ValueError,
+    "rmsprop mean_square is grad": (lambda: _core.rmsprop_update(W, SAME, SAME, **KERAS_RMSPROP),
+                                    ValueError,
                                     "mean_square must not share memory"),
     "momentums is velocities": (lambda: _core.OptimizerState(NET, *ADAM, SLOT, SLOT),
                                 ValueError, "momentums and velocities must not share memory"),
@@ -645,14 +650,14 @@ REGRESSIONS = {
     # integers beyond the C type: were OverflowError
     "activation code 2**40": (lambda: _core.dense_forward(np.ones((1, 2), F32),
                                                           np.ones((2, 3), F32),
-                                                          np.ones(3, F32), 2**40),
+                                                          np.ones(3, F32), 2**40, KERAS_SLOPE),
                               ValueError, r"activation must be a code in \[0, 6\)"),
     "loss code 2**64": (lambda: _core.loss(2**64, np.ones((1, 2), F32), np.zeros(1, np.int32)),
                         ValueError, "loss must be a code"),
     "loss_uses_labels 10**5000": (lambda: _core.loss_uses_labels(10**5000), ValueError,
                                   "an integer of 16610 bits"),
     "adam step 2**70": (lambda: _core.adam_update(np.ones(2), np.ones(2), np.zeros(2),
-                                                  np.zeros(2), 2**70),
+                                                  np.zeros(2), 2**70, 0.001, 0.9, 0.999, 1e-7),
                         ValueError, "step must fit in 64 bits"),
     "slope 10**400": (lambda: _core.activation_forward(np.ones((1, 2)), 4, 10**400), ValueError,
                       "slope must be a finite real number"),
@@ -673,14 +678,16 @@ REGRESSIONS = {
                                                     np.zeros(9)), (ValueError, TypeError),
                               "slopes"),
     # floats where integers belong: were silently truncated
-    "activation code 1.5": (lambda: _core.activation_forward(np.ones((1, 2)), 1.5), TypeError,
+    "activation code 1.5": (lambda: _core.activation_forward(np.ones((1, 2)), 1.5, KERAS_SLOPE),
+                            TypeError,
                             "activation must be an integer"),
     "network units 2.5": (lambda: _core.Network([2.5, 3], [0], [0.2], np.zeros(9),
                                                 np.zeros(9)), TypeError, "units"),
     "train batch_size 2.0": (_train(batch_size=2.0), TypeError, "batch_size"),
     # non-finite hyper-parameters: were accepted (NaN weights)
     "adam learning_rate nan": (lambda: _core.adam_update(np.ones(2), np.ones(2), np.zeros(2),
-                                                         np.zeros(2), 1, float("nan")),
+                                                         np.zeros(2), 1, float("nan"), 0.9,
+                                                         0.999, 1e-7),
                                ValueError, "learning_rate must be a finite"),
     "state epsilon inf": (lambda: _core.OptimizerState(NET, _core.OPTIMIZERS["adam"], 0.1, 0.9,
                                                        0.999, float("inf"), 0.0, False, 0.9, 0,
@@ -704,7 +711,7 @@ def test_regressions(call, error, match):
 def test_failed_update_leaves_the_arrays_alone():
     w, m = np.ones(4, F32), np.zeros(4, F32)
     with pytest.raises(ValueError):
-        _core.adam_update(w, np.ones(4, F32), m, m, 1)
+        _core.adam_update(w, np.ones(4, F32), m, m, 1, **KERAS_ADAM)
     assert_array_equal(w, 1) and assert_array_equal(m, 0)
 
 

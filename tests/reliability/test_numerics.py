@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 from densefit import Sequential, _core, losses
+from densefit.activations import LEAKY_RELU_SLOPE as KERAS_SLOPE  # leaky_relu's default
 from densefit.layers import Dense, Input
 from densefit.optimizers import SGD, Adam, RMSprop
 from densefit.utils import set_random_seed
@@ -295,7 +296,7 @@ def test_steps_the_quick_bound_cannot_vouch_for_are_checked_exactly():
                       dtype="float64", optimizer=Adam(1e-2, epsilon=5e-324))
     w = model.get_weights()
     mlp = reference.MLP([(w[0], w[1], "relu"), (w[2], w[3], "linear")], "sparse_ce_logits",
-                        learning_rate=1e-2, epsilon=5e-324)
+                        False, KERAS_SLOPE, **model.optimizer.get_config())
     history, messages = fit(model, x, labels, epochs=2, shuffle=False)
     assert not messages and model.optimizer.iterations == 12
     want = [np.mean(mlp.fit_epoch(x, labels, 8, np.arange(len(x)))) for _ in range(2)]
