@@ -2,8 +2,9 @@
  *
  * Nothing here knows about Python.  Every kernel exists for float (_f32) and
  * double (_f64); both are generated from kernels_impl.h.  The codes below are
- * the single definition of each activation, loss, metric and optimizer: the
- * Cython layer re-exports them and the Python layer looks them up by name.
+ * the single definition of each activation, loss, metric and optimizer rule,
+ * and common.c holds their names (df_*_name): the Cython layer builds its
+ * name -> code tables from those, and the Python layer looks codes up by name.
  *
  * Callers (the Cython layer) guarantee valid sizes, in-range labels and
  * non-aliasing buffers; the kernels do not check.

@@ -658,11 +658,6 @@ cdef class Workspace:
         self.work.grad_a = _data(buffers[2])
         self.work.grad_b = _data(buffers[3])
 
-    @property
-    def nbytes(self):
-        """The bytes of all its buffers."""
-        return sum(b.nbytes for b in self._buffers)
-
     def __dealloc__(self):
         free(self.work.act)
 
