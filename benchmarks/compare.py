@@ -103,7 +103,10 @@ def build(peer, hidden, n_in=784, threads=1):
         biases = [np.zeros(b, np.float32) for b in sizes[1:]]
         if peer == "numpy":
             names = ["relu"] * len(hidden) + ["linear"]
-            mlp = reference.MLP(list(zip(kernels, biases, names)), "sparse_ce_logits")
+            from densefit.activations import LEAKY_RELU_SLOPE
+            from densefit.optimizers import Adam
+            mlp = reference.MLP(list(zip(kernels, biases, names)), "sparse_ce_logits", False,
+                                LEAKY_RELU_SLOPE, **Adam(1e-3).get_config())
         else:
             from careful_numpy import CarefulMLP  # beside this file, on sys.path
             mlp = CarefulMLP(kernels, biases)

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from densefit import reference
+from densefit.activations import LEAKY_RELU_SLOPE
+from densefit.optimizers import Adam
 
 from careful_numpy import CarefulMLP
 
@@ -19,7 +21,8 @@ def _pair(seed=0):
     # nonzero biases, so a bias mixed up with another would show
     biases = [rng.normal(0, 0.1, b).astype(np.float32) for b in SIZES[1:]]
     names = ["relu"] * (len(SIZES) - 2) + ["linear"]
-    ref = reference.MLP(list(zip(kernels, biases, names)), "sparse_ce_logits")
+    ref = reference.MLP(list(zip(kernels, biases, names)), "sparse_ce_logits", False,
+                        LEAKY_RELU_SLOPE, **Adam().get_config())  # CarefulMLP's: Keras' Adam
     return ref, CarefulMLP(kernels, biases), rng
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from densefit import Sequential, reference
+from densefit.activations import LEAKY_RELU_SLOPE
 from densefit.layers import Dense
 from densefit.losses import SparseCategoricalCrossentropy
 from densefit.optimizers import Adam
@@ -58,7 +59,8 @@ def _reference(model):
     weights = model.get_weights()
     layers = [(weights[i], weights[i + 1], "relu") for i in range(0, len(weights) - 2, 2)]
     layers.append((weights[-2], weights[-1], "linear"))
-    return reference.MLP(layers, "sparse_ce_logits")
+    return reference.MLP(layers, "sparse_ce_logits", False, LEAKY_RELU_SLOPE,
+                         **model.optimizer.get_config())
 
 
 def _peer(impl, hidden, x, y, batch_size):

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from densefit import _core, reference
+from densefit.activations import LEAKY_RELU_SLOPE as KERAS_SLOPE
+from densefit.optimizers import Adam
 
 # (batch, n_in, n_out) of the first and widest layers of models A, B, C
 SHAPES = {"A": (32, 784, 25), "B": (128, 784, 256), "C": (256, 2048, 2048)}
@@ -28,9 +30,9 @@ def test_dense_forward(benchmark, model, impl):
     x, w, b = _layer(SHAPES[model])
     relu = _core.ACTIVATIONS["relu"]
     if impl == "densefit":
-        out = benchmark(_core.dense_forward, x, w, b, relu)
+        out = benchmark(_core.dense_forward, x, w, b, relu, KERAS_SLOPE)
     else:
-        out = benchmark(reference.dense_forward, x, w, b, "relu")
+        out = benchmark(reference.dense_forward, x, w, b, "relu", KERAS_SLOPE)
     assert out.shape == (x.shape[0], w.shape[1])
 
 
@@ -39,13 +41,15 @@ def test_dense_forward(benchmark, model, impl):
 def test_dense_backward(benchmark, model, impl):
     benchmark.group = f"dense_backward relu {model} {SHAPES[model]}"
     x, w, b = _layer(SHAPES[model])
-    a = reference.dense_forward(x, w, b, "relu").astype(np.float32)
+    a = reference.dense_forward(x, w, b, "relu", KERAS_SLOPE).astype(np.float32)
     grad = np.random.default_rng(1).standard_normal(a.shape, np.float32)
     relu = _core.ACTIVATIONS["relu"]
     if impl == "densefit":
-        dw, db, dx = benchmark(_core.dense_backward, x, w, a, grad, relu)
+        dw, db, dx = benchmark(_core.dense_backward, x, w, a, grad, relu, KERAS_SLOPE,
+                                 True)
     else:
-        dw, db, dx = benchmark(reference.dense_backward, x, w, a, grad, "relu")
+        dw, db, dx = benchmark(reference.dense_backward, x, w, a, grad, "relu",
+                                 KERAS_SLOPE, True)
     assert dw.shape == w.shape and dx.shape == x.shape
 
 
@@ -95,4 +99,6 @@ def test_adam(benchmark, model, impl):
         return (np.ones(n, np.float32), g, np.zeros(n, np.float32), np.zeros(n, np.float32)), {}
 
     update = _core.adam_update if impl == "densefit" else reference.adam_update
-    benchmark.pedantic(lambda w, g, m, v: update(w, g, m, v, 1), setup=setup, rounds=20)
+    adam = Adam().get_config()
+    benchmark.pedantic(lambda w, g, m, v: update(w, g, m, v, 1, **adam), setup=setup,
+                       rounds=20)

@@ -2,8 +2,9 @@
  *
  * Nothing here knows about Python.  Every kernel exists for float (_f32) and
  * double (_f64); both are generated from kernels_impl.h.  The codes below are
- * the single definition of each activation, loss, metric and optimizer: the
- * Cython layer re-exports them and the Python layer looks them up by name.
+ * the single definition of each activation, loss, metric and optimizer rule,
+ * and common.c holds their names (df_*_name): the Cython layer builds its
+ * name -> code tables from those, and the Python layer looks codes up by name.
  *
  * Callers (the Cython layer) guarantee valid sizes, in-range labels and
  * non-aliasing buffers; the kernels do not check.
@@ -11,6 +12,7 @@
 #ifndef DENSEFIT_H
 #define DENSEFIT_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,11 +49,26 @@ typedef enum {
     DF_N_METRICS
 } df_metric;
 
-typedef enum { DF_OPT_SGD = 0, DF_OPT_ADAM = 1, DF_OPT_RMSPROP = 2, DF_N_OPTIMIZERS } df_optimizer;
+typedef enum {
+    DF_OPT_SGD = 0,     /* Keras' SGD, with optional (Nesterov) momentum */
+    DF_OPT_ADAM = 1,    /* Keras 3's Adam */
+    DF_OPT_RMSPROP = 2, /* Keras' RMSprop without momentum, not centered */
+    DF_N_OPTIMIZERS
+} df_optimizer_rule;
+
+/* The name of each code (the Cython layer builds its name -> code tables from
+ * these), or NULL for a code out of range. */
+const char *df_activation_name(int code);
+const char *df_loss_name(int code);
+const char *df_metric_name(int code);
+const char *df_optimizer_rule_name(int code);
 
 /* Whether a loss takes integer labels (int32) rather than a dense target matrix.
  * In training the metric reads the same targets as the loss. */
 int df_loss_uses_labels(int loss);
+
+/* The most rows a batch may have: kernels and BLAS take row counts as C ints. */
+#define DF_MAX_ROWS INT_MAX
 
 /* Fortran-interface GEMM as exported by scipy.linalg.cython_blas.  The Cython
  * layer registers scipy's pointers once at import: no link-time BLAS. */
@@ -95,23 +112,34 @@ typedef struct {
     void *grad_b; /* (the first layer's input gradient is never computed) */
 } df_work;
 
-/* How a network is trained.  With fused_output the last layer's activation is
- * left out of the training forward pass and the loss (a *_LOGITS code) takes its
- * pre-activation: the stable path for softmax/sigmoid outputs. */
+/* What training minimises and reports.  With fused_output the last layer's
+ * activation is left out of the training forward pass and the loss (a *_LOGITS
+ * code) takes its pre-activation: the stable path for softmax/sigmoid outputs.
+ * The metric reads the same targets as the loss (labels or dense). */
 typedef struct {
-    int loss;
+    int loss;         /* a df_loss */
     int fused_output;
-    int metric;
+    int metric;       /* a df_metric */
     double threshold; /* binary accuracy: 0 for logits, 0.5 for probabilities */
-    int optimizer;
-    double learning_rate, beta_1, beta_2, epsilon; /* Adam */
-    double momentum;                               /* SGD */
-    double rho;                                    /* RMSprop (epsilon is shared) */
-    int nesterov;
-    int64_t iterations; /* optimizer steps taken so far; advanced by train */
-    void *slot_1;       /* Adam m, SGD velocity or RMSprop's mean square; n_params entries */
-    void *slot_2;       /* Adam v */
-} df_train;
+} df_objective;
+
+/* An optimizer's rule, hyper-parameters and state.  The state has Keras' names:
+ * Adam's m is `momentums` and its v `velocities`; SGD's velocity is
+ * `momentums`; RMSprop's mean square is `velocities`.  Each holds n_params
+ * entries; one the rule does not use may be NULL (SGD without momentum uses
+ * neither).  A hyper-parameter the rule does not use is not read. */
+typedef struct {
+    int rule;                      /* a df_optimizer_rule */
+    double learning_rate;
+    double beta_1, beta_2;         /* Adam */
+    double epsilon;                /* Adam, RMSprop */
+    double momentum;               /* SGD */
+    double rho;                    /* RMSprop */
+    int nesterov;                  /* SGD */
+    int64_t iterations;            /* steps taken so far; advanced by df_train_batches */
+    void *momentums;               /* Adam, SGD with momentum != 0 */
+    void *velocities;              /* Adam, RMSprop */
+} df_optimizer_state;
 
 #define DF_DECLARE(REAL, SFX)                                                                       \
     void df_activation_forward##SFX(int act, double slope, REAL *z, int64_t rows, int64_t cols);   \
@@ -133,13 +161,15 @@ typedef struct {
                      double momentum, int nesterov);                                               \
     void df_rmsprop##SFX(REAL *w, const REAL *g, REAL *mean_square, int64_t n,                     \
                          double learning_rate, double rho, double epsilon);                        \
-    int64_t df_train_batches##SFX(const df_net *net, df_work *work, df_train *train,               \
-                                  const REAL *x, const void *y, const int64_t *order, int64_t n,   \
-                                  int64_t batch_size, int64_t first_batch, int64_t end_batch,      \
-                                  double *batch_loss, double *batch_metric);                       \
+    int64_t df_train_batches##SFX(const df_net *net, df_work *work, const df_objective *objective, \
+                                  df_optimizer_state *optimizer, const REAL *x, const void *y,     \
+                                  const int64_t *order, int64_t n, int64_t batch_size,             \
+                                  int64_t first_batch, int64_t end_batch, double *batch_loss,      \
+                                  double *batch_metric);                                           \
     int df_predict##SFX(const df_net *net, const REAL *x, int64_t n, int64_t capacity, REAL *out); \
-    void df_evaluate##SFX(const df_net *net, df_work *work, const df_train *train, const REAL *x,  \
-                          const void *y, int64_t n, double *loss_sum, double *metric_sum);
+    void df_evaluate##SFX(const df_net *net, df_work *work, const df_objective *objective,       \
+                          const REAL *x, const void *y, int64_t n, double *loss_sum,               \
+                          double *metric_sum);
 
 DF_DECLARE(float, _f32)
 DF_DECLARE(double, _f64)

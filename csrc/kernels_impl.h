@@ -1,5 +1,7 @@
 /* The kernels, written once for a floating type.  Included by kernels_f32.c and
- * kernels_f64.c with REAL, SFX (name suffix) and GEMM (the BLAS routine) defined.
+ * kernels_f64.c with REAL, REAL_BITS (a signed integer of REAL's size, for its
+ * magnitudes), SFX (name suffix) and GEMM (the BLAS routine) defined, and
+ * NARROW_REAL for float (the AVX-512 narrow kernels).
  * <tgmath.h> picks expf/exp etc. from the argument's type. */
 #include <math.h>
 #include <stdint.h>
@@ -439,7 +441,7 @@ DF_HOT static REAL F(max_abs)(const REAL *x, int64_t n) {
  * loops work on locals: with the buffers known apart (the Cython layer rejects
  * aliases) each value is loaded and stored once, not reloaded after a store. */
 typedef struct {
-    REAL_BITS w, s1, s2;
+    REAL_BITS w, momentums, velocities;
 } F(held_max);
 
 DF_HOT static void F(adam_tracked)(REAL *w, const REAL *g, REAL *m, REAL *v, int64_t n,
@@ -455,7 +457,7 @@ DF_HOT static void F(adam_tracked)(REAL *w, const REAL *g, REAL *m, REAL *v, int
         w[i] = wi, m[i] = mi, v[i] = vi;
         bw = F(bigger)(bw, wi), bm = F(bigger)(bm, mi), bv = F(bigger)(bv, vi);
     }
-    held->w = bw, held->s1 = bm, held->s2 = bv;
+    held->w = bw, held->momentums = bm, held->velocities = bv;
 }
 
 /* Keras' SGD: velocity = momentum * velocity - lr g; w += velocity
@@ -479,7 +481,7 @@ DF_HOT static void F(sgd_tracked)(REAL *w, const REAL *g, REAL *velocity, int64_
             bw = F(bigger)(bw, wi), bvel = F(bigger)(bvel, vel);
         }
     }
-    held->w = bw, held->s1 = bvel, held->s2 = 0;
+    held->w = bw, held->momentums = bvel, held->velocities = 0;
 }
 
 /* Keras' RMSprop (no momentum, not centered): ms = rho ms + (1 - rho) g^2;
@@ -495,7 +497,7 @@ DF_HOT static void F(rmsprop_tracked)(REAL *w, const REAL *g, REAL *mean_square,
         w[i] = wi, mean_square[i] = ms;
         bw = F(bigger)(bw, wi), bms = F(bigger)(bms, ms);
     }
-    held->w = bw, held->s1 = bms, held->s2 = 0;
+    held->w = bw, held->momentums = 0, held->velocities = bms;
 }
 
 void F(df_adam)(REAL *w, const REAL *g, REAL *m, REAL *v, int64_t n, double learning_rate,
@@ -516,20 +518,25 @@ void F(df_rmsprop)(REAL *w, const REAL *g, REAL *mean_square, int64_t n, double 
     F(rmsprop_tracked)(w, g, mean_square, n, learning_rate, rho, epsilon, &unused);
 }
 
-/* Whether the optimizer keeps slot_1 (momentum-less SGD has none) and slot_2 (Adam's v). */
-static int F(uses_slot_1)(const df_train *train) {
-    return train->optimizer != DF_OPT_SGD || train->momentum != 0;
+/* Whether the rule keeps momentums (Adam's m, SGD's velocity when it has
+ * momentum) and velocities (Adam's v, RMSprop's mean square). */
+static int F(uses_momentums)(const df_optimizer_state *opt) {
+    return opt->rule == DF_OPT_ADAM || (opt->rule == DF_OPT_SGD && opt->momentum != 0);
 }
 
-static int F(uses_slot_2)(const df_train *train) { return train->optimizer == DF_OPT_ADAM; }
+static int F(uses_velocities)(const df_optimizer_state *opt) {
+    return opt->rule == DF_OPT_ADAM || opt->rule == DF_OPT_RMSPROP;
+}
 
 /* held_max of the buffers as they are now: a pass over each. */
-static F(held_max) F(current_max)(const df_net *net, const df_train *train) {
+static F(held_max) F(current_max)(const df_net *net, const df_optimizer_state *opt) {
     const int64_t n = net->n_params;
     F(held_max) held = {0, 0, 0};
     held.w = F(magnitude)(F(max_abs)((const REAL *)net->params, n));
-    if (F(uses_slot_1)(train)) held.s1 = F(magnitude)(F(max_abs)((const REAL *)train->slot_1, n));
-    if (F(uses_slot_2)(train)) held.s2 = F(magnitude)(F(max_abs)((const REAL *)train->slot_2, n));
+    if (F(uses_momentums)(opt))
+        held.momentums = F(magnitude)(F(max_abs)((const REAL *)opt->momentums, n));
+    if (F(uses_velocities)(opt))
+        held.velocities = F(magnitude)(F(max_abs)((const REAL *)opt->velocities, n));
     return held;
 }
 
@@ -576,51 +583,53 @@ static void F(backward)(const df_net *net, df_work *work, const REAL *x, const i
 }
 
 /* One optimizer step; *held becomes the maxima of the new parameters and slots. */
-static void F(apply_optimizer)(const df_net *net, df_train *train, F(held_max) *held) {
-    REAL *w = (REAL *)net->params, *s1 = (REAL *)train->slot_1;
+static void F(apply_optimizer)(const df_net *net, df_optimizer_state *opt, F(held_max) *held) {
+    REAL *w = (REAL *)net->params;
+    REAL *momentums = (REAL *)opt->momentums, *velocities = (REAL *)opt->velocities;
     const REAL *g = (const REAL *)net->grads;
-    train->iterations++;
-    if (train->optimizer == DF_OPT_ADAM)
-        F(adam_tracked)(w, g, s1, (REAL *)train->slot_2, net->n_params, train->learning_rate,
-                        train->beta_1, train->beta_2, train->epsilon, train->iterations, held);
-    else if (train->optimizer == DF_OPT_RMSPROP)
-        F(rmsprop_tracked)(w, g, s1, net->n_params, train->learning_rate, train->rho,
-                           train->epsilon, held);
+    opt->iterations++;
+    if (opt->rule == DF_OPT_ADAM)
+        F(adam_tracked)(w, g, momentums, velocities, net->n_params, opt->learning_rate,
+                        opt->beta_1, opt->beta_2, opt->epsilon, opt->iterations, held);
+    else if (opt->rule == DF_OPT_RMSPROP)
+        F(rmsprop_tracked)(w, g, velocities, net->n_params, opt->learning_rate, opt->rho,
+                           opt->epsilon, held);
     else
-        F(sgd_tracked)(w, g, s1, net->n_params, train->learning_rate, train->momentum,
-                       train->nesterov, held);
+        F(sgd_tracked)(w, g, momentums, net->n_params, opt->learning_rate, opt->momentum,
+                       opt->nesterov, held);
 }
 
 /* The optimizer's next step, computed without writing: whether every parameter
  * and slot would stay within `limit`. */
-static int F(dry_step_within)(const df_net *net, const df_train *train, REAL limit) {
+static int F(dry_step_within)(const df_net *net, const df_optimizer_state *opt, REAL limit) {
     const REAL *w = (const REAL *)net->params, *g = (const REAL *)net->grads;
-    const REAL *s1 = (const REAL *)train->slot_1, *s2 = (const REAL *)train->slot_2;
+    const REAL *momentums = (const REAL *)opt->momentums;
+    const REAL *velocities = (const REAL *)opt->velocities;
     const int64_t n = net->n_params;
-    const REAL lr = (REAL)train->learning_rate, eps = (REAL)train->epsilon;
+    const REAL lr = (REAL)opt->learning_rate, eps = (REAL)opt->epsilon;
     int ok = 1; /* & rather than &&: no branch, so the loops vectorise */
-    if (train->optimizer == DF_OPT_ADAM) {
-        const REAL alpha = (REAL)F(adam_step_size)(train->learning_rate, train->beta_1,
-                                                   train->beta_2, train->iterations + 1);
-        const REAL omb1 = (REAL)(1 - train->beta_1), omb2 = (REAL)(1 - train->beta_2);
+    if (opt->rule == DF_OPT_ADAM) {
+        const REAL alpha = (REAL)F(adam_step_size)(opt->learning_rate, opt->beta_1,
+                                                   opt->beta_2, opt->iterations + 1);
+        const REAL omb1 = (REAL)(1 - opt->beta_1), omb2 = (REAL)(1 - opt->beta_2);
         for (int64_t i = 0; i < n; i++) {
-            REAL wi = w[i], mi = s1[i], vi = s2[i];
+            REAL wi = w[i], mi = momentums[i], vi = velocities[i];
             F(adam_element)(g[i], &wi, &mi, &vi, alpha, omb1, omb2, eps);
             ok &= (int)(fabs(mi) <= limit) & (int)(fabs(vi) <= limit) & (int)(fabs(wi) <= limit);
         }
-    } else if (train->optimizer == DF_OPT_RMSPROP) {
-        const REAL rho = (REAL)train->rho;
+    } else if (opt->rule == DF_OPT_RMSPROP) {
+        const REAL rho = (REAL)opt->rho;
         for (int64_t i = 0; i < n; i++) {
-            REAL wi = w[i], ms = s1[i];
+            REAL wi = w[i], ms = velocities[i];
             F(rmsprop_element)(g[i], &wi, &ms, lr, rho, eps);
             ok &= (int)(fabs(ms) <= limit) & (int)(fabs(wi) <= limit);
         }
     } else { /* without momentum the velocity starts at 0 each step: plain SGD */
-        const REAL mu = (REAL)train->momentum;
-        const int momentum = train->momentum != 0;
+        const REAL mu = (REAL)opt->momentum;
+        const int momentum = opt->momentum != 0;
         for (int64_t i = 0; i < n; i++) {
-            REAL wi = w[i], vel = momentum ? s1[i] : 0;
-            F(sgd_element)(g[i], &wi, &vel, lr, mu, train->nesterov);
+            REAL wi = w[i], vel = momentum ? momentums[i] : 0;
+            F(sgd_element)(g[i], &wi, &vel, lr, mu, opt->nesterov);
             ok &= (int)(fabs(vel) <= limit) & (int)(fabs(wi) <= limit);
         }
     }
@@ -635,34 +644,36 @@ static int F(dry_step_within)(const df_net *net, const df_train *train, REAL lim
  * a max pass); only when that cannot vouch for the step, the step itself,
  * computed without writing.  Both test against half the type's range,
  * so the rounding of the real update cannot reach inf. */
-static int F(step_is_finite)(const df_net *net, const df_train *train, const F(held_max) *held) {
+static int F(step_is_finite)(const df_net *net, const df_optimizer_state *opt,
+                             const F(held_max) *held) {
     const REAL limit = (REAL)(sizeof(REAL) == sizeof(float) ? 1.7e38 : 8.9e307);
     const double max_w = F(from_magnitude)(held->w);
     const double max_g = F(max_abs)((const REAL *)net->grads, net->n_params);
-    const double max_s1 = F(from_magnitude)(held->s1), max_s2 = F(from_magnitude)(held->s2);
+    const double max_m = F(from_magnitude)(held->momentums);
+    const double max_v = F(from_magnitude)(held->velocities);
     double step; /* a bound on |w' - w| */
-    if (!(max_w <= limit && max_g <= limit && max_s1 <= limit && max_s2 <= limit))
+    if (!(max_w <= limit && max_g <= limit && max_m <= limit && max_v <= limit))
         return 0; /* NaN or inf (or nearly) already: the step cannot be finite */
-    const double lr = fabs(train->learning_rate);
-    if (train->optimizer == DF_OPT_ADAM) {
+    const double lr = fabs(opt->learning_rate);
+    if (opt->rule == DF_OPT_ADAM) {
         /* |m'| <= max(|m|, |g|), v' <= max(v, g^2), |m'| / (sqrt(v') + eps) <= |m'| / eps */
-        const double alpha = fabs(F(adam_step_size)(train->learning_rate, train->beta_1,
-                                                    train->beta_2, train->iterations + 1));
-        const double m = max_s1 > max_g ? max_s1 : max_g;
-        step = train->epsilon > 0 ? alpha * m / train->epsilon : INFINITY;
-        if (max_g * max_g > limit / 4 || max_s2 > limit / 4 || !(step <= limit / 4))
+        const double alpha = fabs(F(adam_step_size)(opt->learning_rate, opt->beta_1,
+                                                    opt->beta_2, opt->iterations + 1));
+        const double m = max_m > max_g ? max_m : max_g;
+        step = opt->epsilon > 0 ? alpha * m / opt->epsilon : INFINITY;
+        if (max_g * max_g > limit / 4 || max_v > limit / 4 || !(step <= limit / 4))
             step = INFINITY;
-    } else if (train->optimizer == DF_OPT_RMSPROP) {
+    } else if (opt->rule == DF_OPT_RMSPROP) {
         /* ms' <= max(ms, g^2), |g| / sqrt(ms' + eps) <= |g| / sqrt(eps) */
-        step = train->epsilon > 0 ? lr * max_g / sqrt(train->epsilon) : INFINITY;
-        if (max_g * max_g > limit / 4 || max_s1 > limit / 4) step = INFINITY;
+        step = opt->epsilon > 0 ? lr * max_g / sqrt(opt->epsilon) : INFINITY;
+        if (max_g * max_g > limit / 4 || max_v > limit / 4) step = INFINITY;
     } else {
         /* |v'| <= mu |v| + lr |g|; |w' - w| <= |v'| (2 |v'| + lr |g| with Nesterov) */
-        const double vel = fabs(train->momentum) * max_s1 + lr * max_g;
+        const double vel = fabs(opt->momentum) * max_m + lr * max_g;
         step = 2 * vel + lr * max_g;
     }
     if (step <= limit / 4 && max_w <= limit / 4) return 1;
-    return F(dry_step_within)(net, train, limit);
+    return F(dry_step_within)(net, opt, limit);
 }
 
 /* Trains on batches [first_batch, end_batch) of the epoch whose sample order is
@@ -671,20 +682,21 @@ static int F(step_is_finite)(const df_net *net, const df_train *train, const F(h
  * Stops before updating on a batch whose loss is not finite, or whose step
  * would make a parameter or slot non-finite (step_is_finite), and returns
  * the number of batches fully applied. */
-static int64_t F(train_batches)(const df_net *net, df_work *work, df_train *train, const REAL *x,
-                                const void *y, const int64_t *order, int64_t n,
+static int64_t F(train_batches)(const df_net *net, df_work *work, const df_objective *obj,
+                                df_optimizer_state *opt, const REAL *x, const void *y,
+                                const int64_t *order, int64_t n,
                                 int64_t batch_size, int64_t first_batch, int64_t end_batch,
                                 double *batch_loss, double *batch_metric, int narrow,
                                 uint16_t *live) {
     const int L = net->n_layers;
     const int64_t n_in = net->units[0], n_out = net->units[L];
-    const int labels = df_loss_uses_labels(train->loss);
+    const int labels = df_loss_uses_labels(obj->loss);
     /* A narrow first layer reads the batch's rows where they lie; otherwise
      * they are gathered into work->x for BLAS. */
     const int gather = !(narrow && NARROW_FITS(net->units[1]));
     /* Nothing else writes the parameters or slots during this call: their
      * maxima are taken once here, then carried by each update. */
-    F(held_max) held = F(current_max)(net, train);
+    F(held_max) held = F(current_max)(net, opt);
     REAL *xb = (REAL *)work->x;
     for (int64_t batch = first_batch; batch < end_batch; batch++) {
         const int64_t start = batch * batch_size;
@@ -704,25 +716,26 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, df_train *trai
                 memcpy(yb + r * n_out, (const REAL *)y + idx[r] * n_out, sizeof(REAL) * n_out);
         }
         if (live) memset(live, 0, sizeof(uint16_t) * (size_t)((n_in + 15) / 16));
-        F(forward)(net, work, xs, xs_idx, rows, train->fused_output, narrow, live);
+        F(forward)(net, work, xs, xs_idx, rows, obj->fused_output, narrow, live);
         const REAL *out = (const REAL *)work->act[L - 1];
-        const double loss = F(df_loss)(train->loss, out, work->y, (REAL *)work->grad_a, rows,
+        const double loss = F(df_loss)(obj->loss, out, work->y, (REAL *)work->grad_a, rows,
                                        n_out) / rows;
         batch_loss[batch - first_batch] = loss;
         if (batch_metric)
             batch_metric[batch - first_batch] =
-                F(df_metric)(train->metric, train->threshold, out, work->y, rows, n_out) / rows;
+                F(df_metric)(obj->metric, obj->threshold, out, work->y, rows, n_out) / rows;
         if (!isfinite(loss)) return batch - first_batch;
-        F(backward)(net, work, xs, xs_idx, rows, train->fused_output, narrow, live);
-        if (!F(step_is_finite)(net, train, &held)) return batch - first_batch;
-        F(apply_optimizer)(net, train, &held);
+        F(backward)(net, work, xs, xs_idx, rows, obj->fused_output, narrow, live);
+        if (!F(step_is_finite)(net, opt, &held)) return batch - first_batch;
+        F(apply_optimizer)(net, opt, &held);
     }
     return end_batch - first_batch;
 }
 
 /* Training runs with subnormals flushed to zero (see denormals.h). */
-int64_t F(df_train_batches)(const df_net *net, df_work *work, df_train *train, const REAL *x,
-                            const void *y, const int64_t *order, int64_t n, int64_t batch_size,
+int64_t F(df_train_batches)(const df_net *net, df_work *work, const df_objective *objective,
+                            df_optimizer_state *optimizer, const REAL *x, const void *y,
+                            const int64_t *order, int64_t n, int64_t batch_size,
                             int64_t first_batch, int64_t end_batch, double *batch_loss,
                             double *batch_metric) {
     /* One answer for the whole call (see NARROW_ENABLED).  With a narrow first
@@ -734,7 +747,7 @@ int64_t F(df_train_batches)(const df_net *net, df_work *work, df_train *train, c
                          ? (uint16_t *)malloc(sizeof(uint16_t) * (size_t)((net->units[0] + 15) / 16 + 1))
                          : NULL;
     const unsigned saved = df_flush_denormals();
-    const int64_t done = F(train_batches)(net, work, train, x, y, order, n, batch_size,
+    const int64_t done = F(train_batches)(net, work, objective, optimizer, x, y, order, n, batch_size,
                                           first_batch, end_batch, batch_loss, batch_metric,
                                           narrow, live);
     df_restore_denormals(saved);
@@ -778,20 +791,21 @@ int F(df_predict)(const df_net *net, const REAL *x, int64_t n, int64_t capacity,
     return status;
 }
 
-void F(df_evaluate)(const df_net *net, df_work *work, const df_train *train, const REAL *x,
-                    const void *y, int64_t n, double *loss_sum, double *metric_sum) {
+void F(df_evaluate)(const df_net *net, df_work *work, const df_objective *objective,
+                    const REAL *x, const void *y, int64_t n, double *loss_sum, double *metric_sum) {
     const int L = net->n_layers, narrow = NARROW_ENABLED();
     const int64_t n_in = net->units[0], n_out = net->units[L];
-    const int labels = df_loss_uses_labels(train->loss);
+    const int labels = df_loss_uses_labels(objective->loss);
     *loss_sum = 0;
     *metric_sum = 0;
     for (int64_t start = 0; start < n; start += work->capacity) {
         const int rows = (int)((n - start) < work->capacity ? (n - start) : work->capacity);
         const void *yb = labels ? (const void *)((const int32_t *)y + start)
                                 : (const void *)((const REAL *)y + start * n_out);
-        F(forward)(net, work, x + start * n_in, NULL, rows, train->fused_output, narrow, NULL);
+        F(forward)(net, work, x + start * n_in, NULL, rows, objective->fused_output, narrow,
+                   NULL);
         const REAL *out = (const REAL *)work->act[L - 1];
-        *loss_sum += F(df_loss)(train->loss, out, yb, NULL, rows, n_out);
-        *metric_sum += F(df_metric)(train->metric, train->threshold, out, yb, rows, n_out);
+        *loss_sum += F(df_loss)(objective->loss, out, yb, NULL, rows, n_out);
+        *metric_sum += F(df_metric)(objective->metric, objective->threshold, out, yb, rows, n_out);
     }
 }

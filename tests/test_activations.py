@@ -14,6 +14,8 @@ from densefit import _core, activations, reference
 from densefit.layers import Activation as ActivationLayer
 from densefit.layers import Dense, LeakyReLU, ReLU, Softmax
 
+KERAS_SLOPE = activations.LEAKY_RELU_SLOPE  # leaky_relu's default
+
 DTYPES = [np.float32, np.float64]
 RTOL = {np.float32: 2e-6, np.float64: 1e-14}
 ATOL = {np.float32: 1e-7, np.float64: 1e-16}
@@ -39,7 +41,8 @@ def test_matches_reference_for_any_shape(name, dtype, data):
     x = data.draw(hnp.arrays(dtype, shape, elements=st.floats(-30, 30, width=32)))
     got = getattr(activations, name)(x)
     assert got.shape == x.shape and got.dtype == dtype
-    assert_allclose(got, reference.activation(x, name), rtol=RTOL[dtype], atol=ATOL[dtype])
+    assert_allclose(got, reference.activation(x, name, KERAS_SLOPE), rtol=RTOL[dtype],
+                    atol=ATOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -115,7 +118,7 @@ def test_extreme_inputs_stay_finite_without_warnings(dtype):
 def test_output_dtype(name, x, dtype):
     out = getattr(activations, name)(x)
     assert out.dtype == dtype
-    assert_allclose(out, reference.activation(np.asarray(x, dtype=np.float64), name),
+    assert_allclose(out, reference.activation(np.asarray(x, dtype=np.float64), name, KERAS_SLOPE),
                     rtol=1e-6, atol=1e-7)
 
 
@@ -137,7 +140,7 @@ def test_complex_strings_and_objects_are_rejected(name, bad):
 def test_scalars_keep_their_shape(name):
     out = getattr(activations, name)(np.float64(-2.0))
     assert out.shape == () and out.dtype == np.float64
-    assert_allclose(out, reference.activation(np.array(-2.0), name), rtol=1e-14)
+    assert_allclose(out, reference.activation(np.array(-2.0), name, KERAS_SLOPE), rtol=1e-14)
     assert getattr(activations, name)(0.0).shape == ()
 
 
@@ -154,7 +157,8 @@ def test_returns_a_new_array_from_non_contiguous_input(name):
     x = base[:, ::2]  # not contiguous
     saved = base.copy()
     out = getattr(activations, name)(x)
-    assert_allclose(out, reference.activation(np.ascontiguousarray(x), name), rtol=1e-14)
+    assert_allclose(out, reference.activation(np.ascontiguousarray(x), name, KERAS_SLOPE),
+                    rtol=1e-14)
     out[...] = 99.0
     assert_array_equal(base, saved)  # the input is never written
 
@@ -168,7 +172,7 @@ def test_get_by_name_and_function(name):
     assert by_name.name == name
     assert by_name.code == _core.ACTIVATIONS[name]
     x = np.array([[-1.5, 0.5, 2.0]])
-    assert_allclose(by_name(x), reference.activation(x, name), rtol=1e-14)
+    assert_allclose(by_name(x), reference.activation(x, name, KERAS_SLOPE), rtol=1e-14)
 
 
 def test_get_none_and_leaky_relu_slopes():

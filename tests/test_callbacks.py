@@ -14,6 +14,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from densefit import Sequential, callbacks, reference
+from densefit.activations import LEAKY_RELU_SLOPE as KERAS_SLOPE  # leaky_relu's default
 from densefit.callbacks import Callback, EarlyStopping, History, LambdaCallback, TerminateOnNaN
 from densefit.layers import Dense, Input
 from densefit.losses import SparseCategoricalCrossentropy
@@ -249,7 +250,7 @@ def test_batch_hooks_get_one_call_per_batch_with_running_logs():
     model, x, y = classifier_and_data()
     w = model.get_weights()
     mlp = reference.MLP(list(zip(w[::2], w[1::2], ["tanh", "linear"])), "sparse_ce_logits",
-                        learning_rate=0.01)
+                        False, KERAS_SLOPE, **model.optimizer.get_config())
     recorder = Recorder()
     history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
                         callbacks=[recorder])

@@ -15,6 +15,7 @@ not have; ``atol`` then adds the round-off bound of such a sum,
 """
 import math
 import platform
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from densefit import _core, reference
+from densefit import _core, activations, optimizers, reference
 
 DTYPES = [np.float32, np.float64]
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -36,6 +37,12 @@ ACT = _core.ACTIVATIONS
 LOSS = _core.LOSSES
 METRIC = _core.METRICS
 OPT = _core.OPTIMIZERS
+LINEAR = ACT["linear"]
+# Keras' defaults, from the public API: the kernels and the reference have none
+KERAS_SLOPE = activations.LEAKY_RELU_SLOPE  # where a kernel's slope is not the point
+KERAS_ADAM = optimizers.Adam().get_config()  # learning_rate, beta_1, beta_2, epsilon
+KERAS_SGD = optimizers.SGD().get_config()  # learning_rate, momentum, nesterov
+KERAS_RMSPROP = optimizers.RMSprop().get_config()  # learning_rate, rho, epsilon
 
 ACTIVATION_CASES = [("linear", 0.2), ("relu", 0.2), ("sigmoid", 0.2), ("tanh", 0.2),
                     ("leaky_relu", 0.2), ("leaky_relu", 0.3), ("leaky_relu", 0.0),
@@ -135,6 +142,18 @@ def kernels(request):
 
 # ---------------------------------------------------------------- networks
 
+def workspace_bytes(net, capacity, labels, training=True):
+    """``(Workspace, bytes allocated making it)``, as NumPy reports its buffers to
+    tracemalloc (the Python objects holding them add under 1.5 KB)."""
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        work = _core.Workspace(net, capacity, labels, training)
+        return work, tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+
+
 def split(flat, units):
     """Views ``[(kernel, bias), ...]`` into a flat parameter (or gradient) buffer."""
     views, offset = [], 0
@@ -160,12 +179,37 @@ def init_params(units, dtype, rng):
 
 
 def reference_mlp(params, units, acts, loss, fused=False, **adam):
+    """The reference trainer (Adam: Keras' defaults but for ``adam``)."""
     layers = [(k, b, a) for (k, b), a in zip(split(params, units), acts)]
-    return reference.MLP(layers, loss, fused_output=fused, slope=SLOPE, **adam)
+    return reference.MLP(layers, loss, fused, SLOPE, **dict(KERAS_ADAM, **adam))
+
+
+OPTIMIZER_CLASSES = {"adam": optimizers.Adam, "sgd": optimizers.SGD,
+                     "rmsprop": optimizers.RMSprop}
+
+
+def optimizer_state(net, rule, learning_rate, iterations=0, momentums=None, velocities=None,
+                    **hyper):
+    """A core OptimizerState: the hyper-parameters given, else the public optimizer's
+    defaults (Keras'), else 0 for one the rule does not read; zeros for each state
+    array the rule keeps that is not given."""
+    values = dict(beta_1=0.0, beta_2=0.0, epsilon=0.0, momentum=0.0, nesterov=False, rho=0.0)
+    values.update(OPTIMIZER_CLASSES[rule]().get_config(), learning_rate=learning_rate, **hyper)
+    keeps_momentums = rule == "adam" or (rule == "sgd" and values["momentum"] != 0)
+    keeps_velocities = rule in ("adam", "rmsprop")
+    if keeps_momentums and momentums is None:
+        momentums = np.zeros_like(net.params)
+    if keeps_velocities and velocities is None:
+        velocities = np.zeros_like(net.params)
+    return _core.OptimizerState(net, OPT[rule], values["learning_rate"], values["beta_1"],
+                                values["beta_2"], values["epsilon"], values["momentum"],
+                                values["nesterov"], values["rho"], iterations, momentums,
+                                velocities)
 
 
 class Setup:
-    """A core Network with its Workspace, Trainer and Dataset, and the data."""
+    """A core Network with its Workspace, Objective, OptimizerState and Dataset, and
+    the data."""
 
     def __init__(self, units, acts, loss, fused, dtype, n, capacity, seed=0, optimizer="sgd",
                  learning_rate=0.0, slopes=None, **opt):
@@ -180,14 +224,14 @@ class Setup:
                                  self.params.copy(), np.zeros_like(self.params))
         labels = uses_labels(loss)
         self.work = _core.Workspace(self.net, capacity, labels)
-        self.trainer = _core.Trainer(self.net, LOSS[loss], fused, METRIC[self.metric],
-                                     self.threshold, OPT[optimizer], learning_rate, **opt)
+        self.objective = _core.Objective(LOSS[loss], fused, METRIC[self.metric], self.threshold)
+        self.state = optimizer_state(self.net, optimizer, learning_rate, **opt)
         self.data = _core.Dataset(self.net, self.x, self.y, labels)
 
     def train(self, order, batch_size, first, end):
         losses, metrics = np.full(end - first, np.nan), np.full(end - first, np.nan)
-        done = _core.train_batches(self.net, self.work, self.trainer, self.data, order,
-                                   batch_size, first, end, losses, metrics)
+        done = _core.train_batches(self.net, self.work, self.objective, self.state, self.data,
+                                   order, batch_size, first, end, losses, metrics)
         return done, losses, metrics
 
 
@@ -218,6 +262,7 @@ def test_code_tables():
         assert sorted(table.values()) == list(range(len(table)))
     for name, code in LOSS.items():
         assert _core.loss_uses_labels(code) == uses_labels(name)
+    assert _core.MAX_ROWS == 2**31 - 1  # the kernels take a batch's rows as a C int
 
 
 @pytest.mark.parametrize("units", [(1, 1), (3, 4), (4, 5, 3), (3, 4, 4, 2)])
@@ -366,7 +411,7 @@ def test_dense_extreme_inputs(kernels):
     kernel = np.array([[1e18, 2.0, 1e-20], [1e18, 3.0, 1e-20], [1e18, 4.0, 2e-20]],
                       np.float32)
     bias = np.array([0.0, 1e38, 0.0], np.float32)
-    out = _core.dense_forward(x, kernel, bias, ACT["linear"])
+    out = _core.dense_forward(x, kernel, bias, ACT["linear"], KERAS_SLOPE)
     with np.errstate(over="ignore"):
         expected = reference.dense_forward(x, kernel, bias, "linear", 0.2)
     assert np.isinf(expected).any() and (expected[np.isfinite(expected)] != 0).any()
@@ -380,15 +425,17 @@ def test_dense_extreme_inputs(kernels):
 def test_dense_empty_sizes(dtype, kernels):
     """No rows, or no inputs (the product is zero: BLAS is not called with k = 0)."""
     out = _core.dense_forward(np.empty((0, 3), dtype), np.ones((3, 2), dtype),
-                              np.ones(2, dtype), ACT["relu"])
+                              np.ones(2, dtype), ACT["relu"], KERAS_SLOPE)
     assert out.shape == (0, 2)
     dw, db, dx = _core.dense_backward(np.empty((0, 3), dtype), np.ones((3, 2), dtype),
-                                      np.empty((0, 2), dtype), np.empty((0, 2), dtype))
+                                      np.empty((0, 2), dtype), np.empty((0, 2), dtype),
+                                      LINEAR, KERAS_SLOPE, True)
     assert_array_equal(dw, np.zeros((3, 2)))
     assert_array_equal(db, np.zeros(2))
     assert dx.shape == (0, 3)
     bias = np.array([0.5, -1.0], dtype)
-    out = _core.dense_forward(np.empty((4, 0), dtype), np.empty((0, 2), dtype), bias)
+    out = _core.dense_forward(np.empty((4, 0), dtype), np.empty((0, 2), dtype), bias, LINEAR,
+                              KERAS_SLOPE)
     assert_array_equal(out, np.tile(bias, (4, 1)))
 
 
@@ -554,16 +601,16 @@ def test_accuracy_metrics(dtype, rows, cols):
     out = rand(rng, (rows, cols), dtype)
     labels = rng.integers(0, cols, rows).astype(np.int32)
     one_hot = reference.one_hot(labels, cols, dtype)
-    got = _core.metric(METRIC["sparse_accuracy"], out, labels)
+    got = _core.metric(METRIC["sparse_accuracy"], out, labels, 0.5)
     assert got == pytest.approx(reference.sparse_accuracy(out, labels), rel=1e-12)
-    got = _core.metric(METRIC["categorical_accuracy"], out, one_hot)
+    got = _core.metric(METRIC["categorical_accuracy"], out, one_hot, 0.5)
     assert got == pytest.approx(reference.categorical_accuracy(out, one_hot), rel=1e-12)
     target = (rng.random((rows, cols)) < 0.5).astype(dtype)
     for threshold, scores in [(0.0, out), (0.5, reference.sigmoid(out))]:
         got = _core.metric(METRIC["binary_accuracy"], scores, target, threshold)
         expected = reference.binary_accuracy(scores, target, threshold)
         assert got == pytest.approx(expected, rel=1e-12)
-    assert _core.metric(METRIC["none"], out, target) == 0.0
+    assert _core.metric(METRIC["none"], out, target, 0.5) == 0.0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -571,11 +618,11 @@ def test_accuracy_ties_and_thresholds(dtype):
     """argmax takes the first of equal maxima; binary accuracy is strict (out > threshold)."""
     out = np.array([[1, 1, 0], [0, 2, 2], [3, 3, 3]], dtype)
     labels = np.array([0, 2, 0], np.int32)
-    assert _core.metric(METRIC["sparse_accuracy"], out, labels) == pytest.approx(2 / 3)
-    assert _core.metric(METRIC["sparse_accuracy"], out, labels) == pytest.approx(
+    assert _core.metric(METRIC["sparse_accuracy"], out, labels, 0.5) == pytest.approx(2 / 3)
+    assert _core.metric(METRIC["sparse_accuracy"], out, labels, 0.5) == pytest.approx(
         reference.sparse_accuracy(out, labels))
     target = reference.one_hot(np.array([0, 1, 1]), 3, dtype)
-    assert _core.metric(METRIC["categorical_accuracy"], out, target) == pytest.approx(2 / 3)
+    assert _core.metric(METRIC["categorical_accuracy"], out, target, 0.5) == pytest.approx(2 / 3)
     scores = np.array([[0.0, 0.5, 0.7, -0.1], [0.5, 0.0, 0.49, 1.0]], dtype)
     target = np.array([[0, 0, 1, 0], [0, 1, 1, 1]], dtype)
     for threshold in (0.0, 0.5):
@@ -604,12 +651,12 @@ def test_adam_many_steps(dtype, shape):
     assert_allclose(m, rm, rtol=RTOL[dtype], atol=atol(dtype, 50, 0.1))
     assert_allclose(v, rv, rtol=RTOL[dtype])
     assert_allclose(w, rw, rtol=RTOL[dtype], atol=atol(dtype, 50, 1e-2))
-    # defaults are Keras' (1e-3, 0.9, 0.999, 1e-7)
+    # Keras' defaults (1e-3, 0.9, 0.999, 1e-7)
     w, m, v = np.ones(3, dtype), np.zeros(3, dtype), np.zeros(3, dtype)
     rw, rm, rv = w.copy(), m.copy(), v.copy()
     g = np.array([0.5, -2.0, 0.0], dtype)
-    _core.adam_update(w, g, m, v, 1)
-    reference.adam_update(rw, g, rm, rv, 1)
+    _core.adam_update(w, g, m, v, 1, **KERAS_ADAM)
+    reference.adam_update(rw, g, rm, rv, 1, **KERAS_ADAM)
     assert_allclose(w, rw, rtol=RTOL[dtype])
 
 
@@ -618,15 +665,16 @@ def test_adam_keras_value(dtype):
     """Keras 3 Adam, one step by hand: w = 1, g = 0.5, m = v = 0, defaults."""
     w, g = np.array([1.0], dtype), np.array([0.5], dtype)
     m, v = np.zeros(1, dtype), np.zeros(1, dtype)
-    _core.adam_update(w, g, m, v, 1)
+    _core.adam_update(w, g, m, v, 1, **KERAS_ADAM)
     expected = 1 - 1e-3 * math.sqrt(1 - 0.999) / (1 - 0.9) * 0.05 / (math.sqrt(0.00025) + 1e-7)
     assert w[0] == pytest.approx(expected, rel=RTOL[dtype])
     assert m[0] == pytest.approx(0.05, rel=RTOL[dtype])
     assert v[0] == pytest.approx(0.00025, rel=RTOL[dtype])
 
 
-SGD_CASES = [dict(momentum=0.0), dict(momentum=0.9), dict(momentum=0.9, nesterov=True),
-             dict(momentum=0.5, nesterov=True, learning_rate=0.1)]
+SGD_CASES = [dict(KERAS_SGD, momentum=0.0), dict(KERAS_SGD, momentum=0.9),
+             dict(KERAS_SGD, momentum=0.9, nesterov=True),
+             dict(KERAS_SGD, momentum=0.5, nesterov=True, learning_rate=0.1)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -646,8 +694,8 @@ def test_sgd_many_steps(dtype, options):
     if options["momentum"] == 0:  # the velocity is neither needed nor touched
         assert_array_equal(velocity, 0)
         w, rw, g = np.ones(5, dtype), np.ones(5, dtype), rand(rng, 5, dtype)
-        _core.sgd_update(w, g)
-        reference.sgd_update(rw, g)
+        _core.sgd_update(w, g, None, **options)
+        reference.sgd_update(rw, g, None, **options)
         assert_allclose(w, rw, rtol=RTOL[dtype])
 
 
@@ -655,8 +703,8 @@ def test_sgd_many_steps(dtype, options):
 def test_sgd_keras_values(dtype):
     """Keras' momentum form by hand: m = mu m - lr g; w += m (Nesterov: w += mu m - lr g)."""
     w, g, vel = np.array([1.0], dtype), np.array([0.5], dtype), np.zeros(1, dtype)
-    _core.sgd_update(w, g, vel, learning_rate=0.1, momentum=0.9)
-    _core.sgd_update(w, g, vel, learning_rate=0.1, momentum=0.9)
+    _core.sgd_update(w, g, vel, learning_rate=0.1, momentum=0.9, nesterov=False)
+    _core.sgd_update(w, g, vel, learning_rate=0.1, momentum=0.9, nesterov=False)
     assert vel[0] == pytest.approx(-0.05 * 1.9, rel=RTOL[dtype])
     assert w[0] == pytest.approx(1 - 0.05 - 0.095, rel=RTOL[dtype])
     w, vel = np.array([1.0], dtype), np.zeros(1, dtype)
@@ -678,7 +726,7 @@ def test_rmsprop_many_steps(dtype):
     assert_allclose(w, rw, rtol=RTOL[dtype], atol=atol(dtype, 50, 1e-2))
     # Keras by hand: epsilon inside the root
     w, g, ms = np.array([1.0], dtype), np.array([0.5], dtype), np.zeros(1, dtype)
-    _core.rmsprop_update(w, g, ms)
+    _core.rmsprop_update(w, g, ms, **KERAS_RMSPROP)
     assert w[0] == pytest.approx(1 - 1e-3 * 0.5 / math.sqrt(0.1 * 0.25 + 1e-7), rel=RTOL[dtype])
 
 
@@ -708,7 +756,7 @@ def test_network_gradient(units, hidden, output, loss, fused):
     done, losses, metrics = s.train(np.arange(n, dtype=np.int64), n, 0, 1)
     assert done == 1
     assert_array_equal(s.net.params, s.params)
-    assert s.trainer.iterations == 1
+    assert s.state.iterations == 1
 
     params = s.params.copy()
     numeric = numerical_gradient(
@@ -766,9 +814,9 @@ def test_train_batches_matches_reference_fit_epoch(dtype, hidden, output, loss, 
               optimizer="adam", learning_rate=1e-2)
     mlp = reference_mlp(s.params, units, acts, loss, fused, learning_rate=1e-2)
     n_batches = train_like_the_reference(s, mlp, n, batch, 3, np.random.default_rng(8))
-    assert s.trainer.iterations == 3 * n_batches == mlp.iterations
-    assert_allclose(s.trainer.slot_1, flatten(mlp.m), **TRAIN_TOL[dtype])
-    assert_allclose(s.trainer.slot_2, flatten(mlp.v), **TRAIN_TOL[dtype])
+    assert s.state.iterations == 3 * n_batches == mlp.iterations
+    assert_allclose(s.state.momentums, flatten(mlp.m), **TRAIN_TOL[dtype])
+    assert_allclose(s.state.velocities, flatten(mlp.v), **TRAIN_TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -784,8 +832,9 @@ def test_train_batches_with_an_input_wider_than_every_layer(dtype, units, kernel
     s = Setup(units, acts, "sparse_ce_logits", True, dtype, n, capacity=batch, seed=9,
               optimizer="adam", learning_rate=1e-2)
     itemsize = np.dtype(dtype).itemsize
-    assert s.work.nbytes == batch * (itemsize * (units[0] + 2 * max(units[1:]) + sum(units[1:]))
-                                     + np.dtype(np.int32).itemsize)
+    buffers = batch * (itemsize * (units[0] + 2 * max(units[1:]) + sum(units[1:]))
+                       + np.dtype(np.int32).itemsize)
+    assert buffers <= workspace_bytes(s.net, batch, True)[1] < buffers + 1536
     mlp = reference_mlp(s.params, units, acts, "sparse_ce_logits", True, learning_rate=1e-2)
     train_like_the_reference(s, mlp, n, batch, 2, np.random.default_rng(10))
 
@@ -826,7 +875,7 @@ def test_dense_forward_on_sparse_inputs(rows, n_out, kernels):
     x[:, 16:32] = 0  # a whole chunk of 16 inputs dead
     kernel = rand(rng, (50, n_out), np.float32)
     bias = rand(rng, n_out, np.float32)
-    out = _core.dense_forward(x, kernel, bias, ACT["relu"])
+    out = _core.dense_forward(x, kernel, bias, ACT["relu"], KERAS_SLOPE)
     assert_allclose(out, reference.dense_forward(x, kernel, bias, "relu", 0.2),
                     rtol=RTOL[np.float32], atol=1e-6)
 
@@ -840,13 +889,13 @@ def test_skipping_zero_inputs_changes_no_bit(n_out, block, kernels):
     dense = sparse.copy()
     dense[1:] = rand(rng, (block - 1, 300), np.float32)
     kernel, bias = rand(rng, (300, n_out), np.float32), rand(rng, n_out, np.float32)
-    alone = _core.dense_forward(sparse, kernel, bias, ACT["linear"])
-    mates = _core.dense_forward(dense, kernel, bias, ACT["linear"])
+    alone = _core.dense_forward(sparse, kernel, bias, ACT["linear"], KERAS_SLOPE)
+    mates = _core.dense_forward(dense, kernel, bias, ACT["linear"], KERAS_SLOPE)
     assert_array_equal(alone[0], mates[0])
 
 
-OPTIMIZER_CASES = [("sgd", dict(learning_rate=0.1)),
-                   ("sgd", dict(learning_rate=0.1, momentum=0.9)),
+OPTIMIZER_CASES = [("sgd", dict(learning_rate=0.1, momentum=0.0, nesterov=False)),
+                   ("sgd", dict(learning_rate=0.1, momentum=0.9, nesterov=False)),
                    ("sgd", dict(learning_rate=0.1, momentum=0.9, nesterov=True)),
                    ("adam", dict(learning_rate=1e-2, beta_1=0.8, beta_2=0.99, epsilon=1e-6)),
                    ("rmsprop", dict(learning_rate=1e-2, rho=0.8, epsilon=1e-6))]
@@ -894,30 +943,49 @@ def test_train_batches_optimizers(dtype, optimizer, options):
             reference_update(optimizer, dict(options, learning_rate=lr), ref, flatten(grads),
                              slots, step)
         assert_allclose(s.net.params, ref, **TRAIN_TOL[dtype])
-    assert s.trainer.iterations == step == 10
+    assert s.state.iterations == step == 10
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_trainer_resumes_adam_state(dtype):
-    """A Trainer built with iterations and slots continues that Adam run (step 6),
-    updating the slot arrays it was given in place."""
+def test_optimizer_state_resumes_adam(dtype):
+    """An OptimizerState built with iterations, momentums and velocities continues
+    that Adam run (step 6), updating the arrays it was given in place."""
     units, n = (3, 4, 2), 6
     count = _core.parameter_count(units)
     rng = np.random.default_rng(13)
     m = rand(rng, count, dtype, 0.01)
     v = (rand(rng, count, dtype, 0.03) ** 2).astype(dtype)
     s = Setup(units, ["tanh", "linear"], "mse", False, dtype, n, capacity=n, optimizer="adam",
-              learning_rate=1e-2, iterations=5, slot_1=m.copy(), slot_2=v.copy())
-    slot_1, slot_2 = s.trainer.slot_1, s.trainer.slot_2
+              learning_rate=1e-2, iterations=5, momentums=m.copy(), velocities=v.copy())
+    momentums, velocities = s.state.momentums, s.state.velocities
     assert s.train(np.arange(n, dtype=np.int64), n, 0, 1)[0] == 1
-    assert s.trainer.iterations == 6
-    assert s.trainer.slot_1 is slot_1 and s.trainer.slot_2 is slot_2
+    assert s.state.iterations == 6
+    assert s.state.momentums is momentums and s.state.velocities is velocities
     _, grads = reference_mlp(s.params, units, ["tanh", "linear"], "mse").gradients(s.x, s.y)
     w = s.params.copy()
-    reference.adam_update(w, flatten(grads), m, v, 6, learning_rate=1e-2)
+    reference.adam_update(w, flatten(grads), m, v, 6, **dict(KERAS_ADAM, learning_rate=1e-2))
     assert_allclose(s.net.params, w, **NET_TOL[dtype])
-    assert_allclose(slot_1, m, **NET_TOL[dtype])
-    assert_allclose(slot_2, v, **NET_TOL[dtype])
+    assert_allclose(momentums, m, **NET_TOL[dtype])
+    assert_allclose(velocities, v, **NET_TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rmsprop_keeps_its_mean_square_in_velocities(dtype):
+    """Keras names RMSprop's mean square ``velocities``: the compiled loop reads and
+    updates that array (and keeps no momentums), as rmsprop_update does its mean_square."""
+    units, n = (3, 4, 2), 6
+    count = _core.parameter_count(units)
+    ms = (rand(np.random.default_rng(14), count, dtype, 0.1) ** 2).astype(dtype)
+    s = Setup(units, ["tanh", "linear"], "mse", False, dtype, n, capacity=n,
+              optimizer="rmsprop", learning_rate=1e-2, velocities=ms.copy())
+    assert s.state.momentums is None
+    assert s.train(np.arange(n, dtype=np.int64), n, 0, 1)[0] == 1
+    _, grads = reference_mlp(s.params, units, ["tanh", "linear"], "mse").gradients(s.x, s.y)
+    w = s.params.copy()
+    keras = optimizers.RMSprop()
+    reference.rmsprop_update(w, flatten(grads), ms, 1e-2, keras.rho, keras.epsilon)
+    assert_allclose(s.net.params, w, **NET_TOL[dtype])
+    assert_allclose(s.state.velocities, ms, **NET_TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -931,8 +999,8 @@ def test_per_layer_slopes(dtype):
     if dtype == np.float64:
         work = _core.Workspace(s.net, n)
         losses, metrics = np.empty(1), np.empty(1)
-        _core.train_batches(s.net, work, s.trainer, s.data, np.arange(n, dtype=np.int64), n,
-                            0, 1, losses, metrics)
+        _core.train_batches(s.net, work, s.objective, s.state, s.data,
+                            np.arange(n, dtype=np.int64), n, 0, 1, losses, metrics)
         params = s.params.copy()
         numeric = numerical_gradient(lambda: reference_network_loss(
             params, units, acts, "mse", False, s.x, s.y, slopes), params)
@@ -981,10 +1049,11 @@ def test_train_batches_stops_before_a_non_finite_update(dtype):
     data = _core.Dataset(s.net, x, s.y, False)
     order = np.arange(n, dtype=np.int64)
     losses, metrics = np.full(3, np.nan), np.full(3, np.nan)
-    done = _core.train_batches(s.net, s.work, s.trainer, data, order, 2, 0, 3, losses, metrics)
+    done = _core.train_batches(s.net, s.work, s.objective, s.state, data, order, 2, 0, 3,
+                               losses, metrics)
     assert done == 1
     assert np.isfinite(losses[0]) and not np.isfinite(losses[1]) and np.isnan(losses[2])
-    assert s.trainer.iterations == 1
+    assert s.state.iterations == 1
     after_one = Setup(units, ["linear"], "mse", False, dtype, n, capacity=2, optimizer="sgd",
                       learning_rate=0.1)
     assert after_one.train(order, 2, 0, 1)[0] == 1
@@ -1007,9 +1076,9 @@ def test_step_check_sees_weights_grow_within_one_call(dtype):
     s.y[:] = 0
     s.data = _core.Dataset(s.net, s.x, s.y, False)
     s.net.params[:] = 0
-    s.trainer.slot_1[:] = [velocity, 0]  # kernel, bias
+    s.state.momentums[:] = [velocity, 0]  # kernel, bias
     done, _, _ = s.train(np.arange(30, dtype=np.int64), 1, 0, 30)
-    assert done == 8 and s.trainer.iterations == 8
+    assert done == 8 and s.state.iterations == 8
     assert np.isfinite(s.net.params).all()
     assert_allclose(s.net.params, [8 * velocity, 0], rtol=1e-6)
 
@@ -1025,12 +1094,12 @@ def test_step_check_reads_the_weights_as_the_call_finds_them(dtype):
     s.x[:, 0] = 0
     s.data = _core.Dataset(s.net, s.x, s.y, False)
     s.net.params[0] = dtype(0.9 * limit)
-    s.trainer.slot_1[0] = dtype(0.4 * limit)
-    before = [s.net.params.copy(), s.trainer.slot_1.copy()]
+    s.state.momentums[0] = dtype(0.4 * limit)
+    before = [s.net.params.copy(), s.state.momentums.copy()]
     done, losses, _ = s.train(np.arange(4, dtype=np.int64), 2, 0, 2)
     assert np.isfinite(losses[0])
-    assert done == 0 and s.trainer.iterations == 0
-    for now, then in zip([s.net.params, s.trainer.slot_1], before):
+    assert done == 0 and s.state.iterations == 0
+    for now, then in zip([s.net.params, s.state.momentums], before):
         assert_array_equal(now, then)
 
 
@@ -1047,10 +1116,10 @@ def test_train_batches_flushes_subnormals_and_restores_the_mode(dtype):
               learning_rate=1e-3)
     s.x[:, 0] = 0  # input 0's kernel row gets a zero gradient
     s.data = _core.Dataset(s.net, s.x, s.y, False)
-    s.trainer.slot_1[:] = tiny / 4  # subnormal m everywhere
-    s.trainer.slot_2[:] = 1.0
+    s.state.momentums[:] = tiny / 4  # subnormal m everywhere
+    s.state.velocities[:] = 1.0
     assert s.train(np.arange(4, dtype=np.int64), 4, 0, 1)[0] == 1
-    m = s.trainer.slot_1
+    m = s.state.momentums
     kernel_row_0 = m[:2]
     assert_array_equal(kernel_row_0, 0)  # IEEE arithmetic would leave 0.9 * tiny / 4
     assert np.all(np.abs(m[2:]) >= tiny)
@@ -1072,8 +1141,8 @@ def test_train_batches_huge_logits(dtype, fused):
     data = _core.Dataset(s.net, s.x, y, True)
     losses, metrics = np.empty(1), np.empty(1)
     params = s.net.params.copy()
-    done = _core.train_batches(s.net, s.work, s.trainer, data, np.arange(n, dtype=np.int64),
-                               n, 0, 1, losses, metrics)
+    done = _core.train_batches(s.net, s.work, s.objective, s.state, data,
+                               np.arange(n, dtype=np.int64), n, 0, 1, losses, metrics)
     assert done == 1 and np.isfinite(s.net.grads).all()
     mlp = reference_mlp(params, units, ["softmax"], loss, fused)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -1121,7 +1190,7 @@ def test_evaluate(dtype, output, loss, fused):
     units, n = (4, 6, 3), 23
     acts = ["relu", output]
     s = Setup(units, acts, loss, fused, dtype, n, capacity=4, seed=12)
-    loss_sum, metric_sum = _core.evaluate(s.net, s.work, s.trainer, s.data)
+    loss_sum, metric_sum = _core.evaluate(s.net, s.work, s.objective, s.data)
     mlp = reference_mlp(s.params, units, acts, loss, fused)
     out = mlp.forward(s.x, training=True)[-1]
     expected, _ = reference.LOSSES[loss](out, s.y)
@@ -1142,13 +1211,13 @@ def test_evaluate_with_an_inference_workspace(dtype, output, loss, fused, capaci
     units, n = (9, 6, 3), 23
     s = Setup(units, ["relu", output], loss, fused, dtype, n, capacity=capacity, seed=13)
     labels = uses_labels(loss)
-    small = _core.Workspace(s.net, capacity, labels, training=False)
+    small, traced = workspace_bytes(s.net, capacity, labels, training=False)
     assert s.work.training and not small.training
     assert small.capacity == capacity and small.labels == labels
-    assert small.nbytes == capacity * sum(units[1:]) * np.dtype(dtype).itemsize
-    assert small.nbytes < s.work.nbytes
-    assert _core.evaluate(s.net, small, s.trainer, s.data) == \
-        _core.evaluate(s.net, s.work, s.trainer, s.data)
+    buffers = capacity * sum(units[1:]) * np.dtype(dtype).itemsize
+    assert buffers <= traced < buffers + 1536
+    assert _core.evaluate(s.net, small, s.objective, s.data) == \
+        _core.evaluate(s.net, s.work, s.objective, s.data)
 
 
 # ---------------------------------------------------------------- the thin layer's checks
@@ -1166,6 +1235,8 @@ STRIDED = np.ones((3, 8), np.float32)[:, ::2]
 READ_ONLY = np.ones(4, np.float32)
 READ_ONLY.flags.writeable = False
 SHARED = np.zeros(8, np.float32)
+READ_ONLY_SLOT = np.zeros(_core.parameter_count((4, 3, 2)), np.float32)
+READ_ONLY_SLOT.flags.writeable = False
 
 
 def small_network(dtype=np.float32, units=(4, 3, 2)):
@@ -1179,67 +1250,103 @@ NET_COUNT = _core.parameter_count((4, 3, 2))
 WORK = _core.Workspace(NET, 4, True)
 WORK_DENSE = _core.Workspace(NET, 4, False)
 WORK_EVAL = _core.Workspace(NET, 4, True, training=False)
-TRAINER = _core.Trainer(NET, LOSS["sparse_ce_logits"], False, METRIC["sparse_accuracy"], 0.5,
-                        OPT["sgd"], 0.1)
+OBJECTIVE = _core.Objective(LOSS["sparse_ce_logits"], False, METRIC["sparse_accuracy"], 0.5)
+DENSE_OBJECTIVE = _core.Objective(LOSS["mse"], False, METRIC["none"], 0.5)
+STATE = _core.OptimizerState(NET, OPT["sgd"], 0.1, 0.0, 0.0, 0.0, 0.0, False, 0.0, 0, None, None)
+ADAM = (OPT["adam"], 0.1, 0.9, 0.999, 1e-7, 0.0, False, 0.0, 0)  # rule to iterations
 DATA = _core.Dataset(NET, X, LABELS, True)
 ORDER = np.arange(3, dtype=np.int64)
 OTHER = small_network()
 OTHER_WORK = _core.Workspace(OTHER, 4, True)
 NET64 = small_network(np.float64)
 WORK64 = _core.Workspace(NET64, 4, True)
-TRAINER64 = _core.Trainer(NET64, 0, False, 1, 0.5, 0, 0.1)
+STATE64 = _core.OptimizerState(NET64, OPT["sgd"], 0.1, 0.0, 0.0, 0.0, 0.0, False, 0.0, 0,
+                               None, None)
+SLOT = np.zeros(NET_COUNT, np.float32)
 
 
 def train(**changes):
-    args = dict(network=NET, work=WORK, trainer=TRAINER, data=DATA, order=ORDER, batch_size=2,
-                first_batch=0, end_batch=2, batch_loss=np.empty(2), batch_metric=np.empty(2))
+    args = dict(network=NET, work=WORK, objective=OBJECTIVE, optimizer_state=STATE, data=DATA,
+                order=ORDER, batch_size=2, first_batch=0, end_batch=2, batch_loss=np.empty(2),
+                batch_metric=np.empty(2))
     args.update(changes)
     return lambda: _core.train_batches(*args.values())
 
 
+# the calls below with Keras' values for the arguments a check is not about
+def dense(x, kernel, bias, activation=LINEAR, slope=KERAS_SLOPE):
+    return _core.dense_forward(x, kernel, bias, activation, slope)
+
+
+def backward(x, kernel, a, grad, activation=LINEAR, slope=KERAS_SLOPE):
+    return _core.dense_backward(x, kernel, a, grad, activation, slope, True)
+
+
+def activation(z, code, slope=KERAS_SLOPE):
+    return _core.activation_forward(z, code, slope)
+
+
+def activation_grad(a, grad, code, slope=KERAS_SLOPE):
+    return _core.activation_backward(a, grad, code, slope)
+
+
+def metric(code, out, target):
+    return _core.metric(code, out, target, 0.5)
+
+
+def adam(variable, grad, m, v, step):
+    return _core.adam_update(variable, grad, m, v, step, **KERAS_ADAM)
+
+
+def sgd(variable, grad, velocity=None, **options):
+    options = dict(KERAS_SGD, **options)
+    return _core.sgd_update(variable, grad, velocity, options["learning_rate"],
+                            options["momentum"], options["nesterov"])
+
+
 BAD_CALLS = {
     # kernels: dtype mixes, non-arrays, layout, shapes, codes
-    "dense x int": (lambda: _core.dense_forward(X.astype(np.int64), W, B), TypeError, "x"),
-    "dense x list": (lambda: _core.dense_forward(X.tolist(), W, B), TypeError, "x"),
-    "dense kernel f64": (lambda: _core.dense_forward(X, W64, B), TypeError, "kernel"),
-    "dense bias f64": (lambda: _core.dense_forward(X, W, B64), TypeError, "bias"),
-    "dense x f16": (lambda: _core.dense_forward(X.astype(np.float16), W, B), TypeError, "x"),
-    "dense x fortran": (lambda: _core.dense_forward(F_ORDER, W, B), ValueError, "x"),
-    "dense x strided": (lambda: _core.dense_forward(STRIDED, W, B), ValueError, "x"),
-    "dense kernel fortran": (lambda: _core.dense_forward(X, np.asfortranarray(W), B),
+    "dense x int": (lambda: dense(X.astype(np.int64), W, B), TypeError, "x"),
+    "dense x list": (lambda: dense(X.tolist(), W, B), TypeError, "x"),
+    "dense kernel f64": (lambda: dense(X, W64, B), TypeError, "kernel"),
+    "dense bias f64": (lambda: dense(X, W, B64), TypeError, "bias"),
+    "dense x f16": (lambda: dense(X.astype(np.float16), W, B), TypeError, "x"),
+    "dense x fortran": (lambda: dense(F_ORDER, W, B), ValueError, "x"),
+    "dense x strided": (lambda: dense(STRIDED, W, B), ValueError, "x"),
+    "dense kernel fortran": (lambda: dense(X, np.asfortranarray(W), B),
                              ValueError, "kernel"),
-    "dense x columns": (lambda: _core.dense_forward(np.ones((3, 5), np.float32), W, B),
+    "dense x columns": (lambda: dense(np.ones((3, 5), np.float32), W, B),
                         ValueError, "x"),
-    "dense x 1-d": (lambda: _core.dense_forward(np.ones(4, np.float32), W, B), ValueError, "x"),
-    "dense bias shape": (lambda: _core.dense_forward(X, W, np.ones(3, np.float32)),
+    "dense x 1-d": (lambda: dense(np.ones(4, np.float32), W, B), ValueError, "x"),
+    "dense bias shape": (lambda: dense(X, W, np.ones(3, np.float32)),
                          ValueError, "bias"),
-    "dense activation code": (lambda: _core.dense_forward(X, W, B, 6), ValueError, "activation"),
-    "dense activation -1": (lambda: _core.dense_forward(X, W, B, -1), ValueError, "activation"),
-    "dense negative slope": (lambda: _core.dense_forward(X, W, B, 4, -0.2), ValueError, "slope"),
-    "dense nan slope": (lambda: _core.dense_forward(X, W, B, 4, math.nan), ValueError, "slope"),
-    "backward negative slope": (lambda: _core.dense_backward(X, W, A, A, 4, -0.2),
+    "dense activation code": (lambda: dense(X, W, B, 6), ValueError, "activation"),
+    "dense activation -1": (lambda: dense(X, W, B, -1), ValueError, "activation"),
+    "dense negative slope": (lambda: dense(X, W, B, 4, -0.2), ValueError, "slope"),
+    "dense nan slope": (lambda: dense(X, W, B, 4, math.nan), ValueError, "slope"),
+    "backward negative slope": (lambda: backward(X, W, A, A, 4, -0.2),
                                 ValueError, "slope"),
-    "activation negative slope": (lambda: _core.activation_forward(A, 4, -0.2),
+    "activation negative slope": (lambda: activation(A, 4, -0.2),
                                   ValueError, "slope"),
-    "activation_backward negative slope": (lambda: _core.activation_backward(A, A, 4, -0.2),
+    "activation_backward negative slope": (lambda: activation_grad(A, A, 4, -0.2),
                                            ValueError, "slope"),
-    "backward a shape": (lambda: _core.dense_backward(X, W, np.ones((3, 3), np.float32), A),
+    "backward a shape": (lambda: backward(X, W, np.ones((3, 3), np.float32), A),
                          ValueError, "a"),
-    "backward grad shape": (lambda: _core.dense_backward(X, W, A, np.ones((2, 2), np.float32)),
+    "backward grad shape": (lambda: backward(X, W, A, np.ones((2, 2), np.float32)),
                             ValueError, "grad"),
-    "backward grad f64": (lambda: _core.dense_backward(X, W, A, A.astype(np.float64)),
+    "backward grad f64": (lambda: backward(X, W, A, A.astype(np.float64)),
                           TypeError, "grad"),
-    "backward a fortran": (lambda: _core.dense_backward(X, W, np.asfortranarray(A), A),
+    "backward a fortran": (lambda: backward(X, W, np.asfortranarray(A), A),
                            ValueError, "a"),
-    "backward code": (lambda: _core.dense_backward(X, W, A, A, 99), ValueError, "activation"),
-    "activation z f16": (lambda: _core.activation_forward(X.astype(np.float16), 0),
+    "backward code": (lambda: backward(X, W, A, A, 99), ValueError, "activation"),
+    "activation z f16": (lambda: activation(X.astype(np.float16), 0),
                          TypeError, "z"),
-    "activation z 3-d": (lambda: _core.activation_forward(np.ones((2, 2, 2)), 0),
+    "activation z 3-d": (lambda: activation(np.ones((2, 2, 2)), 0),
                          ValueError, "z"),
-    "activation code": (lambda: _core.activation_forward(X, 6), ValueError, "activation"),
-    "activation_backward grad shape": (lambda: _core.activation_backward(A, X, 1),
+    "activation code": (lambda: activation(X, 6), ValueError, "activation"),
+    "activation_backward grad shape": (lambda: activation_grad(A, X, 1),
                                        ValueError, "grad"),
-    "activation_backward grad f64": (lambda: _core.activation_backward(A, A.astype(float), 1),
+    "activation_backward grad f64": (lambda: activation_grad(A, A.astype(float), 1),
                                      TypeError, "grad"),
     # losses and metrics: labels and targets
     "loss code": (lambda: _core.loss(7, A, LABELS), ValueError, "loss"),
@@ -1263,37 +1370,37 @@ BAD_CALLS = {
     "out int": (lambda: _core.loss(6, np.ones((3, 2), int), A), TypeError, "out"),
     "out no columns": (lambda: _core.loss(6, np.ones((3, 0), np.float32),
                                           np.ones((3, 0), np.float32)), ValueError, "out"),
-    "metric code": (lambda: _core.metric(4, A, LABELS), ValueError, "metric"),
-    "metric labels range": (lambda: _core.metric(1, A, np.array([0, 5, 1], np.int32)),
+    "metric code": (lambda: metric(4, A, LABELS), ValueError, "metric"),
+    "metric labels range": (lambda: metric(1, A, np.array([0, 5, 1], np.int32)),
                             ValueError, "target"),
-    "metric target shape": (lambda: _core.metric(3, A, np.ones((3, 3), np.float32)),
+    "metric target shape": (lambda: metric(3, A, np.ones((3, 3), np.float32)),
                             ValueError, "target"),
     # optimizers: every state array like the variable, writeable, distinct
-    "adam step 0": (lambda: _core.adam_update(np.ones(4), np.ones(4), np.zeros(4), np.zeros(4),
+    "adam step 0": (lambda: adam(np.ones(4), np.ones(4), np.zeros(4), np.zeros(4),
                                               0), ValueError, "step"),
-    "adam m f32": (lambda: _core.adam_update(np.ones(4), np.ones(4), np.zeros(4, np.float32),
+    "adam m f32": (lambda: adam(np.ones(4), np.ones(4), np.zeros(4, np.float32),
                                              np.zeros(4), 1), TypeError, "m"),
-    "adam v shape": (lambda: _core.adam_update(np.ones(4), np.ones(4), np.zeros(4),
+    "adam v shape": (lambda: adam(np.ones(4), np.ones(4), np.zeros(4),
                                                np.zeros(5), 1), ValueError, "v"),
-    "adam grad strided": (lambda: _core.adam_update(np.ones(4), np.ones(8)[::2], np.zeros(4),
+    "adam grad strided": (lambda: adam(np.ones(4), np.ones(8)[::2], np.zeros(4),
                                                     np.zeros(4), 1), ValueError, "grad"),
-    "adam variable read-only": (lambda: _core.adam_update(READ_ONLY, np.ones(4, np.float32),
+    "adam variable read-only": (lambda: adam(READ_ONLY, np.ones(4, np.float32),
                                                           np.zeros(4, np.float32),
                                                           np.zeros(4, np.float32), 1),
                                 ValueError, "variable"),
-    "adam m aliases v": (lambda: _core.adam_update(SHARED[:4], SHARED[4:] + 1, SHARED[4:],
+    "adam m aliases v": (lambda: adam(SHARED[:4], SHARED[4:] + 1, SHARED[4:],
                                                    SHARED[4:], 1), ValueError, "m"),
-    "adam m aliases variable": (lambda: _core.adam_update(SHARED[:4], np.ones(4, np.float32),
+    "adam m aliases variable": (lambda: adam(SHARED[:4], np.ones(4, np.float32),
                                                           SHARED[:4], np.zeros(4, np.float32),
                                                           1), ValueError, "m"),
-    "sgd momentum without velocity": (lambda: _core.sgd_update(np.ones(3), np.ones(3),
+    "sgd momentum without velocity": (lambda: sgd(np.ones(3), np.ones(3),
                                                                momentum=0.9),
                                       ValueError, "velocity"),
-    "sgd velocity f32": (lambda: _core.sgd_update(np.ones(3), np.ones(3),
+    "sgd velocity f32": (lambda: sgd(np.ones(3), np.ones(3),
                                                   np.zeros(3, np.float32), momentum=0.9),
                          TypeError, "velocity"),
-    "sgd grad shape": (lambda: _core.sgd_update(np.ones(3), np.ones(4)), ValueError, "grad"),
-    "sgd variable list": (lambda: _core.sgd_update([1.0, 2.0], np.ones(2)),
+    "sgd grad shape": (lambda: sgd(np.ones(3), np.ones(4)), ValueError, "grad"),
+    "sgd variable list": (lambda: sgd([1.0, 2.0], np.ones(2)),
                           TypeError, "variable"),
     # networks
     "network one size": (lambda: _core.Network([4], [], [], np.zeros(0), np.zeros(0)),
@@ -1325,29 +1432,53 @@ BAD_CALLS = {
     "network grads alias params": (lambda: _core.Network([2, 1], [0], [0.2], SHARED[:3],
                                                          SHARED[2:5]), ValueError, "grads"),
     "workspace capacity": (lambda: _core.Workspace(NET, 0), ValueError, "capacity"),
-    "trainer loss code": (lambda: _core.Trainer(NET, 7, False, 0, 0.5, 0, 0.1),
-                          ValueError, "loss"),
-    "trainer metric code": (lambda: _core.Trainer(NET, 0, False, 4, 0.5, 0, 0.1),
-                            ValueError, "metric"),
-    "trainer optimizer code": (lambda: _core.Trainer(NET, 0, False, 1, 0.5, 99, 0.1),
-                               ValueError, "optimizer"),
-    "trainer metric reads labels": (lambda: _core.Trainer(NET, LOSS["mse"], False,
-                                                          METRIC["sparse_accuracy"], 0.5, 0, 0.1),
-                                    ValueError, "metric"),
-    "trainer metric reads dense": (lambda: _core.Trainer(NET, LOSS["sparse_ce_logits"], False,
-                                                         METRIC["binary_accuracy"], 0.5, 0, 0.1),
-                                   ValueError, "metric"),
-    "trainer iterations": (lambda: _core.Trainer(NET, 0, False, 1, 0.5, 0, 0.1, iterations=-1),
-                           ValueError, "iterations"),
-    "trainer slot_1 shape": (lambda: _core.Trainer(NET, 0, False, 1, 0.5, 0, 0.1,
-                                                   slot_1=np.zeros(3, np.float32)),
-                             ValueError, "slot_1"),
-    "trainer slot_2 dtype": (lambda: _core.Trainer(NET, 0, False, 1, 0.5, 1, 0.1,
-                                                   slot_2=np.zeros(NET_COUNT)),
-                             TypeError, "slot_2"),
-    "trainer slot is params": (lambda: _core.Trainer(NET, 0, False, 1, 0.5, 1, 0.1,
-                                                     slot_1=NET.params),
-                               ValueError, "slots"),
+    "objective loss code": (lambda: _core.Objective(7, False, 0, 0.5), ValueError, "loss"),
+    "objective metric code": (lambda: _core.Objective(0, False, 4, 0.5), ValueError, "metric"),
+    "objective metric reads labels": (lambda: _core.Objective(LOSS["mse"], False,
+                                                              METRIC["sparse_accuracy"], 0.5),
+                                      ValueError, "metric"),
+    "objective metric reads dense": (lambda: _core.Objective(LOSS["sparse_ce_logits"], False,
+                                                             METRIC["binary_accuracy"], 0.5),
+                                     ValueError, "metric"),
+    "objective threshold nan": (lambda: _core.Objective(0, False, 1, math.nan), ValueError,
+                                "threshold"),
+    "objective without a threshold": (lambda: _core.Objective(0, False, 1), TypeError,
+                                      "takes exactly 4"),
+    "state rule code": (lambda: _core.OptimizerState(NET, 99, *ADAM[1:], SLOT, SLOT.copy()),
+                        ValueError, "rule"),
+    "state iterations": (lambda: _core.OptimizerState(NET, *ADAM[:-1], -1, SLOT, SLOT.copy()),
+                         ValueError, "iterations"),
+    "state momentums shape": (lambda: _core.OptimizerState(NET, *ADAM, np.zeros(3, np.float32),
+                                                           SLOT),
+                              ValueError, "momentums"),
+    "state velocities dtype": (lambda: _core.OptimizerState(NET, *ADAM, SLOT,
+                                                            np.zeros(NET_COUNT)),
+                               TypeError, "velocities"),
+    "state velocities read-only": (lambda: _core.OptimizerState(NET, *ADAM, SLOT, READ_ONLY_SLOT),
+                                   ValueError, "velocities"),
+    "state momentums is params": (lambda: _core.OptimizerState(NET, *ADAM, NET.params, SLOT),
+                                  ValueError, "slots"),
+    "adam without velocities": (lambda: _core.OptimizerState(NET, *ADAM, SLOT, None),
+                                ValueError, "velocities is required by adam"),
+    "adam without momentums": (lambda: _core.OptimizerState(NET, *ADAM, None, SLOT),
+                               ValueError, "momentums is required by adam"),
+    "rmsprop without velocities": (
+        lambda: _core.OptimizerState(NET, OPT["rmsprop"], 0.1, 0.0, 0.0, 1e-7, 0.0, False, 0.9,
+                                     0, None, None), ValueError, "velocities is required"),
+    "rmsprop with momentums": (
+        lambda: _core.OptimizerState(NET, OPT["rmsprop"], 0.1, 0.0, 0.0, 1e-7, 0.0, False, 0.9,
+                                     0, SLOT, SLOT.copy()), ValueError, "momentums must be None"),
+    "sgd momentum without momentums": (
+        lambda: _core.OptimizerState(NET, OPT["sgd"], 0.1, 0.0, 0.0, 0.0, 0.9, False, 0.0, 0,
+                                     None, None), ValueError, "momentums is required by sgd"),
+    "sgd with velocities": (
+        lambda: _core.OptimizerState(NET, OPT["sgd"], 0.1, 0.0, 0.0, 0.0, 0.9, False, 0.0, 0,
+                                     SLOT, SLOT.copy()), ValueError, "velocities must be None"),
+    "plain sgd with momentums": (
+        lambda: _core.OptimizerState(NET, OPT["sgd"], 0.1, 0.0, 0.0, 0.0, 0.0, False, 0.0, 0,
+                                     SLOT, None), ValueError, "momentums must be None"),
+    "state without its arrays": (lambda: _core.OptimizerState(NET, *ADAM), TypeError,
+                                 "takes exactly 12"),
     "dataset x f64": (lambda: _core.Dataset(NET, X64, LABELS, True), TypeError, "x"),
     "dataset x features": (lambda: _core.Dataset(NET, np.ones((3, 5), np.float32), LABELS,
                                                  True), ValueError, "x"),
@@ -1378,8 +1509,11 @@ BAD_CALLS = {
     "train inference workspace": (train(work=WORK_EVAL), ValueError,
                                   "work must be a training Workspace.*training=False"),
     "train workspace of another network": (train(work=OTHER_WORK), ValueError, "workspace"),
-    "train trainer of another network": (
-        train(trainer=_core.Trainer(OTHER, 0, False, 1, 0.5, 0, 0.1)), ValueError, "trainer"),
+    "train optimizer state of another network": (
+        train(optimizer_state=_core.OptimizerState(OTHER, OPT["sgd"], 0.1, 0.0, 0.0, 0.0, 0.0,
+                                                   False, 0.0, 0, None, None)),
+        ValueError, "optimizer state"),
+    "train objective reads dense": (train(objective=DENSE_OBJECTIVE), ValueError, "data"),
     "train dataset kind": (train(data=_core.Dataset(NET, X, np.ones((3, 2), np.float32), False)),
                            ValueError, "data"),
     "predict x features": (lambda: _core.predict(NET, np.ones((3, 5), np.float32), 4),
@@ -1387,10 +1521,13 @@ BAD_CALLS = {
     "predict x f64": (lambda: _core.predict(NET, X64, WORK.capacity), TypeError, "x"),
     "predict x fortran": (lambda: _core.predict(NET, F_ORDER, WORK.capacity), ValueError, "x"),
     "predict capacity": (lambda: _core.predict(NET, X, 0), ValueError, "capacity"),
-    "evaluate dataset dtype": (lambda: _core.evaluate(NET64, WORK64, TRAINER64, DATA),
+    "evaluate dataset dtype": (lambda: _core.evaluate(NET64, WORK64, OBJECTIVE, DATA),
                                TypeError, "data"),
-    "evaluate trainer of another network": (lambda: _core.evaluate(NET, WORK, TRAINER64, DATA),
-                                            ValueError, "trainer"),
+    "evaluate workspace of another network": (lambda: _core.evaluate(NET, WORK64, OBJECTIVE,
+                                                                     DATA),
+                                              ValueError, "workspace"),
+    "evaluate objective reads dense": (lambda: _core.evaluate(NET, WORK, DENSE_OBJECTIVE, DATA),
+                                       ValueError, "data"),
 }
 
 
@@ -1402,13 +1539,15 @@ def test_bad_arguments(call, error, match):
 
 def test_good_arguments_pass():
     """The fixtures of the checks above are themselves valid."""
-    assert _core.dense_forward(X, W, B).shape == (3, 2)
-    assert _core.train_batches(NET, WORK, TRAINER, DATA, ORDER, 2, 0, 2, np.empty(2),
+    assert _core.dense_forward(X, W, B, LINEAR, KERAS_SLOPE).shape == (3, 2)
+    assert _core.train_batches(NET, WORK, OBJECTIVE, STATE, DATA, ORDER, 2, 0, 2, np.empty(2),
                                np.empty(2)) == 2
     assert _core.predict(NET, X, WORK.capacity).shape == (3, 2)
-    assert len(_core.evaluate(NET, WORK, TRAINER, DATA)) == 2
-    assert _core.evaluate(NET, WORK_EVAL, TRAINER, DATA) == _core.evaluate(NET, WORK, TRAINER,
-                                                                           DATA)
+    assert len(_core.evaluate(NET, WORK, OBJECTIVE, DATA)) == 2
+    assert _core.evaluate(NET, WORK_EVAL, OBJECTIVE, DATA) == _core.evaluate(NET, WORK,
+                                                                             OBJECTIVE, DATA)
+    assert _core.OptimizerState(NET, *ADAM, SLOT, SLOT.copy()).iterations == 0
+    assert STATE.momentums is None and STATE.velocities is None and STATE.rule == OPT["sgd"]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -17,6 +17,7 @@ from numpy.testing import assert_allclose
 
 from densefit import Sequential, _core, losses, reference
 from densefit.layers import Dense
+from densefit.activations import LEAKY_RELU_SLOPE as KERAS_SLOPE  # leaky_relu's default
 from densefit.losses import (BinaryCrossentropy, CategoricalCrossentropy, MeanSquaredError,
                              SparseCategoricalCrossentropy)
 
@@ -282,8 +283,8 @@ def test_probability_loss_on_its_output_trains_from_the_logits(dtype, output, lo
     w = model.get_weights()
     model.compile("adam", loss)
     history = model.fit(x, d[targets], batch_size=12, epochs=1, shuffle=False, verbose=0)
-    mlp = reference.MLP([(w[0], w[1], "tanh"), (w[2], w[3], output)], oracle_loss,
-                        fused_output=True)
+    mlp = reference.MLP([(w[0], w[1], "tanh"), (w[2], w[3], output)], oracle_loss, True,
+                        KERAS_SLOPE, **model.optimizer.get_config())
     expected_loss = mlp.train_step(x, d[targets])
     tol = dict(rtol=1e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
     assert_allclose(history.history["loss"][0], expected_loss, **tol)

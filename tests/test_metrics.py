@@ -96,17 +96,16 @@ def _identity_model(activation, loss, metric="accuracy"):
     return model
 
 
-@pytest.mark.parametrize("activation, loss, expected", [
-    ("linear", BCE_LOGITS, 1.0),     # logits thresholded at 0 (Keras would use 0.5: 4/6)
-    ("sigmoid", BCE, 1.0),           # fused: logits at 0, i.e. probabilities at 0.5
-    ("sigmoid", MSE, 1.0),           # probabilities at 0.5
-    ("linear", MSE, 4 / 6),          # regression outputs read as probabilities: 0.5
+@pytest.mark.parametrize("activation, loss, expected, threshold", [
+    ("linear", BCE_LOGITS, 1.0, 0.0),  # logits thresholded at 0 (Keras would use 0.5: 4/6)
+    ("sigmoid", BCE, 1.0, 0.0),        # fused: logits at 0, i.e. probabilities at 0.5
+    ("sigmoid", MSE, 1.0, 0.5),        # probabilities at 0.5
+    ("linear", MSE, 4 / 6, 0.5),       # regression outputs read as probabilities: 0.5
 ])
-def test_binary_accuracy_threshold_in_a_model(activation, loss, expected):
+def test_binary_accuracy_threshold_in_a_model(activation, loss, expected, threshold):
     model = _identity_model(activation, loss)
     _, accuracy = model.evaluate(X, Y, verbose=0)
     assert_allclose(accuracy, expected, rtol=1e-12)
-    threshold = model._compiled["metric"].threshold
     out = model.predict(X)
     read = X if threshold == 0.0 else out  # what the metric compares: logits or outputs
     assert_allclose(accuracy, reference.binary_accuracy(read, Y.reshape(-1, 1), threshold),

@@ -20,6 +20,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import densefit
 from densefit import Sequential, _core, inference, losses, reference
+from densefit.activations import LEAKY_RELU_SLOPE as KERAS_SLOPE  # leaky_relu's default
 from densefit.callbacks import LambdaCallback
 from densefit.layers import Dense, Input, Softmax
 from densefit.losses import (BinaryCrossentropy, CategoricalCrossentropy, MeanSquaredError,
@@ -86,10 +87,12 @@ def output_activations(model):
 
 
 def reference_mlp(model, loss, fused=False, **adam):
-    """A reference.MLP with the model's current weights and activations, in its dtype."""
+    """A reference.MLP with the model's current weights and activations, in its dtype
+    (Adam: Keras' defaults but for ``adam``)."""
     w = model.get_weights()
     acts = output_activations(model)
-    return reference.MLP(list(zip(w[::2], w[1::2], acts)), loss, fused_output=fused, **adam)
+    return reference.MLP(list(zip(w[::2], w[1::2], acts)), loss, fused, KERAS_SLOPE,
+                         **dict(Adam().get_config(), **adam))
 
 
 def reference_fit(mlp, x, y, batch_size, epochs, orders=None, metric=None):

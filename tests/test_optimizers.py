@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from densefit import Sequential, optimizers, reference
 from densefit.layers import Dense
+from densefit.activations import LEAKY_RELU_SLOPE as KERAS_SLOPE  # leaky_relu's default
 from densefit.losses import MeanSquaredError, SparseCategoricalCrossentropy
 from densefit.optimizers import SGD, Adam, RMSprop
 
@@ -160,7 +161,8 @@ def _train_by_hand(weights, hidden, x, y, opt, batch_size, epochs):
     """The oracle's gradients and update rules over batches in order; returns
     (parameters, per-epoch batch-size-weighted mean losses)."""
     mlp = reference.MLP([(weights[0], weights[1], hidden), (weights[2], weights[3], "linear")],
-                        "sparse_ce_logits")
+                        "sparse_ce_logits", False, KERAS_SLOPE,
+                        **Adam().get_config())  # for its gradients only: opt updates
     params = mlp.parameters()
     slots = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
     step, t, history = _update_rule(opt), 0, []

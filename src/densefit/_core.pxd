@@ -1,4 +1,5 @@
-# Declarations of csrc/densefit.h for Cython.  All kernels run without the GIL.
+# Declarations of csrc/densefit.h for Cython (see there for what each one means).
+# All of it runs without the GIL.
 from libc.stdint cimport int32_t, int64_t
 
 cdef extern from "densefit.h" nogil:
@@ -10,7 +11,12 @@ cdef extern from "densefit.h" nogil:
         DF_METRIC_BINARY_ACCURACY, DF_N_METRICS
         DF_OPT_SGD, DF_OPT_ADAM, DF_OPT_RMSPROP, DF_N_OPTIMIZERS
 
+    const char *df_activation_name(int code)
+    const char *df_loss_name(int code)
+    const char *df_metric_name(int code)
+    const char *df_optimizer_rule_name(int code)
     int df_loss_uses_labels(int loss)
+    enum: DF_MAX_ROWS
 
     ctypedef void (*df_sgemm_fn)(char *, char *, int *, int *, int *, float *, float *, int *,
                                  float *, int *, float *, float *, int *)
@@ -37,19 +43,19 @@ cdef extern from "densefit.h" nogil:
         void *grad_a
         void *grad_b
 
-    ctypedef struct df_train:
+    ctypedef struct df_objective:
         int loss
         int fused_output
         int metric
         double threshold
-        int optimizer
-        double learning_rate, beta_1, beta_2, epsilon
-        double momentum
-        double rho
+
+    ctypedef struct df_optimizer_state:
+        int rule
+        double learning_rate, beta_1, beta_2, epsilon, momentum, rho
         int nesterov
         int64_t iterations
-        void *slot_1
-        void *slot_2
+        void *momentums
+        void *velocities
 
     void df_activation_forward_f32(int act, double slope, float *z, int64_t rows, int64_t cols)
     void df_activation_forward_f64(int act, double slope, double *z, int64_t rows, int64_t cols)
@@ -91,20 +97,23 @@ cdef extern from "densefit.h" nogil:
                         double learning_rate, double rho, double epsilon)
     void df_rmsprop_f64(double *w, const double *g, double *mean_square, int64_t n,
                         double learning_rate, double rho, double epsilon)
-    int64_t df_train_batches_f32(const df_net *net, df_work *work, df_train *train,
-                                 const float *x, const void *y, const int64_t *order, int64_t n,
-                                 int64_t batch_size, int64_t first_batch, int64_t end_batch,
-                                 double *batch_loss, double *batch_metric)
-    int64_t df_train_batches_f64(const df_net *net, df_work *work, df_train *train,
-                                 const double *x, const void *y, const int64_t *order,
-                                 int64_t n, int64_t batch_size, int64_t first_batch,
-                                 int64_t end_batch, double *batch_loss, double *batch_metric)
+    int64_t df_train_batches_f32(const df_net *net, df_work *work, const df_objective *objective,
+                                 df_optimizer_state *optimizer, const float *x, const void *y,
+                                 const int64_t *order, int64_t n, int64_t batch_size,
+                                 int64_t first_batch, int64_t end_batch, double *batch_loss,
+                                 double *batch_metric)
+    int64_t df_train_batches_f64(const df_net *net, df_work *work, const df_objective *objective,
+                                 df_optimizer_state *optimizer, const double *x, const void *y,
+                                 const int64_t *order, int64_t n, int64_t batch_size,
+                                 int64_t first_batch, int64_t end_batch, double *batch_loss,
+                                 double *batch_metric)
     int df_predict_f32(const df_net *net, const float *x, int64_t n, int64_t capacity,
                        float *out)
     int df_predict_f64(const df_net *net, const double *x, int64_t n, int64_t capacity,
                        double *out)
-    void df_evaluate_f32(const df_net *net, df_work *work, const df_train *train, const float *x,
-                         const void *y, int64_t n, double *loss_sum, double *metric_sum)
-    void df_evaluate_f64(const df_net *net, df_work *work, const df_train *train,
+    void df_evaluate_f32(const df_net *net, df_work *work, const df_objective *objective,
+                         const float *x, const void *y, int64_t n, double *loss_sum,
+                         double *metric_sum)
+    void df_evaluate_f64(const df_net *net, df_work *work, const df_objective *objective,
                          const double *x, const void *y, int64_t n, double *loss_sum,
                          double *metric_sum)

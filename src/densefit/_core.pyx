@@ -4,9 +4,15 @@ with the GIL released.  Nothing here converts silently: a wrong dtype, shape,
 order or label is a TypeError or ValueError that names the argument.
 
 Kernel functions (``dense_forward`` ...) serve tests, benchmarks and the
-Python-level activations; ``Network``, ``Workspace``, ``Trainer`` and
-``Dataset`` hold the C structs that ``train_batches``, ``predict`` and
-``evaluate`` run a whole network with.
+Python-level activations; ``Network``, ``Workspace``, ``Objective``,
+``OptimizerState`` and ``Dataset`` hold the C structs that ``train_batches``,
+``predict`` and ``evaluate`` run a whole network with.
+
+Each entry point is written once for float32 and float64: it checks its
+arguments, then runs a body over the fused type ``floating``, whose float or
+double instance it picks from the arrays' dtype.  The kernels and the training
+parts take every argument: defaults (Keras') live in the public Python
+signatures alone.
 """
 cimport numpy as cnp
 import operator
@@ -21,32 +27,64 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm
 cnp.import_array()
 df_set_blas(<df_sgemm_fn>sgemm, <df_dgemm_fn>dgemm)
 
-# The codes are defined in csrc/densefit.h; these tables only name them.
-ACTIVATIONS = {"linear": DF_LINEAR, "relu": DF_RELU, "sigmoid": DF_SIGMOID, "tanh": DF_TANH,
-               "leaky_relu": DF_LEAKY_RELU, "softmax": DF_SOFTMAX}
-LOSSES = {"sparse_ce_logits": DF_LOSS_SPARSE_CE_LOGITS, "ce_logits": DF_LOSS_CE_LOGITS,
-          "bce_logits": DF_LOSS_BCE_LOGITS, "sparse_ce_probs": DF_LOSS_SPARSE_CE_PROBS,
-          "ce_probs": DF_LOSS_CE_PROBS, "bce_probs": DF_LOSS_BCE_PROBS, "mse": DF_LOSS_MSE}
-METRICS = {"none": DF_METRIC_NONE, "sparse_accuracy": DF_METRIC_SPARSE_ACCURACY,
-           "categorical_accuracy": DF_METRIC_CATEGORICAL_ACCURACY,
-           "binary_accuracy": DF_METRIC_BINARY_ACCURACY}
-OPTIMIZERS = {"sgd": DF_OPT_SGD, "adam": DF_OPT_ADAM, "rmsprop": DF_OPT_RMSPROP}
+ctypedef const char *(*_name_fn)(int) noexcept nogil
 
-_MAX_INT = 2**31 - 1  # BLAS dimensions are C ints
+
+cdef dict _names(_name_fn name, int count):
+    """``{name: code}`` for codes [0, count), named by csrc/ (common.c)."""
+    table = {}
+    for code in range(count):
+        if name(code) == NULL:  # a code added to densefit.h but not named in common.c
+            raise ImportError(f"csrc/ names no code {code} of {count}")
+        table[name(code).decode()] = code
+    return table
+
+
+# The codes and their names are defined in csrc/ alone; these tables only look them up.
+ACTIVATIONS = _names(df_activation_name, DF_N_ACTIVATIONS)
+LOSSES = _names(df_loss_name, DF_N_LOSSES)
+METRICS = _names(df_metric_name, DF_N_METRICS)
+OPTIMIZERS = _names(df_optimizer_rule_name, DF_N_OPTIMIZERS)
+
+MAX_ROWS = DF_MAX_ROWS  # 2**31 - 1: the kernels and BLAS take a batch's rows as a C int
+
+
+# ---------------------------------------------------------------- one body, two precisions
+
+ctypedef fused floating:
+    float
+    double
+
+# Tags that pick a body's instance: body(F32, ...) runs the float32 kernels,
+# body(F64, ...) the float64 ones (inside, ``floating is float`` tells them apart).
+cdef float *F32 = NULL
+cdef double *F64 = NULL
+
+
+cdef inline bint _is_f64(object a):
+    """Whether ``a``, an array already checked to be float32 or float64, is float64."""
+    return cnp.PyArray_TYPE(<cnp.ndarray>a) == cnp.NPY_DOUBLE
+
+
+cdef inline void *_data(object a):
+    return cnp.PyArray_DATA(<cnp.ndarray>a)
 
 
 def set_narrow_kernels(enabled):
-    """Use (True, the default) or bypass the AVX-512 kernels for float32 layers of
-    at most 32 outputs; BLAS does every product when bypassed.  Returns whether
-    they are in use: False on a CPU without AVX-512.  Not thread-safe: for tests
-    and benchmarks that compare the two paths."""
+    """Use (True) or bypass (False) the AVX-512 kernels for float32 layers of at
+    most 32 outputs; BLAS does every product when bypassed.  Returns whether they
+    are in use: False on a CPU without AVX-512.  Not thread-safe: for tests and
+    benchmarks that compare the two paths."""
     return bool(df_set_narrow(1 if enabled else 0))
 
 
 def loss_uses_labels(loss):
-    """Whether loss code ``loss`` takes int32 labels rather than a dense target."""
+    """Whether loss code ``loss`` (a value of LOSSES) takes int32 labels rather
+    than a dense target."""
     return bool(df_loss_uses_labels(_code(loss, DF_N_LOSSES, "loss")))
 
+
+# ---------------------------------------------------------------- checks
 
 # Scalars are converted here, not by Cython's argument conversion: that raises
 # OverflowError for an integer too large for the C type and truncates floats
@@ -102,6 +140,15 @@ cdef double _real(object value, str name) except? -1.0:
     return v
 
 
+cdef double _slope(object value, str name) except? -1.0:
+    """leaky_relu's negative slope: finite and >= 0, since its derivative is read
+    from its output, which needs sign(a) == sign(z)."""
+    cdef double slope = _real(value, name)
+    if not slope >= 0:
+        raise ValueError(f"{name} must be >= 0 (leaky_relu's negative slope), got {slope}")
+    return slope
+
+
 cdef object _float_array(object a, str name, int ndim, object dtype, bint writeable):
     """``a`` itself if it is a C-contiguous float32/float64 ndarray of rank ``ndim``."""
     if not isinstance(a, np.ndarray):
@@ -118,17 +165,9 @@ cdef object _float_array(object a, str name, int ndim, object dtype, bint writea
     if writeable and not a.flags.writeable:
         raise ValueError(f"{name} must be writeable")
     for size in a.shape:
-        if size > _MAX_INT:
+        if size > MAX_ROWS:
             raise ValueError(f"{name} has a dimension over 2**31 - 1: {a.shape}")
     return a
-
-
-cdef double _slope(object value) except? -1.0:
-    # leaky_relu's derivative is read from its output: that needs sign(a) == sign(z)
-    cdef double slope = _real(value, "slope")
-    if not slope >= 0:
-        raise ValueError(f"slope must be >= 0 (leaky_relu's negative slope), got {slope}")
-    return slope
 
 
 cdef _check_shape(object a, str name, tuple shape):
@@ -137,7 +176,8 @@ cdef _check_shape(object a, str name, tuple shape):
 
 
 cdef object _labels(object labels, str name, int64_t rows, int64_t classes):
-    """int32 labels of length rows, every one in [0, classes): checked, since C indexes with them."""
+    """int32 labels of length rows, every one in [0, classes): checked, since C
+    indexes with them."""
     if not isinstance(labels, np.ndarray) or labels.dtype != np.int32:
         raise TypeError(f"{name} must be an int32 numpy.ndarray of labels, got "
                         f"{getattr(labels, 'dtype', type(labels).__name__)}")
@@ -161,176 +201,225 @@ cdef object _target(int loss, object target, str name, object out):
     return t
 
 
-cdef inline void *_data(object a):
-    return cnp.PyArray_DATA(<cnp.ndarray>a)
+cdef bint _overlap(object a, object b):
+    """Whether two C-contiguous arrays' bytes overlap: an interval test, cheap per call."""
+    cdef char *pa = <char *>_data(a)
+    cdef char *pb = <char *>_data(b)
+    cdef Py_ssize_t na = cnp.PyArray_NBYTES(<cnp.ndarray>a)
+    cdef Py_ssize_t nb = cnp.PyArray_NBYTES(<cnp.ndarray>b)
+    return na > 0 and nb > 0 and pa < pb + nb and pb < pa + na
 
 
 # ---------------------------------------------------------------- kernels
 
-def activation_forward(z, activation, slope=0.2):
-    """``activation`` applied to the rows of 2-d ``z``; a new array."""
+cdef object _activation_forward(floating *tag, object z, int act, double slope):
+    cdef floating *pz = <floating *>_data(z)
+    cdef int64_t rows = z.shape[0], cols = z.shape[1]
+    with nogil:
+        if floating is float:
+            df_activation_forward_f32(act, slope, pz, rows, cols)
+        else:
+            df_activation_forward_f64(act, slope, pz, rows, cols)
+    return z
+
+
+def activation_forward(z, activation, slope):
+    """``activation`` applied to the rows of ``z``, as a new array.
+
+    z: 2-d C-contiguous float32 or float64 array.  activation: a code of
+    ACTIVATIONS.  slope: leaky_relu's negative slope (finite, >= 0; the other
+    activations ignore it)."""
     cdef int act = _code(activation, DF_N_ACTIVATIONS, "activation")
-    cdef double slp = _slope(slope)
+    cdef double slp = _slope(slope, "slope")
     a = _float_array(z, "z", 2, None, False).copy()
-    cdef int64_t rows = a.shape[0], cols = a.shape[1]
-    if cols == 0 and act == DF_SOFTMAX:
+    if a.shape[1] == 0 and act == DF_SOFTMAX:
         return a
-    cdef void *p_a = _data(a)
-    if a.dtype == np.float64:
-        with nogil:
-            df_activation_forward_f64(act, slp, <double *>p_a, rows, cols)
-    else:
-        with nogil:
-            df_activation_forward_f32(act, slp, <float *>p_a, rows, cols)
-    return a
+    return _activation_forward(F64, a, act, slp) if _is_f64(a) else \
+        _activation_forward(F32, a, act, slp)
 
 
-def activation_backward(a, grad, activation, slope=0.2):
-    """dL/dz from the activation's output ``a`` and dL/da ``grad``; a new array."""
-    cdef int act = _code(activation, DF_N_ACTIVATIONS, "activation")
-    cdef double slp = _slope(slope)
-    a = _float_array(a, "a", 2, None, False)
-    g = _float_array(grad, "grad", 2, a.dtype, False).copy()
-    _check_shape(g, "grad", a.shape)
+cdef object _activation_backward(floating *tag, object a, object g, int act, double slope):
+    cdef const floating *pa = <const floating *>_data(a)
+    cdef floating *pg = <floating *>_data(g)
     cdef int64_t rows = a.shape[0], cols = a.shape[1]
-    cdef void *p_a = _data(a)
-    cdef void *p_g = _data(g)
-    if a.dtype == np.float64:
-        with nogil:
-            df_activation_backward_f64(act, slp, <double *>p_a,
-                                       <double *>p_g, rows, cols)
-    else:
-        with nogil:
-            df_activation_backward_f32(act, slp, <float *>p_a,
-                                       <float *>p_g, rows, cols)
+    with nogil:
+        if floating is float:
+            df_activation_backward_f32(act, slope, pa, pg, rows, cols)
+        else:
+            df_activation_backward_f64(act, slope, pa, pg, rows, cols)
     return g
 
 
-def dense_forward(x, kernel, bias, activation=DF_LINEAR, slope=0.2):
-    """``activation(x @ kernel + bias)`` for x (rows, n_in), kernel (n_in, n_out)."""
+def activation_backward(a, grad, activation, slope):
+    """dL/dz from the activation's output ``a`` and dL/da ``grad``, as a new array.
+
+    a, grad: 2-d C-contiguous arrays of one shape and dtype (float32 or float64).
+    activation, slope: as for activation_forward."""
     cdef int act = _code(activation, DF_N_ACTIVATIONS, "activation")
-    cdef double slp = _slope(slope)
-    x = _float_array(x, "x", 2, None, False)
-    w = _float_array(kernel, "kernel", 2, x.dtype, False)
-    b = _float_array(bias, "bias", 1, x.dtype, False)
+    cdef double slp = _slope(slope, "slope")
+    a = _float_array(a, "a", 2, None, False)
+    g = _float_array(grad, "grad", 2, a.dtype, False).copy()
+    _check_shape(g, "grad", a.shape)
+    return _activation_backward(F64, a, g, act, slp) if _is_f64(a) else \
+        _activation_backward(F32, a, g, act, slp)
+
+
+cdef object _dense_forward(floating *tag, object x, object w, object b, int act, double slope):
     cdef int rows = x.shape[0], n_in = w.shape[0], n_out = w.shape[1]
-    if x.shape[1] != n_in:
-        raise ValueError(f"x must have {n_in} columns to match kernel {w.shape}, "
-                         f"got shape {x.shape}")
-    _check_shape(b, "bias", (n_out,))
-    if n_out == 0 and act == DF_SOFTMAX:
-        return np.empty((rows, 0), x.dtype)
     out = np.empty((rows, n_out), x.dtype)
-    cdef void *p_x = _data(x)
-    cdef void *p_w = _data(w)
-    cdef void *p_b = _data(b)
-    cdef void *p_out = _data(out)
-    if x.dtype == np.float64:
-        with nogil:
-            df_dense_forward_f64(<double *>p_x, <double *>p_w, <double *>p_b,
-                                 <double *>p_out, rows, n_in, n_out, act, slp)
-    else:
-        with nogil:
-            df_dense_forward_f32(<float *>p_x, <float *>p_w, <float *>p_b,
-                                 <float *>p_out, rows, n_in, n_out, act, slp)
+    cdef const floating *px = <const floating *>_data(x)
+    cdef const floating *pw = <const floating *>_data(w)
+    cdef const floating *pb = <const floating *>_data(b)
+    cdef floating *po = <floating *>_data(out)
+    with nogil:
+        if floating is float:
+            df_dense_forward_f32(px, pw, pb, po, rows, n_in, n_out, act, slope)
+        else:
+            df_dense_forward_f64(px, pw, pb, po, rows, n_in, n_out, act, slope)
     return out
 
 
-def dense_backward(x, kernel, a, grad, activation=DF_LINEAR, slope=0.2,
-                   bint need_dx=True):
-    """Gradients ``(d_kernel, d_bias, d_x)`` of a Dense layer from its input ``x``,
-    its output ``a`` and dL/da ``grad``; ``d_x`` is None unless ``need_dx``."""
+def dense_forward(x, kernel, bias, activation, slope):
+    """``activation(x @ kernel + bias)``, as a new array.
+
+    x (rows, n_in), kernel (n_in, n_out), bias (n_out,): C-contiguous, all float32
+    or all float64.  activation, slope: as for activation_forward."""
     cdef int act = _code(activation, DF_N_ACTIVATIONS, "activation")
-    cdef double slp = _slope(slope)
+    cdef double slp = _slope(slope, "slope")
+    x = _float_array(x, "x", 2, None, False)
+    w = _float_array(kernel, "kernel", 2, x.dtype, False)
+    b = _float_array(bias, "bias", 1, x.dtype, False)
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(f"x must have {w.shape[0]} columns to match kernel {w.shape}, "
+                         f"got shape {x.shape}")
+    _check_shape(b, "bias", (w.shape[1],))
+    if w.shape[1] == 0 and act == DF_SOFTMAX:
+        return np.empty((x.shape[0], 0), x.dtype)
+    return _dense_forward(F64, x, w, b, act, slp) if _is_f64(x) else \
+        _dense_forward(F32, x, w, b, act, slp)
+
+
+cdef tuple _dense_backward(floating *tag, object x, object w, object a, object g, int act,
+                           double slope, bint need_dx):
+    cdef int rows = x.shape[0], n_in = w.shape[0], n_out = w.shape[1]
+    dw, db = np.empty((n_in, n_out), x.dtype), np.empty(n_out, x.dtype)
+    dx = np.empty((rows, n_in), x.dtype) if need_dx else None
+    cdef const floating *px = <const floating *>_data(x)
+    cdef const floating *pw = <const floating *>_data(w)
+    cdef const floating *pa = <const floating *>_data(a)
+    cdef floating *pg = <floating *>_data(g)
+    cdef floating *pdw = <floating *>_data(dw)
+    cdef floating *pdb = <floating *>_data(db)
+    cdef floating *pdx = <floating *>_data(dx) if need_dx else NULL
+    with nogil:
+        if floating is float:
+            df_dense_backward_f32(px, pw, pa, pg, pdw, pdb, pdx, rows, n_in, n_out, act, slope)
+        else:
+            df_dense_backward_f64(px, pw, pa, pg, pdw, pdb, pdx, rows, n_in, n_out, act, slope)
+    return dw, db, dx
+
+
+def dense_backward(x, kernel, a, grad, activation, slope, bint need_dx):
+    """Gradients ``(d_kernel, d_bias, d_x)`` of a Dense layer, new arrays.
+
+    x (rows, n_in): its input; kernel (n_in, n_out); a (rows, n_out): its output;
+    grad (rows, n_out): dL/da; all C-contiguous of one dtype.  activation, slope:
+    as for activation_forward.  need_dx: whether to compute d_x (else None)."""
+    cdef int act = _code(activation, DF_N_ACTIVATIONS, "activation")
+    cdef double slp = _slope(slope, "slope")
     x = _float_array(x, "x", 2, None, False)
     w = _float_array(kernel, "kernel", 2, x.dtype, False)
     a = _float_array(a, "a", 2, x.dtype, False)
     g = _float_array(grad, "grad", 2, x.dtype, False).copy()
-    cdef int rows = x.shape[0], n_in = w.shape[0], n_out = w.shape[1]
+    rows, n_in, n_out = x.shape[0], w.shape[0], w.shape[1]
     _check_shape(x, "x", (rows, n_in))
     _check_shape(a, "a", (rows, n_out))
     _check_shape(g, "grad", (rows, n_out))
-    dw, db = np.empty((n_in, n_out), x.dtype), np.empty(n_out, x.dtype)
-    dx = np.empty((rows, n_in), x.dtype) if need_dx else None
-    cdef void *dx_ptr = _data(dx) if need_dx else NULL
-    cdef void *p_x = _data(x)
-    cdef void *p_w = _data(w)
-    cdef void *p_a = _data(a)
-    cdef void *p_g = _data(g)
-    cdef void *p_dw = _data(dw)
-    cdef void *p_db = _data(db)
-    if x.dtype == np.float64:
-        with nogil:
-            df_dense_backward_f64(<double *>p_x, <double *>p_w, <double *>p_a,
-                                  <double *>p_g, <double *>p_dw, <double *>p_db,
-                                  <double *>dx_ptr, rows, n_in, n_out, act, slp)
-    else:
-        with nogil:
-            df_dense_backward_f32(<float *>p_x, <float *>p_w, <float *>p_a,
-                                  <float *>p_g, <float *>p_dw, <float *>p_db,
-                                  <float *>dx_ptr, rows, n_in, n_out, act, slp)
-    return dw, db, dx
+    return _dense_backward(F64, x, w, a, g, act, slp, need_dx) if _is_f64(x) else \
+        _dense_backward(F32, x, w, a, g, act, slp, need_dx)
+
+
+cdef double _loss(floating *tag, int code, object out, object t, object grad):
+    cdef const floating *po = <const floating *>_data(out)
+    cdef const void *pt = _data(t)
+    cdef floating *pg = <floating *>_data(grad)
+    cdef int64_t rows = out.shape[0], cols = out.shape[1]
+    cdef double total
+    with nogil:
+        if floating is float:
+            total = df_loss_f32(code, po, pt, pg, rows, cols)
+        else:
+            total = df_loss_f64(code, po, pt, pg, rows, cols)
+    return total
 
 
 def loss(code, out, target):
-    """``(mean loss, gradient)`` of loss ``code`` for ``out`` (rows, cols): the
-    mean over rows of each row's loss, and its gradient with respect to ``out``."""
+    """``(mean loss, gradient)``: the mean over rows of each row's loss, and its
+    gradient with respect to ``out``.
+
+    code: a value of LOSSES.  out: (rows, cols) float32 or float64, cols >= 1.
+    target: int32 labels in [0, cols) of length rows if the loss reads labels
+    (loss_uses_labels), else an array like ``out``."""
     cdef int c_code = _code(code, DF_N_LOSSES, "loss")
     out = _float_array(out, "out", 2, None, False)
     t = _target(c_code, target, "target", out)
-    cdef int64_t rows = out.shape[0], cols = out.shape[1]
-    if cols == 0:
+    if out.shape[1] == 0:
         raise ValueError(f"out must have at least one column, got shape {out.shape}")
     grad = np.empty_like(out)
-    cdef double total
-    cdef void *p_out = _data(out)
-    cdef void *p_t = _data(t)
-    cdef void *p_grad = _data(grad)
-    if out.dtype == np.float64:
-        with nogil:
-            total = df_loss_f64(c_code, <double *>p_out, p_t, <double *>p_grad,
-                                rows, cols)
-    else:
-        with nogil:
-            total = df_loss_f32(c_code, <float *>p_out, p_t, <float *>p_grad,
-                                rows, cols)
+    total = _loss(F64, c_code, out, t, grad) if _is_f64(out) else \
+        _loss(F32, c_code, out, t, grad)
+    rows = out.shape[0]
     return (total / rows if rows else 0.0), grad
 
 
-def metric(code, out, target, threshold=0.5):
-    """The mean over rows of metric ``code`` (an accuracy) for ``out`` against ``target``."""
+cdef double _metric(floating *tag, int code, double threshold, object out, object t):
+    cdef const floating *po = <const floating *>_data(out)
+    cdef const void *pt = _data(t)
+    cdef int64_t rows = out.shape[0], cols = out.shape[1]
+    cdef double hits
+    with nogil:
+        if floating is float:
+            hits = df_metric_f32(code, threshold, po, pt, rows, cols)
+        else:
+            hits = df_metric_f64(code, threshold, po, pt, rows, cols)
+    return hits
+
+
+def metric(code, out, target, threshold):
+    """The mean over rows of metric ``code`` (an accuracy) for ``out`` against ``target``.
+
+    code: a value of METRICS.  out, target: as for loss (sparse accuracy reads
+    labels, the others a dense target).  threshold: binary accuracy's (an output
+    above it counts as 1; the other metrics ignore it)."""
     cdef int c_code = _code(code, DF_N_METRICS, "metric")
     cdef double c_threshold = _real(threshold, "threshold")
     out = _float_array(out, "out", 2, None, False)
     loss_code = DF_LOSS_SPARSE_CE_LOGITS if c_code == DF_METRIC_SPARSE_ACCURACY else DF_LOSS_MSE
     t = _target(loss_code, target, "target", out)
-    cdef int64_t rows = out.shape[0], cols = out.shape[1]
-    if cols == 0:
+    if out.shape[1] == 0:
         raise ValueError(f"out must have at least one column, got shape {out.shape}")
-    cdef double hits
-    cdef void *p_out = _data(out)
-    cdef void *p_t = _data(t)
-    if out.dtype == np.float64:
-        with nogil:
-            hits = df_metric_f64(c_code, c_threshold, <double *>p_out, p_t, rows, cols)
-    else:
-        with nogil:
-            hits = df_metric_f32(c_code, c_threshold, <float *>p_out, p_t, rows, cols)
+    hits = _metric(F64, c_code, c_threshold, out, t) if _is_f64(out) else \
+        _metric(F32, c_code, c_threshold, out, t)
+    rows = out.shape[0]
     return hits / rows if rows else 0.0
 
 
-def first_nonfinite_row(x):
-    """Index of the first row of 2-d ``x`` holding NaN or inf, or -1: one pass, no temporary."""
-    x = _float_array(x, "x", 2, None, False)
+cdef int64_t _first_nonfinite(floating *tag, object x):
+    cdef const floating *px = <const floating *>_data(x)
     cdef int64_t rows = x.shape[0], cols = x.shape[1], bad
-    cdef void *p_x = _data(x)
-    if x.dtype == np.float64:
-        with nogil:
-            bad = df_first_nonfinite_f64(<double *>p_x, rows, cols)
-    else:
-        with nogil:
-            bad = df_first_nonfinite_f32(<float *>p_x, rows, cols)
+    with nogil:
+        if floating is float:
+            bad = df_first_nonfinite_f32(px, rows, cols)
+        else:
+            bad = df_first_nonfinite_f64(px, rows, cols)
     return bad
+
+
+def first_nonfinite_row(x):
+    """Index of the first row of ``x`` (2-d, C-contiguous, float32 or float64)
+    holding NaN or inf, or -1: one pass, no temporary."""
+    x = _float_array(x, "x", 2, None, False)
+    return _first_nonfinite(F64, x) if _is_f64(x) else _first_nonfinite(F32, x)
 
 
 cdef _check_update(object w, list others, list names):
@@ -347,9 +436,26 @@ cdef _check_update(object w, list others, list names):
                                  f"(it overlaps {all_names[j]})")
 
 
-def adam_update(variable, grad, m, v, step, learning_rate=1e-3, beta_1=0.9, beta_2=0.999,
-                epsilon=1e-7):
-    """One Keras-3 Adam step, in place on ``variable``, ``m`` and ``v``; ``step`` is 1-based."""
+cdef void _adam(floating *tag, object w, object g, object m, object v, double lr, double b1,
+                double b2, double eps, int64_t step):
+    cdef floating *pw = <floating *>_data(w)
+    cdef const floating *pg = <const floating *>_data(g)
+    cdef floating *pm = <floating *>_data(m)
+    cdef floating *pv = <floating *>_data(v)
+    cdef int64_t n = w.size
+    with nogil:
+        if floating is float:
+            df_adam_f32(pw, pg, pm, pv, n, lr, b1, b2, eps, step)
+        else:
+            df_adam_f64(pw, pg, pm, pv, n, lr, b1, b2, eps, step)
+
+
+def adam_update(variable, grad, m, v, step, learning_rate, beta_1, beta_2, epsilon):
+    """One Keras 3 Adam step, in place on ``variable``, ``m`` and ``v``.
+
+    variable, grad, m, v: C-contiguous arrays of one shape and dtype, distinct
+    (variable, m, v writeable).  step: the 1-based step number.  learning_rate,
+    beta_1, beta_2, epsilon: Adam's hyper-parameters (finite)."""
     cdef int64_t c_step = _int64(step, "step")
     cdef double lr = _real(learning_rate, "learning_rate"), b1 = _real(beta_1, "beta_1")
     cdef double b2 = _real(beta_2, "beta_2"), eps = _real(epsilon, "epsilon")
@@ -357,58 +463,70 @@ def adam_update(variable, grad, m, v, step, learning_rate=1e-3, beta_1=0.9, beta
     _check_update(w, [grad, m, v], ["grad", "m", "v"])
     if c_step < 1:
         raise ValueError(f"step must be >= 1 (it is 1-based), got {c_step}")
-    cdef int64_t n = w.size
-    cdef void *p_w = _data(w)
-    cdef void *p_grad = _data(grad)
-    cdef void *p_m = _data(m)
-    cdef void *p_v = _data(v)
-    if w.dtype == np.float64:
-        with nogil:
-            df_adam_f64(<double *>p_w, <double *>p_grad, <double *>p_m,
-                        <double *>p_v, n, lr, b1, b2, eps, c_step)
+    if _is_f64(w):
+        _adam(F64, w, grad, m, v, lr, b1, b2, eps, c_step)
     else:
-        with nogil:
-            df_adam_f32(<float *>p_w, <float *>p_grad, <float *>p_m,
-                        <float *>p_v, n, lr, b1, b2, eps, c_step)
+        _adam(F32, w, grad, m, v, lr, b1, b2, eps, c_step)
 
 
-def sgd_update(variable, grad, velocity=None, learning_rate=0.01, momentum=0.0,
-               bint nesterov=False):
-    """One Keras SGD step in place (``velocity`` is needed when ``momentum`` is not 0)."""
+cdef void _sgd(floating *tag, object w, object g, object velocity, double lr, double mu,
+               bint nesterov):
+    cdef floating *pw = <floating *>_data(w)
+    cdef const floating *pg = <const floating *>_data(g)
+    cdef floating *pvel = <floating *>_data(velocity) if velocity is not None else NULL
+    cdef int64_t n = w.size
+    with nogil:
+        if floating is float:
+            df_sgd_f32(pw, pg, pvel, n, lr, mu, nesterov)
+        else:
+            df_sgd_f64(pw, pg, pvel, n, lr, mu, nesterov)
+
+
+def sgd_update(variable, grad, velocity, learning_rate, momentum, bint nesterov):
+    """One Keras SGD step, in place on ``variable`` (and ``velocity``).
+
+    variable, grad: C-contiguous arrays of one shape and dtype.  velocity: such an
+    array (writeable, distinct), or None when momentum is 0.  learning_rate,
+    momentum: finite.  nesterov: Nesterov momentum."""
     cdef double lr = _real(learning_rate, "learning_rate"), mu = _real(momentum, "momentum")
     w = _float_array(variable, "variable", -1, None, True)
     if mu != 0 and velocity is None:
         raise ValueError("velocity is required when momentum is not 0")
     _check_update(w, [grad] + ([velocity] if velocity is not None else []),
                   ["grad", "velocity"][:1 + (velocity is not None)])
-    cdef int64_t n = w.size
-    cdef void *vel = _data(velocity) if velocity is not None else NULL
-    cdef void *p_w = _data(w)
-    cdef void *p_grad = _data(grad)
-    if w.dtype == np.float64:
-        with nogil:
-            df_sgd_f64(<double *>p_w, <double *>p_grad, <double *>vel, n, lr, mu, nesterov)
+    if _is_f64(w):
+        _sgd(F64, w, grad, velocity, lr, mu, nesterov)
     else:
-        with nogil:
-            df_sgd_f32(<float *>p_w, <float *>p_grad, <float *>vel, n, lr, mu, nesterov)
+        _sgd(F32, w, grad, velocity, lr, mu, nesterov)
 
 
-def rmsprop_update(variable, grad, mean_square, learning_rate=1e-3, rho=0.9, epsilon=1e-7):
-    """One Keras RMSprop step (no momentum, not centered) in place."""
+cdef void _rmsprop(floating *tag, object w, object g, object mean_square, double lr, double rho,
+                   double eps):
+    cdef floating *pw = <floating *>_data(w)
+    cdef const floating *pg = <const floating *>_data(g)
+    cdef floating *pms = <floating *>_data(mean_square)
+    cdef int64_t n = w.size
+    with nogil:
+        if floating is float:
+            df_rmsprop_f32(pw, pg, pms, n, lr, rho, eps)
+        else:
+            df_rmsprop_f64(pw, pg, pms, n, lr, rho, eps)
+
+
+def rmsprop_update(variable, grad, mean_square, learning_rate, rho, epsilon):
+    """One Keras RMSprop step (no momentum, not centered), in place on ``variable``
+    and ``mean_square``.
+
+    variable, grad, mean_square: C-contiguous arrays of one shape and dtype,
+    distinct.  learning_rate, rho, epsilon: finite."""
     cdef double lr = _real(learning_rate, "learning_rate"), c_rho = _real(rho, "rho")
     cdef double eps = _real(epsilon, "epsilon")
     w = _float_array(variable, "variable", -1, None, True)
     _check_update(w, [grad, mean_square], ["grad", "mean_square"])
-    cdef int64_t n = w.size
-    cdef void *p_w = _data(w)
-    cdef void *p_grad = _data(grad)
-    cdef void *p_ms = _data(mean_square)
-    if w.dtype == np.float64:
-        with nogil:
-            df_rmsprop_f64(<double *>p_w, <double *>p_grad, <double *>p_ms, n, lr, c_rho, eps)
+    if _is_f64(w):
+        _rmsprop(F64, w, grad, mean_square, lr, c_rho, eps)
     else:
-        with nogil:
-            df_rmsprop_f32(<float *>p_w, <float *>p_grad, <float *>p_ms, n, lr, c_rho, eps)
+        _rmsprop(F32, w, grad, mean_square, lr, c_rho, eps)
 
 
 # ---------------------------------------------------------------- whole networks
@@ -434,7 +552,12 @@ cdef object _int_list(object values, str name):
 
 cdef class Network:
     """A stack of Dense layers over one flat parameter buffer (kernel then bias per
-    layer, Keras' shapes) and a gradient buffer of the same layout."""
+    layer, Keras' shapes) and a gradient buffer of the same layout.
+
+    units: the layer sizes, input first (each in [1, MAX_ROWS]).  activations: a
+    code of ACTIVATIONS per layer.  slopes: leaky_relu's negative slope per layer.
+    params, grads: distinct writeable 1-d float32 or float64 arrays of
+    parameter_count(units) entries, used in place."""
     cdef df_net net
     cdef object _units, _activation, _slope
     cdef readonly object params, grads
@@ -444,7 +567,7 @@ cdef class Network:
     def __cinit__(self, units, activations, slopes, params, grads):
         units_arr = _int_list(units, "units")
         n_layers = len(units_arr) - 1
-        if n_layers < 1 or (units_arr < 1).any() or (units_arr > _MAX_INT).any():
+        if n_layers < 1 or (units_arr < 1).any() or (units_arr > MAX_ROWS).any():
             raise ValueError(f"units must list at least two sizes in [1, 2**31 - 1], "
                              f"got {units_arr.tolist()}")
         act = _int_list(activations, "activations")
@@ -456,8 +579,8 @@ cdef class Network:
             raise TypeError(f"slopes must be real numbers, got dtype {slope.dtype}")
         slope = np.array(slope, dtype=np.float64, order="C")  # a private copy
         _check_shape(slope, "slopes", (n_layers,))
-        if not ((slope >= 0) & (slope < np.inf)).all():  # NaN too
-            raise ValueError(f"slopes must be finite and >= 0, got {slope}")
+        for value in slope:
+            _slope(value, "slopes")
         units_arr, act = units_arr.astype(np.int32), act.astype(np.int32)
         for a in (units_arr, act, slope):
             a.flags.writeable = False
@@ -502,7 +625,7 @@ cdef class Workspace:
     def __cinit__(self, Network network not None, capacity, bint labels=False,
                   bint training=True):
         capacity = _int64(capacity, "capacity")
-        if not 1 <= capacity <= _MAX_INT:  # the kernels take a batch's rows as a C int
+        if not 1 <= capacity <= MAX_ROWS:  # the kernels take a batch's rows as a C int
             raise ValueError(f"capacity must be in [1, 2**31 - 1], got {capacity}")
         units = network.units
         dtype = network.dtype
@@ -535,72 +658,107 @@ cdef class Workspace:
         self.work.grad_a = _data(buffers[2])
         self.work.grad_b = _data(buffers[3])
 
-    @property
-    def nbytes(self):
-        """The bytes of all its buffers."""
-        return sum(b.nbytes for b in self._buffers)
-
     def __dealloc__(self):
         free(self.work.act)
 
 
-cdef class Trainer:
-    """What the compiled loop needs to know to train: loss, metric, optimizer and
-    the optimizer's state (``slot_1``: Adam's m or SGD's velocity; ``slot_2``: Adam's v)."""
-    cdef df_train train
-    cdef readonly object slot_1, slot_2
-    cdef readonly object owner
+cdef class Objective:
+    """What training minimises and reports (the C df_objective).
 
-    def __cinit__(self, Network network not None, loss, bint fused_output, metric,
-                  threshold, optimizer, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                  momentum=0.0, bint nesterov=False, iterations=0, slot_1=None, slot_2=None,
-                  rho=0.9):
-        loss = _code(loss, DF_N_LOSSES, "loss")
-        metric = _code(metric, DF_N_METRICS, "metric")
-        optimizer = _code(optimizer, DF_N_OPTIMIZERS, "optimizer")
-        iterations = _int64(iterations, "iterations")
-        self.train.threshold = _real(threshold, "threshold")
-        self.train.learning_rate = _real(learning_rate, "learning_rate")
-        self.train.beta_1 = _real(beta_1, "beta_1")
-        self.train.beta_2 = _real(beta_2, "beta_2")
-        self.train.epsilon = _real(epsilon, "epsilon")
-        self.train.momentum = _real(momentum, "momentum")
-        self.train.rho = _real(rho, "rho")
-        if metric != DF_METRIC_NONE and (metric == DF_METRIC_SPARSE_ACCURACY) != bool(
-                df_loss_uses_labels(loss)):
+    loss: a code of LOSSES.  fused_output: leave the output layer's activation
+    out of training and evaluation, the loss (a *_logits one) reading its
+    pre-activation.  metric: a code of METRICS (0, "none", for no metric); it
+    must read the targets the loss reads (labels for sparse accuracy).
+    threshold: binary accuracy's (0 for logits, 0.5 for probabilities)."""
+    cdef df_objective objective
+
+    def __cinit__(self, loss, bint fused_output, metric, threshold):
+        cdef int c_loss = _code(loss, DF_N_LOSSES, "loss")
+        cdef int c_metric = _code(metric, DF_N_METRICS, "metric")
+        self.objective.threshold = _real(threshold, "threshold")
+        if c_metric != DF_METRIC_NONE and (c_metric == DF_METRIC_SPARSE_ACCURACY) != bool(
+                df_loss_uses_labels(c_loss)):
             raise ValueError("metric and loss must read the same kind of target "
                              "(labels for sparse accuracy, dense otherwise)")
-        if iterations < 0:
-            raise ValueError(f"iterations must be >= 0, got {iterations}")
-        shape = (network.net.n_params,)
-        self.slot_1 = (_float_array(slot_1, "slot_1", 1, network.dtype, True)
-                       if slot_1 is not None else np.zeros(shape, network.dtype))
-        self.slot_2 = (_float_array(slot_2, "slot_2", 1, network.dtype, True)
-                       if slot_2 is not None else np.zeros(shape, network.dtype))
-        _check_shape(self.slot_1, "slot_1", shape)
-        _check_shape(self.slot_2, "slot_2", shape)
-        for s in (self.slot_1, self.slot_2):
-            if np.shares_memory(s, network.params) or np.shares_memory(s, network.grads):
-                raise ValueError("optimizer slots must not share memory with the network")
-        if np.shares_memory(self.slot_1, self.slot_2):  # the same array twice included
-            raise ValueError("slot_1 and slot_2 must not share memory")
-        self.owner = network
-        self.train.loss = loss
-        self.train.fused_output = fused_output
-        self.train.metric = metric
-        self.train.optimizer = optimizer
-        self.train.nesterov = nesterov
-        self.train.iterations = iterations
-        self.train.slot_1 = _data(self.slot_1)
-        self.train.slot_2 = _data(self.slot_2)
-
-    @property
-    def iterations(self):
-        return self.train.iterations
+        self.objective.loss = c_loss
+        self.objective.fused_output = fused_output
+        self.objective.metric = c_metric
 
     @property
     def labels(self):
-        return bool(df_loss_uses_labels(self.train.loss))
+        """Whether its loss (and metric) read int32 labels rather than dense targets."""
+        return bool(df_loss_uses_labels(self.objective.loss))
+
+
+cdef object _slot(object value, str name, bint used, int rule, Network network):
+    """An optimizer state array for ``network``, or None for one ``rule`` does not keep."""
+    if not used:
+        if value is not None:
+            raise ValueError(f"{name} must be None: {df_optimizer_rule_name(rule).decode()} "
+                             f"with these hyper-parameters keeps no {name}")
+        return None
+    if value is None:
+        raise ValueError(f"{name} is required by {df_optimizer_rule_name(rule).decode()}")
+    s = _float_array(value, name, 1, network.dtype, True)
+    _check_shape(s, name, (network.net.n_params,))
+    if np.shares_memory(s, network.params) or np.shares_memory(s, network.grads):
+        raise ValueError(f"optimizer slots must not share memory with the network ({name} does)")
+    return s
+
+
+cdef class OptimizerState:
+    """An optimizer's rule, hyper-parameters and state for one network (the C
+    df_optimizer_state), updated in place by train_batches.
+
+    network: the Network it updates.  rule: a code of OPTIMIZERS.  learning_rate,
+    beta_1, beta_2, epsilon, momentum, rho: finite; a rule reads only its own
+    (Adam: beta_1, beta_2, epsilon; SGD: momentum, nesterov; RMSprop: rho,
+    epsilon).  iterations: the steps taken so far (>= 0).  momentums,
+    velocities: the state, with Keras' names -- Adam's m and v; SGD's velocity
+    is momentums (only when momentum is not 0); RMSprop's mean square is
+    velocities -- each a writeable 1-d array of the network's dtype and
+    n_params entries, distinct from each other and the network's buffers, or
+    None where the rule keeps none."""
+    cdef df_optimizer_state state
+    cdef readonly object momentums, velocities
+    cdef readonly object owner
+
+    def __cinit__(self, Network network not None, rule, learning_rate, beta_1, beta_2, epsilon,
+                  momentum, bint nesterov, rho, iterations, momentums, velocities):
+        cdef int c_rule = _code(rule, DF_N_OPTIMIZERS, "rule")
+        cdef int64_t c_iterations = _int64(iterations, "iterations")
+        self.state.learning_rate = _real(learning_rate, "learning_rate")
+        self.state.beta_1 = _real(beta_1, "beta_1")
+        self.state.beta_2 = _real(beta_2, "beta_2")
+        self.state.epsilon = _real(epsilon, "epsilon")
+        self.state.momentum = _real(momentum, "momentum")
+        self.state.rho = _real(rho, "rho")
+        if c_iterations < 0:
+            raise ValueError(f"iterations must be >= 0, got {c_iterations}")
+        uses_momentums = c_rule == DF_OPT_ADAM or (c_rule == DF_OPT_SGD
+                                                   and self.state.momentum != 0)
+        uses_velocities = c_rule == DF_OPT_ADAM or c_rule == DF_OPT_RMSPROP
+        self.momentums = _slot(momentums, "momentums", uses_momentums, c_rule, network)
+        self.velocities = _slot(velocities, "velocities", uses_velocities, c_rule, network)
+        if self.momentums is not None and self.velocities is not None \
+                and np.shares_memory(self.momentums, self.velocities):  # one array twice too
+            raise ValueError("momentums and velocities must not share memory")
+        self.owner = network
+        self.state.rule = c_rule
+        self.state.nesterov = nesterov
+        self.state.iterations = c_iterations
+        self.state.momentums = _data(self.momentums) if self.momentums is not None else NULL
+        self.state.velocities = _data(self.velocities) if self.velocities is not None else NULL
+
+    @property
+    def rule(self):
+        """Its rule's code (a value of OPTIMIZERS)."""
+        return self.state.rule
+
+    @property
+    def iterations(self):
+        """The optimizer steps taken so far, advanced by train_batches."""
+        return self.state.iterations
 
 
 cdef class Dataset:
@@ -626,39 +784,60 @@ cdef class Dataset:
             _check_shape(self.y, "y", (self.n, units[-1]))
 
 
-cdef bint _overlap(object a, object b):
-    """Whether two C-contiguous arrays' bytes overlap: an interval test, cheap per call."""
-    cdef char *pa = <char *>_data(a)
-    cdef char *pb = <char *>_data(b)
-    cdef Py_ssize_t na = cnp.PyArray_NBYTES(<cnp.ndarray>a)
-    cdef Py_ssize_t nb = cnp.PyArray_NBYTES(<cnp.ndarray>b)
-    return na > 0 and nb > 0 and pa < pb + nb and pb < pa + na
-
-
-cdef _check_parts(Network network, Workspace work, Trainer trainer, Dataset data):
-    if work.owner is not network or (trainer is not None and trainer.owner is not network):
-        raise ValueError("workspace and trainer must belong to the network")
+cdef _check_parts(Network network, Workspace work, Objective objective,
+                  OptimizerState state, Dataset data):
+    if work.owner is not network or (state is not None and state.owner is not network):
+        raise ValueError("workspace and optimizer state must belong to the network")
     if data.x.dtype != network.dtype:
         raise TypeError("data must have the network's dtype")
     if data.x.shape[1] != network.units[0]:
         raise ValueError("data does not match the network's input size")
-    if trainer is not None and data.labels != trainer.labels:
-        raise ValueError("data targets are not the kind the trainer's loss reads")
+    if data.labels != objective.labels:
+        raise ValueError("data targets are not the kind the objective's loss reads")
 
 
-def train_batches(Network network not None, Workspace work not None, Trainer trainer not None,
+cdef int64_t _train_batches(floating *tag, Network network, Workspace work, Objective objective,
+                            OptimizerState state, Dataset data, object order, int64_t batch_size,
+                            int64_t first, int64_t end, object losses, object metrics):
+    cdef const floating *x = <const floating *>_data(data.x)
+    cdef const void *y = _data(data.y)
+    cdef const int64_t *idx = <const int64_t *>_data(order)
+    cdef double *lp = <double *>_data(losses)
+    cdef double *mp = <double *>_data(metrics)
+    cdef int64_t n = data.n, done
+    with nogil:
+        if floating is float:
+            done = df_train_batches_f32(&network.net, &work.work, &objective.objective,
+                                        &state.state, x, y, idx, n, batch_size, first, end,
+                                        lp, mp)
+        else:
+            done = df_train_batches_f64(&network.net, &work.work, &objective.objective,
+                                        &state.state, x, y, idx, n, batch_size, first, end,
+                                        lp, mp)
+    return done
+
+
+def train_batches(Network network not None, Workspace work not None,
+                  Objective objective not None, OptimizerState optimizer_state not None,
                   Dataset data not None, order, batch_size, first_batch, end_batch,
                   batch_loss, batch_metric):
-    """Trains batches [first_batch, end_batch) of an epoch with sample order ``order``.
-    Writes each batch's mean loss and metric; returns how many batches were applied
-    (fewer when a loss is not finite, or when the optimizer's step would make a
-    parameter or slot NaN or inf: that batch's update is not applied)."""
-    _check_parts(network, work, trainer, data)
+    """Trains batches [first_batch, end_batch) of an epoch; returns how many were
+    applied (fewer when a loss is not finite, or when the optimizer's step would
+    make a parameter or its state NaN or inf: that batch's update is not applied).
+
+    work: a training Workspace of the network, for batches of up to its capacity
+    rows.  objective: what to minimise.  optimizer_state: the network's optimizer,
+    updated in place.  data: a Dataset of the network.  order: the epoch's sample
+    order, a contiguous int64 array of data.n indices.  batch_size: in [1,
+    work.capacity].  batch_loss, batch_metric: writeable float64 arrays of at
+    least end_batch - first_batch entries, given each batch's mean loss and
+    metric (on the weights before its update)."""
+    _check_parts(network, work, objective, optimizer_state, data)
     if not work.training:
         raise ValueError("work must be a training Workspace: this one was made with "
                          "training=False, for evaluate only (it has no gradient buffers)")
-    if work.labels != trainer.labels:
-        raise ValueError("workspace targets are not the kind the trainer's loss reads")
+    if work.labels != objective.labels:
+        raise ValueError("workspace targets are not the kind the objective's loss reads")
     cdef int64_t n = data.n
     cdef int64_t c_batch = _int64(batch_size, "batch_size")
     cdef int64_t c_first = _int64(first_batch, "first_batch")
@@ -685,34 +864,24 @@ def train_batches(Network network not None, Workspace work not None, Trainer tra
                 or not arr.flags.c_contiguous or not arr.flags.writeable:
             raise ValueError(f"{name} must be a writeable float64 array of at least "
                              f"{count} entries")
-    # what C writes (parameters, gradients, slots, the two outputs) must overlap
-    # nothing else it reads or writes: a write into order or labels would send
-    # later batches' indices out of bounds
-    written = [(network.params, "the network's params"), (network.grads, "the network's grads"),
-               (trainer.slot_1, "slot_1"), (trainer.slot_2, "slot_2"),
-               (losses, "batch_loss"), (metrics, "batch_metric")]
+    # what C writes (parameters, gradients, optimizer state, the two outputs) must
+    # overlap nothing else it reads or writes: a write into order or labels would
+    # send later batches' indices out of bounds
+    state = optimizer_state
+    written = [(network.params, "the network's params"), (network.grads, "the network's grads")]
+    written += [(s, name) for s, name in ((state.momentums, "momentums"),
+                                          (state.velocities, "velocities")) if s is not None]
+    written += [(losses, "batch_loss"), (metrics, "batch_metric")]
     others = written + [(order, "order"), (data.x, "x"), (data.y, "y")]
     for i in range(len(written)):
         for j in range(len(others)):
             if i != j and _overlap(written[i][0], others[j][0]):
                 raise ValueError(f"{written[i][1]} must not share memory with {others[j][1]}")
-    cdef int64_t done
-    cdef void *x = _data(data.x)
-    cdef void *y = _data(data.y)
-    cdef int64_t *idx = <int64_t *>_data(order)
-    cdef double *lp = <double *>_data(losses)
-    cdef double *mp = <double *>_data(metrics)
-    if network.dtype == np.float64:
-        with nogil:
-            done = df_train_batches_f64(&network.net, &work.work, &trainer.train,
-                                        <double *>x, y, idx, n, c_batch, c_first,
-                                        c_end, lp, mp)
-    else:
-        with nogil:
-            done = df_train_batches_f32(&network.net, &work.work, &trainer.train,
-                                        <float *>x, y, idx, n, c_batch, c_first,
-                                        c_end, lp, mp)
-    return done
+    if _is_f64(data.x):
+        return _train_batches(F64, network, work, objective, state, data, order, c_batch,
+                              c_first, c_end, losses, metrics)
+    return _train_batches(F32, network, work, objective, state, data, order, c_batch,
+                          c_first, c_end, losses, metrics)
 
 
 def accepts(Network network, x):
@@ -732,35 +901,28 @@ def forward_uses_blas(Network network not None):
                                      network.typenum == cnp.NPY_FLOAT))
 
 
-def predict(Network network not None, x, capacity, bint check_finite=True):
-    """The network's output for every row of ``x``, in batches of ``capacity`` rows;
-    with ``check_finite``, x holding NaN or inf is a ValueError naming the first row."""
-    if not accepts(network, x):
-        x = _float_array(x, "x", 2, network.dtype, False)
-        raise ValueError(f"x must have {network.units[0]} features, got shape {x.shape}")
-    cdef int64_t cap = _int64(capacity, "capacity")
-    if cap < 1:
-        raise ValueError(f"capacity must be >= 1, got {cap}")
-    cap = min(cap, _MAX_INT)  # the kernels take a batch's rows as a C int
-    cdef cnp.ndarray a = <cnp.ndarray>x
-    cdef int64_t n = cnp.PyArray_DIM(a, 0)
+cdef cnp.ndarray _predict(floating *tag, Network network, cnp.ndarray x, int64_t cap,
+                          bint check_finite):
+    cdef int64_t n = cnp.PyArray_DIM(x, 0)
     cdef cnp.npy_intp dims[2]
     dims[0] = n
     dims[1] = network.net.units[network.net.n_layers]
     cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, dims, network.typenum, 0)
-    cdef void *p_x = cnp.PyArray_DATA(a)
-    cdef void *p_out = cnp.PyArray_DATA(out)
-    cdef int status = 0
+    cdef const floating *px = <const floating *>cnp.PyArray_DATA(x)
+    cdef floating *po = <floating *>cnp.PyArray_DATA(out)
+    cdef int n_in = network.net.units[0], status = 0
     cdef int64_t bad = -1
-    cdef int n_in = network.net.units[0]
-    cdef bint f64 = network.typenum == cnp.NPY_DOUBLE
     with nogil:  # the screen too: a large or memory-mapped x takes a while to read
-        if check_finite:
-            bad = (df_first_nonfinite_f64(<double *>p_x, n, n_in) if f64
-                   else df_first_nonfinite_f32(<float *>p_x, n, n_in))
-        if bad < 0:
-            status = (df_predict_f64(&network.net, <double *>p_x, n, cap, <double *>p_out) if f64
-                      else df_predict_f32(&network.net, <float *>p_x, n, cap, <float *>p_out))
+        if floating is float:
+            if check_finite:
+                bad = df_first_nonfinite_f32(px, n, n_in)
+            if bad < 0:
+                status = df_predict_f32(&network.net, px, n, cap, po)
+        else:
+            if check_finite:
+                bad = df_first_nonfinite_f64(px, n, n_in)
+            if bad < 0:
+                status = df_predict_f64(&network.net, px, n, cap, po)
     if bad >= 0:
         raise ValueError(f"x holds NaN or inf (first at row {bad})")
     if status != 0:
@@ -768,20 +930,50 @@ def predict(Network network not None, x, capacity, bint check_finite=True):
     return out
 
 
-def evaluate(Network network not None, Workspace work not None, Trainer trainer not None,
-             Dataset data not None):
-    """``(loss sum, metric sum)`` over all rows of ``data``, in batches."""
-    _check_parts(network, work, trainer, data)
-    cdef double loss_sum = 0, metric_sum = 0
+def predict(Network network not None, x, capacity, bint check_finite=True):
+    """The network's output for every row of ``x``, as a new array.
+
+    x: a C-contiguous 2-d array of the network's dtype and input width (see
+    accepts).  capacity: the most rows per batch (>= 1; at most MAX_ROWS are
+    used).  check_finite: screen x first, NaN or inf being a ValueError that
+    names the first row holding one."""
+    if not accepts(network, x):
+        x = _float_array(x, "x", 2, network.dtype, False)
+        raise ValueError(f"x must have {network.units[0]} features, got shape {x.shape}")
+    cdef int64_t cap = _int64(capacity, "capacity")
+    if cap < 1:
+        raise ValueError(f"capacity must be >= 1, got {cap}")
+    cap = min(cap, MAX_ROWS)  # the kernels take a batch's rows as a C int
+    if network.typenum == cnp.NPY_DOUBLE:
+        return _predict(F64, network, <cnp.ndarray>x, cap, check_finite)
+    return _predict(F32, network, <cnp.ndarray>x, cap, check_finite)
+
+
+cdef tuple _evaluate(floating *tag, Network network, Workspace work, Objective objective,
+                     Dataset data):
+    cdef const floating *x = <const floating *>_data(data.x)
+    cdef const void *y = _data(data.y)
     cdef int64_t n = data.n
-    cdef void *x = _data(data.x)
-    cdef void *y = _data(data.y)
-    if network.dtype == np.float64:
-        with nogil:
-            df_evaluate_f64(&network.net, &work.work, &trainer.train, <double *>x, y, n,
+    cdef double loss_sum = 0, metric_sum = 0
+    with nogil:
+        if floating is float:
+            df_evaluate_f32(&network.net, &work.work, &objective.objective, x, y, n,
                             &loss_sum, &metric_sum)
-    else:
-        with nogil:
-            df_evaluate_f32(&network.net, &work.work, &trainer.train, <float *>x, y, n,
+        else:
+            df_evaluate_f64(&network.net, &work.work, &objective.objective, x, y, n,
                             &loss_sum, &metric_sum)
     return loss_sum, metric_sum
+
+
+def evaluate(Network network not None, Workspace work not None, Objective objective not None,
+             Dataset data not None):
+    """``(loss sum, metric sum)`` over all rows of ``data``, in batches of up to
+    work.capacity rows.
+
+    work: a Workspace of the network (training=False suffices).  objective: the
+    loss and metric (a fused output's activation is left to the loss, as in
+    training).  data: a Dataset of the network whose targets the loss reads."""
+    _check_parts(network, work, objective, None, data)
+    if _is_f64(data.x):
+        return _evaluate(F64, network, work, objective, data)
+    return _evaluate(F32, network, work, objective, data)

@@ -31,7 +31,7 @@ def log_softmax(z):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def activation(z, name, slope=0.2):
+def activation(z, name, slope):
     """``name`` applied to ``z`` (leaky_relu uses ``slope`` for negative inputs)."""
     if name == "linear":
         return z.copy()
@@ -48,7 +48,7 @@ def activation(z, name, slope=0.2):
     raise ValueError(f"unknown activation {name!r}")
 
 
-def activation_backward(a, grad, name, slope=0.2):
+def activation_backward(a, grad, name, slope):
     """dL/dz from the activation's output ``a`` and dL/da ``grad``."""
     if name == "linear":
         return grad.copy()
@@ -67,11 +67,11 @@ def activation_backward(a, grad, name, slope=0.2):
 
 # ------------------------------------------------------------------ a Dense layer
 
-def dense_forward(x, kernel, bias, name="linear", slope=0.2):
+def dense_forward(x, kernel, bias, name, slope):
     return activation(x @ kernel + bias, name, slope)
 
 
-def dense_backward(x, kernel, a, grad, name="linear", slope=0.2, need_dx=True):
+def dense_backward(x, kernel, a, grad, name, slope, need_dx):
     """``(d_kernel, d_bias, d_x)`` from the layer's input, output and dL/d(output)."""
     dz = activation_backward(a, grad, name, slope)
     return x.T @ dz, dz.sum(axis=0), (dz @ kernel.T if need_dx else None)
@@ -143,13 +143,13 @@ def categorical_accuracy(out, targets):
     return (out.argmax(axis=-1) == targets.argmax(axis=-1)).mean()
 
 
-def binary_accuracy(out, targets, threshold=0.5):
+def binary_accuracy(out, targets, threshold):
     return (targets == (out > threshold)).mean(axis=-1).mean()
 
 
 # ------------------------------------------------------------------ optimizers, in place
 
-def adam_update(w, g, m, v, step, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+def adam_update(w, g, m, v, step, learning_rate, beta_1, beta_2, epsilon):
     """Keras 3's Adam; ``step`` counts from 1."""
     alpha = learning_rate * np.sqrt(1 - beta_2 ** step) / (1 - beta_1 ** step)
     m += (g - m) * (1 - beta_1)
@@ -157,7 +157,8 @@ def adam_update(w, g, m, v, step, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, 
     w -= alpha * m / (np.sqrt(v) + epsilon)
 
 
-def sgd_update(w, g, velocity=None, learning_rate=0.01, momentum=0.0, nesterov=False):
+def sgd_update(w, g, velocity, learning_rate, momentum, nesterov):
+    """Keras' SGD; ``velocity`` may be None when ``momentum`` is 0."""
     if momentum == 0:
         w -= learning_rate * g
         return
@@ -166,7 +167,7 @@ def sgd_update(w, g, velocity=None, learning_rate=0.01, momentum=0.0, nesterov=F
     w += momentum * velocity - learning_rate * g if nesterov else velocity
 
 
-def rmsprop_update(w, g, mean_square, learning_rate=1e-3, rho=0.9, epsilon=1e-7):
+def rmsprop_update(w, g, mean_square, learning_rate, rho, epsilon):
     """Keras' RMSprop without momentum: epsilon inside the square root."""
     mean_square *= rho
     mean_square += (1 - rho) * g * g
@@ -200,10 +201,13 @@ class MLP:
     ``LOSSES``.  With ``fused_output`` the last activation is skipped during
     training and the loss (a ``*_logits`` one) reads the pre-activation, as
     densefit does for a softmax or sigmoid output under a probability loss.
+    ``slope`` is leaky_relu's negative slope; the rest are Adam's
+    hyper-parameters (no defaults here: take Keras' from densefit's public API,
+    e.g. ``densefit.optimizers.Adam().get_config()``).
     """
 
-    def __init__(self, layers, loss, fused_output=False, slope=0.2, learning_rate=1e-3,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    def __init__(self, layers, loss, fused_output, slope, learning_rate, beta_1, beta_2,
+                 epsilon):
         self.kernels = [k.copy() for k, _, _ in layers]
         self.biases = [b.copy() for _, b, _ in layers]
         self.activations = [a for _, _, a in layers]

@@ -258,15 +258,15 @@ def _from_version_1(config, arrays):
     ``slot_2``, in the order of the optimizer's ``slot_names``."""
     from_v1 = dict(config, model={"class_name": "Sequential", "config": config["model"]},
                    seed_state=config["rng_state"])
-    arrays = {k: v for k, v in arrays.items() if not k.startswith("slot_")}
+    converted = {k: v for k, v in arrays.items() if not k.startswith("slot_")}
     if "compile" in config:
         compiled = config["compile"]
         from_v1["optimizer_iterations"] = compiled["optimizer"].get("iterations", 0)
         names = optimizers.deserialize(compiled["optimizer"]).slot_names
         for name, key in zip(names, ("slot_1", "slot_2")):
             if key in arrays:
-                arrays[_OPTIMIZER_PREFIX + name] = arrays[key]
-    return from_v1, arrays
+                converted[_OPTIMIZER_PREFIX + name] = arrays[key]
+    return from_v1, converted
 
 
 def save_weights(model, filepath):

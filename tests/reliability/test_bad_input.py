@@ -19,6 +19,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from densefit import Sequential, callbacks, losses, reference
+from densefit.activations import LEAKY_RELU_SLOPE as KERAS_SLOPE  # leaky_relu's default
 from densefit.layers import Activation, Dense, Input, LeakyReLU
 from densefit.optimizers import SGD, Adam, RMSprop
 from densefit.utils import set_random_seed
@@ -389,8 +390,9 @@ def test_predict_builds_an_unbuilt_model_from_the_data():
     assert model.built and model.input_shape == (None, 5)
     assert [w.shape for w in model.get_weights()] == [(5, 4), (4,), (4, 2), (2,)]
     w = model.get_weights()
-    assert_allclose(out, reference.dense_forward(reference.dense_forward(x, w[0], w[1], "relu"),
-                                                 w[2], w[3]), rtol=1e-5, atol=1e-6)
+    hidden = reference.dense_forward(x, w[0], w[1], "relu", KERAS_SLOPE)
+    assert_allclose(out, reference.dense_forward(hidden, w[2], w[3], "linear", KERAS_SLOPE),
+                    rtol=1e-5, atol=1e-6)
     expect_error(model, ValueError, ["x must have 5 features", r"got shape \(6, 3\)"],
                  lambda: model.predict(x[:, :3]))
     # a refused first call leaves the model unbuilt
@@ -512,7 +514,7 @@ def test_categorical_crossentropy_accepts_any_finite_targets():
             model.compile(optimizer=Adam(0.01), loss=loss)
             w = model.get_weights()
             mlp = reference.MLP([(w[0], w[1], "tanh"), (w[2], w[3], output)], kernel,
-                                fused_output=output == "softmax", learning_rate=0.01)
+                                output == "softmax", KERAS_SLOPE, **model.optimizer.get_config())
             logits = mlp.forward(x, training=True)[-1]
             want = -(targets * reference.log_softmax(logits)).sum(axis=1).mean()
             assert_allclose(model.evaluate(x, targets, verbose=0), want, rtol=1e-12)

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from densefit import _core, reference
+from densefit import _core, activations, optimizers, reference
 
 SANITIZE = bool(os.environ.get("DENSEFIT_SANITIZE_RUN"))
 EXAMPLES = 40 if SANITIZE else 150
@@ -36,6 +36,9 @@ FLOATS = [np.float32, np.float64]
 OTHER_DTYPES = [np.float16, np.float32, np.float64, np.int32, np.int64, np.uint8, np.bool_,
                 object, np.complex128, "U3"]
 ALLOWED = (TypeError, ValueError, MemoryError)
+KERAS_SLOPE = activations.LEAKY_RELU_SLOPE  # Keras' defaults, where the value is not the point
+KERAS_ADAM = optimizers.Adam().get_config()
+KERAS_RMSPROP = optimizers.RMSprop().get_config()
 
 JUNK = [None, 0, 1, -1, 1.5, float("nan"), 2**70, -(2**70), 10**400, "abc", b"x", [],
         [[1.0, 2.0]], (), {}, np.float32(1.0), np.int64(3), np.array(2.0)]
@@ -335,14 +338,14 @@ UPDATES = {
     "adam": (_core.adam_update, reference.adam_update, ["variable", "grad", "m", "v"],
              ["step", "learning_rate", "beta_1", "beta_2", "epsilon"]),
     "sgd": (_core.sgd_update, reference.sgd_update, ["variable", "grad", "velocity"],
-            ["learning_rate", "momentum"]),
+            ["learning_rate", "momentum", "nesterov"]),
     "rmsprop": (_core.rmsprop_update, reference.rmsprop_update,
                 ["variable", "grad", "mean_square"], ["learning_rate", "rho", "epsilon"]),
 }
 SCALARS = {"step": st.integers(1, 1000), "learning_rate": st.sampled_from([1e-3, 0.1, 1.0]),
            "beta_1": st.sampled_from([0.0, 0.9]), "beta_2": st.sampled_from([0.5, 0.999]),
            "epsilon": st.sampled_from([1e-7, 1e-3]), "momentum": st.sampled_from([0.0, 0.9]),
-           "rho": st.sampled_from([0.0, 0.9])}
+           "rho": st.sampled_from([0.0, 0.9]), "nesterov": st.booleans()}
 
 
 @SETTINGS
@@ -358,7 +361,8 @@ def test_optimizer_updates(data):
     arrays += [_values(rng, shape, dtype) for _ in array_names[1:]]
     arrays[2:] = [np.abs(a) for a in arrays[2:]]  # second moments are >= 0
     scalars = [draw(SCALARS[s]) for s in scalar_names]
-    kinds = ["array"] * len(arrays) + ["int" if s == "step" else "real" for s in scalar_names]
+    kinds = ["array"] * len(arrays) + [{"step": "int", "nesterov": "bool"}.get(s, "real")
+                                       for s in scalar_names]
     args = _break(draw, rng, arrays + scalars, kinds)
     if name == "sgd" and args[2] is None:
         args[2] = None  # velocity may be None when momentum is 0
@@ -390,12 +394,12 @@ def _network(draw, rng, dtype):
 
 @SETTINGS
 @given(st.data())
-def test_network_workspace_trainer_dataset(data):
+def test_network_workspace_objective_state_dataset(data):
     draw = data.draw
     rng = _rng(draw)
     dtype = draw(st.sampled_from(FLOATS))
     units, acts, slopes, params, grads = _network(draw, rng, dtype)
-    which = draw(st.sampled_from(["network", "workspace", "trainer", "dataset"]))
+    which = draw(st.sampled_from(["network", "workspace", "objective", "state", "dataset"]))
     if which == "network":
         raw = [units, acts, slopes, params, grads]
         as_arrays = [np.array(units), np.array(acts), np.array(slopes), params, grads]
@@ -417,23 +421,29 @@ def test_network_workspace_trainer_dataset(data):
         status, work = _call(_core.Workspace, args)
         if status == "ok":
             assert work.capacity == args[1] and work.owner is args[0]
-    elif which == "trainer":
+    elif which == "objective":
         loss = draw(st.integers(0, 6))
         sparse = LOSS_NAMES[loss].startswith("sparse")
         metric = draw(st.sampled_from([0, 1] if sparse else [0, 2, 3]))
-        slot = draw(st.sampled_from(["none", "given"]))
-        slots = ([None, None] if slot == "none" else
-                 [np.zeros_like(params), np.zeros_like(params)])
-        args = _break(draw, rng, [net, loss, draw(st.booleans()), metric, 0.5,
-                                  draw(st.integers(0, 2)), 0.01, 0.9, 0.999, 1e-7, 0.0,
-                                  False, draw(st.integers(0, 10**6)), *slots, 0.9],
-                      ["object", "code:7", "bool", "code:4", "real", "code:3", "real", "real",
-                       "real", "real", "real", "bool", "int", "array", "array", "real"])
-        status, trainer = _call(_core.Trainer, args)
+        args = _break(draw, rng, [loss, draw(st.booleans()), metric, 0.5],
+                      ["code:7", "bool", "code:4", "real"])
+        status, objective = _call(_core.Objective, args)
         if status == "ok":
-            assert trainer.iterations == args[12]
-            assert trainer.slot_1.shape == trainer.slot_2.shape == params.shape
-            assert not np.shares_memory(trainer.slot_1, trainer.slot_2)
+            assert objective.labels == LOSS_NAMES[args[0]].startswith("sparse")
+    elif which == "state":
+        rule = draw(st.integers(0, 2))
+        momentum = draw(st.sampled_from([0.0, 0.9]))
+        args = _break(draw, rng, [net, rule, 0.01, 0.9, 0.999, 1e-7, momentum, False, 0.9,
+                                  draw(st.integers(0, 10**6)), *_state_arrays(rule, momentum,
+                                                                              params)],
+                      ["object", "code:3", "real", "real", "real", "real", "real", "bool",
+                       "real", "int", "array", "array"])
+        status, state = _call(_core.OptimizerState, args)
+        if status == "ok":
+            assert state.iterations == args[9] and state.rule == args[1]
+            slots = [a for a in (state.momentums, state.velocities) if a is not None]
+            assert all(a.shape == params.shape for a in slots)
+            assert len(slots) < 2 or not np.shares_memory(*slots)
     else:
         labels = draw(st.booleans())
         n = draw(dims)
@@ -450,11 +460,25 @@ def test_network_workspace_trainer_dataset(data):
     _unchanged(snapshot)  # building objects never writes the network's buffers
 
 
+def _state_arrays(rule, momentum, params):
+    """Zeroed (momentums, velocities) as the rule keeps them, else None."""
+    sgd = _core.OPTIMIZERS["sgd"]
+    return (np.zeros_like(params) if rule != _core.OPTIMIZERS["rmsprop"]
+            and (rule != sgd or momentum != 0) else None,
+            np.zeros_like(params) if rule != sgd else None)
+
+
+def _state(net, rule, learning_rate, momentum=0.0):
+    """An OptimizerState: every hyper-parameter given, Keras' defaults for the rest."""
+    return _core.OptimizerState(net, rule, learning_rate, 0.9, 0.999, 1e-7, momentum, False,
+                                0.9, 0, *_state_arrays(rule, momentum, net.params))
+
+
 def _parts(draw, rng, dtype=None):
-    """A valid Network, Workspace, Trainer and Dataset, configured as models configure
-    them: probabilities come from a softmax or sigmoid output (a relu output of zeros
-    is 0/0 under the renormalising probability losses, in Keras too), and only a
-    logits loss reads a fused output's pre-activation."""
+    """A valid Network, Workspace, Objective, OptimizerState and Dataset, configured
+    as models configure them: probabilities come from a softmax or sigmoid output
+    (a relu output of zeros is 0/0 under the renormalising probability losses, in
+    Keras too), and only a logits loss reads a fused output's pre-activation."""
     dtype = dtype or draw(st.sampled_from(FLOATS))
     units, acts, slopes, params, grads = _network(draw, rng, dtype)
     loss = draw(st.integers(0, 6))
@@ -467,12 +491,13 @@ def _parts(draw, rng, dtype=None):
     net = _core.Network(units, acts, slopes, params, grads)
     metric = draw(st.sampled_from([0, 1] if labels else [0, 2, 3]))
     work = _core.Workspace(net, draw(positive), labels)
-    trainer = _core.Trainer(net, loss, fused, metric, 0.5, draw(st.integers(0, 2)),
-                            draw(st.sampled_from([1e-3, 0.05])))
+    objective = _core.Objective(loss, fused, metric, 0.5)
+    state = _state(net, draw(st.integers(0, 2)), draw(st.sampled_from([1e-3, 0.05])),
+                   draw(st.sampled_from([0.0, 0.9])))
     n = draw(dims)
     x = _values(rng, (n, units[0]), dtype)
     y = _target(rng, loss, n, units[-1], dtype)
-    return net, work, trainer, _core.Dataset(net, x, y, labels), x, y
+    return net, work, objective, state, _core.Dataset(net, x, y, labels), x, y
 
 
 @SETTINGS
@@ -480,7 +505,7 @@ def _parts(draw, rng, dtype=None):
 def test_train_batches(data):
     draw = data.draw
     rng = _rng(draw)
-    net, work, trainer, dataset, x, y = _parts(draw, rng)
+    net, work, objective, state, dataset, x, y = _parts(draw, rng)
     n = dataset.n
     batch_size = draw(st.integers(1, work.capacity))
     n_batches = -(-n // batch_size)
@@ -488,22 +513,23 @@ def test_train_batches(data):
     end = draw(st.integers(first, n_batches))
     order = rng.permutation(n).astype(np.int64)
     losses, metrics = np.zeros(max(end - first, 1)), np.zeros(max(end - first, 1))
-    args = _break(draw, rng, [net, work, trainer, dataset, order, batch_size, first, end,
-                              losses, metrics],
-                  ["object"] * 4 + ["array", "int", "int", "int", "array", "array"])
-    state = [net.params, net.grads, trainer.slot_1, trainer.slot_2]
-    snapshot = _snapshot(state + [order, x, y])
-    iterations = trainer.iterations
+    args = _break(draw, rng, [net, work, objective, state, dataset, order, batch_size, first,
+                              end, losses, metrics],
+                  ["object"] * 5 + ["array", "int", "int", "int", "array", "array"])
+    written = [a for a in (net.params, net.grads, state.momentums, state.velocities)
+               if a is not None]
+    snapshot = _snapshot(written + [order, x, y])
+    iterations = state.iterations
     status, done = _call(_core.train_batches, args)
     if status == "error":
         _unchanged(snapshot)
-        assert trainer.iterations == iterations
+        assert state.iterations == iterations
         return
-    count = args[7] - args[6]
+    count = args[8] - args[7]
     assert 0 <= done <= count
-    assert trainer.iterations == iterations + done
-    _finite(np.asarray(args[8])[:done], net.params)
-    _unchanged(snapshot, skip=state)  # the data and the order are only read
+    assert state.iterations == iterations + done
+    _finite(np.asarray(args[9])[:done], net.params)
+    _unchanged(snapshot, skip=written)  # the data and the order are only read
 
 
 @SETTINGS
@@ -511,8 +537,9 @@ def test_train_batches(data):
 def test_predict_evaluate_accepts(data):
     draw = data.draw
     rng = _rng(draw)
-    net, work, trainer, dataset, x, y = _parts(draw, rng)
-    snapshot = _snapshot([net.params, net.grads, trainer.slot_1, trainer.slot_2, x])
+    net, work, objective, state, dataset, x, y = _parts(draw, rng)
+    snapshot = _snapshot([a for a in (net.params, net.grads, state.momentums, state.velocities,
+                                      x) if a is not None])
     which = draw(st.sampled_from(["predict", "evaluate", "accepts"]))
     if which == "predict":
         args = _break(draw, rng, [net, x, draw(st.sampled_from([1, 2, 1024])),
@@ -528,7 +555,7 @@ def test_predict_evaluate_accepts(data):
                 dict(rtol=1e-12, atol=1e-12)
             assert_allclose(out, _core.predict(net, args[1], 1), **tol)
     elif which == "evaluate":
-        args = _break(draw, rng, [net, work, trainer, dataset], ["object"] * 4)
+        args = _break(draw, rng, [net, work, objective, dataset], ["object"] * 4)
         status, sums = _call(_core.evaluate, args)
         if status == "ok":
             loss_sum, metric_sum = sums
@@ -558,12 +585,14 @@ def _net(dtype=F32, units=(2, 3)):
 
 NET = _net()
 WORK = _core.Workspace(NET, 4, True)
-TRAINER = _core.Trainer(NET, _core.LOSSES["sparse_ce_logits"], False, 1, 0.5, 1, 0.01)
+OBJECTIVE = _core.Objective(_core.LOSSES["sparse_ce_logits"], False, 1, 0.5)
+STATE = _state(NET, _core.OPTIMIZERS["adam"], 0.01)
 DATA = _core.Dataset(NET, np.ones((5, 2), F32), np.array([0, 1, 2, 0, 1], np.int32), True)
 
 
 def _train(**changes):
-    args = dict(network=NET, work=WORK, trainer=TRAINER, data=DATA, order=np.arange(5),
+    args = dict(network=NET, work=WORK, objective=OBJECTIVE, optimizer_state=STATE, data=DATA,
+                order=np.arange(5),
                 batch_size=2, first_batch=0, end_batch=3, batch_loss=np.zeros(3),
                 batch_metric=np.zeros(3))
     args.update(changes)
@@ -574,26 +603,27 @@ W, G, M, V = (np.ones(4, F32) for _ in range(4))
 SLOT = np.zeros(_core.parameter_count((2, 3)), F32)
 NET64 = _net(np.float64)
 WORK64 = _core.Workspace(NET64, 4, True)
-TRAINER64 = _core.Trainer(NET64, _core.LOSSES["sparse_ce_logits"], False, 1, 0.5, 1, 0.01)
+STATE64 = _state(NET64, _core.OPTIMIZERS["adam"], 0.01)
+ADAM = (_core.OPTIMIZERS["adam"], 0.01, 0.9, 0.999, 1e-7, 0.0, False, 0.9, 0)  # rule..iterations
 DATA64 = _core.Dataset(NET64, np.ones((5, 2)), np.array([0, 1, 2, 0, 1], np.int32), True)
 SAME = np.zeros(4, F32)
 BUFFER = np.zeros(5)
 
 REGRESSIONS = {
     # the same array passed twice where the call writes: was accepted (wrong results)
-    "adam m is v": (lambda: _core.adam_update(W, G, SAME, SAME, 1), ValueError,
+    "adam m is v": (lambda: _core.adam_update(W, G, SAME, SAME, 1, **KERAS_ADAM), ValueError,
                     "v must not share memory"),
-    "adam grad is m": (lambda: _core.adam_update(W, SAME, SAME, V, 1), ValueError,
+    "adam grad is m": (lambda: _core.adam_update(W, SAME, SAME, V, 1, **KERAS_ADAM), ValueError,
                        "m must not share memory"),
-    "adam variable is grad": (lambda: _core.adam_update(W, W, M, V, 1), ValueError,
+    "adam variable is grad": (lambda: _core.adam_update(W, W, M, V, 1, **KERAS_ADAM), ValueError,
                               "grad must not share memory"),
-    "sgd velocity is grad": (lambda: _core.sgd_update(W, SAME, SAME, momentum=0.9), ValueError,
+    "sgd velocity is grad": (lambda: _core.sgd_update(W, SAME, SAME, 0.01, 0.9, False), ValueError,
                              "velocity must not share memory"),
-    "rmsprop mean_square is grad": (lambda: _core.rmsprop_update(W, SAME, SAME), ValueError,
+    "rmsprop mean_square is grad": (lambda: _core.rmsprop_update(W, SAME, SAME, **KERAS_RMSPROP),
+                                    ValueError,
                                     "mean_square must not share memory"),
-    "trainer slot_1 is slot_2": (lambda: _core.Trainer(NET, 0, False, 1, 0.5, 1, 0.01,
-                                                       slot_1=SLOT, slot_2=SLOT),
-                                 ValueError, "slot_1 and slot_2 must not share memory"),
+    "momentums is velocities": (lambda: _core.OptimizerState(NET, *ADAM, SLOT, SLOT),
+                                ValueError, "momentums and velocities must not share memory"),
     # outputs of train_batches overlapping what it reads: a loss written into the
     # order array sent the next batch's row indices out of bounds
     "batch_loss over order": (lambda: _train(order=BUFFER.view(np.int64),
@@ -601,40 +631,42 @@ REGRESSIONS = {
                               ValueError, "batch_loss must not share memory with order"),
     "batch_loss is batch_metric": (lambda: _train(batch_loss=BUFFER, batch_metric=BUFFER)(),
                                    ValueError, "batch_loss must not share memory"),
-    "batch_metric is the slots": (lambda: _train(trainer=TRAINER64, batch_metric=TRAINER64.slot_1,
+    "batch_metric is the slots": (lambda: _train(optimizer_state=STATE64,
+                                                 batch_metric=STATE64.momentums,
                                                  network=NET64, work=WORK64, data=DATA64)(),
-                                  ValueError, "slot_1 must not share memory with batch_metric"),
+                                  ValueError, "momentums must not share memory with batch_metric"),
     # None for a typed object argument: was a segmentation fault
     "predict on None": (lambda: _core.predict(None, np.ones((1, 2), F32), 4), TypeError,
                         "network"),
     "workspace of None": (lambda: _core.Workspace(None, 4), TypeError, "network"),
-    "trainer of None": (lambda: _core.Trainer(None, 0, False, 0, 0.5, 0, 0.1), TypeError,
-                        "network"),
+    "optimizer state of None": (lambda: _core.OptimizerState(None, *ADAM, None, None), TypeError,
+                                "network"),
     "dataset of None": (lambda: _core.Dataset(None, np.ones((1, 2), F32),
                                               np.zeros(1, np.int32), True), TypeError, "network"),
-    "train with no trainer": (_train(trainer=None), TypeError, "trainer"),
-    "evaluate with no data": (lambda: _core.evaluate(NET, WORK, TRAINER, None), TypeError,
+    "train with no optimizer state": (_train(optimizer_state=None), TypeError, "optimizer_state"),
+    "train with no objective": (_train(objective=None), TypeError, "objective"),
+    "evaluate with no data": (lambda: _core.evaluate(NET, WORK, OBJECTIVE, None), TypeError,
                               "data"),
     # integers beyond the C type: were OverflowError
     "activation code 2**40": (lambda: _core.dense_forward(np.ones((1, 2), F32),
                                                           np.ones((2, 3), F32),
-                                                          np.ones(3, F32), 2**40),
+                                                          np.ones(3, F32), 2**40, KERAS_SLOPE),
                               ValueError, r"activation must be a code in \[0, 6\)"),
     "loss code 2**64": (lambda: _core.loss(2**64, np.ones((1, 2), F32), np.zeros(1, np.int32)),
                         ValueError, "loss must be a code"),
     "loss_uses_labels 10**5000": (lambda: _core.loss_uses_labels(10**5000), ValueError,
                                   "an integer of 16610 bits"),
     "adam step 2**70": (lambda: _core.adam_update(np.ones(2), np.ones(2), np.zeros(2),
-                                                  np.zeros(2), 2**70),
+                                                  np.zeros(2), 2**70, 0.001, 0.9, 0.999, 1e-7),
                         ValueError, "step must fit in 64 bits"),
     "slope 10**400": (lambda: _core.activation_forward(np.ones((1, 2)), 4, 10**400), ValueError,
                       "slope must be a finite real number"),
     "workspace capacity 2**70": (lambda: _core.Workspace(NET, 2**70), ValueError, "capacity"),
     "workspace capacity over a C int": (lambda: _core.Workspace(NET, 2**31), ValueError,
                                         r"capacity must be in \[1, 2\*\*31 - 1\]"),
-    "trainer iterations 2**64": (lambda: _core.Trainer(NET, 0, False, 0, 0.5, 0, 0.1,
-                                                       iterations=2**64),
-                                 ValueError, "iterations"),
+    "state iterations 2**64": (lambda: _core.OptimizerState(NET, *ADAM[:-1], 2**64, SLOT,
+                                                            SLOT.copy()),
+                               ValueError, "iterations"),
     "predict capacity 2**64": (lambda: _core.predict(NET, np.ones((1, 2), F32), 2**64),
                                ValueError, "capacity"),
     "train first_batch 2**64": (_train(first_batch=2**64), ValueError, "first_batch"),
@@ -646,17 +678,23 @@ REGRESSIONS = {
                                                     np.zeros(9)), (ValueError, TypeError),
                               "slopes"),
     # floats where integers belong: were silently truncated
-    "activation code 1.5": (lambda: _core.activation_forward(np.ones((1, 2)), 1.5), TypeError,
+    "activation code 1.5": (lambda: _core.activation_forward(np.ones((1, 2)), 1.5, KERAS_SLOPE),
+                            TypeError,
                             "activation must be an integer"),
     "network units 2.5": (lambda: _core.Network([2.5, 3], [0], [0.2], np.zeros(9),
                                                 np.zeros(9)), TypeError, "units"),
     "train batch_size 2.0": (_train(batch_size=2.0), TypeError, "batch_size"),
     # non-finite hyper-parameters: were accepted (NaN weights)
     "adam learning_rate nan": (lambda: _core.adam_update(np.ones(2), np.ones(2), np.zeros(2),
-                                                         np.zeros(2), 1, float("nan")),
+                                                         np.zeros(2), 1, float("nan"), 0.9,
+                                                         0.999, 1e-7),
                                ValueError, "learning_rate must be a finite"),
-    "trainer epsilon inf": (lambda: _core.Trainer(NET, 0, False, 0, 0.5, 1, 0.1,
-                                                  epsilon=float("inf")), ValueError, "epsilon"),
+    "state epsilon inf": (lambda: _core.OptimizerState(NET, _core.OPTIMIZERS["adam"], 0.1, 0.9,
+                                                       0.999, float("inf"), 0.0, False, 0.9, 0,
+                                                       SLOT, SLOT.copy()),
+                          ValueError, "epsilon"),
+    "objective threshold inf": (lambda: _core.Objective(0, False, 0, float("inf")), ValueError,
+                                "threshold"),
     "network slope inf": (lambda: _core.Network([2, 3], [4], [float("inf")], np.zeros(9),
                                                 np.zeros(9)), ValueError, "slopes"),
 }
@@ -673,7 +711,7 @@ def test_regressions(call, error, match):
 def test_failed_update_leaves_the_arrays_alone():
     w, m = np.ones(4, F32), np.zeros(4, F32)
     with pytest.raises(ValueError):
-        _core.adam_update(w, np.ones(4, F32), m, m, 1)
+        _core.adam_update(w, np.ones(4, F32), m, m, 1, **KERAS_ADAM)
     assert_array_equal(w, 1) and assert_array_equal(m, 0)
 
 
@@ -696,9 +734,10 @@ def test_dataset_keeps_its_own_copy_of_the_labels():
     data = _core.Dataset(net, np.ones((5, 2), F32), labels, True)
     labels[:] = 10**6
     work = _core.Workspace(net, 5, True)
-    trainer = _core.Trainer(net, _core.LOSSES["sparse_ce_logits"], False, 1, 0.5, 0, 0.1)
+    objective = _core.Objective(_core.LOSSES["sparse_ce_logits"], False, 1, 0.5)
+    state = _state(net, _core.OPTIMIZERS["sgd"], 0.1)
     losses = np.zeros(1)
-    assert _core.train_batches(net, work, trainer, data, np.arange(5), 5, 0, 1, losses,
+    assert _core.train_batches(net, work, objective, state, data, np.arange(5), 5, 0, 1, losses,
                                np.zeros(1)) == 1
     assert np.isfinite(losses[0]) and losses[0] == pytest.approx(np.log(3), rel=1e-5)
     assert data.y.tolist() == [0, 1, 2, 0, 1]

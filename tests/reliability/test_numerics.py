@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 from densefit import Sequential, _core, losses
+from densefit.activations import LEAKY_RELU_SLOPE as KERAS_SLOPE  # leaky_relu's default
 from densefit.layers import Dense, Input
 from densefit.optimizers import SGD, Adam, RMSprop
 from densefit.utils import set_random_seed
@@ -249,30 +250,37 @@ def test_core_refuses_an_overflowing_step(dtype, kind):
     units = (2, 2)
     params = np.array([1.0, -1.0, 1.0, 1.0, 0.0, 0.0], dtype)
     net = _core.Network(list(units), [0], [0.2], params, np.zeros(6, dtype))
-    opt = {"sgd": dict(optimizer=0), "sgd-momentum": dict(optimizer=0, momentum=0.9),
-           "nesterov": dict(optimizer=0, momentum=0.9, nesterov=True),
-           "adam": dict(optimizer=1), "rmsprop": dict(optimizer=2)}[kind]
+    optimizer = {"sgd": SGD(), "sgd-momentum": SGD(momentum=0.9),
+                 "nesterov": SGD(momentum=0.9, nesterov=True),
+                 "adam": Adam(), "rmsprop": RMSprop()}[kind]
+    names = optimizer.slot_names  # the state arrays its rule keeps
     work = _core.Workspace(net, 4, False)
     data = _core.Dataset(net, np.full((4, 2), 10, dtype), np.full((4, 2), -10, dtype), False)
+    objective = _core.Objective(_core.LOSSES["mse"], False, _core.METRICS["none"], 0.5)
     losses_ = np.zeros(1)
 
     def step(learning_rate):
-        trainer = _core.Trainer(net, _core.LOSSES["mse"], False, 0, 0.5,
-                                learning_rate=learning_rate, **opt)
-        trainer.slot_1[:] = 0.5  # some optimizer state, to see that it is not written
-        state = [a.copy() for a in (params, trainer.slot_1, trainer.slot_2)]
-        done = _core.train_batches(net, work, trainer, data, np.arange(4), 4, 0, 1, losses_,
-                                   np.zeros(1))
+        # some optimizer state (Adam's v stays 0), to see that it is not written
+        momentums = np.full(6, 0.5, dtype) if "momentums" in names else None
+        velocities = (np.full(6, 0.5 if kind == "rmsprop" else 0.0, dtype)
+                      if "velocities" in names else None)
+        state = _core.OptimizerState(net, **dict(optimizer.core_arguments(),
+                                                 learning_rate=learning_rate),
+                                     iterations=0, momentums=momentums, velocities=velocities)
+        arrays = [a for a in (params, momentums, velocities) if a is not None]
+        before = [a.copy() for a in arrays]
+        done = _core.train_batches(net, work, objective, state, data, np.arange(4), 4, 0, 1,
+                                   losses_, np.zeros(1))
         assert np.isfinite(losses_[0])  # the loss was fine: the step is what overflows
-        return done, trainer, state
+        return done, state, arrays, before
 
-    done, trainer, state = step(float(np.finfo(dtype).max))
-    assert done == 0 and trainer.iterations == 0
-    for now, was in zip((params, trainer.slot_1, trainer.slot_2), state):
+    done, state, arrays, before = step(float(np.finfo(dtype).max))
+    assert done == 0 and state.iterations == 0
+    for now, was in zip(arrays, before):
         assert_array_equal(now, was)
-    done, trainer, state = step(1e-3)
-    assert done == 1 and trainer.iterations == 1
-    assert not np.array_equal(params, state[0]) and np.isfinite(params).all()
+    done, state, arrays, before = step(1e-3)
+    assert done == 1 and state.iterations == 1
+    assert not np.array_equal(params, before[0]) and np.isfinite(params).all()
 
 
 def test_steps_the_quick_bound_cannot_vouch_for_are_checked_exactly():
@@ -285,7 +293,7 @@ def test_steps_the_quick_bound_cannot_vouch_for_are_checked_exactly():
                       dtype="float64", optimizer=Adam(1e-2, epsilon=5e-324))
     w = model.get_weights()
     mlp = reference.MLP([(w[0], w[1], "relu"), (w[2], w[3], "linear")], "sparse_ce_logits",
-                        learning_rate=1e-2, epsilon=5e-324)
+                        False, KERAS_SLOPE, **model.optimizer.get_config())
     history, messages = fit(model, x, labels, epochs=2, shuffle=False)
     assert not messages and model.optimizer.iterations == 12
     want = [np.mean(mlp.fit_epoch(x, labels, 8, np.arange(len(x)))) for _ in range(2)]

@@ -29,7 +29,7 @@ import pytest
 from numpy.testing import assert_array_equal
 from threadpoolctl import threadpool_limits
 
-from densefit import Sequential, models
+from densefit import Sequential, _core
 from densefit.callbacks import Callback
 from densefit.layers import Dense, Input
 from densefit.utils import set_random_seed
@@ -90,7 +90,7 @@ def test_fit_releases_the_gil(monkeypatch):
     model = make(128, hidden=256)
     margin = 4 * sys.getswitchinterval() + 0.005  # GIL hand-overs at a call's edges
     calls = []  # (start, end) of each compiled chunk
-    train_batches = models._core.train_batches
+    train_batches = _core.train_batches
 
     def recording(*args):
         start = time.perf_counter()
@@ -99,7 +99,7 @@ def test_fit_releases_the_gil(monkeypatch):
         finally:
             calls.append((start, time.perf_counter()))
 
-    monkeypatch.setattr(models._core, "train_batches", recording)
+    monkeypatch.setattr(_core, "train_batches", recording)
     done = threading.Event()
     stamps = []
 
