@@ -18,7 +18,7 @@ from . import _core, validation
 from .utils import unknown_name_error
 
 _STATE = ("momentums", "velocities")  # every state array an optimizer may keep
-_MAX_ITERATIONS = 2**63 - 1  # the core counts steps in an int64
+MAX_ITERATIONS = 2**63 - 1  # the core counts steps in an int64
 
 _BASE_ARGS = """learning_rate: the step size, a finite number > 0."""
 
@@ -102,7 +102,7 @@ class Optimizer:
         iterations = _stored(store, "iterations")
         if isinstance(iterations, np.ndarray) and iterations.shape == ():
             iterations = iterations[()]  # a 0-d array of any integer type: its value
-        iterations = validation.integer(iterations, "iterations", low=0, high=_MAX_ITERATIONS)
+        iterations = validation.integer(iterations, "iterations", low=0, high=MAX_ITERATIONS)
         for name, target in arrays.items():
             target[...] = store[name]
         self.iterations = iterations

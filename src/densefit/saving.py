@@ -201,9 +201,7 @@ def _model_from(config, arrays):
     cls = _MODEL_CLASSES.get(spec["class_name"])
     if cls is None:
         raise ValueError(f"unknown model class {spec['class_name']!r}")
-    n_in = spec["config"]["input_shape"][0]
-    if isinstance(n_in, bool) or not isinstance(n_in, int) or n_in < 1:
-        raise ValueError(f"input_shape must be a positive integer, got {n_in!r}")
+    n_in = validation.integer(spec["config"]["input_shape"][0], "input_shape")
     unbuilt = cls.from_config(_unbuilt(spec["config"]))
     shapes = unbuilt.weight_shapes(n_in)
     count, dtype = sum(math.prod(shape) for shape in shapes), np.dtype(unbuilt.dtype)
@@ -220,17 +218,23 @@ def _model_from(config, arrays):
     model.seed_generator.bit_generator.state = config["seed_state"]
     if "compile" in config:
         model.compile_from_config(config["compile"])
-        store = {name[len(_OPTIMIZER_PREFIX):]: value for name, value in arrays.items()
-                 if name.startswith(_OPTIMIZER_PREFIX)}
-        if store:  # trained: the optimizer's state belongs to the weights just loaded
-            # build takes the flat parameter array or any of its shape and dtype
-            model.optimizer.build(np.empty(model.count_params(), model.dtype))
-            model.optimizer.load_own_variables(
-                dict(store, iterations=config.get("optimizer_iterations", 0)))
-        else:
-            model.optimizer.iterations = validation.integer(
-                config.get("optimizer_iterations", 0), "iterations", low=0, high=2**63 - 1)
+        _restore_optimizer(model, config, arrays)
     return model
+
+
+def _restore_optimizer(model, config, arrays):
+    """The optimizer's step count and, once it has trained, its state arrays."""
+    optimizer = model.optimizer
+    iterations = config.get("optimizer_iterations", 0)
+    store = {name[len(_OPTIMIZER_PREFIX):]: value for name, value in arrays.items()
+             if name.startswith(_OPTIMIZER_PREFIX)}
+    if store:  # trained: the state belongs to the weights just loaded
+        # build takes the flat parameter array or any of its shape and dtype
+        optimizer.build(np.empty(model.count_params(), model.dtype))
+        optimizer.load_own_variables(dict(store, iterations=iterations))
+    else:
+        optimizer.iterations = validation.integer(iterations, "iterations", low=0,
+                                                  high=optimizers.MAX_ITERATIONS)
 
 
 def _unbuilt(model_config):

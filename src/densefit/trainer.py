@@ -206,6 +206,8 @@ class Trainer:
             _verbosity(verbose)
         if not _core.accepts(self._network, x):  # the per-call fast path skips conversion
             x = self._model_inputs(x, "x", check_finite=False)
+        if len(x) < 2 * capacity:  # one compiled call (inference.parts' first test), inline:
+            return _core.predict(self._network, x, capacity)  # a sample costs ~1 us
         return inference.predict(self._network, x, capacity)  # NaN/inf screened in C
 
     def __call__(self, x):
