@@ -164,6 +164,8 @@ def load_model(filepath):
     """A model saved with ``model.save``, ready to predict or to continue training."""
     config, arrays = _read_model_file(filepath)
     try:
+        if config["version"] == 1:
+            config, arrays = _from_version_1(config, arrays)
         return _model_from(config, arrays)
     except (KeyError, TypeError, IndexError, AttributeError, OverflowError) as e:
         raise ValueError(f"{filepath}: the model file's config is invalid ({e!r})") from None
@@ -188,8 +190,6 @@ def _read_model_file(filepath):
     if config.get("version") not in _READABLE:
         raise ValueError(f"{filepath}: format version {config.get('version')} is not supported "
                          f"(this densefit reads versions {', '.join(map(str, _READABLE))})")
-    if config["version"] == 1:
-        config, arrays = _from_version_1(config, arrays)
     return config, arrays
 
 
