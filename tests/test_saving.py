@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
 import densefit
 from densefit import Sequential, saving
@@ -464,7 +464,10 @@ DATA = Path(__file__).parent / "data"
 def test_version_1_files_load_and_continue_as_densefit_1_0_did(name):
     """Files written by densefit 1.0 (format version 1, made by its own save) load
     with the same predictions, and one more epoch gives the weights 1.0 gave:
-    their optimizer slots were mapped to momentums/velocities correctly."""
+    their optimizer slots were mapped to momentums/velocities correctly.  (Bit
+    for bit in a release build; a sanitizer build, which compiles the hot loops
+    for one instruction set only, rounds differently in the last place.  Slots
+    left at zero would be off by about 1e-2.)"""
     expected = np.load(DATA / "v1-expected.npz")
     x, y = expected["x"], expected["y"]
     model = load_model(DATA / f"v1-{name}.densefit")
@@ -472,4 +475,4 @@ def test_version_1_files_load_and_continue_as_densefit_1_0_did(name):
     assert model.optimizer.iterations == 10
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     for i, weight in enumerate(model.get_weights()):
-        assert_array_equal(weight, expected[f"{name}_after_{i}"])
+        assert_allclose(weight, expected[f"{name}_after_{i}"], rtol=1e-6, atol=1e-7)
