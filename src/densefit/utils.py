@@ -1,5 +1,8 @@
 """Random seeding and small helpers shared by the Python layer."""
+import os
 import random
+import sys
+import warnings
 
 import numpy as np
 
@@ -27,6 +30,17 @@ def set_random_seed(seed):
 def new_generator():
     """An independent generator drawn from the global one (for one model)."""
     return np.random.default_rng(_generator.integers(2**63))
+
+
+def warn_at_user(message, category=UserWarning):
+    """``warnings.warn`` attributed to the first caller outside densefit: the user's
+    line, however deep in densefit the warning arises."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 2
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) \
+            == package:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def unknown_name_error(kind, name, known):

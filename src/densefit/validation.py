@@ -31,7 +31,7 @@ def integer(value, name, low=1, high=None):
     if _is_integer(value) and value >= low and (high is None or value <= high):
         return int(value)
     if high is not None:
-        what = f"an integer in [{low}, {high}]"
+        what = f"{'a positive integer' if low == 1 else 'an integer'} in [{low}, {high}]"
     elif low == 1:
         what = "a positive integer"
     else:
@@ -84,6 +84,16 @@ def string(value, name, allow_none=True):
     if isinstance(value, str) or (allow_none and value is None):
         return value
     raise ValueError(f"{name} must be a string, got {value!r}")
+
+
+def shown(value):
+    """A user's number as a message prints it: exactly (the shortest text that reads
+    back as the same value, never rounded as ``:g`` would), whole floats without
+    ``.0`` (``3``, ``1234567``, ``2.5``, ``1e+39``)."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer() \
+            and abs(value) < 2**53:
+        return str(int(value))
+    return str(value)  # a NumPy float prints the shortest text for its own precision
 
 
 FLOAT_DTYPES = ("float32", "float64")  # the dtypes a model computes in
