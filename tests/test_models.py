@@ -947,7 +947,7 @@ BAD_FIT = {
     "complex-x": (lambda x, y: (x + 1j, y), TypeError, "x must hold real numbers"),
     "object-x": (lambda x, y: (x.astype(object), y), TypeError, "x must hold real numbers"),
     "string-x": (lambda x, y: (x.astype(str), y), TypeError, "x must hold real numbers"),
-    "1d-x": (lambda x, y: (x[:, 0], y), ValueError, r"x must be 2-d .*x.reshape\(-1, 1\)"),
+    "1d-x": (lambda x, y: (x[:, 0], y), ValueError, r"x must be 2-d .*model takes 4 features"),
     "3d-x": (lambda x, y: (x.reshape(50, 2, 2), y), ValueError, r"2-d .*flatten"),
     "no-features": (lambda x, y: (x[:, :0], y), ValueError, "at least one feature"),
     "x-none": (lambda x, y: (None, y), ValueError, "x is required"),

@@ -4,35 +4,152 @@ in the model's dtype out (Keras keeps this in ``trainers/data_adapters``).
 Nothing here knows a model: callers pass the sizes and dtype to check against.
 Conversions are made once, and only when needed (a C-contiguous array of the
 right dtype is used in place); labels are copied once, since C indexes with them.
+
+Besides what ``np.asarray`` takes, a scipy.sparse matrix is densified (in the
+model's dtype when the caller gives it) and a pandas DataFrame or Series of
+numeric columns (nullable ``Int64``/``Float64`` included) goes through
+``to_numpy``; neither library is imported unless such an object arrives.  A
+generator or iterator of batches is refused: streaming is issue #12.
 """
+import collections.abc
+
 import numpy as np
 
 from . import _core, validation
 
 
-def as_array(value, name):
-    """``np.asarray(value)``, with a ragged nested list reported under ``name``."""
+def as_array(value, name, dtype=None):
+    """``value`` as an ndarray, with what cannot become one reported under ``name``
+    (a ragged nested list, a generator, a dict ...).  ``dtype``: the dtype a
+    sparse matrix is densified in (None: its own)."""
+    if _module(value).startswith("scipy.sparse"):
+        return _from_sparse(value, name, dtype)
+    if _module(value).startswith("pandas") and hasattr(value, "to_numpy"):
+        return _from_pandas(value, name)
+    refuse_stream(value, name)
     try:
-        return np.asarray(value)
+        array = np.asarray(value)
     except ValueError as e:  # "setting an array element with a sequence ..."
         raise ValueError(f"{name} must be a rectangular array (rows of equal length), "
                          f"got a ragged sequence: {e}") from None
+    if array.ndim == 0 and array.dtype.kind not in "biuf":
+        if hasattr(value, "__iter__") and not isinstance(value, (str, bytes, dict)):
+            raise TypeError(_stream_message(name, f"a {type(value).__name__}"))  # a dataset
+        raise TypeError(f"{name} must be an array of real numbers, got a "
+                        f"{type(value).__name__}: pass a NumPy array (or a list of rows)")
+    return array
 
 
-def features(x, name="x"):
-    """``x`` as a real 2-d array with at least one feature (not yet converted)."""
+def refuse_stream(value, name):
+    """A TypeError for a generator or iterator of batches: Keras streams them, densefit
+    will (issue #12); until then the one line that makes arrays of them."""
+    if isinstance(value, collections.abc.Iterator):
+        raise TypeError(_stream_message(
+            name, "a generator" if type(value).__name__ == "generator" else
+            f"an iterator ({type(value).__name__})"))
+
+
+def _stream_message(name, what):
+    return (f"{name} is {what}: densefit takes arrays, not batches from generators or "
+            f"datasets (streaming is planned in issue #12). Gather the batches first: "
+            f"x, y = map(np.concatenate, zip(*batches)) for (x, y) batches, or "
+            f"x = np.concatenate(list(batches)) for inputs alone")
+
+
+def _module(value):
+    return type(value).__module__ or ""
+
+
+def _from_sparse(matrix, name, dtype):
+    """A scipy.sparse matrix as a dense C-contiguous array, in ``dtype`` when that
+    converts without overflow (else in its own: the caller's conversion names the row)."""
+    import scipy.sparse
+
+    if not scipy.sparse.issparse(matrix):
+        return np.asarray(matrix)
+    if matrix.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers (float, int or bool), got a "
+                        f"scipy.sparse matrix of dtype {matrix.dtype}")
+    if dtype is not None and matrix.dtype != dtype:
+        try:
+            with np.errstate(over="raise"):
+                matrix = matrix.astype(dtype)
+        except FloatingPointError:
+            pass
+    return matrix.toarray(order="C")
+
+
+def _from_pandas(value, name):
+    """A DataFrame's or Series' values through ``to_numpy`` in the NumPy type of its
+    columns; a non-numeric column or a missing value is named."""
+    columns = list(value.items()) if value.ndim == 2 else [(None, value)]
+    types = []
+    for column, series in columns:
+        where = name if column is None else f"{name} column {column!r}"
+        kind = getattr(series.dtype, "numpy_dtype", series.dtype)  # Int64 -> int64
+        if not isinstance(kind, np.dtype) or kind.kind not in "biuf":
+            raise TypeError(f"{where} has dtype {series.dtype}, not numbers: encode it as "
+                            f"numbers (pd.get_dummies, .cat.codes) or drop it")
+        missing = np.flatnonzero(series.isna().to_numpy())
+        if len(missing):
+            raise ValueError(f"{where} holds missing values (NA or NaN), first at row "
+                             f"{missing[0]}: drop those rows ({name}.dropna(), and the "
+                             f"matching rows of the other arrays) or fill them "
+                             f"({name}.fillna(value))")
+        types.append(kind)
+    return value.to_numpy(dtype=np.result_type(*types) if types else np.float64)
+
+
+def converted(array, dtype, name):
+    """``array`` as a C-contiguous array of ``dtype`` (itself when it already is); a
+    finite value beyond ``dtype``'s range is a ValueError naming its row, not NaN."""
+    try:
+        with np.errstate(over="raise"):
+            return np.ascontiguousarray(array, dtype=dtype)
+    except FloatingPointError:
+        with np.errstate(over="ignore"):
+            lost = np.isfinite(array) & ~np.isfinite(array.astype(dtype))
+        row = np.unravel_index(np.flatnonzero(lost)[0], array.shape)
+        dtype = np.dtype(dtype)
+        raise ValueError(f"{name} holds {validation.shown(array[row])} at row {row[0]}, beyond "
+                         f"{dtype}'s range (±{np.finfo(dtype).max:.4g}): scale the data (e.g. "
+                         f"standardise it), or use a float64 model (Input(shape=..., "
+                         f"dtype='float64'))") from None
+
+
+def features(x, name="x", n_features=None, dtype=None):
+    """``x`` as a real 2-d array with at least one feature (not yet converted, but
+    densified in ``dtype`` if sparse).  ``n_features``: the model's input width when
+    known, for the hint on a 1-d ``x``."""
     if x is None:
         raise ValueError(f"{name} is required")
-    x = as_array(x, name)
+    x = as_array(x, name, dtype)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers (float, int or bool), got dtype {x.dtype}")
     if x.ndim != 2:
-        hint = (" (for one feature use x.reshape(-1, 1); for images flatten them, e.g. "
-                "x.reshape(len(x), -1))" if x.ndim in (1, 3, 4) else "")
-        raise ValueError(f"{name} must be 2-d (samples, features), got shape {x.shape}{hint}")
+        raise ValueError(f"{name} must be 2-d (samples, features), got shape {x.shape}"
+                         f"{_shape_hint(x, name, n_features)}")
     if x.shape[1] < 1:
         raise ValueError(f"{name} must have at least one feature, got shape {x.shape}")
     return x
+
+
+def _shape_hint(x, name, n_features):
+    """How to make a 1-d, 3-d or 4-d ``x`` 2-d, for a model of ``n_features`` inputs."""
+    if x.ndim in (3, 4):
+        return f": for images flatten them, e.g. {name}.reshape(len({name}), -1)"
+    if x.ndim != 1:
+        return ""
+    if n_features is None:
+        return (f": {name}.reshape(-1, 1) if it holds one feature of many samples, "
+                f"{name}[None] if it is one sample")
+    if n_features == 1:
+        return f": the model takes one feature, use {name}.reshape(-1, 1)"
+    if len(x) == n_features:
+        return (f": for one sample of the model's {n_features} features use {name}[None] "
+                f"(or {name}.reshape(1, -1))")
+    return (f"; the model takes {n_features} features: pass an array of shape "
+            f"(samples, {n_features})")
 
 
 def model_inputs(x, name, n_features, dtype, check_finite=True):
@@ -41,7 +158,7 @@ def model_inputs(x, name, n_features, dtype, check_finite=True):
     if x.shape[1] != n_features:
         raise ValueError(f"{name} must have {n_features} features to match the model's input "
                          f"shape {(None, n_features)}, got shape {x.shape}")
-    x = np.ascontiguousarray(x, dtype=dtype)
+    x = converted(x, dtype, name)
     row = _core.first_nonfinite_row(x) if check_finite else -1
     if row >= 0:
         raise ValueError(f"{name} holds NaN or inf (first at row {row})")
@@ -58,10 +175,7 @@ def dataset(network, loss, x, y, xname="x", yname="y"):
     if y_len != len(x):
         raise ValueError(f"{xname} and {yname} must have the same number of samples, got "
                          f"{len(x)} and {y_len}")
-    try:
-        targets = loss.prepare_targets(y_arr, (len(x), network.units[-1]), network.dtype)
-    except (ValueError, TypeError) as e:
-        raise type(e)(str(e).replace("y ", f"{yname} ", 1)) from None
+    targets = loss.prepare_targets(y_arr, (len(x), network.units[-1]), network.dtype, yname)
     # labels are copied once: the core keeps a private copy (C indexes with them)
     # unless converting them to int32 already made a new array
     return _core.Dataset(network, x, targets, loss.labels,
@@ -89,6 +203,9 @@ def split_validation(x, y, validation_split):
 
 def validation_pair(validation_data):
     """``(x_val, y_val)`` from fit's ``validation_data``."""
+    refuse_stream(validation_data, "validation_data")
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-        raise ValueError("validation_data must be a tuple (x_val, y_val)")
+        got = (f"{len(validation_data)} items" if isinstance(validation_data, (tuple, list))
+               else f"a {type(validation_data).__name__}")
+        raise ValueError(f"validation_data must be a tuple (x_val, y_val), got {got}")
     return validation_data

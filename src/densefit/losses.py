@@ -10,12 +10,10 @@ trains as stably as a linear output with ``from_logits=True``.
 >>> round(float(SparseCategoricalCrossentropy(from_logits=True)([0], [[0.0, 0.0]])), 6)  # log 2
 0.693147
 """
-import warnings
-
 import numpy as np
 
-from . import _core, validation
-from .utils import unknown_name_error
+from . import _core, data_adapter, validation
+from .utils import unknown_name_error, warn_at_user
 
 
 class Loss:
@@ -27,6 +25,7 @@ class Loss:
         name: the loss' name (default: the class name in snake case).
     """
 
+    categorical = False     # whether the loss compares classes across the outputs
     fusable_output = None   # the output activation whose logits a probability loss can use
     logits_kernel = None    # the core's kernel (a key of _core.LOSSES) on logits
     probs_kernel = None     # ... and on probabilities
@@ -49,45 +48,60 @@ class Loss:
             # the output layer's pre-activation is the true logits, whatever from_logits
             # says; Keras' TensorFlow backend reads them the same way, and warns likewise
             if self.from_logits:
-                warnings.warn(f"{type(self).__name__}(from_logits=True) on a {output_activation} "
-                              f"output: the outputs are probabilities, not logits; densefit "
-                              f"uses the layer's pre-activation logits, as Keras does. Use "
-                              f"activation='linear' with from_logits=True, or "
-                              f"from_logits=False.", stacklevel=3)
+                warn_at_user(f"{type(self).__name__}(from_logits=True) on a {output_activation} "
+                             f"output: the outputs are probabilities, not logits; densefit "
+                             f"uses the layer's pre-activation logits, as Keras does. Use "
+                             f"activation='linear' with from_logits=True, or "
+                             f"from_logits=False.")
             return self._code(True), True
         return self._code(self.from_logits), False
 
+    def check_output(self, units, output_activation):
+        """Warn, at the user's line, of an output layer that trains a constant model
+        with this loss (classic mistakes that would otherwise train silently)."""
+        if output_activation == "softmax" and units == 1:
+            warn_at_user("softmax over 1 unit is always 1.0: use activation='sigmoid' with "
+                         "BinaryCrossentropy for two classes, or Dense(n_classes, "
+                         "activation='softmax') for more")
+        elif self.categorical and units == 1:
+            warn_at_user(f"{type(self).__name__} on a 1-unit output: one class, so the loss "
+                         f"is constant and nothing trains. For two classes use "
+                         f"Dense(1, activation='sigmoid') with BinaryCrossentropy; for more, "
+                         f"Dense(n_classes, activation='softmax')")
+
     def __call__(self, y_true, y_pred):
         """The mean loss over the batch, as a NumPy scalar of y_pred's float type."""
-        y_pred = np.asarray(y_pred)
-        if y_pred.dtype != np.float64:
-            y_pred = y_pred.astype(np.float32)
-        y_pred = np.ascontiguousarray(y_pred.reshape(-1, 1) if y_pred.ndim == 1 else y_pred)
+        y_pred = data_adapter.as_array(y_pred, "y_pred")
+        if y_pred.dtype.kind not in "biuf":
+            raise TypeError(f"y_pred must hold real numbers, got dtype {y_pred.dtype}")
+        y_pred = data_adapter.converted(y_pred.reshape(-1, 1) if y_pred.ndim == 1 else y_pred,
+                                        np.float64 if y_pred.dtype == np.float64 else np.float32,
+                                        "y_pred")
         if y_pred.ndim != 2:
             raise ValueError(f"y_pred must have shape (samples, outputs), got {y_pred.shape}")
-        target = self.prepare_targets(y_true, y_pred.shape, y_pred.dtype)
+        target = self.prepare_targets(y_true, y_pred.shape, y_pred.dtype, "y_true")
         value, _ = _core.loss(self._code(self.from_logits), y_pred, target)
         return y_pred.dtype.type(value)
 
-    def prepare_targets(self, y, output_shape, dtype):
-        """Targets as the core reads them: dense (n, outputs) in ``dtype``."""
-        y = np.asarray(y)
+    def prepare_targets(self, y, output_shape, dtype, name="y"):
+        """Targets as the core reads them: dense (n, outputs) in ``dtype``; errors
+        name the targets ``name``."""
+        y = data_adapter.as_array(y, name)
         if y.dtype.kind not in "biuf":
-            raise TypeError(f"y must be numeric, got dtype {y.dtype}")
+            raise TypeError(f"{name} must be numeric, got dtype {y.dtype}")
         n, outputs = output_shape
         if y.ndim == 1 and outputs == 1:
             y = y.reshape(-1, 1)
         if y.shape != (n, outputs):
-            raise ValueError(f"y must have shape {(n, outputs)} to match the model's output, "
-                             f"got {y.shape}")
-        y = np.ascontiguousarray(y, dtype=dtype)
-        self.check_targets(y)
-        return y
+            raise ValueError(f"{name} must have shape {(n, outputs)} to match the model's "
+                             f"output, got {y.shape}{_labels_hint(y, name, outputs)}")
+        self.check_targets(y, name)  # the values as given, so messages print them exactly
+        return data_adapter.converted(y, dtype, name)
 
-    def check_targets(self, y):
-        if not np.isfinite(y).all():
+    def check_targets(self, y, name="y"):
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
             row = int(np.nonzero(~np.isfinite(y).all(axis=1))[0][0])
-            raise ValueError(f"y holds NaN or inf (first at row {row})")
+            raise ValueError(f"{name} holds NaN or inf (first at row {row})")
 
     def get_config(self):
         return {"name": self.name, "from_logits": self.from_logits}
@@ -105,28 +119,33 @@ class SparseCategoricalCrossentropy(Loss):
 
     Args: as ``Loss``."""
 
+    categorical = True
     fusable_output = "softmax"
     logits_kernel, probs_kernel = "sparse_ce_logits", "sparse_ce_probs"
 
-    def prepare_targets(self, y, output_shape, dtype=None):
-        y = np.asarray(y)
+    def prepare_targets(self, y, output_shape, dtype=None, name="y"):
+        y = data_adapter.as_array(y, name)
         n, classes = output_shape
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
         if y.ndim != 1 or len(y) != n:
-            raise ValueError(f"y must hold {n} integer class labels, shape ({n},), "
+            raise ValueError(f"{name} must hold {n} integer class labels, shape ({n},), "
                              f"got shape {y.shape}")
         if y.dtype.kind == "f":
             bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
             if len(bad):
-                raise ValueError(f"y must hold integer class labels; got {y[bad[0]]:g} "
-                                 f"(first at row {bad[0]})")
+                raise ValueError(f"{name} must hold integer class labels; got "
+                                 f"{validation.shown(y[bad[0]])} (first at row {bad[0]})")
         elif y.dtype.kind not in "biu":
-            raise TypeError(f"y must hold integer class labels, got dtype {y.dtype}")
+            raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
         if n and (y.min() < 0 or y.max() >= classes):
             row = int(np.flatnonzero((y < 0) | (y >= classes))[0])
-            raise ValueError(f"y must hold class labels in [0, {classes}) for a model with "
-                             f"{classes} outputs, got {y[row]:g} (first at row {row})")
+            hint = ("; a 1-unit output has one class: for two classes use "
+                    "Dense(1, activation='sigmoid') with BinaryCrossentropy"
+                    if classes == 1 else "")
+            raise ValueError(f"{name} must hold class labels in [0, {classes}) for a model with "
+                             f"{classes} outputs, got {validation.shown(y[row])} (first at row "
+                             f"{row}){hint}")
         return np.ascontiguousarray(y, dtype=np.int32)
 
 
@@ -142,6 +161,7 @@ class CategoricalCrossentropy(Loss):
     Args: as ``Loss``.
     """
 
+    categorical = True
     fusable_output = "softmax"
     logits_kernel, probs_kernel = "ce_logits", "ce_probs"
 
@@ -154,12 +174,19 @@ class BinaryCrossentropy(Loss):
     fusable_output = "sigmoid"
     logits_kernel, probs_kernel = "bce_logits", "bce_probs"
 
-    def check_targets(self, y):
-        super().check_targets(y)
+    def check_targets(self, y, name="y"):
+        super().check_targets(y, name)
         if y.size and (y.min() < 0 or y.max() > 1):
             row = int(np.flatnonzero(((y < 0) | (y > 1)).any(axis=-1))[0])
-            raise ValueError(f"y must hold binary targets in [0, 1], got values in "
-                             f"[{y.min():g}, {y.max():g}] (first outside at row {row})")
+            low, high = validation.shown(y.min()), validation.shown(y.max())
+            hint = ""
+            if y.min() >= 0 and _whole(y):  # integer class labels
+                classes = int(y.max()) + 1
+                hint = (f": these look like class labels; for {classes} classes use "
+                        f"SparseCategoricalCrossentropy with a Dense({classes}, "
+                        f"activation='softmax') output")
+            raise ValueError(f"{name} must hold binary targets in [0, 1], got values in "
+                             f"[{low}, {high}] (first outside at row {row}){hint}")
 
 
 class MeanSquaredError(Loss):
@@ -176,6 +203,22 @@ class MeanSquaredError(Loss):
 
     def get_config(self):
         return {"name": self.name}
+
+
+def _labels_hint(y, name, outputs):
+    """For 1-d or column targets of whole numbers against several outputs: how to
+    use class labels."""
+    if outputs < 2 or not y.size or y.ndim not in (1, 2) or y.shape[1:] not in ((), (1,)) \
+            or not _whole(y) or y.min() < 0:
+        return ""
+    labels = name if y.ndim == 1 and y.dtype.kind in "iu" else f"{name}.ravel().astype(int)"
+    return (f"; if {name} holds class labels, use SparseCategoricalCrossentropy, or one-hot "
+            f"them: np.eye({outputs})[{labels}]")
+
+
+def _whole(y):
+    """Whether every value of the real array ``y`` is a whole number."""
+    return y.dtype.kind != "f" or bool((y == np.round(y)).all())
 
 
 def _snake(name):

@@ -8,7 +8,7 @@ data_adapter.py, to the epoch loop in training_loop.py.
 What it needs from the class it is mixed into: ``_network`` (the
 ``_core.Network``, None until built), ``_ensure_built(n_features)``,
 ``_output()`` (the output layer's units and activation name),
-``seed_generator`` and ``name``.
+``seed_generator``, ``name``, ``dtype`` and ``input_shape``.
 """
 import threading
 
@@ -47,7 +47,8 @@ class Trainer:
             raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
         loss = losses.get(loss)
         units, output_activation = self._output()
-        loss_code, fused = loss.kernel_for(output_activation)  # warns at the caller's line
+        loss.check_output(units, output_activation)  # these two warn at the user's line
+        loss_code, fused = loss.kernel_for(output_activation)
         names = _metric_names(metrics)
         metric = (metrics_module.resolve(names[0], loss, units,
                                          output_is_logits=fused or loss.from_logits)
@@ -143,7 +144,7 @@ class Trainer:
         """The training and validation ``_core.Dataset`` (the latter may be None)."""
         validation_split = validation.real(validation_split, "validation_split", low=0, high=1,
                                            high_open=True)
-        x = data_adapter.as_array(x, "x") if x is not None else None
+        x = data_adapter.as_array(x, "x", self.dtype) if x is not None else None
         y = data_adapter.as_array(y, "y") if y is not None else None
         if validation_data is None:
             x, y, validation_data = data_adapter.split_validation(x, y, validation_split)
@@ -218,7 +219,8 @@ class Trainer:
 
     def _model_inputs(self, x, name, check_finite=True):
         """``x`` checked and converted for the network, which is built on first data."""
-        x = data_adapter.features(x, name)
+        width = self.input_shape[1] if self.input_shape else None  # for a 1-d x's hint
+        x = data_adapter.features(x, name, width, self.dtype)
         self._ensure_built(x.shape[1])
         return data_adapter.model_inputs(x, name, self._network.units[0], self._network.dtype,
                                          check_finite)

@@ -18,23 +18,22 @@ as it was; what Keras accepts and densefit can take at no risk is accepted:
 - output layers that train a constant model or a mismatched loss: a warning at
   the user's line, or an error that names the loss to use.
 """
-import os
 import re
+import subprocess
+import sys
 import warnings
 
 import numpy as np
+import pandas as pd  # the test extra's: densefit itself never imports it
 import pytest
 import scipy.sparse
-from numpy.testing import assert_allclose, assert_array_equal
+from numpy.testing import assert_array_equal
 
-from densefit import Sequential, _core, losses
+from densefit import Sequential, _core, losses, network
 from densefit.layers import Dense, Input, Softmax
 from densefit.optimizers import SGD
 from densefit.utils import set_random_seed
 
-pd = pytest.importorskip("pandas")
-
-SANITIZE = bool(os.environ.get("DENSEFIT_SANITIZE_RUN"))
 N, FEATURES, CLASSES = 24, 5, 3
 
 
@@ -208,6 +207,13 @@ def test_dataframe_with_a_text_column_names_it():
             lambda: m.predict(df.drop(columns="city"), verbose=0))
 
 
+def test_densefit_imports_neither_pandas_nor_scipy_sparse():
+    code = ("import sys, densefit, densefit.models; "
+            "print(sorted(m for m in ('pandas', 'scipy.sparse') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_loss_call_accepts_pandas_and_names_missing_values():
     x, y = data()
     p = np.random.default_rng(1).random((N, CLASSES)).astype(np.float32)
@@ -229,6 +235,13 @@ def batches(x, y=None, size=8):
 GENERATOR_MESSAGE = ["generator", "#12", r"np\.concatenate"]
 
 
+class Batches:
+    """An iterable of batches that is not an iterator, as a data loader is."""
+
+    def __iter__(self):
+        return batches(np.ones((N, FEATURES)))
+
+
 def test_a_generator_of_batches_is_refused_with_the_alternative_and_not_consumed():
     x, y = data()
     m = model()
@@ -246,6 +259,8 @@ def test_a_generator_of_batches_is_refused_with_the_alternative_and_not_consumed
         refused(m, TypeError, GENERATOR_MESSAGE, lambda: call(gen))
         assert len(list(gen)) == 3, f"{name} consumed the generator"
     refused(m, TypeError, GENERATOR_MESSAGE + [r"^x "], lambda: m.predict(iter([x]), verbose=0))
+    refused(m, TypeError, ["^x is a Batches", "#12", r"np\.concatenate"],
+            lambda: m.predict(Batches(), verbose=0))  # an iterable such as a data loader
     loss = losses.SparseCategoricalCrossentropy()
     with pytest.raises(TypeError, match="y_pred is a generator"):
         loss(y, (row for row in np.ones((N, CLASSES))))
@@ -377,21 +392,32 @@ def test_binary_targets_are_printed_exactly():
 # ------------------------------------------------------------------ sizes
 
 def test_units_beyond_the_core_limit_are_refused_at_once():
-    with pytest.raises(ValueError, match=r"units must be an integer in \[1, 2147483647\]"):
+    with pytest.raises(ValueError, match=r"units must be a positive integer in "
+                                         r"\[1, 2147483647\], got 2147483648"):
         Dense(2**31)
     assert Dense(_core.MAX_ROWS).units == _core.MAX_ROWS  # nothing allocated yet
 
 
 def test_a_model_too_large_for_memory_names_the_layer_before_allocating():
+    # 784 x (2**31 - 1) parameters: terabytes on any machine
     m = Sequential([Input(shape=(784,)), Dense(8, name="small")])
-    with pytest.raises(MemoryError, match=r"'huge'.*\(8, 1073741824\).*memory"):
-        m.add(Dense(2**30, name="huge"))
+    with pytest.raises(MemoryError, match=r"'huge'.*\(8, 2147483647\).*memory.*fewer units"):
+        m.add(Dense(_core.MAX_ROWS, name="huge"))
     assert [layer.name for layer in m.layers] == ["small"]  # the add was undone
     assert m.predict(np.ones((2, 784)), verbose=0).shape == (2, 8)
-    lazy = Sequential([Dense(2**30, name="lazy")])
-    with pytest.raises(MemoryError, match=r"'lazy'.*\(784, 1073741824\)"):
+    lazy = Sequential([Dense(_core.MAX_ROWS, name="lazy")])
+    with pytest.raises(MemoryError, match=r"'lazy'.*\(784, 2147483647\)"):
         lazy.predict(np.ones((1, 784)), verbose=0)
     assert not lazy.built
+
+
+def test_the_memory_check_counts_parameters_and_gradients():
+    plan = [(Dense(10, name="a"), None), (Dense(1000, name="b"), None)]
+    need = 2 * (5 * 10 + 10 + 10 * 1000 + 1000) * 4
+    network.check_fits(plan, 5, np.float32, memory=need)  # fits exactly
+    with pytest.raises(MemoryError,
+                       match=r"'b' of 1000 units.*\(10, 1000\).*86\.41 KB in float32"):
+        network.check_fits(plan, 5, np.float32, memory=need - 1)
 
 
 # ------------------------------------------------------------------ output layers and losses
@@ -452,7 +478,7 @@ def test_categorical_crossentropy_on_class_labels_suggests_the_sparse_loss():
     m = model(loss="categorical")
     for labels in (y, y.reshape(-1, 1)):
         refused(m, ValueError, [r"y must have shape \(24, 3\)", "SparseCategoricalCrossentropy",
-                                r"np\.eye\(3\)\[y\]"],
+                                r"np\.eye\(3\)\[y(\.ravel\(\)\.astype\(int\))?\]"],
                 lambda: m.fit(x, labels, verbose=0))
 
 
