@@ -9,7 +9,7 @@ Every layer has Keras' ``get_config()`` and ``from_config(config)``;
 """
 import numpy as np
 
-from . import activations, initializers, validation
+from . import _core, activations, initializers, validation
 
 _dtype = validation.float_dtype
 
@@ -102,7 +102,8 @@ class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", input_shape=None, name=None, dtype=None):
         super().__init__(name, dtype)
-        self.units = validation.integer(units, "units")
+        # at most the core's limit, checked here rather than after a build allocated
+        self.units = validation.integer(units, "units", high=_core.MAX_ROWS)
         self._activation = activations.get(activation)
         if use_bias is not True:
             raise ValueError("use_bias=False is not supported: densefit's Dense always has a bias "

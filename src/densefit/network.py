@@ -6,9 +6,12 @@ into it, so the compiled core updates them in place.  A *plan* is what the core
 runs: one ``(Dense, Activation)`` pair per Dense layer, activation layers folded
 into the Dense before them.
 """
+import os
+
 import numpy as np
 
 from . import _core
+from .summary import format_bytes
 
 
 def weight_shapes(n_in, units):
@@ -26,6 +29,7 @@ def build(plan, n_in, dtype, rng):
     have weights keep their values, the others draw them from their initialisers
     with ``rng``; afterwards every layer's kernel and bias view the new buffer."""
     units = [dense.units for dense, _ in plan]
+    check_fits(plan, n_in, dtype)
     params = np.empty(_core.parameter_count([n_in] + units), dtype)
     views, offset = [], 0
     for (dense, _), shape in zip(plan, _pairs(weight_shapes(n_in, units))):
@@ -40,6 +44,32 @@ def build(plan, n_in, dtype, rng):
     for (dense, _), (k, b) in zip(plan, views):  # only once the core accepted the network
         dense.kernel, dense.bias = k, b
     return network
+
+
+def check_fits(plan, n_in, dtype, memory=None):
+    """A MemoryError naming the largest layer when the parameters and their
+    gradients (the two buffers a build allocates) would not fit in ``memory``
+    bytes (default: this machine's physical memory), before anything is allocated."""
+    memory = memory or physical_memory()
+    units = [dense.units for dense, _ in plan]
+    need = 2 * _core.parameter_count([n_in] + units) * np.dtype(dtype).itemsize
+    if memory is None or need <= memory:
+        return
+    sizes = [_core.parameter_count([a, b]) for a, b in zip([n_in] + units, units)]
+    largest = int(np.argmax(sizes))
+    dense, fan_in = plan[largest][0], ([n_in] + units)[largest]
+    raise MemoryError(f"Dense layer {dense.name!r} of {dense.units} units would need a kernel "
+                      f"of shape ({fan_in}, {dense.units}): the model's parameters and their "
+                      f"gradients take {format_bytes(need)} in {np.dtype(dtype)}, more than this "
+                      f"machine's {format_bytes(memory)} of memory; use fewer units")
+
+
+def physical_memory():
+    """This machine's memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _pairs(shapes):

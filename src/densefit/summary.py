@@ -33,13 +33,14 @@ def format_summary(model):
     out.append("=" * sum(width))
     total = model.count_params()
     size = total * np.dtype(model.dtype).itemsize
-    out += [f"Total params: {total:,} ({_bytes(size)})",
-            f"Trainable params: {total:,} ({_bytes(size)})",
+    out += [f"Total params: {total:,} ({format_bytes(size)})",
+            f"Trainable params: {total:,} ({format_bytes(size)})",
             "Non-trainable params: 0 (0.00 B)", line]
     return "\n".join(out)
 
 
-def _bytes(n):
+def format_bytes(n):
+    """A size in Keras' summary units (B, KB, MB, GB; 1024 apart)."""
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.2f} {unit}"
