@@ -47,21 +47,24 @@ def build(plan, n_in, dtype, rng):
 
 
 def check_fits(plan, n_in, dtype, memory=None):
-    """A MemoryError naming the largest layer when the parameters and their
-    gradients (the two buffers a build allocates) would not fit in ``memory``
-    bytes (default: this machine's physical memory), before anything is allocated."""
+    """A MemoryError naming the largest layer when what a build allocates would
+    not fit in ``memory`` bytes (default: this machine's physical memory), raised
+    before anything is allocated.  A build holds the parameters and their
+    gradients, and at its peak an initialiser's float64 draw and its scaled copy
+    for one kernel (16 bytes an entry)."""
     memory = memory or physical_memory()
     units = [dense.units for dense, _ in plan]
-    need = 2 * _core.parameter_count([n_in] + units) * np.dtype(dtype).itemsize
+    sizes = [_core.parameter_count([a, b]) for a, b in zip([n_in] + units, units)]
+    need = 2 * sum(sizes) * np.dtype(dtype).itemsize + 16 * max(sizes)
     if memory is None or need <= memory:
         return
-    sizes = [_core.parameter_count([a, b]) for a, b in zip([n_in] + units, units)]
     largest = int(np.argmax(sizes))
     dense, fan_in = plan[largest][0], ([n_in] + units)[largest]
     raise MemoryError(f"Dense layer {dense.name!r} of {dense.units} units would need a kernel "
-                      f"of shape ({fan_in}, {dense.units}): the model's parameters and their "
-                      f"gradients take {format_bytes(need)} in {np.dtype(dtype)}, more than this "
-                      f"machine's {format_bytes(memory)} of memory; use fewer units")
+                      f"of shape ({fan_in}, {dense.units}): building the model takes "
+                      f"{format_bytes(need)} in {np.dtype(dtype)} (parameters, gradients and "
+                      f"the initial draw), more than this machine's {format_bytes(memory)} of "
+                      f"memory; use fewer units")
 
 
 def physical_memory():

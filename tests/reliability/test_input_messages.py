@@ -193,6 +193,8 @@ def test_series_of_labels_with_missing_values_names_y():
             lambda: m.fit(x, labels, verbose=0))
     refused(m, ValueError, ["^y_val ", "missing", "row 4"],
             lambda: m.fit(x, y, validation_data=(x, labels), verbose=0))
+    labels.index = [f"id{i}" for i in range(N)]  # positions and labels both said
+    refused(m, ValueError, [r"row 4 \(index 'id4'\)"], lambda: m.fit(x, labels, verbose=0))
 
 
 def test_dataframe_with_a_text_column_names_it():
@@ -396,6 +398,11 @@ def test_units_beyond_the_core_limit_are_refused_at_once():
                                          r"\[1, 2147483647\], got 2147483648"):
         Dense(2**31)
     assert Dense(_core.MAX_ROWS).units == _core.MAX_ROWS  # nothing allocated yet
+    # the input width is a size of the core too
+    for make in (lambda: Input(shape=(2**40,)), lambda: Dense(1, input_shape=(2**40,)),
+                 lambda: Sequential([Dense(1)]).build((None, 2**40))):
+        with pytest.raises(ValueError, match=r"\[1, 2147483647\], got 1099511627776"):
+            make()
 
 
 def test_a_model_too_large_for_memory_names_the_layer_before_allocating():
@@ -411,12 +418,13 @@ def test_a_model_too_large_for_memory_names_the_layer_before_allocating():
     assert not lazy.built
 
 
-def test_the_memory_check_counts_parameters_and_gradients():
+def test_the_memory_check_counts_what_a_build_allocates():
     plan = [(Dense(10, name="a"), None), (Dense(1000, name="b"), None)]
-    need = 2 * (5 * 10 + 10 + 10 * 1000 + 1000) * 4
+    # parameters and gradients in float32, the largest layer's float64 draw and its copy
+    need = 2 * (5 * 10 + 10 + 10 * 1000 + 1000) * 4 + 16 * (10 * 1000 + 1000)
     network.check_fits(plan, 5, np.float32, memory=need)  # fits exactly
     with pytest.raises(MemoryError,
-                       match=r"'b' of 1000 units.*\(10, 1000\).*86\.41 KB in float32"):
+                       match=r"'b' of 1000 units.*\(10, 1000\).*258\.28 KB in float32"):
         network.check_fits(plan, 5, np.float32, memory=need - 1)
 
 
