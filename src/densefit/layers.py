@@ -25,7 +25,7 @@ def _input_shape(shape, name="shape"):
     if not isinstance(shape, tuple) or len(shape) != 1:
         raise ValueError(f"{name} must be a 1-tuple such as (784,): densefit's Dense layers take "
                          f"2-d input (samples, features); got {shape!r}")
-    return (validation.integer(shape[0], f"{name}[0]"),)
+    return (validation.integer(shape[0], f"{name}[0]", high=_core.MAX_ROWS),)
 
 
 class Input:

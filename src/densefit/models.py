@@ -17,7 +17,7 @@ import threading
 
 import numpy as np
 
-from . import data_adapter, layers as layers_module, network, saving, summary, validation
+from . import _core, data_adapter, layers as layers_module, network, saving, summary, validation
 from .trainer import Trainer
 from .utils import new_generator
 
@@ -112,7 +112,8 @@ class Sequential(Trainer):
             return
         if len(tuple(input_shape)) != 2:
             raise ValueError(f"input_shape must be (batch, features), got {input_shape!r}")
-        self._build(validation.integer(tuple(input_shape)[1], "input_shape[1]"))
+        self._build(validation.integer(tuple(input_shape)[1], "input_shape[1]",
+                                       high=_core.MAX_ROWS))
 
     def _build(self, n_in):
         """(Re)create the parameter buffer and the core network for ``n_in`` input
