@@ -92,8 +92,11 @@ def _from_pandas(value, name):
                             f"numbers (pd.get_dummies, .cat.codes) or drop it")
         missing = np.flatnonzero(series.isna().to_numpy())
         if len(missing):
-            raise ValueError(f"{where} holds missing values (NA or NaN), first at row "
-                             f"{missing[0]}: drop those rows ({name}.dropna(), and the "
+            row, label = missing[0], series.index[missing[0]]
+            label = label.item() if isinstance(label, np.generic) else label
+            at = f"row {row}" if label == row else f"row {row} (index {label!r})"
+            raise ValueError(f"{where} holds missing values (NA or NaN), first at {at}: "
+                             f"drop those rows ({name}.dropna(), and the "
                              f"matching rows of the other arrays) or fill them "
                              f"({name}.fillna(value))")
         types.append(kind)
