@@ -149,10 +149,22 @@ cdef double _slope(object value, str name) except? -1.0:
     return slope
 
 
+cdef _check_native(object a, str name):
+    """Refuse an array whose bytes are not in this machine's order (``>f4`` from a
+    big-endian file): C would read them as other values.  Every array C reads or
+    writes passes here; the Python layer converts such arrays to their values."""
+    if not a.dtype.isnative:
+        raise TypeError(f"{name} has dtype {a.dtype.str}, whose byte order is not this "
+                        f"machine's: its bytes would be read as other values; convert it "
+                        f"first, e.g. {name}.astype({name}.dtype.newbyteorder('='))")
+
+
 cdef object _float_array(object a, str name, int ndim, object dtype, bint writeable):
-    """``a`` itself if it is a C-contiguous float32/float64 ndarray of rank ``ndim``."""
+    """``a`` itself if it is a C-contiguous float32/float64 ndarray of rank ``ndim``,
+    in native byte order."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    _check_native(a, name)
     if a.dtype != np.float32 and a.dtype != np.float64:
         raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
     if dtype is not None and a.dtype != dtype:
@@ -178,6 +190,8 @@ cdef _check_shape(object a, str name, tuple shape):
 cdef object _labels(object labels, str name, int64_t rows, int64_t classes):
     """int32 labels of length rows, every one in [0, classes): checked, since C
     indexes with them."""
+    if isinstance(labels, np.ndarray):
+        _check_native(labels, name)
     if not isinstance(labels, np.ndarray) or labels.dtype != np.int32:
         raise TypeError(f"{name} must be an int32 numpy.ndarray of labels, got "
                         f"{getattr(labels, 'dtype', type(labels).__name__)}")
@@ -848,6 +862,8 @@ def train_batches(Network network not None, Workspace work not None,
     if not 0 <= c_first <= c_end <= n_batches:
         raise ValueError(f"batches [{c_first}, {c_end}) are not within "
                          f"[0, {n_batches})")
+    if isinstance(order, np.ndarray):
+        _check_native(order, "order")
     if not isinstance(order, np.ndarray) or order.dtype != np.int64 or order.ndim != 1 \
             or order.shape[0] != n or not order.flags.c_contiguous:
         raise ValueError(f"order must be a contiguous int64 array of {n} indices")
@@ -860,6 +876,7 @@ def train_batches(Network network not None, Workspace work not None,
     losses = np.asarray(batch_loss)
     metrics = np.asarray(batch_metric)
     for arr, name in ((losses, "batch_loss"), (metrics, "batch_metric")):
+        _check_native(arr, name)
         if arr.dtype != np.float64 or arr.ndim != 1 or arr.shape[0] < count \
                 or not arr.flags.c_contiguous or not arr.flags.writeable:
             raise ValueError(f"{name} must be a writeable float64 array of at least "
@@ -886,12 +903,14 @@ def train_batches(Network network not None, Workspace work not None,
 
 def accepts(Network network, x):
     """Whether ``x`` can go to ``predict`` as it is: a C-contiguous 2-d ndarray of
-    the network's dtype and input width.  C-level checks only, for per-call speed."""
+    the network's dtype (in native byte order) and input width.  C-level checks
+    only, for per-call speed."""
     if network is None or not cnp.PyArray_Check(x):
         return False
     cdef cnp.ndarray a = <cnp.ndarray>x
-    return (cnp.PyArray_TYPE(a) == network.typenum and cnp.PyArray_NDIM(a) == 2
-            and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_DIM(a, 1) == network.net.units[0])
+    return (cnp.PyArray_TYPE(a) == network.typenum and cnp.PyArray_ISNOTSWAPPED(a)
+            and cnp.PyArray_NDIM(a) == 2 and cnp.PyArray_IS_C_CONTIGUOUS(a)
+            and cnp.PyArray_DIM(a, 1) == network.net.units[0])
 
 
 def forward_uses_blas(Network network not None):

@@ -60,9 +60,8 @@ class Loss:
     def __call__(self, y_true, y_pred):
         """The mean loss over the batch, as a NumPy scalar of y_pred's float type."""
         y_pred = np.asarray(y_pred)
-        if y_pred.dtype != np.float64:
-            y_pred = y_pred.astype(np.float32)
-        y_pred = np.ascontiguousarray(y_pred.reshape(-1, 1) if y_pred.ndim == 1 else y_pred)
+        y_pred = np.ascontiguousarray(y_pred.reshape(-1, 1) if y_pred.ndim == 1 else y_pred,
+                                      dtype=validation.compute_dtype(y_pred.dtype))
         if y_pred.ndim != 2:
             raise ValueError(f"y_pred must have shape (samples, outputs), got {y_pred.shape}")
         target = self.prepare_targets(y_true, y_pred.shape, y_pred.dtype)

@@ -150,7 +150,7 @@ class Sequential(Trainer):
 
     @property
     def dtype(self):
-        return self._network.dtype if self.built else self._dtype()
+        return self._network.dtype if self.built else self._dtype(self._input_dtype)
 
     @property
     def input_shape(self):
