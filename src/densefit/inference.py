@@ -35,6 +35,17 @@ def _pool(workers):
         return _pools[workers]
 
 
+def _forget_pools_in_child():
+    """After a fork, in the child: the pools' workers did not survive it (a pool
+    would queue work for them for ever) and the lock may have been held by a
+    thread that is gone."""
+    global _pools, _pools_lock
+    _pools, _pools_lock = {}, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
+
+
 def parts(network, n, capacity):
     """Row ranges to predict on separate threads, or None for one call: one range
     per thread when the network runs without BLAS (whose own threads would

@@ -21,6 +21,15 @@ from .progress import Progress
 from .training_loop import BatchRunner, run_epochs
 
 DEFAULT_BATCH_SIZE = 32  # Keras' fit default
+_models = weakref.WeakSet()  # every model, for their locks in a fork's child
+
+
+def _after_fork_in_child():
+    for model in list(_models):
+        model._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Trainer:
@@ -34,6 +43,13 @@ class Trainer:
         self._fit_lock = threading.Lock()
         self._fit_thread = None  # the thread running fit while _fit_lock is held
         self._workspaces = WorkspacePool()
+        _models.add(self)
+
+    def _after_fork_in_child(self):
+        """A fork's child has only the thread that forked: a fit that another
+        thread was running will never finish there, so its lock is freed."""
+        if self._fit_thread != threading.get_ident():
+            self._fit_lock, self._fit_thread = threading.Lock(), None
 
     # ------------------------------------------------------------ compile
 
