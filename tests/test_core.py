@@ -1521,6 +1521,27 @@ BAD_CALLS = {
     "predict x f64": (lambda: _core.predict(NET, X64, WORK.capacity), TypeError, "x"),
     "predict x fortran": (lambda: _core.predict(NET, F_ORDER, WORK.capacity), ValueError, "x"),
     "predict capacity": (lambda: _core.predict(NET, X, 0), ValueError, "capacity"),
+    "predict out list": (lambda: _core.predict(NET, X, 4, out=[[0.0] * 2] * 3), TypeError,
+                         "out must be a numpy.ndarray"),
+    "predict out f64": (lambda: _core.predict(NET, X, 4, out=np.empty((3, 2))), TypeError,
+                        "out must have dtype float32"),
+    "predict out swapped": (lambda: _core.predict(NET, X, 4, out=np.empty((3, 2), ">f4")),
+                            TypeError, "out has dtype >f4.*byte order"),
+    "predict out rows": (lambda: _core.predict(NET, X, 4, out=np.empty((4, 2), np.float32)),
+                         ValueError, r"out must have shape \(3, 2\)"),
+    "predict out columns": (lambda: _core.predict(NET, X, 4, out=np.empty((3, 3), np.float32)),
+                            ValueError, r"out must have shape \(3, 2\)"),
+    "predict out 1-d": (lambda: _core.predict(NET, X, 4, out=np.empty(6, np.float32)),
+                        ValueError, "out must be 2-dimensional"),
+    "predict out strided": (lambda: _core.predict(NET, X, 4,
+                                                  out=np.empty((3, 4), np.float32)[:, :2]),
+                            ValueError, "out must be C-contiguous"),
+    "predict out read-only": (lambda: _core.predict(NET, X, 4, out=_read_only((3, 2))),
+                              ValueError, "out must be writeable"),
+    "predict out is x": (lambda: _overlapping_out("x"), ValueError,
+                         "out must not share memory with x"),
+    "predict out in params": (lambda: _overlapping_out("params"), ValueError,
+                              "out must not share memory with the network's params"),
     "evaluate dataset dtype": (lambda: _core.evaluate(NET64, WORK64, OBJECTIVE, DATA),
                                TypeError, "data"),
     "evaluate workspace of another network": (lambda: _core.evaluate(NET, WORK64, OBJECTIVE,
@@ -1529,6 +1550,22 @@ BAD_CALLS = {
     "evaluate objective reads dense": (lambda: _core.evaluate(NET, WORK, DENSE_OBJECTIVE, DATA),
                                        ValueError, "data"),
 }
+
+
+def _read_only(shape):
+    a = np.empty(shape, np.float32)
+    a.flags.writeable = False
+    return a
+
+
+def _overlapping_out(where):
+    """predict into memory it reads: the input rows, or the network's parameters."""
+    net = _core.Network([2, 2], [LINEAR], [0.0], np.ones(6, np.float32),
+                        np.zeros(6, np.float32))
+    if where == "x":
+        buffer = np.ones((3, 2), np.float32)
+        return _core.predict(net, buffer, 4, out=buffer)
+    return _core.predict(net, np.ones((1, 2), np.float32), 4, out=net.params[:2].reshape(1, 2))
 
 
 @pytest.mark.parametrize("call, error, match", BAD_CALLS.values(), ids=BAD_CALLS.keys())
@@ -1564,6 +1601,39 @@ def test_first_nonfinite_row(dtype, bad):
     assert _core.first_nonfinite_row(x[18:]) == 12
     big = np.full((2, 3), np.finfo(dtype).max, dtype)
     assert _core.first_nonfinite_row(big) == -1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_predict_writes_into_out(dtype):
+    """out: the outputs written in place (a row slice of a larger array), returned;
+    its other rows untouched; the same values as a new array."""
+    units = (5, 7, 3)
+    rng = np.random.default_rng(8)
+    params = init_params(units, dtype, rng)
+    net = _core.Network(units, [ACT["relu"], ACT["linear"]], [SLOPE] * 2, params,
+                        np.zeros_like(params))
+    x = rand(rng, (20, units[0]), dtype)
+    whole = np.full((30, 3), -7, dtype)
+    got = _core.predict(net, x, 4, out=whole[5:25])
+    assert got is not None and np.shares_memory(got, whole)
+    assert_array_equal(whole[5:25], _core.predict(net, x, 4))
+    assert (whole[:5] == -7).all() and (whole[25:] == -7).all()
+    out, row = _core.predict(net, x, 4, out=whole[5:25], return_nonfinite=True)
+    assert row == -1 and np.shares_memory(out, whole)
+    assert _core.predict(net, x[:0], 4, out=np.empty((0, 3), dtype)).shape == (0, 3)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_predict_reports_the_first_nonfinite_output_row(dtype):
+    """return_nonfinite: ``(outputs, first row whose outputs hold NaN or inf, or -1)``,
+    from finite inputs that overflow."""
+    big = np.finfo(dtype).max
+    params = np.array([2, 2, 0], dtype)  # kernel (2, 1) of twos, bias 0: 2*(a+b)
+    net = _core.Network([2, 1], [LINEAR], [0.0], params, np.zeros(3, dtype))
+    x = np.array([[1, 1], [big, 0], [1, 2], [big, big]], dtype)
+    out, row = _core.predict(net, x, 2, return_nonfinite=True)
+    assert row == 1 and np.isinf(out[[1, 3]]).all() and np.isfinite(out[[0, 2]]).all()
+    assert _core.predict(net, x[[0, 2]], 2, return_nonfinite=True)[1] == -1
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -149,10 +149,22 @@ cdef double _slope(object value, str name) except? -1.0:
     return slope
 
 
+cdef _check_native(object a, str name):
+    """Refuse an array whose bytes are not in this machine's order (``>f4`` from a
+    big-endian file): C would read them as other values.  Every array C reads or
+    writes passes here; the Python layer converts such arrays to their values."""
+    if not a.dtype.isnative:
+        raise TypeError(f"{name} has dtype {a.dtype.str}, whose byte order is not this "
+                        f"machine's: its bytes would be read as other values; convert it "
+                        f"first, e.g. {name}.astype({name}.dtype.newbyteorder('='))")
+
+
 cdef object _float_array(object a, str name, int ndim, object dtype, bint writeable):
-    """``a`` itself if it is a C-contiguous float32/float64 ndarray of rank ``ndim``."""
+    """``a`` itself if it is a C-contiguous float32/float64 ndarray of rank ``ndim``,
+    in native byte order."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    _check_native(a, name)
     if a.dtype != np.float32 and a.dtype != np.float64:
         raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
     if dtype is not None and a.dtype != dtype:
@@ -178,6 +190,8 @@ cdef _check_shape(object a, str name, tuple shape):
 cdef object _labels(object labels, str name, int64_t rows, int64_t classes):
     """int32 labels of length rows, every one in [0, classes): checked, since C
     indexes with them."""
+    if isinstance(labels, np.ndarray):
+        _check_native(labels, name)
     if not isinstance(labels, np.ndarray) or labels.dtype != np.int32:
         raise TypeError(f"{name} must be an int32 numpy.ndarray of labels, got "
                         f"{getattr(labels, 'dtype', type(labels).__name__)}")
@@ -848,6 +862,8 @@ def train_batches(Network network not None, Workspace work not None,
     if not 0 <= c_first <= c_end <= n_batches:
         raise ValueError(f"batches [{c_first}, {c_end}) are not within "
                          f"[0, {n_batches})")
+    if isinstance(order, np.ndarray):
+        _check_native(order, "order")
     if not isinstance(order, np.ndarray) or order.dtype != np.int64 or order.ndim != 1 \
             or order.shape[0] != n or not order.flags.c_contiguous:
         raise ValueError(f"order must be a contiguous int64 array of {n} indices")
@@ -860,6 +876,7 @@ def train_batches(Network network not None, Workspace work not None,
     losses = np.asarray(batch_loss)
     metrics = np.asarray(batch_metric)
     for arr, name in ((losses, "batch_loss"), (metrics, "batch_metric")):
+        _check_native(arr, name)
         if arr.dtype != np.float64 or arr.ndim != 1 or arr.shape[0] < count \
                 or not arr.flags.c_contiguous or not arr.flags.writeable:
             raise ValueError(f"{name} must be a writeable float64 array of at least "
@@ -886,12 +903,14 @@ def train_batches(Network network not None, Workspace work not None,
 
 def accepts(Network network, x):
     """Whether ``x`` can go to ``predict`` as it is: a C-contiguous 2-d ndarray of
-    the network's dtype and input width.  C-level checks only, for per-call speed."""
+    the network's dtype (in native byte order) and input width.  C-level checks
+    only, for per-call speed."""
     if network is None or not cnp.PyArray_Check(x):
         return False
     cdef cnp.ndarray a = <cnp.ndarray>x
-    return (cnp.PyArray_TYPE(a) == network.typenum and cnp.PyArray_NDIM(a) == 2
-            and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_DIM(a, 1) == network.net.units[0])
+    return (cnp.PyArray_TYPE(a) == network.typenum and cnp.PyArray_ISNOTSWAPPED(a)
+            and cnp.PyArray_NDIM(a) == 2 and cnp.PyArray_IS_C_CONTIGUOUS(a)
+            and cnp.PyArray_DIM(a, 1) == network.net.units[0])
 
 
 def forward_uses_blas(Network network not None):
@@ -902,15 +921,18 @@ def forward_uses_blas(Network network not None):
 
 
 cdef cnp.ndarray _predict(floating *tag, Network network, cnp.ndarray x, int64_t cap,
-                          bint check_finite):
+                          bint check_finite, cnp.ndarray out, int64_t *bad_out):
+    """``out`` (allocated when None) filled; ``*bad_out``, when not NULL, set to the
+    first row of out holding NaN or inf (or -1), found in the same GIL-free block."""
     cdef int64_t n = cnp.PyArray_DIM(x, 0)
     cdef cnp.npy_intp dims[2]
     dims[0] = n
     dims[1] = network.net.units[network.net.n_layers]
-    cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, dims, network.typenum, 0)
+    if out is None:
+        out = cnp.PyArray_EMPTY(2, dims, network.typenum, 0)
     cdef const floating *px = <const floating *>cnp.PyArray_DATA(x)
     cdef floating *po = <floating *>cnp.PyArray_DATA(out)
-    cdef int n_in = network.net.units[0], status = 0
+    cdef int n_in = network.net.units[0], n_out = dims[1], status = 0
     cdef int64_t bad = -1
     with nogil:  # the screen too: a large or memory-mapped x takes a while to read
         if floating is float:
@@ -918,11 +940,15 @@ cdef cnp.ndarray _predict(floating *tag, Network network, cnp.ndarray x, int64_t
                 bad = df_first_nonfinite_f32(px, n, n_in)
             if bad < 0:
                 status = df_predict_f32(&network.net, px, n, cap, po)
+            if bad < 0 and status == 0 and bad_out != NULL:
+                bad_out[0] = df_first_nonfinite_f32(po, n, n_out)
         else:
             if check_finite:
                 bad = df_first_nonfinite_f64(px, n, n_in)
             if bad < 0:
                 status = df_predict_f64(&network.net, px, n, cap, po)
+            if bad < 0 and status == 0 and bad_out != NULL:
+                bad_out[0] = df_first_nonfinite_f64(po, n, n_out)
     if bad >= 0:
         raise ValueError(f"x holds NaN or inf (first at row {bad})")
     if status != 0:
@@ -930,13 +956,32 @@ cdef cnp.ndarray _predict(floating *tag, Network network, cnp.ndarray x, int64_t
     return out
 
 
-def predict(Network network not None, x, capacity, bint check_finite=True):
-    """The network's output for every row of ``x``, as a new array.
+cdef object _predict_out(Network network, object x, object out):
+    """``out`` checked as predict's destination for ``x`` (None: predict allocates)."""
+    if out is None:
+        return None
+    o = _float_array(out, "out", 2, network.dtype, True)
+    _check_shape(o, "out", (x.shape[0], network.units[-1]))
+    for arr, name in ((x, "x"), (network.params, "the network's params"),
+                      (network.grads, "the network's grads")):
+        if _overlap(o, arr):  # C reads x and params while it writes out
+            raise ValueError(f"out must not share memory with {name}")
+    return o
+
+
+def predict(Network network not None, x, capacity, bint check_finite=True, out=None,
+            bint return_nonfinite=False):
+    """The network's output for every row of ``x``: a new array, or ``out``.
 
     x: a C-contiguous 2-d array of the network's dtype and input width (see
     accepts).  capacity: the most rows per batch (>= 1; at most MAX_ROWS are
     used).  check_finite: screen x first, NaN or inf being a ValueError that
-    names the first row holding one."""
+    names the first row holding one.  out: None, or the array to write the
+    outputs into: writeable, C-contiguous, of the network's dtype and shape
+    (len(x), units[-1]), overlapping neither x nor the network's buffers (a
+    row slice of a larger output qualifies).  return_nonfinite: return
+    ``(outputs, row)`` instead, row being the first whose outputs hold NaN or
+    inf (-1 if none), found in C at a cost of nanoseconds."""
     if not accepts(network, x):
         x = _float_array(x, "x", 2, network.dtype, False)
         raise ValueError(f"x must have {network.units[0]} features, got shape {x.shape}")
@@ -944,9 +989,14 @@ def predict(Network network not None, x, capacity, bint check_finite=True):
     if cap < 1:
         raise ValueError(f"capacity must be >= 1, got {cap}")
     cap = min(cap, MAX_ROWS)  # the kernels take a batch's rows as a C int
+    o = _predict_out(network, x, out)
+    cdef int64_t bad_out = -1
+    cdef int64_t *report = &bad_out if return_nonfinite else NULL
     if network.typenum == cnp.NPY_DOUBLE:
-        return _predict(F64, network, <cnp.ndarray>x, cap, check_finite)
-    return _predict(F32, network, <cnp.ndarray>x, cap, check_finite)
+        o = _predict(F64, network, <cnp.ndarray>x, cap, check_finite, <cnp.ndarray>o, report)
+    else:
+        o = _predict(F32, network, <cnp.ndarray>x, cap, check_finite, <cnp.ndarray>o, report)
+    return (o, bad_out) if return_nonfinite else o
 
 
 cdef tuple _evaluate(floating *tag, Network network, Workspace work, Objective objective,

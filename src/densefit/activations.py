@@ -1,8 +1,8 @@
 """Activation functions, computed by the compiled core.
 
 Each function takes an array (any shape; softmax works along ``axis``) and
-returns a new float array: float64 input stays float64, anything else is
-computed in float32, Keras' default float type.
+returns a new float array: float64 input (in either byte order) stays float64,
+anything else is computed in float32, Keras' default float type.
 
 >>> from densefit import activations
 >>> activations.softmax([[1.0, 1.0]]).tolist()
@@ -27,7 +27,7 @@ def _float_array(x):
     if x.dtype.kind == "c" or x.dtype.kind not in "biuf":
         raise TypeError(f"x must be a real numeric array, got dtype {x.dtype}")
     # np.asarray, not np.ascontiguousarray: that one turns a 0-d array into shape (1,)
-    return np.asarray(x, dtype=np.float64 if x.dtype == np.float64 else np.float32, order="C")
+    return np.asarray(x, dtype=validation.compute_dtype(x.dtype), order="C")
 
 
 def _apply(name, x, slope=0.0):

@@ -75,8 +75,7 @@ class Loss:
         if y_pred.dtype.kind not in "biuf":
             raise TypeError(f"y_pred must hold real numbers, got dtype {y_pred.dtype}")
         y_pred = data_adapter.converted(y_pred.reshape(-1, 1) if y_pred.ndim == 1 else y_pred,
-                                        np.float64 if y_pred.dtype == np.float64 else np.float32,
-                                        "y_pred")
+                                        validation.compute_dtype(y_pred.dtype), "y_pred")
         if y_pred.ndim != 2:
             raise ValueError(f"y_pred must have shape (samples, outputs), got {y_pred.shape}")
         target = self.prepare_targets(y_true, y_pred.shape, y_pred.dtype, "y_true")

@@ -126,6 +126,12 @@ class Sequential(Trainer):
             self._generator = new_generator()
         self._network = network.build(self._plan, n_in, dtype_of_plan, self._generator)
 
+    def _after_fork_in_child(self):
+        """In a fork's child, a build another thread was running never finishes:
+        its lock is made anew (the fit lock too, by Trainer)."""
+        super()._after_fork_in_child()
+        self._build_lock = threading.Lock()
+
     def _ensure_built(self, n_in):
         """Build on the first data, once, whichever thread gets there first."""
         if not self._plan:
@@ -151,7 +157,7 @@ class Sequential(Trainer):
 
     @property
     def dtype(self):
-        return self._network.dtype if self.built else self._dtype()
+        return self._network.dtype if self.built else self._dtype(self._input_dtype)
 
     @property
     def input_shape(self):

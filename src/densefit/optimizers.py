@@ -94,7 +94,7 @@ class Optimizer:
         for name, target in arrays.items():
             value = _stored(store, name)
             if not isinstance(value, np.ndarray) or value.shape != target.shape \
-                    or value.dtype != target.dtype:
+                    or validation.native(value.dtype) != target.dtype:  # ">f4": its values
                 got = (f"shape {value.shape} of {value.dtype}" if isinstance(value, np.ndarray)
                        else repr(value))
                 raise ValueError(f"{name} must be an array of shape {target.shape} of "

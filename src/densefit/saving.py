@@ -136,7 +136,9 @@ def _parse_npy(data, name):
                          f"holds {held} bytes")
     array = np.frombuffer(data, dtype=dtype, count=count, offset=buffer.tell())
     array = array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
-    return array.copy()  # owned and writeable, not a view of the file's bytes
+    # owned and writeable, not a view of the file's bytes; a big-endian file's
+    # arrays (">f4") in this machine's byte order, as the values they hold
+    return array.astype(validation.native(dtype), order="C")
 
 
 def _load_arrays(source, size):

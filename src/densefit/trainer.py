@@ -10,7 +10,10 @@ What it needs from the class it is mixed into: ``_network`` (the
 ``_output()`` (the output layer's units and activation name),
 ``seed_generator``, ``name``, ``dtype`` and ``input_shape``.
 """
+import math
+import os
 import threading
+import weakref
 
 from . import _core, data_adapter, inference, losses, optimizers, validation
 from . import callbacks as callbacks_module, metrics as metrics_module
@@ -18,6 +21,15 @@ from .progress import Progress
 from .training_loop import BatchRunner, run_epochs
 
 DEFAULT_BATCH_SIZE = 32  # Keras' fit default
+_models = weakref.WeakSet()  # every model, for their locks in a fork's child
+
+
+def _after_fork_in_child():
+    for model in list(_models):
+        model._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Trainer:
@@ -31,6 +43,13 @@ class Trainer:
         self._fit_lock = threading.Lock()
         self._fit_thread = None  # the thread running fit while _fit_lock is held
         self._workspaces = WorkspacePool()
+        _models.add(self)
+
+    def _after_fork_in_child(self):
+        """A fork's child has only the thread that forked: a fit that another
+        thread was running will never finish there, so its lock is freed."""
+        if self._fit_thread != threading.get_ident():
+            self._fit_lock, self._fit_thread = threading.Lock(), None
 
     # ------------------------------------------------------------ compile
 
@@ -133,7 +152,8 @@ class Trainer:
             self.stop_training, self.history = False, history
             validate = None if val is None else lambda: {
                 f"val_{k}": v for k, v in self._evaluate(
-                    val, max(batch_size, inference.DEFAULT_BATCH)).items()}
+                    val, max(batch_size, inference.DEFAULT_BATCH), "fit", "validation loss",
+                    stacklevel=6).items()}
             run_epochs(self, runner, callbacks, Progress(runner.n_batches, verbose), epochs,
                        initial_epoch, shuffle, validate)
         finally:
@@ -186,7 +206,9 @@ class Trainer:
             return logs
         return logs["loss"] if len(logs) == 1 else [logs[k] for k in self.metrics_names]
 
-    def _evaluate(self, data, batch_size):
+    def _evaluate(self, data, batch_size, caller="evaluate", what="loss", stacklevel=3):
+        """The logs over ``data``; a loss that is NaN or inf is a RuntimeWarning
+        from ``caller`` (the inputs and targets are finite: checked)."""
         capacity = max(1, min(batch_size, data.n))
         work = self._workspaces.take(self._network, capacity, data.labels, training=False)
         try:
@@ -195,6 +217,9 @@ class Trainer:
         finally:
             self._workspaces.give(work)
         logs = {"loss": loss_sum / data.n}
+        if not math.isfinite(logs["loss"]):
+            inference.warn_nonfinite_loss(caller, what, logs["loss"], self._network.dtype,
+                                          stacklevel)
         if self._compiled.metric is not None:
             logs[self._compiled.metric.name] = metric_sum / data.n
         return dict(sorted(logs.items()))
@@ -205,15 +230,25 @@ class Trainer:
                     else min(validation.integer(batch_size, "batch_size"), _core.MAX_ROWS))
         if verbose != "auto":
             _verbosity(verbose)
-        if not _core.accepts(self._network, x):  # the per-call fast path skips conversion
-            x = self._model_inputs(x, "x", check_finite=False)
-        if len(x) < 2 * capacity:  # one compiled call (inference.parts' first test), inline:
-            return _core.predict(self._network, x, capacity)  # a sample costs ~1 us
-        return inference.predict(self._network, x, capacity)  # NaN/inf screened in C
+        return self._outputs(x, capacity, "predict")
 
     def __call__(self, x):
         """``model(x)``: the outputs for a batch, as predict."""
-        return self.predict(x)
+        return self._outputs(x, inference.DEFAULT_BATCH, "model(x)")
+
+    def _outputs(self, x, capacity, caller):
+        """predict's outputs; rows whose outputs are NaN or inf (the inputs being
+        finite) are a RuntimeWarning from ``caller``."""
+        if not _core.accepts(self._network, x):  # the per-call fast path skips conversion
+            x = self._model_inputs(x, "x", check_finite=False)
+        if len(x) < 2 * capacity:  # one compiled call (inference.parts' first test), inline:
+            # a sample costs ~1 us; both paths screen x for NaN/inf and the outputs in C
+            out, bad = _core.predict(self._network, x, capacity, return_nonfinite=True)
+        else:
+            out, bad = inference.predict(self._network, x, capacity)
+        if bad >= 0:
+            inference.warn_nonfinite_outputs(caller, out, bad, stacklevel=3)
+        return out
 
     # ------------------------------------------------------------ data
 

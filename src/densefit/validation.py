@@ -99,6 +99,20 @@ def shown(value):
 FLOAT_DTYPES = ("float32", "float64")  # the dtypes a model computes in
 
 
+def native(dtype):
+    """``dtype`` in this machine's byte order: ``>f8`` (big-endian, as ``np.load`` of
+    a big-endian ``.npy``, HDF5 or FITS gives) is float64.  Arrays of another
+    byte order are taken as the values they hold: compare and convert with this."""
+    return np.dtype(dtype).newbyteorder("=")
+
+
+def compute_dtype(dtype):
+    """The float type a standalone function (an activation, a loss) computes
+    an array of ``dtype`` in: float64 stays float64 (whatever its byte order),
+    anything else is float32, Keras' default."""
+    return np.dtype(np.float64) if native(dtype) == np.float64 else np.dtype(np.float32)
+
+
 def float_dtype(dtype, name="dtype"):
     """``dtype`` (a name, NumPy type or dtype) as a NumPy dtype of ``FLOAT_DTYPES``,
     or None for None (the model's default)."""
