@@ -384,8 +384,7 @@ def test_object_arrays_are_never_unpickled(tmp_path, saved, monkeypatch):
 
     n = _trained().count_params()
     path = _write_zip(tmp_path / "evil.densefit", config=saved[1],
-                      arrays={"params": np.zeros(n, np.float32),
-                              "slot_1": np.array([{"payload": 1}], dtype=object)})
+                      arrays={"params": np.array([{"payload": n}], dtype=object)})
     monkeypatch.setattr(pickle, "load", refuse)
     monkeypatch.setattr(pickle, "loads", refuse)
     with pytest.raises(ValueError, match="evil.densefit: cannot read the model file: Object "):

@@ -12,6 +12,7 @@ The compiled core keeps only the checks that protect memory (shapes, dtypes,
 aliasing, label range); the messages a user reads are written here.
 """
 import numbers
+import os
 
 import numpy as np
 
@@ -123,3 +124,15 @@ def float_dtype(dtype, name="dtype"):
     except TypeError:
         dtype_name = dtype
     return np.dtype(one_of(dtype_name, name, FLOAT_DTYPES))
+
+
+def filepath(value, name="filepath"):
+    """``value`` (a str, bytes or os.PathLike path) as a str; an int (a file
+    descriptor), an open file or an empty path is refused."""
+    if not isinstance(value, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name} must be a path (a str or os.PathLike such as "
+                        f"pathlib.Path), got {value!r}")
+    path = os.fsdecode(os.fspath(value))
+    if not path or "\0" in path:
+        raise ValueError(f"{name} must be a path to a file, got {value!r}")
+    return path
