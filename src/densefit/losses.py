@@ -53,7 +53,8 @@ class Loss:
                               f"output: the outputs are probabilities, not logits; densefit "
                               f"uses the layer's pre-activation logits, as Keras does. Use "
                               f"activation='linear' with from_logits=True, or "
-                              f"from_logits=False.", stacklevel=3)
+                              f"from_logits=False.",
+                              stacklevel=4)  # <- Trainer._compile <- compile <- the caller
             return self._code(True), True
         return self._code(self.from_logits), False
 
