@@ -12,6 +12,11 @@
   callbacks (or another thread) are refused with a RuntimeError and change
   nothing; ``model.layers`` is a copy; ``add`` is O(1) per layer.
 
+Guards that already pass on 3f8fb80 (kept so the new locks cannot break
+them): callbacks reading and saving mid-fit, count_params/summary during fit,
+concurrent predicts building an unbuilt model (``_build_lock`` was already
+there), fit racing predict on an unbuilt model.  Every other test fails there.
+
 Reference states come from a run with a batch hook (one compiled call per
 batch), which updates bit for bit as the chunked runs do.  Sizes keep the file
 to seconds; under the sanitizer stage (DENSEFIT_SANITIZE_RUN=1) they shrink.
