@@ -15,7 +15,8 @@
 Guards that already pass on 3f8fb80 (kept so the new locks cannot break
 them): callbacks reading and saving mid-fit, count_params/summary during fit,
 concurrent predicts building an unbuilt model (``_build_lock`` was already
-there), fit racing predict on an unbuilt model.  Every other test fails there.
+there), fit racing predict on an unbuilt model, readers going in between
+compiled calls (it fails on a lock that lets fit starve them).  Every other test fails there.
 
 Reference states come from a run with a batch hook (one compiled call per
 batch), which updates bit for bit as the chunked runs do.  Sizes keep the file
@@ -31,17 +32,17 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from densefit import Sequential, load_model
+from densefit import Sequential, _core, load_model
 from densefit.callbacks import Callback, LambdaCallback
 from densefit.layers import Dense, Input
 from densefit.utils import set_random_seed
 
 SANITIZE = bool(os.environ.get("DENSEFIT_SANITIZE_RUN"))
 TIMEOUT = 60  # seconds: no join or wait below should ever come near it
-# steps long enough and many enough (256) for reads to land inside compiled calls
+# steps long enough and many enough (512) for reads to land inside compiled calls
 FEATURES, HIDDEN, BATCH = 24, 128 if not SANITIZE else 32, 8
 N = 512 if not SANITIZE else 128
-EPOCHS = 4 if not SANITIZE else 3
+EPOCHS = 8 if not SANITIZE else 3
 
 
 def data(n=N, features=FEATURES, seed=0):
@@ -105,13 +106,13 @@ def reference():
     return x, y, record
 
 
-def fit_in_thread(model, x, y, **kwargs):
+def fit_in_thread(model, x, y, epochs=EPOCHS, **kwargs):
     """Starts ``model.fit`` in a thread; returns (thread, done event, errors)."""
     done, errors = threading.Event(), []
 
     def run():
         try:
-            model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0, **kwargs)
+            model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0, **kwargs)
         except BaseException as e:  # noqa: B902 - reported by the test
             errors.append(e)
         finally:
@@ -228,6 +229,37 @@ def test_predict_and_evaluate_during_fit_see_one_step(reference):
     for out, loss in results:
         assert out.tobytes() in outputs, "predict answered for weights of no step"
         assert loss in losses, "evaluate answered for weights of no step"
+
+
+def test_readers_go_in_between_compiled_calls_not_after_fit(monkeypatch):
+    """fit takes the lock again microseconds after each compiled call: readers
+    waiting for one must still go in before the next (they were starved until
+    fit returned), and wait at most about one call."""
+    calls = []
+    train_batches = _core.train_batches
+
+    def recording(*args):
+        start = time.perf_counter()
+        try:
+            return train_batches(*args)
+        finally:
+            calls.append((start, time.perf_counter()))
+
+    monkeypatch.setattr(_core, "train_batches", recording)
+    x, y = data()
+    model, reads = make(), []
+    thread, done, errors = fit_in_thread(model, x, y, epochs=EPOCHS * 3)  # >= 24 calls
+    while not done.is_set():
+        start = time.perf_counter()
+        model.predict(PROBE, verbose=0)
+        reads.append((start, time.perf_counter()))
+    join(thread, errors)
+    first, last = calls[0][0], calls[-1][1]
+    inside = [(a, b) for a, b in reads if first < a and b < last]
+    assert len(inside) >= min(5, len(calls) // 4), \
+        f"{len(inside)} of {len(reads)} reads went in during {len(calls)} compiled calls"
+    longest_call = max(b - a for a, b in calls)
+    assert max(b - a for a, b in inside) < 2 * longest_call + 0.05
 
 
 def test_callbacks_of_the_fit_read_and_save_without_deadlock(reference, tmp_path):
