@@ -56,6 +56,11 @@ class Input:
 class Layer:
     """What every layer has: a name and a dtype (None: the model's, float32 by default).
 
+    The arguments a layer was made with are fixed afterwards (``_FIXED``): its
+    model's weights and saved config depend on them, so ``layer.units = 5`` is
+    an AttributeError saying to make a new layer.  ``name`` may change while it
+    stays unique in the layer's model.  A layer belongs to one model at most.
+
     Args:
         name: the layer's name (default: the class name in lower case, numbered
             from the second layer of a class on: ``dense``, ``dense_1``, ...).
@@ -63,6 +68,7 @@ class Layer:
     """
 
     _count = {}
+    _FIXED = ("dtype",)
 
     def __init__(self, name=None, dtype=None):
         base = type(self).__name__.lower()
@@ -71,8 +77,24 @@ class Layer:
             n = Layer._count.get(base, 0)
             Layer._count[base] = n + 1
             name = base if n == 0 else f"{base}_{n}"
+        self._model = None  # weak reference to the model holding this layer (models.py)
         self.name = name
         self.dtype = _dtype(dtype)
+
+    def __setattr__(self, attr, value):
+        if attr in self._FIXED and attr in self.__dict__:
+            raise AttributeError(_fixed_message(self, attr))
+        if attr == "name":
+            value = validation.string(value, "name", allow_none=False)
+            model = self.model
+            if model is not None:
+                model._check_rename(self, value)
+        object.__setattr__(self, attr, value)
+
+    @property
+    def model(self):
+        """The model this layer is in, or None."""
+        return None if self._model is None else self._model()
 
     def get_config(self):
         """The arguments that make this layer again with ``from_config``."""
@@ -81,6 +103,17 @@ class Layer:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _fixed_message(layer, attr):
+    kind = type(layer).__name__
+    if attr in ("kernel", "bias"):
+        return (f"{kind}.{attr} cannot be assigned: it is a view into its model's parameter "
+                f"buffer; write into it in place (layer.{attr}[...] = values) or use "
+                f"model.set_weights(...)")
+    return (f"{kind}.{attr} cannot be changed once the layer is made (its model's weights and "
+            f"saved config depend on it); make a new layer instead, e.g. "
+            f"{kind}.from_config(dict(layer.get_config(), {attr}=...)) before building the model")
 
 
 class Dense(Layer):
@@ -99,26 +132,30 @@ class Dense(Layer):
     >>> layer = Dense(25, activation="relu")
     """
 
+    _FIXED = ("dtype", "units", "activation", "use_bias", "kernel_initializer",
+              "bias_initializer", "input_shape", "kernel", "bias")
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", input_shape=None, name=None, dtype=None):
         super().__init__(name, dtype)
         # at most the core's limit, checked here rather than after a build allocated
         self.units = validation.integer(units, "units", high=_core.MAX_ROWS)
-        self._activation = activations.get(activation)
+        self.activation = activations.get(activation)  # callable on arrays: layer.activation(z)
         if use_bias is not True:
             raise ValueError("use_bias=False is not supported: densefit's Dense always has a bias "
                              "(initialise it with zeros and it starts as Keras' would)")
+        self.use_bias = True
         self._initializers = (initializers.get(kernel_initializer),
                               initializers.get(bias_initializer))
         self.kernel_initializer, self.bias_initializer = (f.__name__ for f in self._initializers)
         self.input_shape = None if input_shape is None else _input_shape(input_shape, "input_shape")
-        self.kernel = None
+        self.kernel = None  # views into the model's buffer once built (_attach)
         self.bias = None
 
-    @property
-    def activation(self):
-        """The activation, callable on arrays (``layer.activation(z)``)."""
-        return self._activation
+    def _attach(self, kernel, bias):
+        """Make ``kernel`` and ``bias`` (views into the model's buffer) this layer's."""
+        object.__setattr__(self, "kernel", kernel)
+        object.__setattr__(self, "bias", bias)
 
     def initial_weights(self, n_in, rng):
         """Fresh (kernel, bias) from this layer's initialisers."""
@@ -136,7 +173,7 @@ class Dense(Layer):
 
     def get_config(self):
         return dict(super().get_config(), units=self.units,
-                    activation=activations.serialize(self._activation),
+                    activation=activations.serialize(self.activation),
                     kernel_initializer=self.kernel_initializer,
                     bias_initializer=self.bias_initializer,
                     input_shape=None if self.input_shape is None else list(self.input_shape),
@@ -147,7 +184,7 @@ class Dense(Layer):
         return cls(**dict(config, activation=activations.deserialize(config["activation"])))
 
     def __repr__(self):
-        return f"Dense({self.units}, activation={self._activation.name!r}, name={self.name!r})"
+        return f"Dense({self.units}, activation={self.activation.name!r}, name={self.name!r})"
 
 
 class Activation(Layer):
@@ -159,15 +196,17 @@ class Activation(Layer):
         name: as ``Layer``'s.
     """
 
+    _FIXED = ("dtype", "activation")
+
     def __init__(self, activation, name=None):
         super().__init__(name)
-        self._activation = activations.get(activation)
+        self.activation = activations.get(activation)
 
     def as_activation(self):
-        return self._activation
+        return self.activation
 
     def get_config(self):
-        return dict(super().get_config(), activation=activations.serialize(self._activation))
+        return dict(super().get_config(), activation=activations.serialize(self.activation))
 
     @classmethod
     def from_config(cls, config):
@@ -183,6 +222,8 @@ class LeakyReLU(Layer):
             it, is accepted too.
         name: as ``Layer``'s.
     """
+
+    _FIXED = ("dtype", "negative_slope")
 
     def __init__(self, negative_slope=0.3, name=None, **kwargs):
         super().__init__(name)

@@ -14,6 +14,7 @@ saving.py, which uses only the public hooks below.
 2
 """
 import threading
+import weakref
 
 import numpy as np
 
@@ -45,16 +46,32 @@ class Sequential(Trainer):
             name = "sequential" if Sequential._count == 0 else f"sequential_{Sequential._count}"
             Sequential._count += 1
         self.name = name
-        self.layers = []      # what the user added, Input excluded (as Keras lists them)
+        self._layers = []     # what the user added, Input excluded (as Keras lists them)
+        self._names = set()   # their names: unique in a model, as Keras requires
         self._plan = []       # [(Dense, Activation)]: what the core runs (see network.py)
         self._input_shape = None  # (features,) once known
         self._input_dtype = None  # from Input(dtype=...)
+        self._defer_build = False  # from_config builds once, after the last layer
         self._generator = None  # drawn from the global seed when the weights are first built
         self._network = None
-        self._build_lock = threading.Lock()
+        self._build_lock = threading.Lock()  # building, and changing the plan
         self._init_trainer()
         for layer in layers or []:
             self.add(layer)
+
+    @property
+    def name(self):
+        return self._name
+
+    @name.setter
+    def name(self, name):  # saved, and load_model rebuilds the model with it: a str
+        self._name = validation.string(name, "name", allow_none=False)
+
+    @property
+    def layers(self):
+        """The layers added, Input excluded: a new list each call (as Keras 3's
+        Sequential), so changing it changes nothing; use ``add``."""
+        return list(self._layers)
 
     # ------------------------------------------------------------ structure
 
@@ -62,66 +79,98 @@ class Sequential(Trainer):
         """Append a layer: ``Input``, ``Dense`` or an activation layer.  Once the input
         shape is known (``Input(shape=...)``, a first Dense's ``input_shape``, or data)
         the model is built, and rebuilt on each add: the layers already there keep
-        their weights."""
-        if isinstance(layer, layers_module.Input):
-            if self.layers or self._input_shape is not None:
-                raise ValueError("Input must be the first layer of a Sequential model")
-            self._input_shape, self._input_dtype = layer.shape, layer.dtype
-            return
-        plan = self._plan_with(layer)
+        their weights.  Refused while the model trains (from fit's callbacks too)."""
+        with self._changing("add"), self._build_lock:
+            if isinstance(layer, layers_module.Input):
+                if self._layers or self._input_shape is not None:
+                    raise ValueError("Input must be the first layer of a Sequential model")
+                self._input_shape, self._input_dtype = layer.shape, layer.dtype
+                return
+            self._add(layer)
+            if self.compiled:  # the output layer may have changed: re-pick the kernels
+                self._recompile()
+
+    def _add(self, layer):
+        """Put ``layer`` in the plan and build if the input shape is known; on any
+        failure the model is as it was.  Every check is O(1)."""
+        index, entry = self._plan_entry(layer)
         input_shape = self._input_shape
-        if input_shape is None and not self.layers and isinstance(layer, layers_module.Dense):
+        if input_shape is None and not self._layers and isinstance(layer, layers_module.Dense):
             input_shape = layer.input_shape
-        previous, self._plan = self._plan, plan
+        replaced = self._plan[index] if index < len(self._plan) else None
+        self._plan[index:index + 1] = [entry]
         if input_shape is not None:
             try:
                 self._build(input_shape[0])
             except BaseException:
-                self._plan = previous
+                self._plan[index:index + 1] = [replaced] if replaced else []
                 raise
-        self.layers.append(layer)
-        if self.compiled:  # the output layer may have changed: re-pick the kernels
-            self._recompile()
+        self._layers.append(layer)
+        self._names.add(layer.name)
+        layer._model = weakref.ref(self)
 
-    def _plan_with(self, layer):
-        """The plan with ``layer`` added (a new list: nothing changes until it builds)."""
-        plan = list(self._plan)
-        if isinstance(layer, layers_module.Dense):
-            if any(layer is d for d, _ in plan):
-                raise ValueError(f"layer {layer.name!r} is already in this model")
-            if layer.built:
-                raise ValueError(f"layer {layer.name!r} already belongs to a built model")
-            plan.append((layer, layer.activation))
-        elif hasattr(layer, "as_activation"):
-            if not plan or plan[-1][1].name != "linear":
-                raise ValueError(f"{type(layer).__name__} layer {layer.name!r} must follow a Dense "
-                                 f"layer without activation: densefit fuses it into that layer")
-            plan[-1] = (plan[-1][0], layer.as_activation())
-        else:
+    def _plan_entry(self, layer):
+        """``(index, (Dense, Activation))``: where ``layer`` goes in the plan (nothing
+        changes until it builds)."""
+        is_dense = isinstance(layer, layers_module.Dense)
+        if not is_dense and not hasattr(layer, "as_activation"):
             raise TypeError(f"layer must be a densefit.layers Dense, Input or activation layer, "
                             f"got {layer!r}")
-        return plan
+        self._check_newcomer(layer)
+        if is_dense:
+            if layer.built:
+                raise ValueError(f"layer {layer.name!r} already belongs to a built model")
+            return len(self._plan), (layer, layer.activation)
+        if not self._plan or self._plan[-1][1].name != "linear":
+            raise ValueError(f"{type(layer).__name__} layer {layer.name!r} must follow a Dense "
+                             f"layer without activation: densefit fuses it into that layer")
+        return len(self._plan) - 1, (self._plan[-1][0], layer.as_activation())
+
+    def _check_newcomer(self, layer):
+        owner = layer.model
+        if owner is self:
+            raise ValueError(f"layer {layer.name!r} is already in this model")
+        if owner is not None:
+            raise ValueError(f"layer {layer.name!r} already belongs to model {owner.name!r}: a "
+                             f"layer can be in one model only (each model keeps its weights in "
+                             f"one buffer); make a new one, e.g. "
+                             f"{type(layer).__name__}.from_config(layer.get_config())")
+        self._check_name(layer.name)
+
+    def _check_name(self, name):
+        if name in self._names:
+            raise ValueError(f"All layers added to a Sequential model should have unique names. "
+                             f"Name {name!r} is already the name of a layer in this model. "
+                             f"Update the `name` argument to pass a unique name.")
+
+    def _check_rename(self, layer, name):
+        """Called by ``layer.name = name`` on a layer of this model, before the change."""
+        if name != layer.name:
+            self._check_name(name)
+            self._names.discard(layer.name)
+            self._names.add(name)
 
     @property
     def built(self):
         return self._network is not None
 
     def build(self, input_shape):
-        """Create the weights for inputs of shape ``(None, features)``."""
+        """Create the weights for inputs of shape ``(None, features)`` (once, whichever
+        thread gets there first)."""
         if self.built:
             return
         if len(tuple(input_shape)) != 2:
             raise ValueError(f"input_shape must be (batch, features), got {input_shape!r}")
-        self._build(validation.integer(tuple(input_shape)[1], "input_shape[1]",
-                                       high=_core.MAX_ROWS))
+        self._ensure_built(validation.integer(tuple(input_shape)[1], "input_shape[1]",
+                                              high=_core.MAX_ROWS))
 
     def _build(self, n_in):
         """(Re)create the parameter buffer and the core network for ``n_in`` input
         features: layers that have weights keep them, the others are initialised."""
         dtype_of_plan = self._dtype(self._input_dtype) if self._plan else None
         self._input_shape = (n_in,)
-        if not self._plan:
-            return  # built when the first Dense arrives
+        if not self._plan or self._defer_build:
+            return  # built when the first Dense arrives, or after from_config's last layer
         if self._generator is None:  # as Keras, weights come from the seed in force at build
             self._generator = new_generator()
         self._network = network.build(self._plan, n_in, dtype_of_plan, self._generator)
@@ -186,8 +235,42 @@ class Sequential(Trainer):
         return network.weight_shapes(n_in, [d.units for d, _ in self._plan])
 
     def get_weights(self):
-        """Copies of kernel, bias for each Dense layer in order (Keras' order and shapes)."""
-        return [w.copy() for w in self.weights]
+        """Copies of kernel, bias for each Dense layer in order (Keras' order and shapes),
+        all from one training step when another thread trains the model."""
+        with self._step_lock.reading():
+            return [w.copy() for w in self.weights]
+
+    def get_state_tree(self):
+        """One consistent snapshot of the model's state, as Keras'
+        ``get_state_tree(value_format="numpy_array")``: copies, taken between two
+        training steps when another thread trains the model::
+
+            {"trainable_variables": {layer name: {"kernel": ..., "bias": ...}, ...},
+             "optimizer_variables": {"iterations": ..., "momentums": ..., ...},
+             "seed_generator_state": the shuffle generator's bit_generator state}
+
+        ``optimizer_variables`` is empty until compile; the others until built."""
+        with self._step_lock.reading():
+            tree = {"trainable_variables": {d.name: {"kernel": d.kernel.copy(),
+                                                     "bias": d.bias.copy()}
+                                            for d, _ in self._plan if d.built},
+                    "optimizer_variables": {}, "seed_generator_state": None}
+            tree["optimizer_variables"] = self._optimizer_variables()
+            if self._generator is not None:
+                tree["seed_generator_state"] = self._generator.bit_generator.state
+        return tree
+
+    def _optimizer_variables(self):
+        """Copies of the optimizer's variables; once the model was rebuilt (``add``
+        after fit) its state belongs to weights gone: the state the next fit starts
+        from (step 0, no slots)."""
+        store = {}
+        if self.optimizer is None:
+            return store
+        self.optimizer.save_own_variables(store)
+        if self.built and not self.optimizer.fits(self._network.params):
+            return {"iterations": np.array(0, np.int64)}
+        return {name: np.array(value) for name, value in store.items()}
 
     def set_weights(self, weights):
         """Copy ``weights`` (as from get_weights) in; all are checked before any is written.
@@ -203,8 +286,9 @@ class Sequential(Trainer):
                              "with Input(shape=...) before set_weights")
         current = self.weights
         arrays = _checked_weights(weights, current)
-        for new, old in zip(arrays, current):
-            old[...] = new
+        with self._step_lock.stepping():  # readers in other threads see all or none of it
+            for new, old in zip(arrays, current):
+                old[...] = new
 
     def count_params(self):
         return sum(w.size for w in self.weights)
@@ -226,8 +310,14 @@ class Sequential(Trainer):
         if config.get("input_shape") is not None:
             model.add(layers_module.Input(shape=tuple(config["input_shape"]),
                                           dtype=model._input_dtype))
-        for layer_config in config["layers"]:
-            model.add(layers_module.deserialize(layer_config))
+        model._defer_build = True  # one build at the end, not one per layer
+        try:
+            for layer_config in config["layers"]:
+                model.add(layers_module.deserialize(layer_config))
+        finally:
+            model._defer_build = False
+        if model._input_shape is not None:
+            model._build(model._input_shape[0])
         return model
 
     def summary(self, print_fn=print):
@@ -247,7 +337,7 @@ class Sequential(Trainer):
         saving.load_weights(self, filepath)
 
     def __repr__(self):
-        return f"<Sequential name={self.name!r}, layers={len(self.layers)}, built={self.built}>"
+        return f"<Sequential name={self.name!r}, layers={len(self._layers)}, built={self.built}>"
 
 
 def _checked_weights(weights, current):

@@ -42,7 +42,7 @@ def build(plan, n_in, dtype, rng):
     network = _core.Network([n_in] + units, [act.code for _, act in plan],
                             [act.slope for _, act in plan], params, np.zeros_like(params))
     for (dense, _), (k, b) in zip(plan, views):  # only once the core accepted the network
-        dense.kernel, dense.bias = k, b
+        dense._attach(k, b)
     return network
 
 

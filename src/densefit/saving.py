@@ -182,21 +182,22 @@ def register_model(cls):
 
 def save_model(model, filepath):
     """Write ``model`` to one file through its public hooks: ``get_config``,
-    ``get_weights``, ``get_compile_config``, the optimizer's
-    ``save_own_variables`` and the ``seed_generator``'s state."""
+    ``get_compile_config`` and ``get_state_tree`` (weights, the optimizer's
+    variables and the seed generator's state, all of one training step)."""
     path = validation.filepath(filepath)
     if not model.built:
         raise ValueError("the model is not built yet: there are no weights to save")
+    state = model.get_state_tree()  # weights, optimizer and generator of one training step
     config = {"format": FORMAT, "version": VERSION,
               "model": {"class_name": type(model).__name__, "config": model.get_config()},
-              "seed_state": model.seed_generator.bit_generator.state}
+              "seed_state": state["seed_generator_state"]}
     _check_layer_count(len(config["model"]["config"]["layers"]))
-    arrays = {"params": np.concatenate([w.ravel() for w in model.get_weights()])}
+    arrays = {"params": np.concatenate([w.ravel() for layer in state["trainable_variables"]
+                                        .values() for w in (layer["kernel"], layer["bias"])])}
     compile_config = model.get_compile_config()
     if compile_config is not None:
         config["compile"] = compile_config
-        store = {}
-        model.optimizer.save_own_variables(store)
+        store = dict(state["optimizer_variables"])
         config["optimizer_iterations"] = int(store.pop("iterations"))
         arrays.update({_OPTIMIZER_PREFIX + name: value for name, value in store.items()})
     text = json.dumps(config, indent=1)

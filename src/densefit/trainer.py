@@ -10,6 +10,7 @@ What it needs from the class it is mixed into: ``_network`` (the
 ``_output()`` (the output layer's units and activation name),
 ``seed_generator``, ``name``, ``dtype`` and ``input_shape``.
 """
+import contextlib
 import math
 import os
 import threading
@@ -18,6 +19,7 @@ import weakref
 from . import _core, data_adapter, inference, losses, optimizers, validation
 from . import callbacks as callbacks_module, metrics as metrics_module
 from .progress import Progress
+from .step_lock import StepLock
 from .training_loop import BatchRunner, run_epochs
 
 DEFAULT_BATCH_SIZE = 32  # Keras' fit default
@@ -36,12 +38,13 @@ class Trainer:
     """compile/fit/evaluate/predict over the compiled core."""
 
     def _init_trainer(self):
-        self.optimizer = self.loss = None
+        self._optimizer = self._loss = None
         self.stop_training = False
         self.history = None
         self._compiled = None  # _Compiled, from compile
-        self._fit_lock = threading.Lock()
+        self._fit_lock = threading.Lock()  # held by fit, and by compile and add (_changing)
         self._fit_thread = None  # the thread running fit while _fit_lock is held
+        self._step_lock = StepLock()  # fit's compiled calls against readers (step_lock.py)
         self._workspaces = WorkspacePool()
         _models.add(self)
 
@@ -50,6 +53,46 @@ class Trainer:
         thread was running will never finish there, so its lock is freed."""
         if self._fit_thread != threading.get_ident():
             self._fit_lock, self._fit_thread = threading.Lock(), None
+
+    @property
+    def optimizer(self):
+        """The ``Optimizer`` compile chose (None before); set it through ``compile``."""
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, value):
+        raise AttributeError("optimizer cannot be assigned: fit runs the kernels compile chose; "
+                             "call model.compile(optimizer=..., loss=...) instead")
+
+    @property
+    def loss(self):
+        """The ``Loss`` compile chose (None before); set it through ``compile``."""
+        return self._loss
+
+    @loss.setter
+    def loss(self, value):
+        raise AttributeError("loss cannot be assigned: fit runs the kernels compile chose; "
+                             "call model.compile(optimizer=..., loss=...) instead")
+
+    @contextlib.contextmanager
+    def _changing(self, what):
+        """Held while ``what`` (compile, add, fit) changes the model: one at a time,
+        and never while fit runs, from another thread or from fit's own callbacks
+        (the running fit keeps the network, optimizer and loss it started with)."""
+        if not self._fit_lock.acquire(blocking=False):
+            if self._fit_thread == threading.get_ident():
+                raise RuntimeError(f"{what} cannot be called from a callback of this model's "
+                                   f"fit: the model is already being trained, and fit keeps the "
+                                   f"layers, optimizer and loss it started with; call {what} "
+                                   f"after fit returns")
+            raise RuntimeError("this model is already being trained in another thread"
+                               if what == "fit" else
+                               f"{what}: this model is being trained or changed in another "
+                               f"thread; call {what} after that fit returns")
+        try:
+            yield
+        finally:
+            self._fit_lock.release()
 
     # ------------------------------------------------------------ compile
 
@@ -60,7 +103,13 @@ class Trainer:
             optimizer: an ``Optimizer`` or its name (``"adam"``, ``"sgd"``, ``"rmsprop"``).
             loss: a ``Loss`` or its Keras name (``"sparse_categorical_crossentropy"`` ...).
             metrics: None or a list of one metric name (``["accuracy"]``).
+
+        Refused (RuntimeError) while the model trains, from fit's callbacks too.
         """
+        with self._changing("compile"):
+            self._compile(optimizer, loss, metrics)
+
+    def _compile(self, optimizer, loss, metrics):
         optimizer = optimizers.get(optimizer)
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
@@ -73,13 +122,13 @@ class Trainer:
                                          output_is_logits=fused or loss.from_logits)
                   if names else None)
         optimizer.bind(self)
-        self.optimizer, self.loss = optimizer, loss
+        self._optimizer, self._loss = optimizer, loss
         self._compiled = _Compiled(loss_code, fused, metric, names)
 
     def _recompile(self):
         """compile again with the same optimizer, loss and metrics (the output
-        layer changed)."""
-        self.compile(self.optimizer, self.loss, self._compiled.names or None)
+        layer changed; the caller holds ``_changing``)."""
+        self._compile(self.optimizer, self.loss, self._compiled.names or None)
 
     def get_compile_config(self):
         """compile's arguments as plain data (None before compile), for saving."""
@@ -121,15 +170,13 @@ class Trainer:
         """
         # held from the first look at the data: two threads can neither build nor
         # train the same model at once
-        if not self._fit_lock.acquire(blocking=False):
-            raise RuntimeError("this model is already being trained in another thread")
-        self._fit_thread = threading.get_ident()
-        try:
-            return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split,
-                             validation_data, bool(shuffle), initial_epoch)
-        finally:
-            self._fit_thread = None
-            self._fit_lock.release()
+        with self._changing("fit"):
+            self._fit_thread = threading.get_ident()
+            try:
+                return self._fit(x, y, batch_size, epochs, verbose, callbacks,
+                                 validation_split, validation_data, bool(shuffle), initial_epoch)
+            finally:
+                self._fit_thread = None
 
     def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
              validation_data, shuffle, initial_epoch):
@@ -148,7 +195,7 @@ class Trainer:
         try:
             runner = BatchRunner((self._network, work, self._compiled.objective,
                                   self._optimizer_state(), data), self.optimizer, batch_size,
-                                 self._compiled.metric_name)
+                                 self._compiled.metric_name, self._step_lock)
             self.stop_training, self.history = False, history
             validate = None if val is None else lambda: {
                 f"val_{k}": v for k, v in self._evaluate(
@@ -182,7 +229,8 @@ class Trainer:
         """The core's view of the optimizer's state for this model's parameters
         (created, with the step count restarted, when the weights are new)."""
         params = self._network.params
-        self.optimizer.build(params)
+        with self._step_lock.stepping():  # a reader sees the old state or the new, whole
+            self.optimizer.build(params)
         return _core.OptimizerState(self._network, **self.optimizer.core_arguments(),
                                     iterations=self.optimizer.iterations,
                                     momentums=self.optimizer.momentums,
@@ -212,8 +260,9 @@ class Trainer:
         capacity = max(1, min(batch_size, data.n))
         work = self._workspaces.take(self._network, capacity, data.labels, training=False)
         try:
-            loss_sum, metric_sum = _core.evaluate(self._network, work, self._compiled.objective,
-                                                  data)
+            with self._step_lock.reading():  # another thread's fit: between two steps
+                loss_sum, metric_sum = _core.evaluate(self._network, work,
+                                                      self._compiled.objective, data)
         finally:
             self._workspaces.give(work)
         logs = {"loss": loss_sum / data.n}
@@ -225,7 +274,9 @@ class Trainer:
         return dict(sorted(logs.items()))
 
     def predict(self, x, batch_size=None, verbose="auto"):
-        """The model's outputs for ``x`` as an array of shape (samples, units)."""
+        """The model's outputs for ``x`` as an array of shape (samples, units).  While
+        another thread trains the model, the weights of one step: predict waits for
+        the step running to end (at most one of fit's compiled calls)."""
         capacity = (inference.DEFAULT_BATCH if batch_size is None  # C-int batches
                     else min(validation.integer(batch_size, "batch_size"), _core.MAX_ROWS))
         if verbose != "auto":
@@ -239,13 +290,16 @@ class Trainer:
     def _outputs(self, x, capacity, caller):
         """predict's outputs; rows whose outputs are NaN or inf (the inputs being
         finite) are a RuntimeWarning from ``caller``."""
-        if not _core.accepts(self._network, x):  # the per-call fast path skips conversion
+        network = self._network  # once: an add in another thread may replace it
+        if not _core.accepts(network, x):  # the per-call fast path skips conversion
             x = self._model_inputs(x, "x", check_finite=False)
-        if len(x) < 2 * capacity:  # one compiled call (inference.parts' first test), inline:
-            # a sample costs ~1 us; both paths screen x for NaN/inf and the outputs in C
-            out, bad = _core.predict(self._network, x, capacity, return_nonfinite=True)
-        else:
-            out, bad = inference.predict(self._network, x, capacity)
+            network = self._network
+        with self._step_lock.reading():  # the weights of one step, if a fit is running
+            if len(x) < 2 * capacity:  # one compiled call (inference.parts' first test),
+                # inline: a sample costs ~1 us; both paths screen x and the outputs in C
+                out, bad = _core.predict(network, x, capacity, return_nonfinite=True)
+            else:
+                out, bad = inference.predict(network, x, capacity)
         if bad >= 0:
             inference.warn_nonfinite_outputs(caller, out, bad, stacklevel=3)
         return out

@@ -66,23 +66,35 @@ class EpochLogs:
 
 class BatchRunner:
     """Trains batches of one epoch through the compiled core: the network, its
-    work buffers, objective, optimizer state and data, fixed for a whole fit."""
+    work buffers, objective, optimizer state and data, fixed for a whole fit.
+    Each call holds the model's ``StepLock`` exclusively (step_lock.py), so
+    readers in other threads see the state between two calls."""
 
-    def __init__(self, core_parts, optimizer, batch_size, metric_name):
+    def __init__(self, core_parts, optimizer, batch_size, metric_name, lock):
         self.network, self.work, self.objective, self.state, self.data = core_parts
-        self.optimizer, self.batch_size = optimizer, batch_size
+        self.optimizer, self.batch_size, self.lock = optimizer, batch_size, lock
         self.logs = EpochLogs(self.data.n, batch_size, metric_name)
         self.n_batches = len(self.logs.losses)
 
     def run(self, order, done, end):
         """Trains batches [done, end) of the epoch in ``order``; returns how many
         were applied (fewer when one's loss or step is not finite)."""
-        try:
-            return _core.train_batches(self.network, self.work, self.objective, self.state,
-                                       self.data, order, self.batch_size, done, end,
-                                       self.logs.losses[done:], self.logs.metrics[done:])
-        finally:
-            self.optimizer.iterations = self.state.iterations
+        with self.lock.stepping():
+            try:
+                return _core.train_batches(self.network, self.work, self.objective, self.state,
+                                           self.data, order, self.batch_size, done, end,
+                                           self.logs.losses[done:], self.logs.metrics[done:])
+            finally:
+                self.optimizer.iterations = self.state.iterations
+
+    def epoch_order(self, generator, shuffle):
+        """The epoch's sample order: a permutation drawn from ``generator`` (the
+        model's, saved with it: drawn under the lock) or the samples in order."""
+        n = self.data.n
+        if not shuffle:
+            return np.arange(n, dtype=np.int64)
+        with self.lock.stepping():
+            return generator.permutation(n).astype(np.int64, copy=False)
 
 
 def run_epochs(model, runner, callbacks, progress, epochs, initial_epoch, shuffle, validate):
@@ -96,9 +108,7 @@ def run_epochs(model, runner, callbacks, progress, epochs, initial_epoch, shuffl
         for epoch in range(initial_epoch, epochs):
             callbacks.on_epoch_begin(epoch, {})
             progress.begin_epoch(epoch, epochs)
-            n = runner.data.n
-            order = (model.seed_generator.permutation(n) if shuffle
-                     else np.arange(n)).astype(np.int64, copy=False)
+            order = runner.epoch_order(model.seed_generator, shuffle)
             done = _run_epoch(model, runner, callbacks, progress, clock, order, epoch)
             logs = runner.logs(done)
             if validate is not None and np.isfinite(logs["loss"]):
