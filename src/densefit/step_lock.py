@@ -31,6 +31,10 @@ class StepLock:
         self._waiting = 0    # readers waiting for a step to end
         self._admitted = 0   # of those, the ones the last step let in ahead of the next
         self._stepping = False  # a step runs, or waits for the readers to leave
+        # a sequence count, as a seqlock's: odd while a step may be writing (set before
+        # the step begins, under the GIL), so a reader can run without the lock and
+        # know afterwards whether a step overlapped it
+        self._generation = 0
         self._reading = _Held(self._enter_reading, self._leave_reading)
         self._step = _Held(self._enter_stepping, self._leave_stepping)
 
@@ -41,6 +45,18 @@ class StepLock:
     def stepping(self):
         """A context manager: alone, once the readers in already have left."""
         return self._step
+
+    def read(self, function, *args):
+        """``function(*args)``, a pure read of the weights, for the weights of one step:
+        run at once without the lock (the common case, and predict's microsecond
+        path), and again inside ``reading()`` when a step ran or began meanwhile."""
+        generation = self._generation
+        if not generation & 1:
+            result = function(*args)
+            if self._generation == generation:
+                return result
+        with self._reading:
+            return function(*args)
 
     def _enter_reading(self):
         with self._changed:
@@ -74,9 +90,11 @@ class StepLock:
                 self._stepping = False
                 self._changed.notify_all()
                 raise
+            self._generation += 1  # odd: the step may write from now on
 
     def _leave_stepping(self):
         with self._changed:
+            self._generation += 1  # even: the step has written all it will
             self._stepping = False
             self._admitted = self._waiting
             self._changed.notify_all()

@@ -294,12 +294,14 @@ class Trainer:
         if not _core.accepts(network, x):  # the per-call fast path skips conversion
             x = self._model_inputs(x, "x", check_finite=False)
             network = self._network
-        with self._step_lock.reading():  # the weights of one step, if a fit is running
-            if len(x) < 2 * capacity:  # one compiled call (inference.parts' first test),
-                # inline: a sample costs ~1 us; both paths screen x and the outputs in C
-                out, bad = _core.predict(network, x, capacity, return_nonfinite=True)
-            else:
-                out, bad = inference.predict(network, x, capacity)
+        # the weights of one step if another thread's fit is running; one compiled call
+        # (inference.parts' first test) inline: a sample costs ~1 us.  Both paths
+        # screen x for NaN/inf and the outputs in C.
+        if len(x) < 2 * capacity:  # (check_finite, out, return_nonfinite)
+            out, bad = self._step_lock.read(_core.predict, network, x, capacity, True, None,
+                                            True)
+        else:
+            out, bad = self._step_lock.read(inference.predict, network, x, capacity)
         if bad >= 0:
             inference.warn_nonfinite_outputs(caller, out, bad, stacklevel=3)
         return out
