@@ -19,6 +19,7 @@ import weakref
 import numpy as np
 
 from . import _core, data_adapter, layers as layers_module, network, saving, summary, validation
+from .layer_stack import LayerStack
 from .trainer import Trainer
 from .utils import new_generator
 
@@ -46,9 +47,7 @@ class Sequential(Trainer):
             name = "sequential" if Sequential._count == 0 else f"sequential_{Sequential._count}"
             Sequential._count += 1
         self.name = name
-        self._layers = []     # what the user added, Input excluded (as Keras lists them)
-        self._names = set()   # their names: unique in a model, as Keras requires
-        self._plan = []       # [(Dense, Activation)]: what the core runs (see network.py)
+        self._stack = LayerStack(weakref.ref(self))  # the layers and the plan the core runs
         self._input_shape = None  # (features,) once known
         self._input_dtype = None  # from Input(dtype=...)
         self._defer_build = False  # from_config builds once, after the last layer
@@ -71,7 +70,7 @@ class Sequential(Trainer):
     def layers(self):
         """The layers added, Input excluded: a new list each call (as Keras 3's
         Sequential), so changing it changes nothing; use ``add``."""
-        return list(self._layers)
+        return list(self._stack.layers)
 
     # ------------------------------------------------------------ structure
 
@@ -82,7 +81,7 @@ class Sequential(Trainer):
         their weights.  Refused while the model trains (from fit's callbacks too)."""
         with self._changing("add"), self._build_lock:
             if isinstance(layer, layers_module.Input):
-                if self._layers or self._input_shape is not None:
+                if self._stack.layers or self._input_shape is not None:
                     raise ValueError("Input must be the first layer of a Sequential model")
                 self._input_shape, self._input_dtype = layer.shape, layer.dtype
                 return
@@ -92,63 +91,24 @@ class Sequential(Trainer):
 
     def _add(self, layer):
         """Put ``layer`` in the plan and build if the input shape is known; on any
-        failure the model is as it was.  Every check is O(1)."""
-        index, entry = self._plan_entry(layer)
+        failure the model is as it was."""
+        index, entry = self._stack.placement(layer)
         input_shape = self._input_shape
-        if input_shape is None and not self._layers and isinstance(layer, layers_module.Dense):
+        if input_shape is None and not self._stack.layers and isinstance(layer,
+                                                                          layers_module.Dense):
             input_shape = layer.input_shape
-        replaced = self._plan[index] if index < len(self._plan) else None
-        self._plan[index:index + 1] = [entry]
+        replaced = self._stack.place(index, entry)
         if input_shape is not None:
             try:
                 self._build(input_shape[0])
             except BaseException:
-                self._plan[index:index + 1] = [replaced] if replaced else []
+                self._stack.unplace(index, replaced)
                 raise
-        self._layers.append(layer)
-        self._names.add(layer.name)
-        layer._model = weakref.ref(self)
-
-    def _plan_entry(self, layer):
-        """``(index, (Dense, Activation))``: where ``layer`` goes in the plan (nothing
-        changes until it builds)."""
-        is_dense = isinstance(layer, layers_module.Dense)
-        if not is_dense and not hasattr(layer, "as_activation"):
-            raise TypeError(f"layer must be a densefit.layers Dense, Input or activation layer, "
-                            f"got {layer!r}")
-        self._check_newcomer(layer)
-        if is_dense:
-            if layer.built:
-                raise ValueError(f"layer {layer.name!r} already belongs to a built model")
-            return len(self._plan), (layer, layer.activation)
-        if not self._plan or self._plan[-1][1].name != "linear":
-            raise ValueError(f"{type(layer).__name__} layer {layer.name!r} must follow a Dense "
-                             f"layer without activation: densefit fuses it into that layer")
-        return len(self._plan) - 1, (self._plan[-1][0], layer.as_activation())
-
-    def _check_newcomer(self, layer):
-        owner = layer.model
-        if owner is self:
-            raise ValueError(f"layer {layer.name!r} is already in this model")
-        if owner is not None:
-            raise ValueError(f"layer {layer.name!r} already belongs to model {owner.name!r}: a "
-                             f"layer can be in one model only (each model keeps its weights in "
-                             f"one buffer); make a new one, e.g. "
-                             f"{type(layer).__name__}.from_config(layer.get_config())")
-        self._check_name(layer.name)
-
-    def _check_name(self, name):
-        if name in self._names:
-            raise ValueError(f"All layers added to a Sequential model should have unique names. "
-                             f"Name {name!r} is already the name of a layer in this model. "
-                             f"Update the `name` argument to pass a unique name.")
+        self._stack.adopt(layer)
 
     def _check_rename(self, layer, name):
         """Called by ``layer.name = name`` on a layer of this model, before the change."""
-        if name != layer.name:
-            self._check_name(name)
-            self._names.discard(layer.name)
-            self._names.add(name)
+        self._stack.check_rename(layer, name)
 
     @property
     def built(self):
@@ -167,13 +127,13 @@ class Sequential(Trainer):
     def _build(self, n_in):
         """(Re)create the parameter buffer and the core network for ``n_in`` input
         features: layers that have weights keep them, the others are initialised."""
-        dtype_of_plan = self._dtype(self._input_dtype) if self._plan else None
+        dtype_of_plan = self._dtype(self._input_dtype) if self._stack.plan else None
         self._input_shape = (n_in,)
-        if not self._plan or self._defer_build:
+        if not self._stack.plan or self._defer_build:
             return  # built when the first Dense arrives, or after from_config's last layer
         if self._generator is None:  # as Keras, weights come from the seed in force at build
             self._generator = new_generator()
-        self._network = network.build(self._plan, n_in, dtype_of_plan, self._generator)
+        self._network = network.build(self._stack.plan, n_in, dtype_of_plan, self._generator)
 
     def _after_fork_in_child(self):
         """In a fork's child, a build another thread was running never finishes:
@@ -183,14 +143,14 @@ class Sequential(Trainer):
 
     def _ensure_built(self, n_in):
         """Build on the first data, once, whichever thread gets there first."""
-        if not self._plan:
+        if not self._stack.plan:
             raise ValueError("the model has no Dense layer: add one before using it")
         with self._build_lock:
             if not self.built:
                 self._build(n_in)
 
     def _dtype(self, requested=None):
-        dtypes = {d.dtype for d, _ in self._plan if d.dtype is not None}
+        dtypes = {d.dtype for d, _ in self._stack.plan if d.dtype is not None}
         if requested is not None:
             dtypes.add(requested)
         if len(dtypes) > 1:
@@ -199,9 +159,9 @@ class Sequential(Trainer):
 
     def _output(self):
         """The output layer's units and activation name (for compile)."""
-        if not self._plan:
+        if not self._stack.plan:
             raise ValueError("the model has no Dense layer: add layers before compile")
-        dense, activation = self._plan[-1]
+        dense, activation = self._stack.plan[-1]
         return dense.units, activation.name
 
     @property
@@ -214,7 +174,7 @@ class Sequential(Trainer):
 
     @property
     def output_shape(self):
-        return (None, self._plan[-1][0].units) if self._plan else None
+        return (None, self._stack.plan[-1][0].units) if self._stack.plan else None
 
     @property
     def seed_generator(self):
@@ -227,12 +187,12 @@ class Sequential(Trainer):
 
     @property
     def weights(self):
-        return [w for d, _ in self._plan if d.built for w in (d.kernel, d.bias)]
+        return [w for d, _ in self._stack.plan if d.built for w in (d.kernel, d.bias)]
 
     def weight_shapes(self, n_in):
         """The shapes ``get_weights()`` has once built for ``n_in`` input features,
         computed without allocating (a loader checks a file against them)."""
-        return network.weight_shapes(n_in, [d.units for d, _ in self._plan])
+        return network.weight_shapes(n_in, [d.units for d, _ in self._stack.plan])
 
     def get_weights(self):
         """Copies of kernel, bias for each Dense layer in order (Keras' order and shapes),
@@ -253,7 +213,7 @@ class Sequential(Trainer):
         with self._step_lock.reading():
             tree = {"trainable_variables": {d.name: {"kernel": d.kernel.copy(),
                                                      "bias": d.bias.copy()}
-                                            for d, _ in self._plan if d.built},
+                                            for d, _ in self._stack.plan if d.built},
                     "optimizer_variables": {}, "seed_generator_state": None}
             tree["optimizer_variables"] = self._optimizer_variables()
             if self._generator is not None:
@@ -337,7 +297,7 @@ class Sequential(Trainer):
         saving.load_weights(self, filepath)
 
     def __repr__(self):
-        return f"<Sequential name={self.name!r}, layers={len(self._layers)}, built={self.built}>"
+        return f"<Sequential name={self.name!r}, layers={len(self._stack.layers)}, built={self.built}>"
 
 
 def _checked_weights(weights, current):

@@ -1,0 +1,74 @@
+"""The layers of a Sequential model, and the plan the compiled core runs.
+
+A layer belongs to one model (each model keeps its weights in one buffer) and
+names are unique within a model, as Keras requires.  Activation layers fold
+into the Dense before them, so the *plan* holds one ``(Dense, Activation)``
+pair per Dense layer (see network.py).  Every check is O(1) per layer.
+"""
+from . import layers as layers_module
+
+
+class LayerStack:
+    """``layers`` as added (Input excluded) and the ``plan`` built from them."""
+
+    def __init__(self, owner):
+        self.layers = []
+        self.plan = []
+        self._names = set()
+        self._owner = owner  # a weak reference to the model
+
+    def placement(self, layer):
+        """``(index, entry)``: where ``layer`` goes in the plan, all checks passed
+        (nothing changes until ``place``)."""
+        is_dense = isinstance(layer, layers_module.Dense)
+        if not is_dense and not hasattr(layer, "as_activation"):
+            raise TypeError(f"layer must be a densefit.layers Dense, Input or activation layer, "
+                            f"got {layer!r}")
+        self._check_newcomer(layer)
+        if is_dense:
+            if layer.built:
+                raise ValueError(f"layer {layer.name!r} already belongs to a built model")
+            return len(self.plan), (layer, layer.activation)
+        if not self.plan or self.plan[-1][1].name != "linear":
+            raise ValueError(f"{type(layer).__name__} layer {layer.name!r} must follow a Dense "
+                             f"layer without activation: densefit fuses it into that layer")
+        return len(self.plan) - 1, (self.plan[-1][0], layer.as_activation())
+
+    def place(self, index, entry):
+        """Put ``entry`` at ``index`` of the plan; returns what ``unplace`` needs."""
+        replaced = self.plan[index] if index < len(self.plan) else None
+        self.plan[index:index + 1] = [entry]
+        return replaced
+
+    def unplace(self, index, replaced):
+        self.plan[index:index + 1] = [replaced] if replaced else []
+
+    def adopt(self, layer):
+        """``layer`` is now one of the model's layers."""
+        self.layers.append(layer)
+        self._names.add(layer.name)
+        layer._model = self._owner
+
+    def check_rename(self, layer, name):
+        """Called by ``layer.name = name`` on a layer of this model, before the change."""
+        if name != layer.name:
+            self._check_name(name)
+            self._names.discard(layer.name)
+            self._names.add(name)
+
+    def _check_newcomer(self, layer):
+        owner = layer.model
+        if owner is not None and owner is self._owner():
+            raise ValueError(f"layer {layer.name!r} is already in this model")
+        if owner is not None:
+            raise ValueError(f"layer {layer.name!r} already belongs to model {owner.name!r}: a "
+                             f"layer can be in one model only (each model keeps its weights in "
+                             f"one buffer); make a new one, e.g. "
+                             f"{type(layer).__name__}.from_config(layer.get_config())")
+        self._check_name(layer.name)
+
+    def _check_name(self, name):
+        if name in self._names:
+            raise ValueError(f"All layers added to a Sequential model should have unique names. "
+                             f"Name {name!r} is already the name of a layer in this model. "
+                             f"Update the `name` argument to pass a unique name.")
