@@ -5,8 +5,8 @@
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import (activations, callbacks, datasets, initializers, layers, losses, metrics, models,
-               optimizers, reference, utils)
+from . import (activations, backend, callbacks, datasets, initializers, layers, losses, metrics,
+               models, optimizers, reference, utils)
 from .models import Sequential, load_model
 from .utils import get_num_threads, set_num_threads
 
@@ -15,5 +15,5 @@ try:
 except PackageNotFoundError:  # imported from a source tree that was never installed
     __version__ = "unknown"
 __all__ = ["Sequential", "load_model", "get_num_threads", "set_num_threads", "activations",
-           "callbacks", "datasets", "initializers", "layers", "losses", "metrics", "models",
-           "optimizers", "reference", "utils"]
+           "backend", "callbacks", "datasets", "initializers", "layers", "losses", "metrics",
+           "models", "optimizers", "reference", "utils"]

@@ -2,7 +2,8 @@
 
 Each function takes an array (any shape; softmax works along ``axis``) and
 returns a new float array: float64 input (in either byte order) stays float64,
-anything else is computed in float32, Keras' default float type.
+other floats are computed in float32, and anything else (ints, lists) in
+``backend.floatx()`` (float32 unless ``set_floatx`` changed it), as Keras does.
 
 >>> from densefit import activations
 >>> activations.softmax([[1.0, 1.0]]).tolist()
@@ -10,7 +11,7 @@ anything else is computed in float32, Keras' default float type.
 """
 import numpy as np
 
-from . import _core, validation
+from . import _core, backend, validation
 from .utils import unknown_name_error
 
 LEAKY_RELU_SLOPE = 0.2  # Keras' leaky_relu function default (the LeakyReLU layer's is 0.3)
@@ -27,7 +28,7 @@ def _float_array(x):
     if x.dtype.kind == "c" or x.dtype.kind not in "biuf":
         raise TypeError(f"x must be a real numeric array, got dtype {x.dtype}")
     # np.asarray, not np.ascontiguousarray: that one turns a 0-d array into shape (1,)
-    return np.asarray(x, dtype=validation.compute_dtype(x.dtype), order="C")
+    return np.asarray(x, dtype=backend.compute_dtype(x.dtype), order="C")
 
 
 def _apply(name, x, slope=0.0):

@@ -9,7 +9,7 @@ Every layer has Keras' ``get_config()`` and ``from_config(config)``;
 """
 import numpy as np
 
-from . import _core, activations, initializers, validation
+from . import _core, activations, backend, initializers, validation
 
 _dtype = validation.float_dtype
 
@@ -67,16 +67,13 @@ class Layer:
         dtype: ``"float32"``, ``"float64"`` or None.
     """
 
-    _count = {}
     _FIXED = ("dtype",)
 
     def __init__(self, name=None, dtype=None):
         base = type(self).__name__.lower()
         name = validation.string(name, "name")
         if name is None:
-            n = Layer._count.get(base, 0)
-            Layer._count[base] = n + 1
-            name = base if n == 0 else f"{base}_{n}"
+            name = backend.unique_name(base)
         self._model = None  # weak reference to the model holding this layer (models.py)
         self.name = name
         self.dtype = _dtype(dtype)

@@ -12,7 +12,7 @@ trains as stably as a linear output with ``from_logits=True``.
 """
 import numpy as np
 
-from . import _core, data_adapter, validation
+from . import _core, backend, data_adapter, validation
 from .utils import unknown_name_error, warn_at_user
 
 
@@ -75,7 +75,7 @@ class Loss:
         if y_pred.dtype.kind not in "biuf":
             raise TypeError(f"y_pred must hold real numbers, got dtype {y_pred.dtype}")
         y_pred = data_adapter.converted(y_pred.reshape(-1, 1) if y_pred.ndim == 1 else y_pred,
-                                        validation.compute_dtype(y_pred.dtype), "y_pred")
+                                        backend.compute_dtype(y_pred.dtype), "y_pred")
         if y_pred.ndim != 2:
             raise ValueError(f"y_pred must have shape (samples, outputs), got {y_pred.shape}")
         target = self.prepare_targets(y_true, y_pred.shape, y_pred.dtype, "y_true")

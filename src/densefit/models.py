@@ -18,13 +18,10 @@ import weakref
 
 import numpy as np
 
-from . import _core, data_adapter, layers as layers_module, network, saving, summary, validation
+from . import _core, backend, data_adapter, layers as layers_module, network, saving, summary, validation
 from .layer_stack import LayerStack
 from .trainer import Trainer
 from .utils import new_generator
-
-_DEFAULT_DTYPE = np.dtype(np.float32)  # Keras' floatx
-
 
 @saving.register_model
 class Sequential(Trainer):
@@ -35,8 +32,6 @@ class Sequential(Trainer):
         name: the model's name (default ``"sequential"``, ``"sequential_1"``, ...).
     """
 
-    _count = 0
-
     def __init__(self, layers=None, name=None):
         if layers is not None and (isinstance(layers, (str, bytes))
                                    or not hasattr(layers, "__iter__")):
@@ -44,8 +39,7 @@ class Sequential(Trainer):
                             f"{layers!r}")
         validation.string(name, "name")
         if name is None:
-            name = "sequential" if Sequential._count == 0 else f"sequential_{Sequential._count}"
-            Sequential._count += 1
+            name = backend.unique_name("sequential")
         self.name = name
         self._stack = LayerStack(weakref.ref(self))  # the layers and the plan the core runs
         self._input_shape = None  # (features,) once known
@@ -155,7 +149,7 @@ class Sequential(Trainer):
             dtypes.add(requested)
         if len(dtypes) > 1:
             raise ValueError(f"all layers must share one dtype, got {sorted(map(str, dtypes))}")
-        return dtypes.pop() if dtypes else _DEFAULT_DTYPE
+        return dtypes.pop() if dtypes else np.dtype(backend.floatx())
 
     def _output(self):
         """The output layer's units and activation name (for compile)."""

@@ -107,13 +107,6 @@ def native(dtype):
     return np.dtype(dtype).newbyteorder("=")
 
 
-def compute_dtype(dtype):
-    """The float type a standalone function (an activation, a loss) computes
-    an array of ``dtype`` in: float64 stays float64 (whatever its byte order),
-    anything else is float32, Keras' default."""
-    return np.dtype(np.float64) if native(dtype) == np.float64 else np.dtype(np.float32)
-
-
 def float_dtype(dtype, name="dtype"):
     """``dtype`` (a name, NumPy type or dtype) as a NumPy dtype of ``FLOAT_DTYPES``,
     or None for None (the model's default)."""
