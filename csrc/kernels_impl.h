@@ -265,7 +265,7 @@ static F(target_map) F(targets_for)(const df_objective *obj, const REAL *t, int6
 /* Softmax cross-entropy of one row from logits: loss = lse - <t, z>,
  * dz = softmax * sum(t) - t (exact also for targets that do not sum to one).
  * Dense targets are read through m. */
-static double F(ce_logits_row)(const REAL *z, const REAL *t, int32_t label, REAL *g, int64_t cols,
+static inline double F(ce_logits_row)(const REAL *z, const REAL *t, int32_t label, REAL *g, int64_t cols,
                                REAL scale, F(target_map) m) {
     const REAL lse = F(logsumexp_row)(z, cols, g); /* g holds the softmax if given */
     if (t == NULL) { /* sparse: t is one-hot at label */
@@ -315,22 +315,23 @@ static double F(ce_probs_row)(const REAL *p, const REAL *t, int32_t label, REAL 
  * nothing and the mean is over the others (Keras' mask: sum / valid, 0 if none). */
 static double F(sparse_ce)(const df_objective *obj, const REAL *out, const int32_t *labels,
                            REAL *grad, int64_t rows, int64_t cols) {
-    const int ignore = obj->ignore_class_set;
+    /* read once: the stores to grad below could alias *obj for the compiler */
+    const int ignore = obj->ignore_class_set, logits = obj->loss == DF_LOSS_SPARSE_CE_LOGITS;
+    const int32_t ignored = obj->ignore_class;
     int64_t valid = rows;
     if (ignore)
-        for (int64_t r = 0; r < rows; r++) valid -= labels[r] == obj->ignore_class;
+        for (int64_t r = 0; r < rows; r++) valid -= labels[r] == ignored;
     const REAL scale = valid ? (REAL)(1.0 / (double)valid) : 0;
     const F(target_map) m = {1, 0};
     double total = 0;
     for (int64_t r = 0; r < rows; r++) {
         REAL *g = grad ? grad + r * cols : NULL;
-        if (ignore && labels[r] == obj->ignore_class) {
+        if (ignore && labels[r] == ignored) {
             if (g) memset(g, 0, sizeof(REAL) * (size_t)cols);
             continue;
         }
-        total += obj->loss == DF_LOSS_SPARSE_CE_LOGITS
-                     ? F(ce_logits_row)(out + r * cols, NULL, labels[r], g, cols, scale, m)
-                     : F(ce_probs_row)(out + r * cols, NULL, labels[r], g, cols, scale, m);
+        total += logits ? F(ce_logits_row)(out + r * cols, NULL, labels[r], g, cols, scale, m)
+                        : F(ce_probs_row)(out + r * cols, NULL, labels[r], g, cols, scale, m);
     }
     return valid ? total * (double)rows / (double)valid : 0;
 }
