@@ -23,6 +23,11 @@ static const char *const loss_names[DF_N_LOSSES] = {
     [DF_LOSS_BCE_LOGITS] = "bce_logits",             [DF_LOSS_SPARSE_CE_PROBS] = "sparse_ce_probs",
     [DF_LOSS_CE_PROBS] = "ce_probs",                 [DF_LOSS_BCE_PROBS] = "bce_probs",
     [DF_LOSS_MSE] = "mse",
+    [DF_LOSS_MAE] = "mae",                           [DF_LOSS_MAPE] = "mape",
+    [DF_LOSS_MSLE] = "msle",                         [DF_LOSS_HUBER] = "huber",
+    [DF_LOSS_LOG_COSH] = "log_cosh",                 [DF_LOSS_KLD] = "kld",
+    [DF_LOSS_POISSON] = "poisson",                   [DF_LOSS_HINGE] = "hinge",
+    [DF_LOSS_SQUARED_HINGE] = "squared_hinge",       [DF_LOSS_CATEGORICAL_HINGE] = "categorical_hinge",
 };
 static const char *const metric_names[DF_N_METRICS] = {
     [DF_METRIC_NONE] = "none",

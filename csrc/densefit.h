@@ -29,7 +29,9 @@ typedef enum {
 /* Losses.  *_LOGITS take pre-activation outputs; *_PROBS take probabilities and
  * clip them to [1e-7, 1 - 1e-7] as Keras does.  Every loss returns the SUM over
  * rows of the per-row loss (a row's loss is the mean over its outputs for BCE
- * and MSE) and, when asked, the gradient of the MEAN over rows. */
+ * and MSE) and, when asked, the gradient of the MEAN over rows.  (With sparse
+ * CE's ignore_class the mean is over the rows not ignored, as Keras' mask
+ * makes it: the sum returned is that mean times the rows.) */
 typedef enum {
     DF_LOSS_SPARSE_CE_LOGITS = 0, /* integer labels, softmax of logits */
     DF_LOSS_CE_LOGITS = 1,        /* dense (one-hot) targets, softmax of logits */
@@ -38,6 +40,19 @@ typedef enum {
     DF_LOSS_CE_PROBS = 4,
     DF_LOSS_BCE_PROBS = 5,
     DF_LOSS_MSE = 6,
+    /* Keras 3's regression, probabilistic and hinge losses (losses/losses.py);
+     * a row's loss is the mean over its outputs except KLD and categorical hinge,
+     * which reduce a row by their own formula (sum, max). */
+    DF_LOSS_MAE = 7,
+    DF_LOSS_MAPE = 8,              /* 100 |t - p| / max(|t|, 1e-7) */
+    DF_LOSS_MSLE = 9,              /* (log(max(p, 1e-7) + 1) - log(max(t, 1e-7) + 1))^2 */
+    DF_LOSS_HUBER = 10,            /* with df_objective's delta */
+    DF_LOSS_LOG_COSH = 11,
+    DF_LOSS_KLD = 12,              /* sum over the row of t log(t / p), both clipped to [1e-7, 1] */
+    DF_LOSS_POISSON = 13,          /* p - t log(p + 1e-7) */
+    DF_LOSS_HINGE = 14,            /* max(1 - t p, 0); 0/1 targets become -1/1 when a batch holds only those */
+    DF_LOSS_SQUARED_HINGE = 15,
+    DF_LOSS_CATEGORICAL_HINGE = 16, /* max(max((1 - t) p) - sum(t p) + 1, 0) per row */
     DF_N_LOSSES
 } df_loss;
 
@@ -121,6 +136,11 @@ typedef struct {
     int fused_output;
     int metric;       /* a df_metric */
     double threshold; /* binary accuracy: 0 for logits, 0.5 for probabilities */
+    /* The loss' hyper-parameters; a loss reads only its own (zero: unused). */
+    double delta;           /* Huber: where the square becomes linear */
+    double label_smoothing; /* BCE, CE (dense targets): t (1 - s) + s / 2 (BCE) or s / cols (CE) */
+    int ignore_class_set;   /* sparse CE: rows labelled ignore_class have no loss and no */
+    int32_t ignore_class;   /* gradient, and the batch's mean is over the other rows */
 } df_objective;
 
 /* An optimizer's rule, hyper-parameters and state.  The state has Keras' names:
@@ -150,8 +170,8 @@ typedef struct {
     void df_dense_backward##SFX(const REAL *x, const REAL *w, const REAL *a, REAL *grad,           \
                                 REAL *dw, REAL *db, REAL *dx, int rows, int n_in, int n_out,       \
                                 int act, double slope);                                            \
-    double df_loss##SFX(int loss, const REAL *out, const void *target, REAL *grad, int64_t rows,   \
-                        int64_t cols);                                                             \
+    double df_loss##SFX(const df_objective *loss, const REAL *out, const void *target, REAL *grad, \
+                        int64_t rows, int64_t cols);                                              \
     double df_metric##SFX(int metric, double threshold, const REAL *out, const void *target,       \
                           int64_t rows, int64_t cols);                                             \
     int64_t df_first_nonfinite##SFX(const REAL *x, int64_t rows, int64_t cols);                   \

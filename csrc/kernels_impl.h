@@ -231,10 +231,42 @@ void F(df_dense_backward)(const REAL *x, const REAL *w, const REAL *a, REAL *gra
                            NARROW_ENABLED(), NULL);
 }
 
+/* The affine map t -> a t + b a loss applies to its dense targets first:
+ * label smoothing (BCE, CE), and hinge's 0/1 labels to -1/1. */
+typedef struct {
+    REAL a, b;
+} F(target_map);
+
+/* Whether every one of n values is 0 or 1 (Keras checks the whole batch). */
+static int F(zeros_and_ones)(const REAL *t, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (t[i] != 0 && t[i] != 1) return 0;
+    return 1;
+}
+
+static F(target_map) F(targets_for)(const df_objective *obj, const REAL *t, int64_t rows,
+                                     int64_t cols) {
+    F(target_map) m = {1, 0};
+    const double s = obj->label_smoothing;
+    switch (obj->loss) {
+    case DF_LOSS_BCE_LOGITS: case DF_LOSS_BCE_PROBS:
+        m.a = (REAL)(1 - s), m.b = (REAL)(s / 2);
+        break;
+    case DF_LOSS_CE_LOGITS: case DF_LOSS_CE_PROBS:
+        m.a = (REAL)(1 - s), m.b = (REAL)(s / (double)cols);
+        break;
+    case DF_LOSS_HINGE: case DF_LOSS_SQUARED_HINGE:
+        if (F(zeros_and_ones)(t, rows * cols)) m.a = 2, m.b = -1;
+        break;
+    }
+    return m;
+}
+
 /* Softmax cross-entropy of one row from logits: loss = lse - <t, z>,
- * dz = softmax * sum(t) - t (exact also for targets that do not sum to one). */
-static double F(ce_logits_row)(const REAL *z, const REAL *t, int32_t label, REAL *g, int64_t cols,
-                               REAL scale) {
+ * dz = softmax * sum(t) - t (exact also for targets that do not sum to one).
+ * Dense targets are read through m. */
+static inline double F(ce_logits_row)(const REAL *z, const REAL *t, int32_t label, REAL *g, int64_t cols,
+                               REAL scale, F(target_map) m) {
     const REAL lse = F(logsumexp_row)(z, cols, g); /* g holds the softmax if given */
     if (t == NULL) { /* sparse: t is one-hot at label */
         if (g) {
@@ -244,20 +276,24 @@ static double F(ce_logits_row)(const REAL *z, const REAL *t, int32_t label, REAL
         return (double)(lse - z[label]);
     }
     REAL dot = 0, total = 0;
-    for (int64_t j = 0; j < cols; j++) { dot += t[j] * z[j]; total += t[j]; }
+    for (int64_t j = 0; j < cols; j++) {
+        const REAL tj = m.a * t[j] + m.b;
+        dot += tj * z[j];
+        total += tj;
+    }
     if (g)
-        for (int64_t j = 0; j < cols; j++) g[j] = (g[j] * total - t[j]) * scale;
+        for (int64_t j = 0; j < cols; j++) g[j] = (g[j] * total - (m.a * t[j] + m.b)) * scale;
     return (double)(lse * total - dot);
 }
 
 /* Cross-entropy of one row of probabilities, Keras' way: renormalise p / sum(p),
  * clip to [EPS, 1 - EPS], -sum t log q.  The clip passes no gradient where it bites. */
 static double F(ce_probs_row)(const REAL *p, const REAL *t, int32_t label, REAL *g, int64_t cols,
-                              REAL scale) {
+                              REAL scale, F(target_map) m) {
     REAL s = 0, loss = 0, weighted = 0; /* weighted = sum_j dL/dq_j * q_j */
     for (int64_t j = 0; j < cols; j++) s += p[j];
     for (int64_t j = 0; j < cols; j++) {
-        const REAL tj = t ? t[j] : (REAL)(j == label);
+        const REAL tj = t ? m.a * t[j] + m.b : (REAL)(j == label);
         if (tj == 0) continue;
         const REAL q = p[j] / s, qc = q < EPS ? EPS : (q > 1 - EPS ? 1 - EPS : q);
         loss -= tj * log(qc);
@@ -266,7 +302,7 @@ static double F(ce_probs_row)(const REAL *p, const REAL *t, int32_t label, REAL 
     if (g) {
         /* dL/dp_k = (dL/dq_k - sum_j dL/dq_j q_j) / s */
         for (int64_t j = 0; j < cols; j++) {
-            const REAL tj = t ? t[j] : (REAL)(j == label);
+            const REAL tj = t ? m.a * t[j] + m.b : (REAL)(j == label);
             const REAL q = p[j] / s;
             const REAL dq = (tj != 0 && q >= EPS && q <= 1 - EPS) ? -tj / q : 0;
             g[j] = (dq - weighted) / s * scale;
@@ -275,58 +311,143 @@ static double F(ce_probs_row)(const REAL *p, const REAL *t, int32_t label, REAL 
     return (double)loss;
 }
 
-double F(df_loss)(int loss, const REAL *out, const void *target, REAL *grad, int64_t rows,
-                  int64_t cols) {
-    const int32_t *labels = (const int32_t *)target;
-    const REAL *t = (const REAL *)target;
+/* Sparse cross-entropy over the rows; with ignore_class, rows so labelled add
+ * nothing and the mean is over the others (Keras' mask: sum / valid, 0 if none). */
+static double F(sparse_ce)(const df_objective *obj, const REAL *out, const int32_t *labels,
+                           REAL *grad, int64_t rows, int64_t cols) {
+    /* read once: the stores to grad below could alias *obj for the compiler */
+    const int ignore = obj->ignore_class_set, logits = obj->loss == DF_LOSS_SPARSE_CE_LOGITS;
+    const int32_t ignored = obj->ignore_class;
+    int64_t valid = rows;
+    if (ignore)
+        for (int64_t r = 0; r < rows; r++) valid -= labels[r] == ignored;
+    const REAL scale = valid ? (REAL)(1.0 / (double)valid) : 0;
+    const F(target_map) m = {1, 0};
     double total = 0;
-    if (rows <= 0) return 0;
-    const REAL row_scale = (REAL)(1.0 / (double)rows);
-    const REAL elem_scale = (REAL)(1.0 / ((double)rows * (double)cols));
+    for (int64_t r = 0; r < rows; r++) {
+        REAL *g = grad ? grad + r * cols : NULL;
+        if (ignore && labels[r] == ignored) {
+            if (g) memset(g, 0, sizeof(REAL) * (size_t)cols);
+            continue;
+        }
+        total += logits ? F(ce_logits_row)(out + r * cols, NULL, labels[r], g, cols, scale, m)
+                        : F(ce_probs_row)(out + r * cols, NULL, labels[r], g, cols, scale, m);
+    }
+    return valid ? total * (double)rows / (double)valid : 0;
+}
+
+/* One output's loss for the losses that are a function of (p, t) per output;
+ * *d gets its derivative in p. */
+static inline REAL F(output_loss)(int loss, REAL p, REAL t, REAL delta, REAL *d) {
+    const REAL e = p - t, sign = (REAL)((e > 0) - (e < 0));
+    switch (loss) {
+    case DF_LOSS_BCE_LOGITS: /* max(z,0) - z t + log(1 + exp(-|z|)); d/dz = sigmoid(z) - t */
+        *d = F(sigmoid)(p) - t;
+        return (p > 0 ? p : 0) - p * t + F(log1p_exp_neg_abs)(p);
+    case DF_LOSS_BCE_PROBS: {
+        const REAL pc = p < EPS ? EPS : (p > 1 - EPS ? 1 - EPS : p);
+        *d = p == pc ? (pc - t) / (pc * (1 - pc)) : 0;
+        return -(t * log(pc) + (1 - t) * log(1 - pc));
+    }
+    case DF_LOSS_MAE:
+        *d = sign;
+        return fabs(e);
+    case DF_LOSS_MAPE: {
+        const REAL at = fabs(t), s = at > EPS ? at : EPS;
+        *d = 100 * sign / s;
+        return 100 * fabs(e) / s;
+    }
+    case DF_LOSS_MSLE: {
+        const REAL lp = log((p > EPS ? p : EPS) + 1), lt = log((t > EPS ? t : EPS) + 1);
+        *d = p >= EPS ? 2 * (lp - lt) / (p + 1) : 0;
+        return (lp - lt) * (lp - lt);
+    }
+    case DF_LOSS_HUBER:
+        *d = fabs(e) <= delta ? e : delta * sign;
+        return fabs(e) <= delta ? (REAL)0.5 * e * e : delta * fabs(e) - (REAL)0.5 * delta * delta;
+    case DF_LOSS_LOG_COSH: /* e + softplus(-2e) - log 2, Keras' stable form */
+        *d = tanh(e);
+        return e + (e < 0 ? -2 * e : 0) + F(log1p_exp_neg_abs)(2 * e) - (REAL)0.6931471805599453;
+    case DF_LOSS_KLD: {
+        const REAL tc = t < EPS ? EPS : (t > 1 ? 1 : t), pc = p < EPS ? EPS : (p > 1 ? 1 : p);
+        *d = p == pc ? -tc / pc : 0;
+        return tc * log(tc / pc);
+    }
+    case DF_LOSS_POISSON:
+        *d = 1 - t / (p + EPS);
+        return p - t * log(p + EPS);
+    case DF_LOSS_HINGE: {
+        const REAL margin = 1 - t * p;
+        *d = margin >= 0 ? -t : 0;
+        return margin > 0 ? margin : 0;
+    }
+    case DF_LOSS_SQUARED_HINGE: {
+        const REAL margin = 1 - t * p > 0 ? 1 - t * p : 0;
+        *d = -2 * t * margin;
+        return margin * margin;
+    }
+    default: /* DF_LOSS_MSE */
+        *d = 2 * e;
+        return e * e;
+    }
+}
+
+/* Categorical hinge of one row: max(max_j (1 - t_j) p_j - sum_j t_j p_j + 1, 0). */
+static double F(categorical_hinge_row)(const REAL *p, const REAL *t, REAL *g, int64_t cols,
+                                       REAL scale) {
+    REAL pos = 0, neg = (1 - t[0]) * p[0];
+    int64_t top = 0;
+    for (int64_t j = 0; j < cols; j++) {
+        pos += t[j] * p[j];
+        if ((1 - t[j]) * p[j] > neg) neg = (1 - t[j]) * p[j], top = j;
+    }
+    const REAL value = neg - pos + 1;
+    if (g) {
+        for (int64_t j = 0; j < cols; j++) g[j] = value >= 0 ? -t[j] * scale : 0;
+        if (value >= 0) g[top] += (1 - t[top]) * scale;
+    }
+    return value > 0 ? (double)value : 0;
+}
+
+/* A loss on dense targets, row by row: a row's loss is the mean over its outputs
+ * of output_loss, or the sum (KLD), or the categorical hinge. */
+static double F(dense_loss)(const df_objective *obj, const REAL *out, const REAL *t, REAL *grad,
+                            int64_t rows, int64_t cols) {
+    const int loss = obj->loss;
+    const F(target_map) m = F(targets_for)(obj, t, rows, cols);
+    const REAL delta = (REAL)obj->delta, row_scale = (REAL)(1.0 / (double)rows);
+    const int summed = loss == DF_LOSS_KLD;
+    const REAL scale = summed ? row_scale : (REAL)(1.0 / ((double)rows * (double)cols));
+    double total = 0;
     for (int64_t r = 0; r < rows; r++) {
         const REAL *o = out + r * cols, *tr = t + r * cols;
         REAL *g = grad ? grad + r * cols : NULL;
-        double row = 0;
-        switch (loss) {
-        case DF_LOSS_SPARSE_CE_LOGITS:
-            row = F(ce_logits_row)(o, NULL, labels[r], g, cols, row_scale);
-            break;
-        case DF_LOSS_CE_LOGITS:
-            row = F(ce_logits_row)(o, tr, 0, g, cols, row_scale);
-            break;
-        case DF_LOSS_SPARSE_CE_PROBS:
-            row = F(ce_probs_row)(o, NULL, labels[r], g, cols, row_scale);
-            break;
-        case DF_LOSS_CE_PROBS:
-            row = F(ce_probs_row)(o, tr, 0, g, cols, row_scale);
-            break;
-        case DF_LOSS_BCE_LOGITS: /* max(z,0) - z t + log(1 + exp(-|z|)); d/dz = sigmoid(z) - t */
-            for (int64_t j = 0; j < cols; j++) {
-                const REAL z = o[j];
-                row += (double)((z > 0 ? z : 0) - z * tr[j] + F(log1p_exp_neg_abs)(z));
-                if (g) g[j] = (F(sigmoid)(z) - tr[j]) * elem_scale;
-            }
-            row /= (double)cols;
-            break;
-        case DF_LOSS_BCE_PROBS:
-            for (int64_t j = 0; j < cols; j++) {
-                const REAL p = o[j], pc = p < EPS ? EPS : (p > 1 - EPS ? 1 - EPS : p);
-                row -= (double)(tr[j] * log(pc) + (1 - tr[j]) * log(1 - pc));
-                if (g) g[j] = p == pc ? (pc - tr[j]) / (pc * (1 - pc)) * elem_scale : 0;
-            }
-            row /= (double)cols;
-            break;
-        default: /* DF_LOSS_MSE */
-            for (int64_t j = 0; j < cols; j++) {
-                const REAL d = o[j] - tr[j];
-                row += (double)(d * d);
-                if (g) g[j] = 2 * d * elem_scale;
-            }
-            row /= (double)cols;
+        if (loss == DF_LOSS_CE_LOGITS || loss == DF_LOSS_CE_PROBS) {
+            total += loss == DF_LOSS_CE_LOGITS ? F(ce_logits_row)(o, tr, 0, g, cols, row_scale, m)
+                                               : F(ce_probs_row)(o, tr, 0, g, cols, row_scale, m);
+            continue;
         }
-        total += row;
+        if (loss == DF_LOSS_CATEGORICAL_HINGE) {
+            total += F(categorical_hinge_row)(o, tr, g, cols, row_scale);
+            continue;
+        }
+        double row = 0;
+        for (int64_t j = 0; j < cols; j++) {
+            REAL d;
+            row += (double)F(output_loss)(loss, o[j], m.a * tr[j] + m.b, delta, &d);
+            if (g) g[j] = d * scale;
+        }
+        total += summed ? row : row / (double)cols;
     }
     return total;
+}
+
+double F(df_loss)(const df_objective *obj, const REAL *out, const void *target, REAL *grad,
+                  int64_t rows, int64_t cols) {
+    if (rows <= 0) return 0;
+    if (df_loss_uses_labels(obj->loss))
+        return F(sparse_ce)(obj, out, (const int32_t *)target, grad, rows, cols);
+    return F(dense_loss)(obj, out, (const REAL *)target, grad, rows, cols);
 }
 
 /* The first row holding a NaN or inf, or -1.  x - x is 0 for finite x and NaN
@@ -718,7 +839,7 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, const df_objec
         if (live) memset(live, 0, sizeof(uint16_t) * (size_t)((n_in + 15) / 16));
         F(forward)(net, work, xs, xs_idx, rows, obj->fused_output, narrow, live);
         const REAL *out = (const REAL *)work->act[L - 1];
-        const double loss = F(df_loss)(obj->loss, out, work->y, (REAL *)work->grad_a, rows,
+        const double loss = F(df_loss)(obj, out, work->y, (REAL *)work->grad_a, rows,
                                        n_out) / rows;
         batch_loss[batch - first_batch] = loss;
         if (batch_metric)
@@ -805,7 +926,7 @@ void F(df_evaluate)(const df_net *net, df_work *work, const df_objective *object
         F(forward)(net, work, x + start * n_in, NULL, rows, objective->fused_output, narrow,
                    NULL);
         const REAL *out = (const REAL *)work->act[L - 1];
-        *loss_sum += F(df_loss)(objective->loss, out, yb, NULL, rows, n_out);
+        *loss_sum += F(df_loss)(objective, out, yb, NULL, rows, n_out);
         *metric_sum += F(df_metric)(objective->metric, objective->threshold, out, yb, rows, n_out);
     }
 }

@@ -74,12 +74,20 @@ def uses_labels(loss):
     return loss.startswith("sparse")
 
 
+# The hyper-parameters a loss is tested with (a non-default Huber delta)
+LOSS_OPTIONS = {"huber": {"delta": 1.3}}
+# Losses of positive predictions and targets, and of probabilities (KLD)
+POSITIVE = ("msle", "poisson")
+
+
 def make_output(loss, rng, rows, cols, dtype):
     """What the loss reads: logits, (unnormalised) probabilities or predictions."""
-    if loss.endswith("logits") or loss == "mse":
-        return rand(rng, (rows, cols), dtype, 3.0)
-    if loss == "bce_probs":
+    if loss in POSITIVE:
+        return rng.uniform(0.05, 3.0, (rows, cols)).astype(dtype)
+    if loss in ("bce_probs", "kld"):
         return rng.uniform(0.02, 0.98, (rows, cols)).astype(dtype)
+    if loss.endswith("logits") or not (loss.startswith("ce") or loss.startswith("sparse")):
+        return rand(rng, (rows, cols), dtype, 3.0)
     # categorical losses renormalise each row: feed rows that do not sum to one
     return rng.uniform(0.05, 1.0, (rows, cols)).astype(dtype)
 
@@ -87,10 +95,19 @@ def make_output(loss, rng, rows, cols, dtype):
 def make_target(loss, rng, rows, cols, dtype):
     if uses_labels(loss):
         return rng.integers(0, cols, rows).astype(np.int32)
-    if loss.startswith("ce"):  # soft targets: rows on the simplex
+    if loss.startswith("ce") or loss == "kld":  # soft targets: rows on the simplex
         return rng.dirichlet(np.ones(cols), rows).astype(dtype)
     if loss.startswith("bce"):
         return (rng.random((rows, cols)) < 0.5).astype(dtype)
+    if loss in ("hinge", "squared_hinge"):
+        return rng.choice([-1.0, 1.0], (rows, cols)).astype(dtype)
+    if loss == "categorical_hinge":
+        return np.eye(cols, dtype=dtype)[rng.integers(0, cols, rows)]
+    if loss in POSITIVE:
+        return rng.uniform(0.0, 3.0, (rows, cols)).astype(dtype)
+    if loss == "mape":  # away from 0, where the percentage is of 1e-7
+        return (rng.choice([-1.0, 1.0], (rows, cols)) * rng.uniform(0.5, 3.0, (rows, cols))
+                ).astype(dtype)
     return rand(rng, (rows, cols), dtype)
 
 
@@ -452,8 +469,9 @@ def check_loss(dtype, rows, cols, loss, seed):
     rng = np.random.default_rng(seed)
     out = make_output(loss, rng, rows, cols, dtype)
     target = make_target(loss, rng, rows, cols, dtype)
-    value, grad = _core.loss(LOSS[loss], out, target)
-    expected, expected_grad = reference.LOSSES[loss](out, target)
+    options = LOSS_OPTIONS.get(loss, {})
+    value, grad = _core.loss(LOSS[loss], out, target, **options)
+    expected, expected_grad = reference.LOSSES[loss](out, target, **options)
     assert isinstance(value, float) and grad.dtype == dtype and grad.shape == out.shape
     # a row's loss is a sum of cols terms; so is each gradient entry of the categorical ones
     assert value == pytest.approx(expected, rel=RTOL[dtype],
@@ -476,8 +494,9 @@ def test_loss_gradient_finite_differences(loss, rows, cols):
     rng = np.random.default_rng(rows * 10 + cols)
     out = make_output(loss, rng, rows, cols, np.float64)
     target = make_target(loss, rng, rows, cols, np.float64)
-    _, grad = _core.loss(LOSS[loss], out, target)
-    numeric = numerical_gradient(lambda: _core.loss(LOSS[loss], out, target)[0], out)
+    options = LOSS_OPTIONS.get(loss, {})
+    _, grad = _core.loss(LOSS[loss], out, target, **options)
+    numeric = numerical_gradient(lambda: _core.loss(LOSS[loss], out, target, **options)[0], out)
     assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
 
 
@@ -1349,7 +1368,7 @@ BAD_CALLS = {
     "activation_backward grad f64": (lambda: activation_grad(A, A.astype(float), 1),
                                      TypeError, "grad"),
     # losses and metrics: labels and targets
-    "loss code": (lambda: _core.loss(7, A, LABELS), ValueError, "loss"),
+    "loss code": (lambda: _core.loss(len(LOSS), A, LABELS), ValueError, "loss"),
     "loss code -1": (lambda: _core.loss(-1, A, LABELS), ValueError, "loss"),
     "labels int64": (lambda: _core.loss(0, A, LABELS.astype(np.int64)), TypeError, "target"),
     "labels float": (lambda: _core.loss(0, A, LABELS.astype(np.float32)), TypeError, "target"),
@@ -1432,7 +1451,7 @@ BAD_CALLS = {
     "network grads alias params": (lambda: _core.Network([2, 1], [0], [0.2], SHARED[:3],
                                                          SHARED[2:5]), ValueError, "grads"),
     "workspace capacity": (lambda: _core.Workspace(NET, 0), ValueError, "capacity"),
-    "objective loss code": (lambda: _core.Objective(7, False, 0, 0.5), ValueError, "loss"),
+    "objective loss code": (lambda: _core.Objective(len(LOSS), False, 0, 0.5), ValueError, "loss"),
     "objective metric code": (lambda: _core.Objective(0, False, 4, 0.5), ValueError, "metric"),
     "objective metric reads labels": (lambda: _core.Objective(LOSS["mse"], False,
                                                               METRIC["sparse_accuracy"], 0.5),
@@ -1648,3 +1667,105 @@ def test_predict_large_capacity_uses_heap_buffers(dtype):
     expected = reference_mlp(params, units, acts, "mse").predict(x)
     for capacity in (1, 3, 50, 1000):
         assert_allclose(_core.predict(net, x, capacity), expected, **NET_TOL[dtype])
+
+
+# ---------------------------------------------------------------- loss hyper-parameters
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss", ["bce_logits", "bce_probs", "ce_logits", "ce_probs"])
+def test_label_smoothing(dtype, loss):
+    """Targets become y (1 - s) + s / classes (2 for binary) before the loss."""
+    rng = np.random.default_rng(21)
+    out, target = make_output(loss, rng, 5, 3, dtype), make_target(loss, rng, 5, 3, dtype)
+    classes = 2 if loss.startswith("bce") else 3
+    value, grad = _core.loss(LOSS[loss], out, target, label_smoothing=0.2)
+    expected, expected_grad = reference.LOSSES[loss](
+        out, reference.smoothed(target, 0.2, classes).astype(dtype))
+    assert value == pytest.approx(expected, rel=10 * RTOL[dtype])
+    assert_allclose(grad, expected_grad, rtol=10 * RTOL[dtype],
+                    atol=atol(dtype, 3, np.abs(expected_grad).max()))
+    assert value != pytest.approx(_core.loss(LOSS[loss], out, target)[0], rel=1e-3)
+    if dtype == np.float64:
+        f = lambda: _core.loss(LOSS[loss], out, target, label_smoothing=0.2)[0]  # noqa: E731
+        assert_allclose(grad, numerical_gradient(f, out), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss", ["sparse_ce_logits", "sparse_ce_probs"])
+@pytest.mark.parametrize("ignore", [1, -1, 255])
+def test_ignore_class(dtype, loss, ignore):
+    """Rows labelled ignore_class (in range or not) add no loss or gradient; the
+    mean is over the other rows, and a batch of only ignored rows is 0."""
+    rng = np.random.default_rng(22)
+    out = make_output(loss, rng, 7, 4, dtype)
+    labels = np.array([0, ignore, 2, 3, ignore, 1, 0], np.int32)
+    value, grad = _core.loss(LOSS[loss], out, labels, ignore_class=ignore)
+    expected, expected_grad = reference.sparse_cross_entropy_ignoring(
+        reference.LOSSES[loss], out, labels, ignore)
+    assert value == pytest.approx(expected, rel=10 * RTOL[dtype])
+    assert_allclose(grad, expected_grad, rtol=10 * RTOL[dtype], atol=1e-7)
+    assert_array_equal(grad[labels == ignore], 0)
+    if dtype == np.float64:
+        f = lambda: _core.loss(LOSS[loss], out, labels, ignore_class=ignore)[0]  # noqa: E731
+        assert_allclose(grad, numerical_gradient(f, out), rtol=1e-6, atol=1e-9)
+    value, grad = _core.loss(LOSS[loss], out[:2], np.full(2, ignore, np.int32),
+                             ignore_class=ignore)
+    assert value == 0 and not grad.any()
+
+
+def test_ignore_class_protects_memory():
+    """A label out of range is refused unless it is the objective's ignore_class."""
+    out = np.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        _core.loss(LOSS["sparse_ce_logits"], out, np.array([0, 255], np.int32))
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        _core.loss(LOSS["sparse_ce_logits"], out, np.array([-1, 255], np.int32), ignore_class=-1)
+    with pytest.raises(ValueError, match="32 bits"):
+        _core.Objective(LOSS["sparse_ce_logits"], False, 0, 0.5, ignore_class=2**31)
+    s = Setup((3, 4, 3), ["relu", "linear"], "sparse_ce_logits", False, np.float64, 4, 4)
+    y = np.array([0, 255, 1, 2], np.int32)
+    data = _core.Dataset(s.net, s.x, y, True, ignore_class=255)
+    with pytest.raises(ValueError, match="ignore_class"):  # the objective ignores nothing
+        _core.evaluate(s.net, s.work, s.objective, data)
+    objective = _core.Objective(LOSS["sparse_ce_logits"], False, METRIC["sparse_accuracy"], 0.5,
+                                ignore_class=255)
+    loss_sum, _ = _core.evaluate(s.net, s.work, objective, data)
+    expected, _ = reference.sparse_cross_entropy_ignoring(
+        reference.LOSSES["sparse_ce_logits"], reference_forward(s.params, s.units, s.acts, s.x),
+        y, 255)
+    assert loss_sum / 4 == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss", ["hinge", "squared_hinge"])
+def test_hinge_reads_zero_one_batches_as_minus_one_one(dtype, loss):
+    rng = np.random.default_rng(23)
+    out = rand(rng, (6, 2), dtype, 2.0)
+    zero_one = (rng.random((6, 2)) < 0.5).astype(dtype)
+    assert _core.loss(LOSS[loss], out, zero_one)[0] == pytest.approx(
+        _core.loss(LOSS[loss], out, 2 * zero_one - 1)[0], rel=RTOL[dtype])
+    mixed = zero_one.copy()
+    mixed[0, 0] = -1  # not all 0/1: read as given
+    expected, _ = reference.LOSSES[loss](out, mixed)
+    assert _core.loss(LOSS[loss], out, mixed)[0] == pytest.approx(expected, rel=RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_regression_losses_extreme_values(dtype):
+    """Huge errors stay finite where the formula allows (log_cosh ~ |e| - log 2)."""
+    out = np.array([[1e4, -1e4, 0.0]], dtype)
+    target = np.zeros((1, 3), dtype)
+    for loss in ("mae", "huber", "log_cosh", "hinge", "categorical_hinge"):
+        value, grad = _core.loss(LOSS[loss], out, target, **LOSS_OPTIONS.get(loss, {}))
+        expected, expected_grad = reference.LOSSES[loss](out.astype(np.float64), target,
+                                                         **LOSS_OPTIONS.get(loss, {}))
+        assert np.isfinite(value) and np.isfinite(grad).all()
+        assert value == pytest.approx(expected, rel=RTOL[dtype])
+        assert_allclose(grad, expected_grad, rtol=RTOL[dtype], atol=1e-30)
+    value, grad = _core.loss(LOSS["log_cosh"], out, target)
+    assert value == pytest.approx((2e4 - 2 * math.log(2)) / 3, rel=RTOL[dtype])
+    # predictions at or below 0 for the logarithmic losses: clipped, finite
+    for loss in ("msle", "kld"):
+        value, grad = _core.loss(LOSS[loss], np.array([[0.0, -2.0]], dtype),
+                                 np.array([[0.5, 0.5]], dtype))
+        assert np.isfinite(value) and not grad.any()

@@ -69,6 +69,27 @@ def _regression(seed=0):
     return x, np.sin(x @ w).astype(np.float32)
 
 
+def _positive(seed=0):
+    """Regression targets above 0 (for the percentage and logarithmic losses)."""
+    x, y = _regression(seed)
+    return x, np.exp(y).astype(np.float32)
+
+
+def _soft(seed=0):
+    """Targets that are distributions over 10 classes (KL divergence)."""
+    x = _x(seed)
+    z = x @ np.random.default_rng(seed + 300).normal(size=(FEATURES, 10))
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return x, (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _labels_some_ignored(seed=0):
+    """Class labels with every fifth one -1, the ignore_class of those cases."""
+    x, y = _labels(seed)
+    y[::5] = -1
+    return x, y
+
+
 # ------------------------------------------------------------------ the cases
 
 def _optimizer(module, spec):
@@ -122,6 +143,42 @@ CASES = {
         layers=CLASSIFIER[:-1] + [(10, "softmax")], data=_one_hot,
         loss=("CategoricalCrossentropy", {}),
         optimizer=("Adam", {"learning_rate": 1e-3}), metrics=["accuracy"]),
+    # the losses of issue 10: each trained through the whole-epoch loop, Adam(1e-2)
+    "mae": dict(layers=[(25, "relu"), (3, "linear")], data=_regression,
+                loss=("MeanAbsoluteError", {}), optimizer=("Adam", {"learning_rate": 1e-2})),
+    "mape": dict(layers=[(25, "relu"), (3, "linear")], data=_positive,
+                 loss=("MeanAbsolutePercentageError", {}),
+                 optimizer=("Adam", {"learning_rate": 1e-2})),
+    "msle": dict(layers=[(25, "relu"), (3, "linear")], data=_positive,
+                 loss=("MeanSquaredLogarithmicError", {}),
+                 optimizer=("Adam", {"learning_rate": 1e-2})),
+    "huber_delta": dict(layers=[(25, "tanh"), (3, "linear")], data=_regression,
+                        loss=("Huber", {"delta": 0.5}),
+                        optimizer=("Adam", {"learning_rate": 1e-2})),
+    "log_cosh": dict(layers=[(25, "relu"), (3, "linear")], data=_regression,
+                     loss=("LogCosh", {}), optimizer=("Adam", {"learning_rate": 1e-2})),
+    "kld_softmax": dict(layers=[(25, "relu"), (10, "softmax")], data=_soft,
+                        loss=("KLDivergence", {}), optimizer=("Adam", {"learning_rate": 1e-2})),
+    "poisson_sigmoid": dict(layers=[(25, "relu"), (1, "sigmoid")], data=_binary,
+                            loss=("Poisson", {}), optimizer=("Adam", {"learning_rate": 1e-2})),
+    "hinge_zero_one": dict(layers=[(25, "relu"), (1, "tanh")], data=_binary,
+                           loss=("Hinge", {}), optimizer=("Adam", {"learning_rate": 1e-2})),
+    "squared_hinge": dict(layers=[(25, "relu"), (1, "linear")], data=_binary,
+                          loss=("SquaredHinge", {}), optimizer=("Adam", {"learning_rate": 1e-2})),
+    "categorical_hinge": dict(layers=CLASSIFIER, data=_one_hot, loss=("CategoricalHinge", {}),
+                              optimizer=("Adam", {"learning_rate": 1e-2})),
+    "bce_label_smoothing": dict(
+        layers=[(25, "relu"), (1, "sigmoid")], data=_binary,
+        loss=("BinaryCrossentropy", {"label_smoothing": 0.1}),
+        optimizer=("Adam", {"learning_rate": 1e-2}), metrics=["accuracy"]),
+    "ce_label_smoothing": dict(
+        layers=CLASSIFIER[:-1] + [(10, "softmax")], data=_one_hot,
+        loss=("CategoricalCrossentropy", {"label_smoothing": 0.2}),
+        optimizer=("Adam", {"learning_rate": 1e-2}), metrics=["accuracy"]),
+    "sparse_ce_ignore_class": dict(
+        layers=CLASSIFIER, data=_labels_some_ignored,
+        loss=("SparseCategoricalCrossentropy", {"from_logits": True, "ignore_class": -1}),
+        optimizer=("Adam", {"learning_rate": 1e-2}), metrics=["accuracy"]),
     "validation_split": dict(
         layers=CLASSIFIER, data=_labels,
         loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
@@ -256,3 +313,36 @@ def test_binary_logits_accuracy(results):
     # the data set has logits in (0, 0.5], so the two really differ here
     assert np.any((logits > 0) & (logits <= 0.5))
     assert densefit_acc != pytest.approx(keras_acc, abs=1e-6)
+
+
+STANDALONE = [("MeanAbsoluteError", {}, _regression), ("MeanAbsolutePercentageError", {}, _positive),
+              ("MeanSquaredLogarithmicError", {}, _positive), ("Huber", {}, _regression),
+              ("Huber", {"delta": 0.3}, _regression), ("LogCosh", {}, _regression),
+              ("KLDivergence", {}, _soft), ("Poisson", {}, _positive),
+              ("Hinge", {}, _binary), ("SquaredHinge", {}, _binary),
+              ("CategoricalHinge", {}, _one_hot),
+              ("BinaryCrossentropy", {"label_smoothing": 0.3}, _binary),
+              ("CategoricalCrossentropy", {"label_smoothing": 0.3}, _soft),
+              ("SparseCategoricalCrossentropy", {"ignore_class": -1}, _labels_some_ignored)]
+
+
+@pytest.mark.parametrize("name, kwargs, data", STANDALONE,
+                         ids=[f"{n}{k or ''}" for n, k, _ in STANDALONE])
+def test_standalone_loss_values(name, kwargs, data):
+    """``densefit.losses.X(**kwargs)(y, p)`` equals ``keras.losses.X(**kwargs)(y, p)``, and
+    the string names reach the same class."""
+    x, y = data(1)
+    rng = np.random.default_rng(5)
+    cols = 10 if name.startswith(("Sparse", "Categorical", "KL")) else y.reshape(len(y), -1).shape[1]
+    p = rng.uniform(0.05, 0.95, (len(x), cols)).astype(np.float32)
+    if name.startswith("Categorical") and "Hinge" not in name or name == "KLDivergence":
+        p /= p.sum(axis=1, keepdims=True)
+    if name in ("MeanAbsoluteError", "Huber", "LogCosh", "Hinge", "SquaredHinge",
+                "CategoricalHinge"):
+        p = (p - 0.5) * 4  # both signs, errors beyond delta
+    ours = getattr(densefit.losses, name)(**kwargs)(y, p)
+    theirs = float(getattr(keras.losses, name)(**kwargs)(y, p))
+    assert float(ours) == pytest.approx(theirs, rel=2e-6, abs=1e-7)
+    assert ours.dtype == np.float32
+    assert densefit.losses.get(getattr(densefit.losses, name)().name if name != "Huber"
+                               else "huber").__class__.__name__ == name

@@ -369,8 +369,9 @@ def test_get_unknown_name_suggests_close_ones():
         losses.get("sparse_categorical_crosentropy")
     with pytest.raises(ValueError, match="Did you mean 'binary_crossentropy'"):
         losses.get("binary_crossentropyy")
-    with pytest.raises(ValueError, match="Unknown loss 'hinge'.*Known: binary_crossentropy"):
-        losses.get("hinge")
+    with pytest.raises(ValueError, match="Unknown loss 'cosine_similarity'.*Known: bce, "
+                                         "binary_crossentropy"):
+        losses.get("cosine_similarity")
 
 
 @pytest.mark.parametrize("bad", [None, 3, lambda y, p: 0.0])
@@ -394,9 +395,10 @@ def test_config_round_trip(loss):
 
 
 @pytest.mark.parametrize("loss, config", [
-    (BinaryCrossentropy(from_logits=True, name="bce"), {"name": "bce", "from_logits": True}),
+    (BinaryCrossentropy(from_logits=True, name="bce"), {"name": "bce", "from_logits": True,
+                                                        "label_smoothing": 0.0}),
     (SparseCategoricalCrossentropy(), {"name": "sparse_categorical_crossentropy",
-                                       "from_logits": False}),
+                                       "from_logits": False, "ignore_class": None}),
     (MeanSquaredError(name="squares"), {"name": "squares"}),
 ], ids=repr)
 def test_get_config_keeps_the_name(loss, config):
@@ -428,6 +430,94 @@ def test_labels_come_from_the_core(loss, labels):
 
 def test_deserialize_rejects_unknown_classes():
     with pytest.raises(ValueError, match="unknown loss"):
-        losses.deserialize({"class_name": "Hinge"})
+        losses.deserialize({"class_name": "CosineSimilarity"})
     with pytest.raises(ValueError, match="unknown loss"):
         losses.deserialize({})
+
+
+# ---------------------------------------------------------------- issue 10's losses
+
+NEW_LOSSES = {  # Keras' string names -> class, and Keras' default name
+    "mae": ("MeanAbsoluteError", "mean_absolute_error"),
+    "mean_absolute_error": ("MeanAbsoluteError", "mean_absolute_error"),
+    "mape": ("MeanAbsolutePercentageError", "mean_absolute_percentage_error"),
+    "msle": ("MeanSquaredLogarithmicError", "mean_squared_logarithmic_error"),
+    "huber": ("Huber", "huber_loss"),
+    "log_cosh": ("LogCosh", "log_cosh"), "logcosh": ("LogCosh", "log_cosh"),
+    "kl_divergence": ("KLDivergence", "kl_divergence"), "kld": ("KLDivergence", "kl_divergence"),
+    "poisson": ("Poisson", "poisson"),
+    "hinge": ("Hinge", "hinge"), "squared_hinge": ("SquaredHinge", "squared_hinge"),
+    "categorical_hinge": ("CategoricalHinge", "categorical_hinge"),
+}
+
+
+@pytest.mark.parametrize("alias", list(NEW_LOSSES))
+def test_new_loss_names_and_training(alias):
+    """Each name gives Keras' class and default name; the model trains with it in the
+    compiled loop, History's loss being the loss of the pre-update weights."""
+    import densefit
+
+    cls_name, default = NEW_LOSSES[alias]
+    loss = losses.get(alias)
+    assert type(loss).__name__ == cls_name and loss.name == default
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)).astype(np.float32)
+    y = rng.uniform(0.1, 1, (40, 2)).astype(np.float32)
+    if cls_name == "CategoricalHinge":
+        y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 40)]
+    model = densefit.Sequential([densefit.layers.Input((3,)),
+                                 densefit.layers.Dense(2, activation="sigmoid")])
+    model.compile(optimizer="adam", loss=alias)
+    before = model.evaluate(x, y, batch_size=40, verbose=0)
+    assert before == pytest.approx(float(loss(y, model.predict(x, verbose=0))), rel=1e-5)
+    history = model.fit(x, y, batch_size=40, epochs=3, verbose=0).history
+    assert history["loss"][0] == pytest.approx(before, rel=1e-5)
+    assert history["loss"][-1] < history["loss"][0]
+
+
+@pytest.mark.parametrize("loss", [
+    losses.Huber(delta=0.25, name="h"), losses.BinaryCrossentropy(label_smoothing=0.1),
+    losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2),
+    losses.SparseCategoricalCrossentropy(ignore_class=255), losses.KLDivergence(),
+], ids=repr)
+def test_hyper_parameters_round_trip(loss):
+    again = losses.deserialize(losses.serialize(loss))
+    assert type(again) is type(loss) and again.get_config() == loss.get_config()
+    assert again.core_options() == loss.core_options()
+
+
+def test_huber_delta_and_smoothing_reach_the_kernel():
+    y, p = np.array([[0.0, 0.0]], np.float32), np.array([[0.2, 2.0]], np.float32)
+    assert float(losses.Huber()(y, p)) == pytest.approx((0.02 + 1.5) / 2)
+    assert float(losses.Huber(delta=3.0)(y, p)) == pytest.approx((0.02 + 2.0) / 2)
+    smooth = losses.BinaryCrossentropy(from_logits=True, label_smoothing=1.0)
+    # every target becomes 0.5: the loss of logit z is log(1 + e^z) - z/2, least at 0
+    assert float(smooth([[1.0]], [[0.0]])) == pytest.approx(np.log(2))
+
+
+def test_ignore_class_in_fit_and_evaluate():
+    """Rows labelled ignore_class do not train; labels out of range are accepted only
+    when they are that class."""
+    import densefit
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(30, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 30)
+    y[::3] = 255
+    model = densefit.Sequential([densefit.layers.Input((4,)), densefit.layers.Dense(3)])
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        model.compile(loss=losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, verbose=0)
+    model.compile(loss=losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255),
+                  metrics=["accuracy"])
+    initial = model.get_weights()
+    model.fit(x[::3], y[::3], epochs=2, verbose=0)  # only ignored rows: nothing moves
+    for a, b in zip(model.get_weights(), initial):
+        np.testing.assert_array_equal(a, b)
+    loss, accuracy = model.evaluate(x, y, batch_size=30, verbose=0)
+    kept = y != 255
+    expected = losses.SparseCategoricalCrossentropy(from_logits=True)(
+        y[kept], model.predict(x, verbose=0)[kept])
+    assert loss == pytest.approx(float(expected), rel=1e-5)
+    # accuracy counts every row, as Keras': an ignored row is never a hit
+    assert accuracy == pytest.approx(np.mean(model.predict(x, verbose=0).argmax(1) == y))

@@ -1112,8 +1112,9 @@ def test_labels_are_copied_once_into_a_private_array(labels, monkeypatch):
              "int32 column": y.astype(np.int32).reshape(-1, 1)}[labels]
     made = []
 
-    def dataset(network, x, targets, labels, copy):
-        made.append((targets, copy, real(network, x, targets, labels, copy=copy)))
+    def dataset(network, x, targets, labels, copy, ignore_class):
+        made.append((targets, copy, real(network, x, targets, labels, copy=copy,
+                                         ignore_class=ignore_class)))
         return made[-1][-1]
 
     real = densefit._core.Dataset

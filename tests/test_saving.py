@@ -351,7 +351,7 @@ def _edit(config, *keys, value=None, delete=False):
     (("seed_state",), {"bit_generator": "MT19937"}, False, "PCG64"),
     (("compile", "optimizer", "class_name"), "Adagrad", False, "unknown optimizer"),
     (("compile", "optimizer", "config", "learning_rate"), -1, False, "learning_rate"),
-    (("compile", "loss", "class_name"), "Hinge", False, "unknown loss"),
+    (("compile", "loss", "class_name"), "CosineSimilarity", False, "unknown loss"),
 ], ids=["no-units", "activation", "units", "dtype", "no-model", "model-class", "rng", "optimizer",
         "learning-rate", "loss"])
 def test_invalid_configs_name_the_file(tmp_path, saved, keys, value, delete, match):

@@ -7,6 +7,7 @@ cdef extern from "densefit.h" nogil:
         DF_LINEAR, DF_RELU, DF_SIGMOID, DF_TANH, DF_LEAKY_RELU, DF_SOFTMAX, DF_N_ACTIVATIONS
         DF_LOSS_SPARSE_CE_LOGITS, DF_LOSS_CE_LOGITS, DF_LOSS_BCE_LOGITS
         DF_LOSS_SPARSE_CE_PROBS, DF_LOSS_CE_PROBS, DF_LOSS_BCE_PROBS, DF_LOSS_MSE, DF_N_LOSSES
+        DF_LOSS_HUBER
         DF_METRIC_NONE, DF_METRIC_SPARSE_ACCURACY, DF_METRIC_CATEGORICAL_ACCURACY
         DF_METRIC_BINARY_ACCURACY, DF_N_METRICS
         DF_OPT_SGD, DF_OPT_ADAM, DF_OPT_RMSPROP, DF_N_OPTIMIZERS
@@ -48,6 +49,10 @@ cdef extern from "densefit.h" nogil:
         int fused_output
         int metric
         double threshold
+        double delta
+        double label_smoothing
+        int ignore_class_set
+        int32_t ignore_class
 
     ctypedef struct df_optimizer_state:
         int rule
@@ -73,9 +78,9 @@ cdef extern from "densefit.h" nogil:
     void df_dense_backward_f64(const double *x, const double *w, const double *a, double *grad,
                                double *dw, double *db, double *dx, int rows, int n_in, int n_out,
                                int act, double slope)
-    double df_loss_f32(int loss, const float *out, const void *target, float *grad,
+    double df_loss_f32(const df_objective *loss, const float *out, const void *target, float *grad,
                        int64_t rows, int64_t cols)
-    double df_loss_f64(int loss, const double *out, const void *target, double *grad,
+    double df_loss_f64(const df_objective *loss, const double *out, const void *target, double *grad,
                        int64_t rows, int64_t cols)
     double df_metric_f32(int metric, double threshold, const float *out, const void *target,
                          int64_t rows, int64_t cols)

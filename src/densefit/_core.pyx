@@ -117,6 +117,16 @@ cdef int _code(object code, int count, str name) except -1:
     return value
 
 
+cdef object _label_or_none(object value, str name):
+    """None, or an integer that fits an int32 label."""
+    if value is None:
+        return None
+    v = _index(value, name)
+    if not -2**31 <= v < 2**31:
+        raise ValueError(f"{name} must fit in 32 bits, got {_show_int(v)}")
+    return v
+
+
 cdef int64_t _int64(object value, str name) except? -1:
     v = _index(value, name)
     if not _INT64_MIN <= v <= _INT64_MAX:
@@ -187,8 +197,10 @@ cdef _check_shape(object a, str name, tuple shape):
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
 
 
-cdef object _labels(object labels, str name, int64_t rows, int64_t classes):
-    """int32 labels of length rows, every one in [0, classes): checked, since C
+cdef object _labels(object labels, str name, int64_t rows, int64_t classes,
+                    object ignored=None):
+    """int32 labels of length rows, every one in [0, classes) or equal to
+    ``ignored`` (an ignore_class, which C never indexes with): checked, since C
     indexes with them."""
     if isinstance(labels, np.ndarray):
         _check_native(labels, name)
@@ -199,17 +211,18 @@ cdef object _labels(object labels, str name, int64_t rows, int64_t classes):
         raise ValueError(f"{name} must be a contiguous 1-d array of {rows} labels, "
                          f"got shape {labels.shape}")
     if rows > 0:
-        low, high = labels.min(), labels.max()
+        kept = labels if ignored is None else labels[labels != ignored]
+        low, high = (kept.min(), kept.max()) if kept.size else (0, 0)
         if low < 0 or high >= classes:
             bad = int(low) if low < 0 else int(high)
             raise ValueError(f"{name} must be class indices in [0, {classes}), got {bad}")
     return labels
 
 
-cdef object _target(int loss, object target, str name, object out):
+cdef object _target(int loss, object target, str name, object out, object ignored=None):
     """The target for ``out`` under ``loss``: labels or a dense matrix like ``out``."""
     if df_loss_uses_labels(loss):
-        return _labels(target, name, out.shape[0], out.shape[1])
+        return _labels(target, name, out.shape[0], out.shape[1], ignored)
     t = _float_array(target, name, 2, out.dtype, False)
     _check_shape(t, name, out.shape)
     return t
@@ -353,7 +366,7 @@ def dense_backward(x, kernel, a, grad, activation, slope, bint need_dx):
         _dense_backward(F32, x, w, a, g, act, slp, need_dx)
 
 
-cdef double _loss(floating *tag, int code, object out, object t, object grad):
+cdef double _loss(floating *tag, df_objective *code, object out, object t, object grad):
     cdef const floating *po = <const floating *>_data(out)
     cdef const void *pt = _data(t)
     cdef floating *pg = <floating *>_data(grad)
@@ -367,21 +380,22 @@ cdef double _loss(floating *tag, int code, object out, object t, object grad):
     return total
 
 
-def loss(code, out, target):
+def loss(code, out, target, **options):
     """``(mean loss, gradient)``: the mean over rows of each row's loss, and its
     gradient with respect to ``out``.
 
     code: a value of LOSSES.  out: (rows, cols) float32 or float64, cols >= 1.
-    target: int32 labels in [0, cols) of length rows if the loss reads labels
-    (loss_uses_labels), else an array like ``out``."""
-    cdef int c_code = _code(code, DF_N_LOSSES, "loss")
+    target: int32 labels in [0, cols) (or equal to ignore_class) of length rows
+    if the loss reads labels (loss_uses_labels), else an array like ``out``.
+    options: the loss' hyper-parameters, as for Objective."""
+    cdef Objective objective = Objective(code, False, DF_METRIC_NONE, 0.5, **options)
     out = _float_array(out, "out", 2, None, False)
-    t = _target(c_code, target, "target", out)
+    t = _target(objective.objective.loss, target, "target", out, objective.ignore_class)
     if out.shape[1] == 0:
         raise ValueError(f"out must have at least one column, got shape {out.shape}")
     grad = np.empty_like(out)
-    total = _loss(F64, c_code, out, t, grad) if _is_f64(out) else \
-        _loss(F32, c_code, out, t, grad)
+    total = _loss(F64, &objective.objective, out, t, grad) if _is_f64(out) else \
+        _loss(F32, &objective.objective, out, t, grad)
     rows = out.shape[0]
     return (total / rows if rows else 0.0), grad
 
@@ -683,13 +697,22 @@ cdef class Objective:
     out of training and evaluation, the loss (a *_logits one) reading its
     pre-activation.  metric: a code of METRICS (0, "none", for no metric); it
     must read the targets the loss reads (labels for sparse accuracy).
-    threshold: binary accuracy's (0 for logits, 0.5 for probabilities)."""
+    threshold: binary accuracy's (0 for logits, 0.5 for probabilities).
+    The loss' hyper-parameters (each loss reads only its own): delta (Huber),
+    label_smoothing (binary and categorical cross-entropy on dense targets),
+    ignore_class (sparse cross-entropy: an int32 label, or None)."""
     cdef df_objective objective
 
-    def __cinit__(self, loss, bint fused_output, metric, threshold):
+    def __cinit__(self, loss, bint fused_output, metric, threshold, *, delta=0.0,
+                  label_smoothing=0.0, ignore_class=None):
         cdef int c_loss = _code(loss, DF_N_LOSSES, "loss")
         cdef int c_metric = _code(metric, DF_N_METRICS, "metric")
         self.objective.threshold = _real(threshold, "threshold")
+        self.objective.delta = _real(delta, "delta")
+        self.objective.label_smoothing = _real(label_smoothing, "label_smoothing")
+        ignore_class = _label_or_none(ignore_class, "ignore_class")
+        self.objective.ignore_class_set = ignore_class is not None
+        self.objective.ignore_class = 0 if ignore_class is None else ignore_class
         if c_metric != DF_METRIC_NONE and (c_metric == DF_METRIC_SPARSE_ACCURACY) != bool(
                 df_loss_uses_labels(c_loss)):
             raise ValueError("metric and loss must read the same kind of target "
@@ -702,6 +725,11 @@ cdef class Objective:
     def labels(self):
         """Whether its loss (and metric) read int32 labels rather than dense targets."""
         return bool(df_loss_uses_labels(self.objective.loss))
+
+    @property
+    def ignore_class(self):
+        """The label whose rows the loss ignores, or None."""
+        return self.objective.ignore_class if self.objective.ignore_class_set else None
 
 
 cdef object _slot(object value, str name, bint used, int rule, Network network):
@@ -781,8 +809,10 @@ cdef class Dataset:
     cdef readonly object x, y
     cdef readonly int64_t n
     cdef readonly bint labels
+    cdef readonly object ignore_class
 
-    def __cinit__(self, Network network not None, x, y, bint labels, bint copy=True):
+    def __cinit__(self, Network network not None, x, y, bint labels, bint copy=True,
+                  ignore_class=None):
         units = network.units
         self.x = _float_array(x, "x", 2, network.dtype, False)
         _check_shape(self.x, "x", (self.x.shape[0], units[0]))
@@ -791,8 +821,9 @@ cdef class Dataset:
         # labels are checked on a private copy, since C indexes with them; copy=False
         # when the caller made y for this Dataset alone (fit's conversion to int32)
         if labels:
+            self.ignore_class = _label_or_none(ignore_class, "ignore_class")
             self.y = _labels(y.copy() if copy and isinstance(y, np.ndarray) else y, "y", self.n,
-                             units[-1])
+                             units[-1], self.ignore_class)
         else:
             self.y = _float_array(y, "y", 2, network.dtype, False)
             _check_shape(self.y, "y", (self.n, units[-1]))
@@ -808,6 +839,9 @@ cdef _check_parts(Network network, Workspace work, Objective objective,
         raise ValueError("data does not match the network's input size")
     if data.labels != objective.labels:
         raise ValueError("data targets are not the kind the objective's loss reads")
+    if data.labels and data.ignore_class is not None and \
+            data.ignore_class != objective.ignore_class:
+        raise ValueError("data labels may hold an ignore_class the objective does not ignore")
 
 
 cdef int64_t _train_batches(floating *tag, Network network, Workspace work, Objective objective,

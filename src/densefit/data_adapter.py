@@ -182,7 +182,7 @@ def dataset(network, loss, x, y, xname="x", yname="y"):
     # labels are copied once: the core keeps a private copy (C indexes with them)
     # unless converting them to int32 already made a new array
     return _core.Dataset(network, x, targets, loss.labels,
-                         copy=np.may_share_memory(targets, y_arr))
+                         copy=np.may_share_memory(targets, y_arr), ignore_class=loss.ignored_label)
 
 
 def split_validation(x, y, validation_split):

@@ -26,18 +26,25 @@ class Loss:
     """
 
     categorical = False     # whether the loss compares classes across the outputs
+    default_name = None     # Keras' default name, where it is not the class name in snake case
+    ignored_label = None    # a label whose rows the loss ignores (sparse CE's ignore_class)
     fusable_output = None   # the output activation whose logits a probability loss can use
     logits_kernel = None    # the core's kernel (a key of _core.LOSSES) on logits
     probs_kernel = None     # ... and on probabilities
 
     def __init__(self, from_logits=False, name=None):
         self.from_logits = validation.boolean(from_logits, "from_logits")
-        self.name = validation.string(name, "name") or _snake(type(self).__name__)
+        self.name = (validation.string(name, "name") or self.default_name
+                     or _snake(type(self).__name__))
 
     @property
     def labels(self):
         """Whether the targets are integer class labels (sparse) rather than dense."""
         return _core.loss_uses_labels(self._code(self.from_logits))
+
+    def core_options(self):
+        """The hyper-parameters the core's kernel reads (keywords of ``_core.Objective``)."""
+        return {}
 
     def _code(self, logits):
         return _core.LOSSES[self.logits_kernel if logits else self.probs_kernel]
@@ -79,7 +86,8 @@ class Loss:
         if y_pred.ndim != 2:
             raise ValueError(f"y_pred must have shape (samples, outputs), got {y_pred.shape}")
         target = self.prepare_targets(y_true, y_pred.shape, y_pred.dtype, "y_true")
-        value, _ = _core.loss(self._code(self.from_logits), y_pred, target)
+        value, _ = _core.loss(self._code(self.from_logits), y_pred, target,
+                              **self.core_options())
         return y_pred.dtype.type(value)
 
     def prepare_targets(self, y, output_shape, dtype, name="y"):
@@ -116,11 +124,30 @@ class Loss:
 class SparseCategoricalCrossentropy(Loss):
     """Cross-entropy against integer class labels ``0..classes-1``.
 
-    Args: as ``Loss``."""
+    Args:
+        from_logits: as ``Loss``.
+        ignore_class: None, or a label (in range or not, e.g. -1 or 255) whose
+            rows add no loss and no gradient; as in Keras, a batch's loss is then
+            the mean over its other rows (0 if there are none).  Accuracy still
+            counts every row, as Keras' does.
+        name: as ``Loss``.
+    """
 
     categorical = True
     fusable_output = "softmax"
     logits_kernel, probs_kernel = "sparse_ce_logits", "sparse_ce_probs"
+
+    def __init__(self, from_logits=False, ignore_class=None, name=None):
+        super().__init__(from_logits, name)
+        self.ignored_label = self.ignore_class = (
+            None if ignore_class is None
+            else validation.integer(ignore_class, "ignore_class", -2**31, 2**31 - 1))
+
+    def core_options(self):
+        return {"ignore_class": self.ignore_class}
+
+    def get_config(self):
+        return dict(super().get_config(), ignore_class=self.ignore_class)
 
     def prepare_targets(self, y, output_shape, dtype=None, name="y"):
         y = data_adapter.as_array(y, name)
@@ -137,8 +164,11 @@ class SparseCategoricalCrossentropy(Loss):
                                  f"{validation.shown(y[bad[0]])} (first at row {bad[0]})")
         elif y.dtype.kind not in "biu":
             raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
-        if n and (y.min() < 0 or y.max() >= classes):
-            row = int(np.flatnonzero((y < 0) | (y >= classes))[0])
+        outside = (y < 0) | (y >= classes)
+        if self.ignore_class is not None:
+            outside &= y != self.ignore_class
+        if n and outside.any():
+            row = int(np.flatnonzero(outside)[0])
             hint = ("; a 1-unit output has one class: for two classes use "
                     "Dense(1, activation='sigmoid') with BinaryCrossentropy"
                     if classes == 1 else "")
@@ -157,21 +187,48 @@ class CategoricalCrossentropy(Loss):
     row that is not a distribution still trains, towards what that formula
     rewards.  NaN or inf targets are refused, naming the first such row.
 
-    Args: as ``Loss``.
+    Args:
+        from_logits: as ``Loss``.
+        label_smoothing: ``s`` in [0, 1]: the targets become ``y (1 - s) + s / classes``.
+        name: as ``Loss``.
     """
 
     categorical = True
     fusable_output = "softmax"
     logits_kernel, probs_kernel = "ce_logits", "ce_probs"
 
+    def __init__(self, from_logits=False, label_smoothing=0.0, name=None):
+        super().__init__(from_logits, name)
+        self.label_smoothing = validation.real(label_smoothing, "label_smoothing", 0, 1)
+
+    def core_options(self):
+        return {"label_smoothing": self.label_smoothing}
+
+    def get_config(self):
+        return dict(super().get_config(), label_smoothing=self.label_smoothing)
+
 
 class BinaryCrossentropy(Loss):
     """Cross-entropy of independent binary outputs against targets in [0, 1].
 
-    Args: as ``Loss``."""
+    Args:
+        from_logits: as ``Loss``.
+        label_smoothing: ``s`` in [0, 1]: the targets become ``y (1 - s) + 0.5 s``.
+        name: as ``Loss``.
+    """
 
     fusable_output = "sigmoid"
     logits_kernel, probs_kernel = "bce_logits", "bce_probs"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, name=None):
+        super().__init__(from_logits, name)
+        self.label_smoothing = validation.real(label_smoothing, "label_smoothing", 0, 1)
+
+    def core_options(self):
+        return {"label_smoothing": self.label_smoothing}
+
+    def get_config(self):
+        return dict(super().get_config(), label_smoothing=self.label_smoothing)
 
     def check_targets(self, y, name="y"):
         super().check_targets(y, name)
@@ -188,20 +245,99 @@ class BinaryCrossentropy(Loss):
                              f"[{low}, {high}] (first outside at row {row}){hint}")
 
 
-class MeanSquaredError(Loss):
-    """The mean over outputs of the squared error.
+class _ValueLoss(Loss):
+    """A loss on the outputs' values (no logits): its kernel and its name alone.
 
     Args:
-        name: the loss' name (default ``"mean_squared_error"``).
+        name: the loss' name (default: Keras', e.g. ``"mean_squared_error"``).
     """
-
-    logits_kernel = probs_kernel = "mse"
 
     def __init__(self, name=None):
         super().__init__(False, name)
 
     def get_config(self):
         return {"name": self.name}
+
+
+class MeanSquaredError(_ValueLoss):
+    """The mean over outputs of ``(y_pred - y_true)**2``.  Args: ``name``."""
+    logits_kernel = probs_kernel = "mse"
+
+
+class MeanAbsoluteError(_ValueLoss):
+    """The mean over outputs of ``|y_pred - y_true|``.  Args: ``name``."""
+    logits_kernel = probs_kernel = "mae"
+
+
+class MeanAbsolutePercentageError(_ValueLoss):
+    """``100 *`` the mean over outputs of ``|y_true - y_pred| / max(|y_true|, 1e-7)``.
+    Args: ``name``."""
+    logits_kernel = probs_kernel = "mape"
+
+
+class MeanSquaredLogarithmicError(_ValueLoss):
+    """The mean over outputs of ``(log(y_pred + 1) - log(y_true + 1))**2``, each
+    value first raised to at least 1e-7.  Args: ``name``."""
+    logits_kernel = probs_kernel = "msle"
+
+
+class Huber(_ValueLoss):
+    """The mean over outputs of ``0.5 e**2`` where ``|e| <= delta``, else
+    ``delta |e| - 0.5 delta**2`` (``e = y_pred - y_true``).
+
+    Args:
+        delta: where the square becomes linear (>= 0).
+        name: the loss' name (default ``"huber_loss"``, Keras').
+    """
+
+    logits_kernel = probs_kernel = "huber"
+    default_name = "huber_loss"
+
+    def __init__(self, delta=1.0, name=None):
+        super().__init__(name)
+        self.delta = validation.real(delta, "delta", 0)
+
+    def core_options(self):
+        return {"delta": self.delta}
+
+    def get_config(self):
+        return dict(super().get_config(), delta=self.delta)
+
+
+class LogCosh(_ValueLoss):
+    """The mean over outputs of ``log(cosh(y_pred - y_true))``.  Args: ``name``."""
+    logits_kernel = probs_kernel = "log_cosh"
+
+
+class KLDivergence(_ValueLoss):
+    """The sum over outputs of ``y_true log(y_true / y_pred)``, both clipped to
+    [1e-7, 1] (Keras' form).  Args: ``name`` (default ``"kl_divergence"``)."""
+    logits_kernel = probs_kernel = "kld"
+    default_name = "kl_divergence"
+
+
+class Poisson(_ValueLoss):
+    """The mean over outputs of ``y_pred - y_true log(y_pred + 1e-7)``.  Args: ``name``."""
+    logits_kernel = probs_kernel = "poisson"
+
+
+class Hinge(_ValueLoss):
+    """The mean over outputs of ``max(1 - y_true y_pred, 0)``, for targets in
+    {-1, 1}; a batch whose targets are all 0 or 1 is read as -1/1 (Keras does the
+    same, batch by batch).  Args: ``name``."""
+    logits_kernel = probs_kernel = "hinge"
+
+
+class SquaredHinge(_ValueLoss):
+    """The mean over outputs of ``max(1 - y_true y_pred, 0)**2``; targets as for
+    ``Hinge``.  Args: ``name``."""
+    logits_kernel = probs_kernel = "squared_hinge"
+
+
+class CategoricalHinge(_ValueLoss):
+    """Per sample ``max(max((1 - y_true) y_pred) - sum(y_true y_pred) + 1, 0)``,
+    for one-hot targets.  Args: ``name``."""
+    logits_kernel = probs_kernel = "categorical_hinge"
 
 
 def _labels_hint(y, name, outputs):
@@ -224,10 +360,29 @@ def _snake(name):
     return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
 
 
-_CLASSES = {c.__name__: c for c in (SparseCategoricalCrossentropy, CategoricalCrossentropy,
-                                    BinaryCrossentropy, MeanSquaredError)}
-# Keras' names: "sparse_categorical_crossentropy", ..., "mean_squared_error", and "mse"
-_ALIASES = dict({_snake(name): cls for name, cls in _CLASSES.items()}, mse=MeanSquaredError)
+_CLASSES = {c.__name__: c for c in (
+    SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy, MeanSquaredError,
+    MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, Huber, LogCosh,
+    KLDivergence, Poisson, Hinge, SquaredHinge, CategoricalHinge)}
+# Keras' string names: each loss function's name ("mean_absolute_error", "huber",
+# "kl_divergence" ...) and the short aliases of keras.losses.get ("mae", "kld" ...)
+_ALIASES = {
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy, "bce": BinaryCrossentropy,
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "mape": MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "msle": MeanSquaredLogarithmicError,
+    "huber": Huber,
+    "log_cosh": LogCosh, "logcosh": LogCosh,  # "logcosh": Keras 2's name
+    "kl_divergence": KLDivergence, "kld": KLDivergence,
+    "kullback_leibler_divergence": KLDivergence,
+    "poisson": Poisson,
+    "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+}
 
 
 def get(identifier):

@@ -133,6 +133,95 @@ def mean_squared_error(pred, targets):
     return (diff ** 2).mean(axis=-1).mean(), 2 * diff / pred.size
 
 
+def _mean_of_outputs(loss, grad):
+    """(mean over rows of each row's mean over outputs, gradient of that mean)."""
+    return loss.mean(axis=-1).mean(), grad / loss.size
+
+
+def mean_absolute_error(pred, targets):
+    return _mean_of_outputs(np.abs(pred - targets), np.sign(pred - targets))
+
+
+def mean_absolute_percentage_error(pred, targets):
+    scale = np.maximum(np.abs(targets), EPSILON)
+    return _mean_of_outputs(100 * np.abs(targets - pred) / scale,
+                            100 * np.sign(pred - targets) / scale)
+
+
+def mean_squared_logarithmic_error(pred, targets):
+    diff = np.log(np.maximum(pred, EPSILON) + 1) - np.log(np.maximum(targets, EPSILON) + 1)
+    return _mean_of_outputs(diff ** 2, np.where(pred >= EPSILON, 2 * diff / (pred + 1), 0))
+
+
+def huber(pred, targets, delta=1.0):
+    e = pred - targets
+    small = np.abs(e) <= delta
+    return _mean_of_outputs(np.where(small, 0.5 * e ** 2, delta * np.abs(e) - 0.5 * delta ** 2),
+                            np.where(small, e, delta * np.sign(e)))
+
+
+def log_cosh(pred, targets):
+    e = pred - targets
+    return _mean_of_outputs(e + np.logaddexp(0, -2 * e) - np.log(2), np.tanh(e))
+
+
+def kl_divergence(pred, targets):
+    """A row's loss is the sum (not the mean) over its outputs."""
+    t, p = np.clip(targets, EPSILON, 1), np.clip(pred, EPSILON, 1)
+    grad = np.where((pred >= EPSILON) & (pred <= 1), -t / p, 0)
+    return (t * np.log(t / p)).sum(axis=-1).mean(), grad / len(pred)
+
+
+def poisson(pred, targets):
+    return _mean_of_outputs(pred - targets * np.log(pred + EPSILON),
+                            1 - targets / (pred + EPSILON))
+
+
+def hinge_targets(targets):
+    """Keras reads a batch of 0/1 targets as -1/1."""
+    return 2 * targets - 1 if np.isin(targets, (0, 1)).all() else targets
+
+
+def hinge(pred, targets):
+    t = hinge_targets(targets)
+    margin = 1 - t * pred
+    return _mean_of_outputs(np.maximum(margin, 0), np.where(margin >= 0, -t, 0))
+
+
+def squared_hinge(pred, targets):
+    t = hinge_targets(targets)
+    margin = np.maximum(1 - t * pred, 0)
+    return _mean_of_outputs(margin ** 2, -2 * t * margin)
+
+
+def categorical_hinge(pred, targets):
+    rows = np.arange(len(pred))
+    others = (1 - targets) * pred
+    top = others.argmax(axis=-1)
+    value = others[rows, top] - (targets * pred).sum(axis=-1) + 1
+    grad = -targets.copy()
+    grad[rows, top] += 1 - targets[rows, top]
+    grad *= (value >= 0)[:, None]
+    return np.maximum(value, 0).mean(), grad / len(pred)
+
+
+def smoothed(targets, label_smoothing, classes):
+    """Keras' label smoothing: ``y (1 - s) + s / classes`` (2 for binary)."""
+    return targets * (1 - label_smoothing) + label_smoothing / classes
+
+
+def sparse_cross_entropy_ignoring(loss, out, labels, ignore_class):
+    """``loss`` (a sparse cross-entropy) over the rows not labelled
+    ``ignore_class``, averaged over those rows, as Keras' mask does."""
+    keep = labels != ignore_class
+    if not keep.any():
+        return 0.0, np.zeros_like(out)
+    value, grad_kept = loss(out[keep], labels[keep])
+    grad = np.zeros_like(out)
+    grad[keep] = grad_kept
+    return value, grad
+
+
 # ------------------------------------------------------------------ accuracies: the mean over rows
 
 def sparse_accuracy(out, labels):
@@ -191,6 +280,16 @@ LOSSES = {
     "ce_probs": categorical_cross_entropy,
     "bce_probs": binary_cross_entropy,
     "mse": mean_squared_error,
+    "mae": mean_absolute_error,
+    "mape": mean_absolute_percentage_error,
+    "msle": mean_squared_logarithmic_error,
+    "huber": huber,
+    "log_cosh": log_cosh,
+    "kld": kl_divergence,
+    "poisson": poisson,
+    "hinge": hinge,
+    "squared_hinge": squared_hinge,
+    "categorical_hinge": categorical_hinge,
 }
 
 

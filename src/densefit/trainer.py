@@ -123,7 +123,7 @@ class Trainer:
                   if names else None)
         optimizer.bind(self)
         self._optimizer, self._loss = optimizer, loss
-        self._compiled = _Compiled(loss_code, fused, metric, names)
+        self._compiled = _Compiled(loss_code, fused, metric, names, loss.core_options())
 
     def _recompile(self):
         """compile again with the same optimizer, loss and metrics (the output
@@ -324,11 +324,11 @@ class Trainer:
 class _Compiled:
     """What compile decided: the core's objective and the metric names asked for."""
 
-    def __init__(self, loss_code, fused, metric, names):
+    def __init__(self, loss_code, fused, metric, names, loss_options):
         self.metric, self.names = metric, names
         self.metric_name = metric.name if metric else None
         self.objective = _core.Objective(loss_code, fused, metric.code if metric else 0,
-                                         metric.threshold if metric else 0.5)
+                                         metric.threshold if metric else 0.5, **loss_options)
 
 
 class WorkspacePool:

@@ -287,7 +287,8 @@ def test_loss_and_metric(data):
         code = draw(st.integers(0, len(_core.LOSSES) - 1))
         name = LOSS_NAMES[code]
         out = (rng.uniform(0.01, 1, (rows, cols)).astype(dtype) if "probs" in name
-               else _values(rng, (rows, cols), dtype, -20, 20))
+               else rng.uniform(0, 20, (rows, cols)).astype(dtype) if name == "poisson"
+               else _values(rng, (rows, cols), dtype, -20, 20))  # poisson: log(p), as Keras
         target = _target(rng, code, rows, cols, dtype)
         args = _break(draw, rng, [code, out, target], ["code:7", "array", "array"])
         snapshot = _snapshot(args)
