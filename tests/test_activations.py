@@ -200,8 +200,10 @@ def test_get_unknown_names():
         activations.get("rellu")
     with pytest.raises(ValueError, match="Did you mean 'softmax'"):
         activations.get("softmx")
-    for unsupported in ("gelu", "swish", "elu", "Relu"):
-        with pytest.raises(ValueError, match="Known: leaky_relu, linear, relu, sigmoid, softmax"):
+    for unsupported in ("celu", "glu", "sparsemax", "Relu"):  # Keras has them, densefit not
+        with pytest.raises(ValueError, match="Known: elu, exponential, gelu, .*, leaky_relu, "
+                                             "linear, mish, relu, relu6, selu, sigmoid, silu, "
+                                             "softmax, softplus, softsign, swish, tanh"):
             activations.get(unsupported)
 
 
@@ -243,4 +245,4 @@ def test_the_names_are_the_cores():
         assert function.__name__ == name
         assert activations.get(name).code == _core.ACTIVATIONS[name]
     with pytest.raises(ValueError, match="activation must be one of 'linear'"):
-        activations.Activation("gelu")
+        activations.Activation("celu")

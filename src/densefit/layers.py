@@ -240,6 +240,28 @@ class LeakyReLU(Layer):
         return dict(super().get_config(), negative_slope=self.negative_slope)
 
 
+class ELU(Layer):
+    """``x`` if ``x > 0``, else ``alpha * (exp(x) - 1)``.
+
+    Args:
+        alpha: a finite number >= 0 (Keras' default 1.0; densefit reads elu's
+            derivative from the output's sign, which a negative alpha would flip).
+        name: as ``Layer``'s.
+    """
+
+    _FIXED = ("dtype", "alpha")
+
+    def __init__(self, alpha=activations.ELU_ALPHA, name=None):
+        super().__init__(name)
+        self.alpha = activations.check_negative_slope(alpha, "alpha")
+
+    def as_activation(self):
+        return activations.Activation("elu", self.alpha)
+
+    def get_config(self):
+        return dict(super().get_config(), alpha=self.alpha)
+
+
 class ReLU(Layer):
     """``max(x, 0)`` as a layer.
 
@@ -262,7 +284,7 @@ class Softmax(Layer):
         return activations.Activation("softmax")
 
 
-_CLASSES = {c.__name__: c for c in (Input, Dense, Activation, LeakyReLU, ReLU, Softmax)}
+_CLASSES = {c.__name__: c for c in (Input, Dense, Activation, LeakyReLU, ELU, ReLU, Softmax)}
 
 
 def serialize(layer):
