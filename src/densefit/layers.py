@@ -124,7 +124,8 @@ class Dense(Layer):
         activation: a name such as ``"relu"``, a ``densefit.activations`` function,
             an activation layer, or None (linear).
         use_bias: must be True: densefit's Dense always has a bias.
-        kernel_initializer: the kernel's initialiser, a name such as ``"glorot_uniform"``.
+        kernel_initializer: the kernel's initialiser, a name such as ``"glorot_uniform"``
+            or a ``densefit.initializers`` class instance such as ``HeNormal(seed=0)``.
         bias_initializer: the bias' initialiser (``"zeros"``).
         input_shape: ``(features,)`` on a model's first layer builds the model at once.
         name, dtype: as ``Layer``.
@@ -147,7 +148,8 @@ class Dense(Layer):
         self.use_bias = True
         self._initializers = (initializers.get(kernel_initializer),
                               initializers.get(bias_initializer))
-        self.kernel_initializer, self.bias_initializer = (f.__name__ for f in self._initializers)
+        self.kernel_initializer, self.bias_initializer = (initializers.serialize(f)
+                                                          for f in self._initializers)
         self.input_shape = None if input_shape is None else _input_shape(input_shape, "input_shape")
         self.kernel = None  # views into the model's buffer once built (_attach)
         self.bias = None
@@ -160,7 +162,8 @@ class Dense(Layer):
     def initial_weights(self, n_in, rng):
         """Fresh (kernel, bias) from this layer's initialisers."""
         kernel_init, bias_init = self._initializers
-        return kernel_init((n_in, self.units), rng), bias_init((self.units,), rng)
+        return (initializers.sample(kernel_init, (n_in, self.units), rng),
+                initializers.sample(bias_init, (self.units,), rng))
 
     @property
     def built(self):
