@@ -12,11 +12,22 @@ int df_loss_uses_labels(int loss) {
     return loss == DF_LOSS_SPARSE_CE_LOGITS || loss == DF_LOSS_SPARSE_CE_PROBS;
 }
 
+int df_activation_needs_input(int act) {
+    return act == DF_GELU || act == DF_GELU_APPROXIMATE || act == DF_SILU || act == DF_HARD_SILU ||
+           act == DF_MISH;
+}
+
 /* One name per code, in the order of the enums in densefit.h. */
 static const char *const activation_names[DF_N_ACTIVATIONS] = {
     [DF_LINEAR] = "linear",     [DF_RELU] = "relu",
     [DF_SIGMOID] = "sigmoid",   [DF_TANH] = "tanh",
     [DF_LEAKY_RELU] = "leaky_relu", [DF_SOFTMAX] = "softmax",
+    [DF_ELU] = "elu",               [DF_SELU] = "selu",
+    [DF_GELU] = "gelu",             [DF_GELU_APPROXIMATE] = "gelu_approximate",
+    [DF_SILU] = "silu",             [DF_SOFTPLUS] = "softplus",
+    [DF_SOFTSIGN] = "softsign",     [DF_HARD_SIGMOID] = "hard_sigmoid",
+    [DF_HARD_SILU] = "hard_silu",   [DF_RELU6] = "relu6",
+    [DF_EXPONENTIAL] = "exponential", [DF_MISH] = "mish",
 };
 static const char *const loss_names[DF_N_LOSSES] = {
     [DF_LOSS_SPARSE_CE_LOGITS] = "sparse_ce_logits", [DF_LOSS_CE_LOGITS] = "ce_logits",

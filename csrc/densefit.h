@@ -23,6 +23,19 @@ typedef enum {
     DF_TANH = 3,
     DF_LEAKY_RELU = 4, /* max(z, slope*z); slope >= 0 so the sign of the output is the sign of z */
     DF_SOFTMAX = 5,    /* row-wise, max-subtracted */
+    /* Keras 3's formulas and constants (keras/src/backend/tensorflow/nn.py) */
+    DF_ELU = 6,        /* z > 0 ? z : alpha*(exp(z) - 1); alpha (the slope parameter) >= 0 */
+    DF_SELU = 7,       /* scale * elu(z, alpha), Klambauer et al.'s constants */
+    DF_GELU = 8,       /* z * Phi(z), the exact erf form (Keras' approximate=False) */
+    DF_GELU_APPROXIMATE = 9, /* the tanh form (approximate=True) */
+    DF_SILU = 10,      /* z * sigmoid(z), Keras' swish */
+    DF_SOFTPLUS = 11,  /* log(1 + exp(z)) */
+    DF_SOFTSIGN = 12,  /* z / (1 + |z|) */
+    DF_HARD_SIGMOID = 13, /* relu6(z + 3) / 6 */
+    DF_HARD_SILU = 14, /* z * hard_sigmoid(z), Keras' hard_swish */
+    DF_RELU6 = 15,     /* min(max(z, 0), 6) */
+    DF_EXPONENTIAL = 16, /* exp(z) */
+    DF_MISH = 17,      /* z * tanh(softplus(z)) */
     DF_N_ACTIVATIONS
 } df_activation;
 
@@ -82,6 +95,11 @@ const char *df_optimizer_rule_name(int code);
  * In training the metric reads the same targets as the loss. */
 int df_loss_uses_labels(int loss);
 
+/* Whether an activation's derivative needs its input z (gelu, silu, hard_silu,
+ * mish: their output does not determine z).  The others' derivatives are
+ * written from the output alone, and their z is never kept. */
+int df_activation_needs_input(int act);
+
 /* The most rows a batch may have: kernels and BLAS take row counts as C ints. */
 #define DF_MAX_ROWS INT_MAX
 
@@ -110,7 +128,7 @@ typedef struct {
     int n_layers;
     const int *units;      /* n_layers + 1 entries */
     const int *activation; /* n_layers entries */
-    const double *slope;   /* n_layers entries: leaky_relu's negative slope */
+    const double *slope;   /* n_layers entries: leaky_relu's negative slope, elu's alpha */
     void *params;
     void *grads;
     int64_t n_params;
@@ -125,6 +143,9 @@ typedef struct {
     void **act;   /* n_layers buffers, capacity x units[l+1] */
     void *grad_a; /* capacity x max(units[1:]): two gradient buffers used in turn */
     void *grad_b; /* (the first layer's input gradient is never computed) */
+    void **pre;   /* NULL, or n_layers buffers, capacity x units[l+1], NULL for a layer
+                     whose activation does not need its input (df_activation_needs_input):
+                     the forward pass keeps there the pre-activation the backward reads */
 } df_work;
 
 /* What training minimises and reports.  With fused_output the last layer's
@@ -163,13 +184,13 @@ typedef struct {
 
 #define DF_DECLARE(REAL, SFX)                                                                       \
     void df_activation_forward##SFX(int act, double slope, REAL *z, int64_t rows, int64_t cols);   \
-    void df_activation_backward##SFX(int act, double slope, const REAL *a, REAL *grad,             \
-                                     int64_t rows, int64_t cols);                                  \
-    void df_dense_forward##SFX(const REAL *x, const REAL *w, const REAL *b, REAL *out, int rows,   \
-                               int n_in, int n_out, int act, double slope);                        \
-    void df_dense_backward##SFX(const REAL *x, const REAL *w, const REAL *a, REAL *grad,           \
-                                REAL *dw, REAL *db, REAL *dx, int rows, int n_in, int n_out,       \
-                                int act, double slope);                                            \
+    void df_activation_backward##SFX(int act, double slope, const REAL *z, const REAL *a,          \
+                                     REAL *grad, int64_t rows, int64_t cols);                      \
+    void df_dense_forward##SFX(const REAL *x, const REAL *w, const REAL *b, REAL *out, REAL *z,    \
+                               int rows, int n_in, int n_out, int act, double slope);              \
+    void df_dense_backward##SFX(const REAL *x, const REAL *w, const REAL *z, const REAL *a,        \
+                                REAL *grad, REAL *dw, REAL *db, REAL *dx, int rows, int n_in,      \
+                                int n_out, int act, double slope);                                 \
     double df_loss##SFX(const df_objective *loss, const REAL *out, const void *target, REAL *grad, \
                         int64_t rows, int64_t cols);                                              \
     double df_metric##SFX(int metric, double threshold, const REAL *out, const void *target,       \

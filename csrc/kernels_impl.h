@@ -91,6 +91,25 @@ static REAL F(logsumexp_row)(const REAL *z, int64_t cols, REAL *softmax) {
     return max + log(sum);
 }
 
+/* Keras 3's constants (keras/src/backend/tensorflow/nn.py and TensorFlow's kernels) */
+#define SELU_SCALE ((REAL)1.0507009873554804934193349852946)
+#define SELU_ALPHA ((REAL)1.6732632423543772848170429916717)
+#define GELU_TANH_C ((REAL)0.7978845608028654) /* sqrt(2 / pi) */
+#define GELU_TANH_K ((REAL)0.044715)
+#define SQRT1_2 ((REAL)0.70710678118654752440)    /* 1 / sqrt(2) */
+#define INV_SQRT_2PI ((REAL)0.39894228040143267794) /* 1 / sqrt(2 pi) */
+
+/* log(1 + exp(z)) without overflow */
+static inline REAL F(softplus)(REAL z) { return (z > 0 ? z : 0) + log1p(exp(-fabs(z))); }
+
+static inline REAL F(relu6)(REAL z) { return z > 0 ? (z < 6 ? z : 6) : 0; }
+
+/* Keras' 0.5 z (1 + tanh(u)), u = c (z + k z^3), written as z sigmoid(2u): the same
+ * function, without 1 + tanh(u)'s cancellation for negative z */
+static inline REAL F(gelu_tanh_gate)(REAL z) {
+    return F(sigmoid)(2 * GELU_TANH_C * (z + GELU_TANH_K * z * z * z));
+}
+
 DF_HOT void F(df_activation_forward)(int act, double slope_d, REAL *z, int64_t rows, int64_t cols) {
     const int64_t size = rows * cols;
     const REAL slope = (REAL)slope_d;
@@ -110,15 +129,79 @@ DF_HOT void F(df_activation_forward)(int act, double slope_d, REAL *z, int64_t r
     case DF_SOFTMAX:
         for (int64_t r = 0; r < rows; r++) F(softmax_row)(z + r * cols, cols);
         break;
+    case DF_ELU:
+        for (int64_t i = 0; i < size; i++) z[i] = z[i] > 0 ? z[i] : slope * expm1(z[i]);
+        break;
+    case DF_SELU:
+        for (int64_t i = 0; i < size; i++)
+            z[i] = SELU_SCALE * (z[i] > 0 ? z[i] : SELU_ALPHA * expm1(z[i]));
+        break;
+    case DF_GELU:
+        /* Phi(z) = erfc(-z / sqrt 2) / 2: no cancellation for negative z (TensorFlow's
+         * 1 + erf(z / sqrt 2) loses float32's digits there; the two agree elsewhere) */
+        for (int64_t i = 0; i < size; i++) z[i] = (REAL)0.5 * z[i] * erfc(-z[i] * SQRT1_2);
+        break;
+    case DF_GELU_APPROXIMATE:
+        for (int64_t i = 0; i < size; i++) z[i] = z[i] * F(gelu_tanh_gate)(z[i]);
+        break;
+    case DF_SILU:
+        for (int64_t i = 0; i < size; i++) z[i] = z[i] * F(sigmoid)(z[i]);
+        break;
+    case DF_SOFTPLUS:
+        for (int64_t i = 0; i < size; i++) z[i] = F(softplus)(z[i]);
+        break;
+    case DF_SOFTSIGN:
+        for (int64_t i = 0; i < size; i++) z[i] = z[i] / (1 + fabs(z[i]));
+        break;
+    case DF_HARD_SIGMOID:
+        for (int64_t i = 0; i < size; i++) z[i] = F(relu6)(z[i] + 3) / 6;
+        break;
+    case DF_HARD_SILU:
+        for (int64_t i = 0; i < size; i++) z[i] = z[i] * (F(relu6)(z[i] + 3) / 6);
+        break;
+    case DF_RELU6:
+        for (int64_t i = 0; i < size; i++) z[i] = F(relu6)(z[i]);
+        break;
+    case DF_EXPONENTIAL:
+        for (int64_t i = 0; i < size; i++) z[i] = exp(z[i]);
+        break;
+    case DF_MISH:
+        for (int64_t i = 0; i < size; i++) z[i] = z[i] * tanh(F(softplus)(z[i]));
+        break;
     default: /* DF_LINEAR */
         break;
     }
 }
 
-/* grad holds dL/da on entry and dL/dz on return.  Every derivative is written
- * from the activation's output a, so the pre-activation need not be kept. */
-DF_HOT void F(df_activation_backward)(int act, double slope_d, const REAL *a, REAL *grad, int64_t rows,
-                               int64_t cols) {
+/* d activation / dz at z, for the activations whose output does not determine z */
+static inline REAL F(derivative_from_input)(int act, REAL z) {
+    switch (act) {
+    case DF_GELU:
+        return (REAL)0.5 * erfc(-z * SQRT1_2) + z * INV_SQRT_2PI * exp(-z * z / 2);
+    case DF_GELU_APPROXIMATE: {
+        const REAL s = F(gelu_tanh_gate)(z);
+        return s + 2 * z * s * (1 - s) * GELU_TANH_C * (1 + 3 * GELU_TANH_K * z * z);
+    }
+    case DF_SILU: {
+        const REAL s = F(sigmoid)(z);
+        return s * (1 + z * (1 - s));
+    }
+    case DF_HARD_SILU: /* relu6's derivative is 0 at both ends, as TensorFlow's */
+        return F(relu6)(z + 3) / 6 + (z + 3 > 0 && z + 3 < 6 ? z / 6 : 0);
+    case DF_MISH: {
+        const REAL t = tanh(F(softplus)(z));
+        return t + z * (1 - t * t) * F(sigmoid)(z);
+    }
+    default:
+        return 1;
+    }
+}
+
+/* grad holds dL/da on entry and dL/dz on return.  Derivatives are written from
+ * the activation's output a where it determines them; those that need the
+ * input (df_activation_needs_input) read z, which may be NULL for the others. */
+DF_HOT void F(df_activation_backward)(int act, double slope_d, const REAL *z, const REAL *a,
+                                      REAL *grad, int64_t rows, int64_t cols) {
     const int64_t size = rows * cols;
     const REAL slope = (REAL)slope_d;
     switch (act) {
@@ -142,6 +225,31 @@ DF_HOT void F(df_activation_backward)(int act, double slope_d, const REAL *a, RE
             for (int64_t j = 0; j < cols; j++) gr[j] = ar[j] * (gr[j] - dot);
         }
         break;
+    case DF_ELU: /* alpha exp(z) = a + alpha where z <= 0 */
+        for (int64_t i = 0; i < size; i++) grad[i] *= a[i] > 0 ? 1 : a[i] + slope;
+        break;
+    case DF_SELU:
+        for (int64_t i = 0; i < size; i++)
+            grad[i] *= a[i] > 0 ? SELU_SCALE : a[i] + SELU_SCALE * SELU_ALPHA;
+        break;
+    case DF_SOFTPLUS: /* sigmoid(z) = 1 - exp(-a) */
+        for (int64_t i = 0; i < size; i++) grad[i] *= -expm1(-a[i]);
+        break;
+    case DF_SOFTSIGN: /* 1 / (1 + |z|)^2 = (1 - |a|)^2 */
+        for (int64_t i = 0; i < size; i++) grad[i] *= (1 - fabs(a[i])) * (1 - fabs(a[i]));
+        break;
+    case DF_HARD_SIGMOID:
+        for (int64_t i = 0; i < size; i++) grad[i] = a[i] > 0 && a[i] < 1 ? grad[i] / 6 : 0;
+        break;
+    case DF_RELU6:
+        for (int64_t i = 0; i < size; i++) grad[i] = a[i] > 0 && a[i] < 6 ? grad[i] : 0;
+        break;
+    case DF_EXPONENTIAL:
+        for (int64_t i = 0; i < size; i++) grad[i] *= a[i];
+        break;
+    case DF_GELU: case DF_GELU_APPROXIMATE: case DF_SILU: case DF_HARD_SILU: case DF_MISH:
+        for (int64_t i = 0; i < size; i++) grad[i] *= F(derivative_from_input)(act, z[i]);
+        break;
     default:
         break;
     }
@@ -152,11 +260,13 @@ DF_HOT void F(df_activation_backward)(int act, double slope_d, const REAL *a, RE
  * its batch through the epoch's order when it takes the narrow path (narrow and
  * n_out fits); only then may idx be given, BLAS needs the rows gathered. */
 DF_HOT static void F(dense_forward_rows)(const REAL *x, const int64_t *idx, const REAL *w,
-                                         const REAL *b, REAL *out, int rows, int n_in, int n_out,
-                                         int act, double slope, int narrow, uint16_t *live) {
+                                         const REAL *b, REAL *out, REAL *pre, int rows, int n_in,
+                                         int n_out, int act, double slope, int narrow,
+                                         uint16_t *live) {
 #if defined(DF_HAVE_NARROW) && defined(NARROW_REAL)
     if (narrow && NARROW_FITS(n_out)) {
         df_narrow_forward_f32(x, idx, n_in, w, b, out, rows, n_in, n_out, live);
+        if (pre) memcpy(pre, out, sizeof(REAL) * (size_t)rows * n_out);
         F(df_activation_forward)(act, slope, out, rows, n_out);
         return;
     }
@@ -168,7 +278,9 @@ DF_HOT static void F(dense_forward_rows)(const REAL *x, const int64_t *idx, cons
     const REAL slope_r = (REAL)slope;
     for (int r = 0; r < rows; r++) {
         REAL *o = out + (int64_t)r * n_out;
-        switch (act) { /* the common element-wise cases fused with the bias */
+        /* the common element-wise cases fused with the bias; keeping z (pre) takes
+         * the general path: bias, copy, then the activation */
+        switch (pre ? -1 : act) {
         case DF_RELU:
             for (int j = 0; j < n_out; j++) { REAL v = o[j] + b[j]; o[j] = v > 0 ? v : 0; }
             break;
@@ -177,14 +289,16 @@ DF_HOT static void F(dense_forward_rows)(const REAL *x, const int64_t *idx, cons
             break;
         default:
             for (int j = 0; j < n_out; j++) o[j] += b[j];
+            if (pre) memcpy(pre + (int64_t)r * n_out, o, sizeof(REAL) * n_out);
             if (act != DF_LINEAR) F(df_activation_forward)(act, slope, o, 1, n_out);
         }
     }
 }
 
-void F(df_dense_forward)(const REAL *x, const REAL *w, const REAL *b, REAL *out, int rows,
-                                int n_in, int n_out, int act, double slope) {
-    F(dense_forward_rows)(x, NULL, w, b, out, rows, n_in, n_out, act, slope, NARROW_ENABLED(),
+/* z, where not NULL, receives the pre-activation x w + b. */
+void F(df_dense_forward)(const REAL *x, const REAL *w, const REAL *b, REAL *out, REAL *z,
+                         int rows, int n_in, int n_out, int act, double slope) {
+    F(dense_forward_rows)(x, NULL, w, b, out, z, rows, n_in, n_out, act, slope, NARROW_ENABLED(),
                           NULL);
 }
 
@@ -192,10 +306,10 @@ void F(df_dense_forward)(const REAL *x, const REAL *w, const REAL *b, REAL *out,
  * dx = dz w' is skipped when dx is NULL (the first layer needs no input
  * gradient).  x's rows as in dense_forward_rows. */
 DF_HOT static void F(dense_backward_rows)(const REAL *x, const int64_t *idx, const REAL *w,
-                                          const REAL *a, REAL *grad, REAL *dw, REAL *db, REAL *dx,
+                                          const REAL *z, const REAL *a, REAL *grad, REAL *dw, REAL *db, REAL *dx,
                                           int rows, int n_in, int n_out, int act, double slope,
                                           int narrow, const uint16_t *live) {
-    F(df_activation_backward)(act, slope, a, grad, rows, n_out);
+    F(df_activation_backward)(act, slope, z, a, grad, rows, n_out);
 #if defined(DF_HAVE_NARROW) && defined(NARROW_REAL)
     if (narrow && NARROW_FITS(n_out))
         df_narrow_dw_f32(x, idx, n_in, grad, dw, rows, n_in, n_out, live);
@@ -224,10 +338,11 @@ DF_HOT static void F(dense_backward_rows)(const REAL *x, const int64_t *idx, con
     F(gemm_rm)(0, 1, rows, n_in, n_out, grad, n_out, w, n_out, 0, dx, n_in);
 }
 
-void F(df_dense_backward)(const REAL *x, const REAL *w, const REAL *a, REAL *grad, REAL *dw,
-                                 REAL *db, REAL *dx, int rows, int n_in, int n_out, int act,
-                                 double slope) {
-    F(dense_backward_rows)(x, NULL, w, a, grad, dw, db, dx, rows, n_in, n_out, act, slope,
+/* z: the pre-activation, read only where df_activation_needs_input(act). */
+void F(df_dense_backward)(const REAL *x, const REAL *w, const REAL *z, const REAL *a, REAL *grad,
+                          REAL *dw, REAL *db, REAL *dx, int rows, int n_in, int n_out, int act,
+                          double slope) {
+    F(dense_backward_rows)(x, NULL, w, z, a, grad, dw, db, dx, rows, n_in, n_out, act, slope,
                            NARROW_ENABLED(), NULL);
 }
 
@@ -673,7 +788,8 @@ static void F(forward)(const df_net *net, df_work *work, const REAL *x, const in
         const int act = (skip_last_activation && l == net->n_layers - 1) ? DF_LINEAR
                                                                           : net->activation[l];
         REAL *out = (REAL *)work->act[l];
-        F(dense_forward_rows)(in, l == 0 ? idx : NULL, w, b, out, rows, n_in, n_out, act,
+        REAL *pre = work->pre && df_activation_needs_input(act) ? (REAL *)work->pre[l] : NULL;
+        F(dense_forward_rows)(in, l == 0 ? idx : NULL, w, b, out, pre, rows, n_in, n_out, act,
                               net->slope[l], narrow, l == 0 ? live : NULL);
         params = b + n_out;
         in = out;
@@ -694,7 +810,8 @@ static void F(backward)(const df_net *net, df_work *work, const REAL *x, const i
         REAL *dw = grads_end - size, *db = dw + (int64_t)n_in * n_out;
         const REAL *in = l > 0 ? (const REAL *)work->act[l - 1] : x;
         const int act = (skip_last_activation && l == L - 1) ? DF_LINEAR : net->activation[l];
-        F(dense_backward_rows)(in, l == 0 ? idx : NULL, w, (const REAL *)work->act[l], grad, dw,
+        const REAL *pre = df_activation_needs_input(act) ? (const REAL *)work->pre[l] : NULL;
+        F(dense_backward_rows)(in, l == 0 ? idx : NULL, w, pre, (const REAL *)work->act[l], grad, dw,
                                db, l > 0 ? next : NULL, rows, n_in, n_out, act, net->slope[l],
                                narrow, l == 0 ? live : NULL);
         REAL *swap = grad; grad = next; next = swap;

@@ -200,8 +200,10 @@ def test_get_unknown_names():
         activations.get("rellu")
     with pytest.raises(ValueError, match="Did you mean 'softmax'"):
         activations.get("softmx")
-    for unsupported in ("gelu", "swish", "elu", "Relu"):
-        with pytest.raises(ValueError, match="Known: leaky_relu, linear, relu, sigmoid, softmax"):
+    for unsupported in ("celu", "glu", "sparsemax", "Relu"):  # Keras has them, densefit not
+        with pytest.raises(ValueError, match="Known: elu, exponential, gelu, .*, leaky_relu, "
+                                             "linear, mish, relu, relu6, selu, sigmoid, silu, "
+                                             "softmax, softplus, softsign, swish, tanh"):
             activations.get(unsupported)
 
 
@@ -243,4 +245,58 @@ def test_the_names_are_the_cores():
         assert function.__name__ == name
         assert activations.get(name).code == _core.ACTIVATIONS[name]
     with pytest.raises(ValueError, match="activation must be one of 'linear'"):
-        activations.Activation("gelu")
+        activations.Activation("celu")
+
+
+# ---------------------------------------------------------------- issue 10's activations
+
+NEW = ["elu", "selu", "gelu", "silu", "softplus", "softsign", "hard_sigmoid", "hard_silu",
+       "relu6", "exponential", "mish"]
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_new_activations_three_ways(name):
+    """As a function, as Dense(activation=name) and as layers.Activation(name)."""
+    from densefit import Sequential, layers, reference
+
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    expected = reference.activation(x, name, activations.PARAMETER_DEFAULTS.get(name, 0.0))
+    np.testing.assert_allclose(getattr(activations, name)(x), expected, rtol=1e-5, atol=1e-7)
+    kernel = [np.eye(3, dtype=np.float32), np.zeros(3, np.float32)]
+    for model in (Sequential([layers.Input((3,)), Dense(3, activation=name)]),
+                  Sequential([layers.Input((3,)), Dense(3), layers.Activation(name)])):
+        model.set_weights(kernel)
+        np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_aliases_gelu_approximate_and_elu_alpha():
+    x = np.linspace(-4, 4, 9)
+    assert activations.swish is activations.silu and activations.hard_swish is activations.hard_silu
+    assert activations.get("swish") == activations.get("silu") == activations.Activation("silu")
+    assert activations.get("hard_swish").name == "hard_silu"
+    assert activations.get(activations.swish).name == "silu"
+    exact, approx = activations.gelu(x), activations.gelu(x, approximate=True)
+    assert 1e-5 < np.abs(exact - approx).max() < 1e-2  # two different formulas, close
+    np.testing.assert_allclose(approx, 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi)
+                                                              * (x + 0.044715 * x**3))),
+                               rtol=1e-12, atol=1e-15)
+    assert activations.get("elu").slope == 1.0  # Keras' alpha default
+    np.testing.assert_allclose(activations.elu(x, alpha=0.5), np.where(x > 0, x, 0.5 * np.expm1(x)))
+    with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
+        activations.elu(x, alpha=-1.0)
+
+
+def test_elu_layer():
+    from densefit import Sequential, layers
+
+    layer = layers.ELU(alpha=0.5)
+    assert layers.ELU().alpha == 1.0
+    assert layer.as_activation() == activations.Activation("elu", 0.5)
+    again = layers.deserialize(layers.serialize(layer))
+    assert type(again) is layers.ELU and again.alpha == 0.5
+    model = Sequential([layers.Input((2,)), Dense(2), layer])
+    model.set_weights([np.eye(2, dtype=np.float32), np.zeros(2, np.float32)])
+    np.testing.assert_allclose(model.predict(np.array([[-1.0, 2.0]]), verbose=0),
+                               [[0.5 * np.expm1(-1.0), 2.0]], rtol=1e-6)
+    with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
+        layers.ELU(alpha=-0.1)

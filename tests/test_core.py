@@ -46,12 +46,18 @@ KERAS_RMSPROP = optimizers.RMSprop().get_config()  # learning_rate, rho, epsilon
 
 ACTIVATION_CASES = [("linear", 0.2), ("relu", 0.2), ("sigmoid", 0.2), ("tanh", 0.2),
                     ("leaky_relu", 0.2), ("leaky_relu", 0.3), ("leaky_relu", 0.0),
-                    ("softmax", 0.2)]
-ACTIVATION_IDS = [f"{name}-{slope}" if name == "leaky_relu" else name
+                    ("softmax", 0.2),
+                    ("elu", 1.0), ("elu", 0.5), ("selu", 0.2), ("gelu", 0.2),
+                    ("gelu_approximate", 0.2), ("silu", 0.2), ("softplus", 0.2),
+                    ("softsign", 0.2), ("hard_sigmoid", 0.2), ("hard_silu", 0.2), ("relu6", 0.2),
+                    ("exponential", 0.2), ("mish", 0.2)]
+ACTIVATION_IDS = [f"{name}-{slope}" if name in ("leaky_relu", "elu") else name
                   for name, slope in ACTIVATION_CASES]
 SHAPES = [(1, 1), (1, 6), (3, 7), (5, 13), (33, 17)]
 DENSE_SHAPES = [(1, 1, 1), (1, 4, 3), (3, 7, 5), (5, 13, 2), (33, 17, 9), (2, 1, 6)]
-HIDDEN = ["linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax"]
+HIDDEN = ["linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "elu", "selu", "gelu",
+          "gelu_approximate", "silu", "softplus", "softsign", "hard_sigmoid", "hard_silu",
+          "relu6", "exponential", "mish"]
 SLOPE = 0.3  # leaky_relu slope of the networks: not the default 0.2, so it must be passed on
 EXTREME = [[1e4, -1e4, 80.0, -80.0, 0.0],
            [-1e4, -1e4, -1e4, -1e4, -1e4],
@@ -271,7 +277,8 @@ def reference_network_loss(params, units, acts, loss, fused, x, y, slopes=None):
 # ---------------------------------------------------------------- code tables
 
 def test_code_tables():
-    assert set(ACT) == {"linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax"}
+    assert set(ACT) == set(HIDDEN)
+    assert _core.NEEDS_INPUT == reference.NEEDS_INPUT
     assert set(LOSS) == set(reference.LOSSES)
     assert set(METRIC) == {"none", "sparse_accuracy", "categorical_accuracy", "binary_accuracy"}
     assert set(OPT) == {"sgd", "adam", "rmsprop"}
@@ -308,11 +315,12 @@ def test_activation_forward(dtype, shape, name, slope):
 @pytest.mark.parametrize("name, slope", ACTIVATION_CASES, ids=ACTIVATION_IDS)
 def test_activation_backward(dtype, shape, name, slope):
     rng = np.random.default_rng(1)
-    a = reference.activation(rand(rng, shape, dtype, 3.0), name, slope)
+    z = rand(rng, shape, dtype, 3.0)
+    a = reference.activation(z, name, slope)
     grad = rand(rng, shape, dtype)
     grad_before = grad.copy()
-    got = _core.activation_backward(a, grad, ACT[name], slope)
-    expected = reference.activation_backward(a, grad, name, slope)
+    got = _core.activation_backward(a, grad, ACT[name], slope, z=z)
+    expected = reference.activation_backward(a, grad, name, slope, z)
     assert got.dtype == dtype
     # softmax's Jacobian-vector product is a dot over the row minus each entry
     assert_allclose(got, expected, rtol=RTOL[dtype],
@@ -327,6 +335,9 @@ def test_activation_extreme_inputs(dtype, name, slope):
     all-equal rows (softmax must give 1/cols, not 0/0)."""
     z = np.array(EXTREME, dtype)
     a = _core.activation_forward(z, ACT[name], slope)
+    if name == "exponential":  # exp(1e4) is inf, in Keras too
+        z = np.minimum(z, 80 if dtype == np.float64 else 50)
+        a = _core.activation_forward(z, ACT[name], slope)
     assert np.isfinite(a).all()
     assert_allclose(a, reference.activation(z, name, slope), rtol=RTOL[dtype])
     if name == "softmax":
@@ -336,10 +347,11 @@ def test_activation_extreme_inputs(dtype, name, slope):
     if name == "sigmoid":
         assert_array_equal(a[0, :2], [1, 0])
     grad = np.random.default_rng(2).standard_normal(z.shape).astype(dtype)
-    dz = _core.activation_backward(a, grad, ACT[name], slope)
+    dz = _core.activation_backward(a, grad, ACT[name], slope, z=z)
     assert np.isfinite(dz).all()
-    assert_allclose(dz, reference.activation_backward(a, grad, name, slope),
-                    rtol=RTOL[dtype], atol=atol(dtype, z.shape[1], np.abs(grad).max()))
+    assert_allclose(dz, reference.activation_backward(a, grad, name, slope, z),
+                    rtol=RTOL[dtype], atol=atol(dtype, z.shape[1], np.abs(grad * a).max() + 
+                                                np.abs(grad).max()))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -354,6 +366,55 @@ def test_leaky_relu_values(dtype, slope):
     assert_allclose(dz, np.array([[slope, slope, slope, 1, 1]], dtype), rtol=RTOL[dtype])
 
 
+ELEMENTWISE = [name for name in HIDDEN if name != "softmax"]
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+@pytest.mark.parametrize("slope", [0.3, 1.0])
+def test_activation_derivative_finite_differences(name, slope):
+    """Each derivative against central differences of the core's own forward, in
+    float64, at points away from the kinks (0, +-3, 6)."""
+    z = np.array([[-5.1, -2.9, -1.3, -0.4, -0.05, 0.05, 0.7, 1.9, 2.9, 4.2, 6.4]])
+    h = 1e-6
+    f = lambda v: _core.activation_forward(v, ACT[name], slope)  # noqa: E731
+    numeric = (f(z + h) - f(z - h)) / (2 * h)
+    got = _core.activation_backward(f(z), np.ones_like(z), ACT[name], slope, z=z)
+    assert_allclose(got, numeric, rtol=1e-7, atol=1e-9)
+
+
+def test_activations_that_need_their_input_refuse_none():
+    z = np.ones((2, 3))
+    for name in _core.NEEDS_INPUT:
+        with pytest.raises(ValueError, match="z .the pre-activation. is required"):
+            _core.activation_backward(z, z, ACT[name], 0.0)
+        with pytest.raises(ValueError, match="z .the pre-activation. is required"):
+            _core.dense_backward(z, np.ones((3, 3)), z, z, ACT[name], 0.0, True)
+    with pytest.raises(ValueError, match="z must have shape"):
+        _core.activation_backward(z, z, ACT["gelu"], 0.0, z=np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_new_activation_values(dtype):
+    """Keras 3's values by hand at a few points (its constants and edges)."""
+    z = np.array([[-4.0, -3.0, -1.0, 0.0, 1.0, 3.0, 7.0]], dtype)
+    cases = {
+        "elu": np.where(z > 0, z, np.expm1(z)),
+        "selu": 1.0507009873554805 * np.where(z > 0, z, 1.6732632423543772 * np.expm1(z)),
+        "gelu": [[-4 * 0.5 * math.erfc(4 / math.sqrt(2)), -3 * 0.5 * math.erfc(3 / math.sqrt(2)),
+                  -0.15865525393145707, 0, 0.8413447460685429, 3 * (1 - 0.5 * math.erfc(3 / math.sqrt(2))),
+                  7 * (1 - 0.5 * math.erfc(7 / math.sqrt(2)))]],
+        "hard_sigmoid": [[0, 0, 1 / 3, 0.5, 2 / 3, 1, 1]],
+        "hard_silu": [[0, 0, -1 / 3, 0, 2 / 3, 3, 7]],
+        "relu6": [[0, 0, 0, 0, 1, 3, 6]],
+        "softsign": z / (1 + np.abs(z)),
+        "softplus": np.log1p(np.exp(z.astype(np.float64))),
+        "exponential": np.exp(z.astype(np.float64)),
+    }
+    for name, expected in cases.items():
+        assert_allclose(_core.activation_forward(z, ACT[name], 1.0), np.asarray(expected, dtype),
+                        rtol=RTOL[dtype], atol=1e-7, err_msg=name)
+
+
 # ---------------------------------------------------------------- a Dense layer
 
 def check_dense(dtype, rows, n_in, n_out, name, slope, need_dx, seed):
@@ -361,22 +422,27 @@ def check_dense(dtype, rows, n_in, n_out, name, slope, need_dx, seed):
     x = rand(rng, (rows, n_in), dtype)
     kernel = rand(rng, (n_in, n_out), dtype)
     bias = rand(rng, n_out, dtype)
-    out = _core.dense_forward(x, kernel, bias, ACT[name], slope)
+    out, z = _core.dense_forward(x, kernel, bias, ACT[name], slope, return_z=True)
+    assert_array_equal(out, _core.dense_forward(x, kernel, bias, ACT[name], slope))
     expected = reference.dense_forward(x, kernel, bias, name, slope)
     assert out.dtype == dtype and out.shape == (rows, n_out)
-    # every activation here is 1-Lipschitz: the product's round-off bounds the output's
+    # the product's round-off bounds the output's, times the activation's largest
+    # derivative (1 for most, selu's 1.76, exponential's its output)
     magnitude = np.abs(x).max() * np.abs(kernel).max() + np.abs(bias).max()
-    assert_allclose(out, expected, rtol=RTOL[dtype], atol=atol(dtype, n_in + 1, magnitude))
+    lipschitz = 1.8 * max(1, np.abs(expected).max() if name == "exponential" else 1)
+    assert_allclose(z, x @ kernel + bias, rtol=RTOL[dtype], atol=atol(dtype, n_in + 1, magnitude))
+    assert_allclose(out, expected, rtol=RTOL[dtype],
+                    atol=lipschitz * atol(dtype, n_in + 1, magnitude))
 
     a = expected
+    z = (x @ kernel + bias).astype(dtype)
     grad = rand(rng, (rows, n_out), dtype)
-    dw, db, dx = _core.dense_backward(x, kernel, a, grad, ACT[name], slope, need_dx)
-    rdw, rdb, rdx = reference.dense_backward(x, kernel, a, grad, name, slope, need_dx)
+    dw, db, dx = _core.dense_backward(x, kernel, a, grad, ACT[name], slope, need_dx, z=z)
+    rdw, rdb, rdx = reference.dense_backward(x, kernel, a, grad, name, slope, need_dx, z)
     # dz's round-off scales with the incoming gradient, not with dz itself: softmax's
-    # a * (g - <g, a>) cancels where one probability is near 1, and every derivative
-    # here is at most 1 in size
-    dz = max(np.abs(reference.activation_backward(a, grad, name, slope)).max(),
-             np.abs(grad).max())
+    # a * (g - <g, a>) cancels where one probability is near 1
+    dz = lipschitz * max(np.abs(reference.activation_backward(a, grad, name, slope, z)).max(),
+                         np.abs(grad).max())
     assert dw.shape == (n_in, n_out) and db.shape == (n_out,)
     assert_allclose(dw, rdw, rtol=RTOL[dtype],
                     atol=atol(dtype, rows + n_out, dz * np.abs(x).max()))
@@ -1339,7 +1405,7 @@ BAD_CALLS = {
     "dense x 1-d": (lambda: dense(np.ones(4, np.float32), W, B), ValueError, "x"),
     "dense bias shape": (lambda: dense(X, W, np.ones(3, np.float32)),
                          ValueError, "bias"),
-    "dense activation code": (lambda: dense(X, W, B, 6), ValueError, "activation"),
+    "dense activation code": (lambda: dense(X, W, B, len(ACT)), ValueError, "activation"),
     "dense activation -1": (lambda: dense(X, W, B, -1), ValueError, "activation"),
     "dense negative slope": (lambda: dense(X, W, B, 4, -0.2), ValueError, "slope"),
     "dense nan slope": (lambda: dense(X, W, B, 4, math.nan), ValueError, "slope"),
@@ -1362,7 +1428,7 @@ BAD_CALLS = {
                          TypeError, "z"),
     "activation z 3-d": (lambda: activation(np.ones((2, 2, 2)), 0),
                          ValueError, "z"),
-    "activation code": (lambda: activation(X, 6), ValueError, "activation"),
+    "activation code": (lambda: activation(X, len(ACT)), ValueError, "activation"),
     "activation_backward grad shape": (lambda: activation_grad(A, X, 1),
                                        ValueError, "grad"),
     "activation_backward grad f64": (lambda: activation_grad(A, A.astype(float), 1),
@@ -1429,7 +1495,7 @@ BAD_CALLS = {
     "network activations length": (lambda: _core.Network([4, 2], [0, 0], [0.2], np.zeros(10),
                                                          np.zeros(10)),
                                    ValueError, "activations"),
-    "network activation code": (lambda: _core.Network([4, 2], [9], [0.2], np.zeros(10),
+    "network activation code": (lambda: _core.Network([4, 2], [len(ACT)], [0.2], np.zeros(10),
                                                       np.zeros(10)),
                                 ValueError, "activations"),
     "network slopes length": (lambda: _core.Network([4, 2], [0], [], np.zeros(10),

@@ -135,3 +135,70 @@ _glorot_uniform.__name__ = "glorot_uniform"
 def test_get_rejects_non_names(bad):
     with pytest.raises(TypeError, match="initializer must be a name such as 'glorot_uniform'"):
         initializers.get(bad)
+
+
+# ---------------------------------------------------------------- the classes
+
+CLASS_OF = {"glorot_uniform": "GlorotUniform", "glorot_normal": "GlorotNormal",
+            "he_uniform": "HeUniform", "he_normal": "HeNormal", "lecun_uniform": "LecunUniform",
+            "lecun_normal": "LecunNormal"}
+
+
+@pytest.mark.parametrize("name", CLASS_OF)
+def test_classes_draw_as_their_functions(name):
+    cls = getattr(initializers, CLASS_OF[name])
+    assert_array_equal(cls().sample(SHAPE, np.random.default_rng(0)),
+                       initializers.get(name)(SHAPE, np.random.default_rng(0)))
+    assert cls(seed=3).get_config() == {"seed": 3}
+
+
+def test_keras_defaults_and_arguments():
+    assert initializers.RandomNormal().get_config() == {"mean": 0.0, "stddev": 0.05, "seed": None}
+    assert initializers.RandomUniform().get_config() == {"minval": -0.05, "maxval": 0.05,
+                                                         "seed": None}
+    assert initializers.TruncatedNormal().get_config() == {"mean": 0.0, "stddev": 0.05,
+                                                           "seed": None}
+    assert initializers.Constant().get_config() == {"value": 0.0}
+    w = initializers.TruncatedNormal(mean=1.0, stddev=0.5, seed=0)((200000,))
+    assert w.dtype == np.float32  # Keras' default dtype
+    assert np.abs(w - 1).max() <= 1.0 and abs(w.mean() - 1) < 0.01  # within 2 stddevs, no rescale
+    assert_allclose(w.std(), 0.5 * TRUNCATED_STD, rtol=0.02)
+    w = initializers.RandomUniform(2.0, 3.0, seed=1)((1000,))
+    assert w.min() >= 2 and w.max() < 3
+    assert_array_equal(initializers.Constant(0.25)((2, 2)), np.full((2, 2), 0.25))
+    assert_array_equal(initializers.Ones()((3,)), np.ones(3))
+    assert_array_equal(initializers.Zeros()((3,)), np.zeros(3))
+    assert_array_equal(initializers.Identity(gain=2.0)((3, 2)), 2 * np.eye(3, 2))
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        initializers.HeNormal(seed=-1)
+
+
+def test_a_seed_gives_the_same_draw():
+    a = initializers.GlorotNormal(seed=7)((5, 4))
+    assert_array_equal(a, initializers.GlorotNormal(seed=7)((5, 4)))
+    assert not np.array_equal(a, initializers.GlorotNormal(seed=8)((5, 4)))
+    first = Sequential([Dense(4, kernel_initializer=initializers.HeUniform(seed=1))])
+    second = Sequential([Dense(4, kernel_initializer=initializers.HeUniform(seed=1))])
+    first.build((None, 3))
+    second.build((None, 3))
+    assert_array_equal(first.get_weights()[0], second.get_weights()[0])
+
+
+def test_a_dense_with_an_initializer_saves_and_loads(tmp_path):
+    from densefit import load_model
+
+    init = initializers.RandomNormal(mean=0.1, stddev=0.2, seed=4)
+    model = Sequential([Dense(3, kernel_initializer=init,
+                              bias_initializer=initializers.Constant(0.5))])
+    model.build((None, 2))
+    assert_array_equal(model.get_weights()[1], np.full(3, 0.5))
+    config = model.layers[0].get_config()
+    assert config["kernel_initializer"] == {"class_name": "RandomNormal",
+                                            "config": {"mean": 0.1, "stddev": 0.2, "seed": 4}}
+    again = Dense.from_config(config)
+    assert initializers.get(again.kernel_initializer) == init
+    model.save(tmp_path / "m.keras")
+    loaded = load_model(tmp_path / "m.keras")
+    assert loaded.layers[0].get_config() == config
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        assert_array_equal(a, b)

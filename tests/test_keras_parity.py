@@ -31,7 +31,7 @@ keras = pytest.importorskip("keras")
 
 import densefit  # noqa: E402
 from densefit import Sequential  # noqa: E402
-from densefit.layers import Dense, Input  # noqa: E402
+from densefit.layers import Input  # noqa: E402
 from densefit.utils import set_random_seed  # noqa: E402
 
 N, FEATURES, BATCH, EPOCHS = 100, 8, 32, 3
@@ -186,6 +186,30 @@ CASES = {
         fit={"validation_split": 0.2}),
 }
 
+# Each activation of issue 10 in two hidden layers of a regression network (its
+# derivative reaches both kernels), by its Keras string; "gelu_approximate" is
+# densefit's name for Keras' gelu(approximate=True), and ("ELU", kwargs) a Dense
+# followed by that activation layer.
+NEW_ACTIVATIONS = ["elu", "selu", "gelu", "gelu_approximate", "silu", "swish", "softplus",
+                   "softsign", "hard_sigmoid", "hard_silu", "hard_swish", "relu6", "exponential",
+                   "mish", ("ELU", {"alpha": 0.5})]
+for _act in NEW_ACTIVATIONS:
+    _name = _act if isinstance(_act, str) else f"{_act[0]}_{_act[1]['alpha']}"
+    CASES[f"mse_{_name}_adam"] = dict(
+        layers=[(25, _act), (15, _act), (3, "linear")], data=_regression,
+        loss=("MeanSquaredError", {}), optimizer=("Adam", {"learning_rate": 1e-2}))
+
+
+def _layers(module, units, act):
+    """``Dense(units, act)`` in ``module`` (densefit or keras), or a linear Dense and
+    the activation layer ``act = (class name, kwargs)``."""
+    dense = module.layers.Dense
+    if isinstance(act, tuple):
+        return [dense(units), getattr(module.layers, act[0])(**act[1])]
+    if module is keras and act == "gelu_approximate":
+        return [dense(units, activation=lambda x: keras.activations.gelu(x, approximate=True))]
+    return [dense(units, activation=act)]
+
 
 def _rel(a, b):
     """max |a - b| / max |b| (absolute when b is all zeros)."""
@@ -199,10 +223,11 @@ def run_case(case, seed=0):
     keras.utils.set_random_seed(seed)
     x, y = case["data"](seed)
     df = Sequential([Input(shape=(FEATURES,))]
-                    + [Dense(units, activation=act) for units, act in case["layers"]])
+                    + [layer for units, act in case["layers"]
+                       for layer in _layers(densefit, units, act)])
     km = keras.Sequential([keras.Input(shape=(FEATURES,))]
-                          + [keras.layers.Dense(units, activation=act)
-                             for units, act in case["layers"]])
+                          + [layer for units, act in case["layers"]
+                             for layer in _layers(keras, units, act)])
     initial = df.get_weights()
     assert [w.shape for w in initial] == [tuple(w.shape) for w in km.get_weights()]
     km.set_weights(initial)

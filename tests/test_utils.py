@@ -110,7 +110,7 @@ def test_did_you_mean_only_for_near_identical_names(name, known, suggested):
 
 @pytest.mark.parametrize("module, name, suggestion", [
     ("activations", "reul", "relu"), ("optimizers", "adma", "adam"),
-    ("activations", "elu", None), ("losses", "binary_focal_crossentropy", None),
+    ("activations", "celu", None), ("losses", "binary_focal_crossentropy", None),
 ])
 def test_get_suggests_typos_but_not_other_functions(module, name, suggestion):
     import importlib

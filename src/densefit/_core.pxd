@@ -17,6 +17,7 @@ cdef extern from "densefit.h" nogil:
     const char *df_metric_name(int code)
     const char *df_optimizer_rule_name(int code)
     int df_loss_uses_labels(int loss)
+    int df_activation_needs_input(int act)
     enum: DF_MAX_ROWS
 
     ctypedef void (*df_sgemm_fn)(char *, char *, int *, int *, int *, float *, float *, int *,
@@ -43,6 +44,7 @@ cdef extern from "densefit.h" nogil:
         void **act
         void *grad_a
         void *grad_b
+        void **pre
 
     ctypedef struct df_objective:
         int loss
@@ -64,20 +66,20 @@ cdef extern from "densefit.h" nogil:
 
     void df_activation_forward_f32(int act, double slope, float *z, int64_t rows, int64_t cols)
     void df_activation_forward_f64(int act, double slope, double *z, int64_t rows, int64_t cols)
-    void df_activation_backward_f32(int act, double slope, const float *a, float *grad,
-                                    int64_t rows, int64_t cols)
-    void df_activation_backward_f64(int act, double slope, const double *a, double *grad,
-                                    int64_t rows, int64_t cols)
+    void df_activation_backward_f32(int act, double slope, const float *z, const float *a,
+                                    float *grad, int64_t rows, int64_t cols)
+    void df_activation_backward_f64(int act, double slope, const double *z, const double *a,
+                                    double *grad, int64_t rows, int64_t cols)
     void df_dense_forward_f32(const float *x, const float *w, const float *b, float *out,
-                              int rows, int n_in, int n_out, int act, double slope)
+                              float *z, int rows, int n_in, int n_out, int act, double slope)
     void df_dense_forward_f64(const double *x, const double *w, const double *b, double *out,
-                              int rows, int n_in, int n_out, int act, double slope)
-    void df_dense_backward_f32(const float *x, const float *w, const float *a, float *grad,
-                               float *dw, float *db, float *dx, int rows, int n_in, int n_out,
-                               int act, double slope)
-    void df_dense_backward_f64(const double *x, const double *w, const double *a, double *grad,
-                               double *dw, double *db, double *dx, int rows, int n_in, int n_out,
-                               int act, double slope)
+                              double *z, int rows, int n_in, int n_out, int act, double slope)
+    void df_dense_backward_f32(const float *x, const float *w, const float *z, const float *a,
+                               float *grad, float *dw, float *db, float *dx, int rows, int n_in,
+                               int n_out, int act, double slope)
+    void df_dense_backward_f64(const double *x, const double *w, const double *z,
+                               const double *a, double *grad, double *dw, double *db, double *dx,
+                               int rows, int n_in, int n_out, int act, double slope)
     double df_loss_f32(const df_objective *loss, const float *out, const void *target, float *grad,
                        int64_t rows, int64_t cols)
     double df_loss_f64(const df_objective *loss, const double *out, const void *target, double *grad,

@@ -20,7 +20,7 @@ import operator
 import numpy as np
 from cpython.float cimport PyFloat_AsDouble
 from libc.stdint cimport int32_t, int64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, malloc, free
 from libc.math cimport isfinite
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -45,6 +45,10 @@ ACTIVATIONS = _names(df_activation_name, DF_N_ACTIVATIONS)
 LOSSES = _names(df_loss_name, DF_N_LOSSES)
 METRICS = _names(df_metric_name, DF_N_METRICS)
 OPTIMIZERS = _names(df_optimizer_rule_name, DF_N_OPTIMIZERS)
+
+# The activations whose derivative reads their input z, not only their output
+NEEDS_INPUT = frozenset(name for name, code in ACTIVATIONS.items()
+                        if df_activation_needs_input(code))
 
 MAX_ROWS = DF_MAX_ROWS  # 2**31 - 1: the kernels and BLAS take a batch's rows as a C int
 
@@ -151,7 +155,7 @@ cdef double _real(object value, str name) except? -1.0:
 
 
 cdef double _slope(object value, str name) except? -1.0:
-    """leaky_relu's negative slope: finite and >= 0, since its derivative is read
+    """leaky_relu's negative slope or elu's alpha: finite and >= 0, since its derivative is read
     from its output, which needs sign(a) == sign(z)."""
     cdef double slope = _real(value, name)
     if not slope >= 0:
@@ -265,49 +269,70 @@ def activation_forward(z, activation, slope):
         _activation_forward(F32, a, act, slp)
 
 
-cdef object _activation_backward(floating *tag, object a, object g, int act, double slope):
+cdef object _activation_backward(floating *tag, object z, object a, object g, int act,
+                                 double slope):
+    cdef const floating *pz = <const floating *>_data(z) if z is not None else NULL
     cdef const floating *pa = <const floating *>_data(a)
     cdef floating *pg = <floating *>_data(g)
     cdef int64_t rows = a.shape[0], cols = a.shape[1]
     with nogil:
         if floating is float:
-            df_activation_backward_f32(act, slope, pa, pg, rows, cols)
+            df_activation_backward_f32(act, slope, pz, pa, pg, rows, cols)
         else:
-            df_activation_backward_f64(act, slope, pa, pg, rows, cols)
+            df_activation_backward_f64(act, slope, pz, pa, pg, rows, cols)
     return g
 
 
-def activation_backward(a, grad, activation, slope):
+cdef object _input_of(object z, object like, int act):
+    """The pre-activation z for an activation in NEEDS_INPUT (required, of a's
+    shape and dtype), else None (the kernel reads no z)."""
+    if not df_activation_needs_input(act):
+        return None
+    if z is None:
+        raise ValueError(f"z (the pre-activation) is required by "
+                         f"{df_activation_name(act).decode()}")
+    z = _float_array(z, "z", 2, like.dtype, False)
+    _check_shape(z, "z", like.shape)
+    return z
+
+
+def activation_backward(a, grad, activation, slope, z=None):
     """dL/dz from the activation's output ``a`` and dL/da ``grad``, as a new array.
 
     a, grad: 2-d C-contiguous arrays of one shape and dtype (float32 or float64).
-    activation, slope: as for activation_forward."""
+    activation, slope: as for activation_forward.  z: the activation's input,
+    required by those in NEEDS_INPUT, ignored by the others."""
     cdef int act = _code(activation, DF_N_ACTIVATIONS, "activation")
     cdef double slp = _slope(slope, "slope")
     a = _float_array(a, "a", 2, None, False)
     g = _float_array(grad, "grad", 2, a.dtype, False).copy()
     _check_shape(g, "grad", a.shape)
-    return _activation_backward(F64, a, g, act, slp) if _is_f64(a) else \
-        _activation_backward(F32, a, g, act, slp)
+    z = _input_of(z, a, act)
+    return _activation_backward(F64, z, a, g, act, slp) if _is_f64(a) else \
+        _activation_backward(F32, z, a, g, act, slp)
 
 
-cdef object _dense_forward(floating *tag, object x, object w, object b, int act, double slope):
+cdef object _dense_forward(floating *tag, object x, object w, object b, int act, double slope,
+                           bint keep_z):
     cdef int rows = x.shape[0], n_in = w.shape[0], n_out = w.shape[1]
     out = np.empty((rows, n_out), x.dtype)
+    z = np.empty((rows, n_out), x.dtype) if keep_z else None
+    cdef floating *pz = <floating *>_data(z) if keep_z else NULL
     cdef const floating *px = <const floating *>_data(x)
     cdef const floating *pw = <const floating *>_data(w)
     cdef const floating *pb = <const floating *>_data(b)
     cdef floating *po = <floating *>_data(out)
     with nogil:
         if floating is float:
-            df_dense_forward_f32(px, pw, pb, po, rows, n_in, n_out, act, slope)
+            df_dense_forward_f32(px, pw, pb, po, pz, rows, n_in, n_out, act, slope)
         else:
-            df_dense_forward_f64(px, pw, pb, po, rows, n_in, n_out, act, slope)
-    return out
+            df_dense_forward_f64(px, pw, pb, po, pz, rows, n_in, n_out, act, slope)
+    return (out, z) if keep_z else out
 
 
-def dense_forward(x, kernel, bias, activation, slope):
-    """``activation(x @ kernel + bias)``, as a new array.
+def dense_forward(x, kernel, bias, activation, slope, bint return_z=False):
+    """``activation(x @ kernel + bias)``, as a new array; with ``return_z`` the
+    pair ``(output, x @ kernel + bias)``, the pre-activation as the core keeps it.
 
     x (rows, n_in), kernel (n_in, n_out), bias (n_out,): C-contiguous, all float32
     or all float64.  activation, slope: as for activation_forward."""
@@ -321,18 +346,20 @@ def dense_forward(x, kernel, bias, activation, slope):
                          f"got shape {x.shape}")
     _check_shape(b, "bias", (w.shape[1],))
     if w.shape[1] == 0 and act == DF_SOFTMAX:
-        return np.empty((x.shape[0], 0), x.dtype)
-    return _dense_forward(F64, x, w, b, act, slp) if _is_f64(x) else \
-        _dense_forward(F32, x, w, b, act, slp)
+        empty = np.empty((x.shape[0], 0), x.dtype)
+        return (empty, empty.copy()) if return_z else empty
+    return _dense_forward(F64, x, w, b, act, slp, return_z) if _is_f64(x) else \
+        _dense_forward(F32, x, w, b, act, slp, return_z)
 
 
-cdef tuple _dense_backward(floating *tag, object x, object w, object a, object g, int act,
-                           double slope, bint need_dx):
+cdef tuple _dense_backward(floating *tag, object x, object w, object z, object a, object g,
+                           int act, double slope, bint need_dx):
     cdef int rows = x.shape[0], n_in = w.shape[0], n_out = w.shape[1]
     dw, db = np.empty((n_in, n_out), x.dtype), np.empty(n_out, x.dtype)
     dx = np.empty((rows, n_in), x.dtype) if need_dx else None
     cdef const floating *px = <const floating *>_data(x)
     cdef const floating *pw = <const floating *>_data(w)
+    cdef const floating *pz = <const floating *>_data(z) if z is not None else NULL
     cdef const floating *pa = <const floating *>_data(a)
     cdef floating *pg = <floating *>_data(g)
     cdef floating *pdw = <floating *>_data(dw)
@@ -340,18 +367,21 @@ cdef tuple _dense_backward(floating *tag, object x, object w, object a, object g
     cdef floating *pdx = <floating *>_data(dx) if need_dx else NULL
     with nogil:
         if floating is float:
-            df_dense_backward_f32(px, pw, pa, pg, pdw, pdb, pdx, rows, n_in, n_out, act, slope)
+            df_dense_backward_f32(px, pw, pz, pa, pg, pdw, pdb, pdx, rows, n_in, n_out, act,
+                                  slope)
         else:
-            df_dense_backward_f64(px, pw, pa, pg, pdw, pdb, pdx, rows, n_in, n_out, act, slope)
+            df_dense_backward_f64(px, pw, pz, pa, pg, pdw, pdb, pdx, rows, n_in, n_out, act,
+                                  slope)
     return dw, db, dx
 
 
-def dense_backward(x, kernel, a, grad, activation, slope, bint need_dx):
+def dense_backward(x, kernel, a, grad, activation, slope, bint need_dx, z=None):
     """Gradients ``(d_kernel, d_bias, d_x)`` of a Dense layer, new arrays.
 
     x (rows, n_in): its input; kernel (n_in, n_out); a (rows, n_out): its output;
     grad (rows, n_out): dL/da; all C-contiguous of one dtype.  activation, slope:
-    as for activation_forward.  need_dx: whether to compute d_x (else None)."""
+    as for activation_forward.  need_dx: whether to compute d_x (else None).
+    z (rows, n_out): the pre-activation, as for activation_backward."""
     cdef int act = _code(activation, DF_N_ACTIVATIONS, "activation")
     cdef double slp = _slope(slope, "slope")
     x = _float_array(x, "x", 2, None, False)
@@ -362,8 +392,9 @@ def dense_backward(x, kernel, a, grad, activation, slope, bint need_dx):
     _check_shape(x, "x", (rows, n_in))
     _check_shape(a, "a", (rows, n_out))
     _check_shape(g, "grad", (rows, n_out))
-    return _dense_backward(F64, x, w, a, g, act, slp, need_dx) if _is_f64(x) else \
-        _dense_backward(F32, x, w, a, g, act, slp, need_dx)
+    z = _input_of(z, a, act)
+    return _dense_backward(F64, x, w, z, a, g, act, slp, need_dx) if _is_f64(x) else \
+        _dense_backward(F32, x, w, z, a, g, act, slp, need_dx)
 
 
 cdef double _loss(floating *tag, df_objective *code, object out, object t, object grad):
@@ -583,7 +614,8 @@ cdef class Network:
     layer, Keras' shapes) and a gradient buffer of the same layout.
 
     units: the layer sizes, input first (each in [1, MAX_ROWS]).  activations: a
-    code of ACTIVATIONS per layer.  slopes: leaky_relu's negative slope per layer.
+    code of ACTIVATIONS per layer.  slopes: leaky_relu's negative slope or elu's alpha
+    per layer.
     params, grads: distinct writeable 1-d float32 or float64 arrays of
     parameter_count(units) entries, used in place."""
     cdef df_net net
@@ -634,6 +666,10 @@ cdef class Network:
     def units(self):
         return tuple(int(u) for u in self._units)
 
+    @property
+    def activation_codes(self):
+        return tuple(int(a) for a in self._activation)
+
 
 cdef class Workspace:
     """Buffers for batches of up to ``capacity`` rows, allocated once and reused.
@@ -669,8 +705,18 @@ cdef class Workspace:
             self.work.act[i] = _data(self._buffers[i])
         self.work.capacity = capacity
         self.work.x = self.work.y = self.work.grad_a = self.work.grad_b = NULL
+        self.work.pre = NULL
         if not training:
             return
+        # the pre-activations the backward pass reads, for the layers whose
+        # activation needs them (NULL for the others)
+        self.work.pre = <void **>calloc(len(units) - 1, sizeof(void *))
+        if self.work.pre == NULL:
+            raise MemoryError()
+        for i, code in enumerate(network.activation_codes):
+            if df_activation_needs_input(code):
+                self._buffers.append(np.empty((capacity, units[i + 1]), dtype))
+                self.work.pre[i] = _data(self._buffers[-1])
         # the gradient buffers hold dL/d(a layer's output), then dL/d(its input) for
         # every layer but the first (whose input gradient is never computed):
         # units[1:] bound both
@@ -688,6 +734,7 @@ cdef class Workspace:
 
     def __dealloc__(self):
         free(self.work.act)
+        free(self.work.pre)
 
 
 cdef class Objective:

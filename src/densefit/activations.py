@@ -15,12 +15,16 @@ from . import _core, backend, validation
 from .utils import unknown_name_error
 
 LEAKY_RELU_SLOPE = 0.2  # Keras' leaky_relu function default (the LeakyReLU layer's is 0.3)
+ELU_ALPHA = 1.0  # Keras' elu function and ELU layer default
+# The activations with a parameter (the core's "slope"), and its default for the name
+PARAMETER_DEFAULTS = {"leaky_relu": LEAKY_RELU_SLOPE, "elu": ELU_ALPHA}
 
 
-def check_negative_slope(negative_slope):
-    """``negative_slope`` as a float: a finite number >= 0 (leaky_relu and the
-    LeakyReLU layer check it here)."""
-    return validation.real(negative_slope, "negative_slope", low=0)
+def check_negative_slope(negative_slope, name="negative_slope"):
+    """``negative_slope`` (or elu's ``alpha``) as a float: a finite number >= 0,
+    since the core reads the derivative from the output's sign (leaky_relu, elu
+    and their layers check it here)."""
+    return validation.real(negative_slope, name, low=0)
 
 
 def _float_array(x):
@@ -59,6 +63,67 @@ def leaky_relu(x, negative_slope=LEAKY_RELU_SLOPE):
     return _apply("leaky_relu", x, check_negative_slope(negative_slope))
 
 
+def elu(x, alpha=ELU_ALPHA):
+    """``x`` if ``x > 0``, else ``alpha * (exp(x) - 1)``; ``alpha >= 0``."""
+    return _apply("elu", x, check_negative_slope(alpha, "alpha"))
+
+
+def selu(x):
+    """``scale * elu(x, alpha)`` with Keras' constants (scale 1.0507..., alpha 1.6732...)."""
+    return _apply("selu", x)
+
+
+def gelu(x, approximate=False):
+    """``x * Phi(x)``, the exact erf form; ``approximate=True``: Keras' tanh form."""
+    return _apply("gelu_approximate" if approximate else "gelu", x)
+
+
+def gelu_approximate(x):
+    """densefit's name for ``gelu(x, approximate=True)`` (Keras has no string for it)."""
+    return gelu(x, approximate=True)
+
+
+def silu(x):
+    """``x * sigmoid(x)``; ``swish`` is the same function."""
+    return _apply("silu", x)
+
+
+def softplus(x):
+    return _apply("softplus", x)
+
+
+def softsign(x):
+    """``x / (1 + |x|)``."""
+    return _apply("softsign", x)
+
+
+def hard_sigmoid(x):
+    """``relu6(x + 3) / 6``: 0 below -3, 1 above 3, ``x / 6 + 0.5`` between."""
+    return _apply("hard_sigmoid", x)
+
+
+def hard_silu(x):
+    """``x * hard_sigmoid(x)``; ``hard_swish`` is the same function."""
+    return _apply("hard_silu", x)
+
+
+def relu6(x):
+    return _apply("relu6", x)
+
+
+def exponential(x):
+    return _apply("exponential", x)
+
+
+def mish(x):
+    """``x * tanh(softplus(x))``."""
+    return _apply("mish", x)
+
+
+swish = silu  # Keras' aliases: the same functions
+hard_swish = hard_silu
+
+
 def softmax(x, axis=-1):
     x = _float_array(x)
     if x.ndim == 0:
@@ -68,29 +133,36 @@ def softmax(x, axis=-1):
 
 
 _FUNCTIONS = {name: globals()[name] for name in _core.ACTIVATIONS}  # one function per name
+_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
+_DEFAULT = object()  # Activation(name): the name's default parameter
 
 
 class Activation:
-    """A resolved activation: its name and, for leaky_relu, its negative slope."""
+    """A resolved activation: its name and, for leaky_relu and elu, its parameter
+    (the negative slope, alpha)."""
 
     __slots__ = ("name", "slope")
 
-    def __init__(self, name, slope=0.0):
+    def __init__(self, name, slope=_DEFAULT):
         self.name = validation.one_of(name, "activation", tuple(_core.ACTIVATIONS))
-        self.slope = check_negative_slope(slope)
+        self.slope = check_negative_slope(PARAMETER_DEFAULTS.get(self.name, 0.0)
+                                          if slope is _DEFAULT else slope)
 
     @property
     def code(self):
         return _core.ACTIVATIONS[self.name]
 
     def __call__(self, x):
-        return leaky_relu(x, self.slope) if self.name == "leaky_relu" else _FUNCTIONS[self.name](x)
+        if self.name in PARAMETER_DEFAULTS:
+            return _FUNCTIONS[self.name](x, self.slope)
+        return _FUNCTIONS[self.name](x)
 
     def __eq__(self, other):
         return isinstance(other, Activation) and (self.name, self.slope) == (other.name, other.slope)
 
     def __repr__(self):
-        return f"Activation({self.name!r}" + (f", slope={self.slope})" if self.name == "leaky_relu" else ")")
+        return f"Activation({self.name!r}" + (
+            f", slope={self.slope})" if self.name in PARAMETER_DEFAULTS else ")")
 
 
 def get(identifier):
@@ -101,9 +173,10 @@ def get(identifier):
     if isinstance(identifier, Activation):
         return identifier
     if isinstance(identifier, str):
-        if identifier not in _FUNCTIONS:
-            raise unknown_name_error("activation", identifier, _FUNCTIONS)
-        return Activation(identifier, LEAKY_RELU_SLOPE if identifier == "leaky_relu" else 0.0)
+        name = _ALIASES.get(identifier, identifier)
+        if name not in _FUNCTIONS:
+            raise unknown_name_error("activation", identifier, list(_FUNCTIONS) + list(_ALIASES))
+        return Activation(name)
     if callable(identifier) and _FUNCTIONS.get(getattr(identifier, "__name__", None)) is identifier:
         return get(identifier.__name__)
     as_activation = getattr(identifier, "as_activation", None)  # layers.LeakyReLU, layers.Activation

@@ -1,6 +1,17 @@
-"""Weight initialisers with Keras' names and formulas (fans from a kernel's (in, out) shape)."""
+"""Weight initialisers with Keras' names and formulas (fans from a kernel's (in, out) shape).
+
+Each is a function of ``(shape, rng)`` under its Keras string name and a class
+under its Keras class name (``GlorotUniform(seed=None)``, ``RandomNormal(mean=0.0,
+stddev=0.05, seed=None)``, ...) with ``get_config``/``from_config``.  A ``seed``
+gives the same draw every call, from NumPy's generator: not the numbers Keras
+draws for that seed.
+
+>>> GlorotUniform(seed=1)((2, 3)).shape
+(2, 3)
+"""
 import numpy as np
 
+from . import validation
 from .utils import unknown_name_error
 
 # stddev of a standard normal truncated to [-2, 2]: Keras divides by it so the
@@ -54,6 +65,11 @@ def random_uniform(shape, rng):
     return rng.uniform(-0.05, 0.05, shape)
 
 
+def _truncated(rng, mean, stddev, shape):
+    """Keras' TruncatedNormal: within two stddevs of the mean, not rescaled."""
+    return mean + _truncated_normal(rng, stddev, shape)
+
+
 def zeros(shape, rng):
     return np.zeros(shape)
 
@@ -67,8 +83,152 @@ _INITIALIZERS = {f.__name__: f for f in (glorot_uniform, glorot_normal, he_unifo
                                          random_uniform, zeros, ones)}
 
 
+class Initializer:
+    """A seeded or unseeded draw: ``init(shape, dtype=None)`` as Keras' (float32 by
+    default); a Dense draws through ``sample(shape, rng)``, from its model's
+    generator unless the initialiser has a seed."""
+
+    def __init__(self, seed=None):
+        self.seed = None if seed is None else validation.integer(seed, "seed", low=0)
+
+    def draw(self, shape, rng):
+        raise NotImplementedError
+
+    def sample(self, shape, rng):
+        return self.draw(tuple(shape), rng if self.seed is None else np.random.default_rng(self.seed))
+
+    def __call__(self, shape, dtype=None):
+        return self.sample(shape, np.random.default_rng(self.seed)).astype(
+            validation.float_dtype(dtype or "float32"))
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _named(function):
+    """An Initializer class drawing with ``function(shape, rng)``."""
+    return type("".join(p.title() for p in function.__name__.split("_")), (Initializer,),
+                {"draw": lambda self, shape, rng: function(shape, rng),
+                 "__doc__": f"Keras' ``{function.__name__}``, as a class (``seed=None``)."})
+
+
+GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal = (
+    _named(f) for f in (glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform,
+                        lecun_normal))
+
+
+class RandomNormal(Initializer):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean, self.stddev = validation.real(mean, "mean"), validation.real(stddev, "stddev", low=0)
+
+    def draw(self, shape, rng):
+        return rng.normal(self.mean, self.stddev, shape)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+class TruncatedNormal(RandomNormal):
+    """Normal within two ``stddev`` of ``mean`` (redrawn outside), as Keras'."""
+
+    def draw(self, shape, rng):
+        return _truncated(rng, self.mean, self.stddev, shape)
+
+
+class RandomUniform(Initializer):
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        super().__init__(seed)
+        self.minval, self.maxval = validation.real(minval, "minval"), validation.real(maxval, "maxval")
+
+    def draw(self, shape, rng):
+        return rng.uniform(self.minval, self.maxval, shape)
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+
+
+class Constant(Initializer):
+    def __init__(self, value=0.0):
+        super().__init__()
+        self.value = validation.real(value, "value")
+
+    def draw(self, shape, rng):
+        return np.full(shape, self.value)
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+class Zeros(Constant):
+    def __init__(self):
+        super().__init__(0.0)
+
+    def get_config(self):
+        return {}
+
+
+class Ones(Constant):
+    def __init__(self):
+        super().__init__(1.0)
+
+    def get_config(self):
+        return {}
+
+
+class Identity(Initializer):
+    """``gain`` times the identity matrix (2-d shapes only), as Keras'."""
+
+    def __init__(self, gain=1.0):
+        super().__init__()
+        self.gain = validation.real(gain, "gain")
+
+    def draw(self, shape, rng):
+        if len(shape) != 2:
+            raise ValueError(f"Identity needs a 2-d shape, got {shape}")
+        return self.gain * np.eye(*shape)
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
+_CLASSES = {c.__name__: c for c in (GlorotUniform, GlorotNormal, HeUniform, HeNormal,
+                                    LecunUniform, LecunNormal, RandomNormal, RandomUniform,
+                                    TruncatedNormal, Constant, Zeros, Ones, Identity)}
+
+
+def sample(initializer, shape, rng):
+    """Draw ``shape`` with what ``get`` returned (a function or an Initializer)."""
+    if isinstance(initializer, Initializer):
+        return initializer.sample(shape, rng)
+    return initializer(shape, rng)
+
+
+def serialize(initializer):
+    """A function's name, or ``{"class_name", "config"}`` for an Initializer."""
+    if isinstance(initializer, Initializer):
+        return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    return initializer.__name__
+
+
 def get(identifier):
-    """The initialiser function for a Keras name such as ``"glorot_uniform"``."""
+    """The initialiser for a Keras name such as ``"glorot_uniform"`` (its function),
+    an Initializer, or a ``serialize`` dict."""
+    if isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
+        return _CLASSES[identifier["class_name"]].from_config(identifier.get("config", {}))
     if callable(identifier) and _INITIALIZERS.get(getattr(identifier, "__name__", None)) is identifier:
         return identifier
     if not isinstance(identifier, str):

@@ -121,7 +121,8 @@ class Dense(Layer):
         activation: a name such as ``"relu"``, a ``densefit.activations`` function,
             an activation layer, or None (linear).
         use_bias: must be True: densefit's Dense always has a bias.
-        kernel_initializer: the kernel's initialiser, a name such as ``"glorot_uniform"``.
+        kernel_initializer: the kernel's initialiser, a name such as ``"glorot_uniform"``
+            or a ``densefit.initializers`` class instance such as ``HeNormal(seed=0)``.
         bias_initializer: the bias' initialiser (``"zeros"``).
         input_shape: ``(features,)`` on a model's first layer builds the model at once.
         name, dtype: as ``Layer``.
@@ -144,7 +145,8 @@ class Dense(Layer):
         self.use_bias = True
         self._initializers = (initializers.get(kernel_initializer),
                               initializers.get(bias_initializer))
-        self.kernel_initializer, self.bias_initializer = (f.__name__ for f in self._initializers)
+        self.kernel_initializer, self.bias_initializer = (initializers.serialize(f)
+                                                          for f in self._initializers)
         self.input_shape = None if input_shape is None else _input_shape(input_shape, "input_shape")
         self.kernel = None  # views into the model's buffer once built (_attach)
         self.bias = None
@@ -157,7 +159,8 @@ class Dense(Layer):
     def initial_weights(self, n_in, rng):
         """Fresh (kernel, bias) from this layer's initialisers."""
         kernel_init, bias_init = self._initializers
-        return kernel_init((n_in, self.units), rng), bias_init((self.units,), rng)
+        return (initializers.sample(kernel_init, (n_in, self.units), rng),
+                initializers.sample(bias_init, (self.units,), rng))
 
     @property
     def built(self):
@@ -237,6 +240,28 @@ class LeakyReLU(Layer):
         return dict(super().get_config(), negative_slope=self.negative_slope)
 
 
+class ELU(Layer):
+    """``x`` if ``x > 0``, else ``alpha * (exp(x) - 1)``.
+
+    Args:
+        alpha: a finite number >= 0 (Keras' default 1.0; densefit reads elu's
+            derivative from the output's sign, which a negative alpha would flip).
+        name: as ``Layer``'s.
+    """
+
+    _FIXED = ("dtype", "alpha")
+
+    def __init__(self, alpha=activations.ELU_ALPHA, name=None):
+        super().__init__(name)
+        self.alpha = activations.check_negative_slope(alpha, "alpha")
+
+    def as_activation(self):
+        return activations.Activation("elu", self.alpha)
+
+    def get_config(self):
+        return dict(super().get_config(), alpha=self.alpha)
+
+
 class ReLU(Layer):
     """``max(x, 0)`` as a layer.
 
@@ -259,7 +284,7 @@ class Softmax(Layer):
         return activations.Activation("softmax")
 
 
-_CLASSES = {c.__name__: c for c in (Input, Dense, Activation, LeakyReLU, ReLU, Softmax)}
+_CLASSES = {c.__name__: c for c in (Input, Dense, Activation, LeakyReLU, ELU, ReLU, Softmax)}
 
 
 def serialize(layer):

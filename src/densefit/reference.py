@@ -8,6 +8,8 @@ Conventions (Keras'): a Dense kernel has shape ``(n_in, n_out)``; a loss is
 the mean over the batch of each sample's loss (for binary cross-entropy and
 MSE a sample's loss is the mean over its outputs); gradients are of that mean.
 """
+import math
+
 import numpy as np
 
 EPSILON = 1e-7  # Keras' backend epsilon: probabilities are clipped to [EPSILON, 1 - EPSILON]
@@ -31,8 +33,35 @@ def log_softmax(z):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+SELU_SCALE = 1.0507009873554804934193349852946  # Klambauer et al.'s constants, as Keras'
+SELU_ALPHA = 1.6732632423543772848170429916717
+GELU_TANH_C = math.sqrt(2 / math.pi)  # Keras' approximate gelu: 0.5 z (1 + tanh(c (z + k z^3)))
+GELU_TANH_K = 0.044715
+# the activations whose derivative needs their input z (their output does not determine it)
+NEEDS_INPUT = {"gelu", "gelu_approximate", "silu", "hard_silu", "mish"}
+
+
+def normal_cdf(z):
+    """Phi(z), elementwise in z's dtype (NumPy has no erf; math.erfc is exact)."""
+    return (0.5 * np.vectorize(math.erfc, otypes=[np.float64])(-z / np.sqrt(2))).astype(z.dtype)
+
+
+def softplus(z):
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def gelu_tanh_gate(z):
+    """(1 + tanh(u)) / 2 = sigmoid(2u), u = c (z + k z^3): no cancellation for z < 0."""
+    return sigmoid(2 * GELU_TANH_C * (z + GELU_TANH_K * z**3))
+
+
+def relu6(z):
+    return np.minimum(np.maximum(z, 0), 6)
+
+
 def activation(z, name, slope):
-    """``name`` applied to ``z`` (leaky_relu uses ``slope`` for negative inputs)."""
+    """``name`` applied to ``z`` (leaky_relu uses ``slope`` for negative inputs,
+    elu as its alpha)."""
     if name == "linear":
         return z.copy()
     if name == "relu":
@@ -45,11 +74,62 @@ def activation(z, name, slope):
         return np.where(z > 0, z, slope * z)
     if name == "softmax":
         return softmax(z)
+    return _NEW_ACTIVATIONS[name](z, z.dtype.type(slope))
+
+
+_NEW_ACTIVATIONS = {
+    "elu": lambda z, alpha: np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0))),
+    "selu": lambda z, _: SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0))),
+    "gelu": lambda z, _: z * normal_cdf(z),
+    "gelu_approximate": lambda z, _: z * gelu_tanh_gate(z),
+    "silu": lambda z, _: z * sigmoid(z),
+    "softplus": lambda z, _: softplus(z),
+    "softsign": lambda z, _: z / (1 + np.abs(z)),
+    "hard_sigmoid": lambda z, _: relu6(z + 3) / 6,
+    "hard_silu": lambda z, _: z * (relu6(z + 3) / 6),
+    "relu6": lambda z, _: relu6(z),
+    "exponential": lambda z, _: np.exp(z),
+    "mish": lambda z, _: z * np.tanh(softplus(z)),
+}
+
+
+def derivative(z, a, name, slope):
+    """d activation / dz of the new activations, from the output ``a`` where it
+    determines it (as the core computes it), else from the input ``z``."""
+    one = a.dtype.type(1)
+    if name == "elu":  # alpha exp(z) = a + alpha for z <= 0
+        return np.where(a > 0, one, a + a.dtype.type(slope))
+    if name == "selu":
+        return np.where(a > 0, SELU_SCALE, a + SELU_SCALE * SELU_ALPHA).astype(a.dtype)
+    if name == "softplus":  # sigmoid(z) = 1 - exp(-a)
+        return -np.expm1(-a)
+    if name == "softsign":  # 1 / (1 + |z|)^2
+        return (1 - np.abs(a)) ** 2
+    if name == "hard_sigmoid":
+        return np.where((a > 0) & (a < 1), one / 6, 0).astype(a.dtype)
+    if name == "relu6":
+        return np.where((a > 0) & (a < 6), one, 0).astype(a.dtype)
+    if name == "exponential":
+        return a
+    if name == "gelu":  # Phi(z) + z phi(z)
+        return normal_cdf(z) + z * np.exp(-z * z / 2) / np.sqrt(2 * np.pi)
+    if name == "gelu_approximate":
+        s = gelu_tanh_gate(z)
+        return s + 2 * z * s * (1 - s) * GELU_TANH_C * (1 + 3 * GELU_TANH_K * z * z)
+    if name == "silu":
+        s = sigmoid(z)
+        return s * (1 + z * (1 - s))
+    if name == "hard_silu":  # relu6's derivative is 0 at both ends, as TensorFlow's
+        return relu6(z + 3) / 6 + np.where((z + 3 > 0) & (z + 3 < 6), z / 6, 0)
+    if name == "mish":
+        t = np.tanh(softplus(z))
+        return t + z * (1 - t * t) * sigmoid(z)
     raise ValueError(f"unknown activation {name!r}")
 
 
-def activation_backward(a, grad, name, slope):
-    """dL/dz from the activation's output ``a`` and dL/da ``grad``."""
+def activation_backward(a, grad, name, slope, z=None):
+    """dL/dz from the activation's output ``a`` and dL/da ``grad`` (and its input
+    ``z``, for those in NEEDS_INPUT)."""
     if name == "linear":
         return grad.copy()
     if name == "relu":
@@ -62,7 +142,7 @@ def activation_backward(a, grad, name, slope):
         return np.where(a > 0, grad, slope * grad)
     if name == "softmax":  # the Jacobian of softmax times grad, row by row
         return a * (grad - (grad * a).sum(axis=-1, keepdims=True))
-    raise ValueError(f"unknown activation {name!r}")
+    return grad * derivative(z, a, name, slope).astype(a.dtype)
 
 
 # ------------------------------------------------------------------ a Dense layer
@@ -71,9 +151,10 @@ def dense_forward(x, kernel, bias, name, slope):
     return activation(x @ kernel + bias, name, slope)
 
 
-def dense_backward(x, kernel, a, grad, name, slope, need_dx):
-    """``(d_kernel, d_bias, d_x)`` from the layer's input, output and dL/d(output)."""
-    dz = activation_backward(a, grad, name, slope)
+def dense_backward(x, kernel, a, grad, name, slope, need_dx, z=None):
+    """``(d_kernel, d_bias, d_x)`` from the layer's input, output and dL/d(output)
+    (and its pre-activation ``z``, for the activations in NEEDS_INPUT)."""
+    dz = activation_backward(a, grad, name, slope, z)
     return x.T @ dz, dz.sum(axis=0), (dz @ kernel.T if need_dx else None)
 
 
@@ -340,8 +421,9 @@ class MLP:
         for i in reversed(range(len(self.kernels))):
             last = i == len(self.kernels) - 1
             name = "linear" if (last and self.fused_output) else self.activations[i]
+            z = outputs[i] @ self.kernels[i] + self.biases[i]  # the pre-activation
             dk, db, grad = dense_backward(outputs[i], self.kernels[i], outputs[i + 1], grad,
-                                          name, self.slope, need_dx=i > 0)
+                                          name, self.slope, need_dx=i > 0, z=z)
             grads = [dk, db] + grads
         return loss, grads
 
