@@ -40,9 +40,16 @@ OPT = _core.OPTIMIZERS
 LINEAR = ACT["linear"]
 # Keras' defaults, from the public API: the kernels and the reference have none
 KERAS_SLOPE = activations.LEAKY_RELU_SLOPE  # where a kernel's slope is not the point
-KERAS_ADAM = optimizers.Adam().get_config()  # learning_rate, beta_1, beta_2, epsilon
-KERAS_SGD = optimizers.SGD().get_config()  # learning_rate, momentum, nesterov
-KERAS_RMSPROP = optimizers.RMSprop().get_config()  # learning_rate, rho, epsilon
+def _rule_args(opt):
+    """An optimizer's own hyper-parameters, as the single-rule kernels take them (not
+    Keras' base options, weight decay and clipping, nor Adam's amsgrad)."""
+    skip = ("amsgrad", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm")
+    return {k: v for k, v in opt.get_config().items() if k not in skip}
+
+
+KERAS_ADAM = _rule_args(optimizers.Adam())  # learning_rate, beta_1, beta_2, epsilon
+KERAS_SGD = _rule_args(optimizers.SGD())  # learning_rate, momentum, nesterov
+KERAS_RMSPROP = _rule_args(optimizers.RMSprop())  # learning_rate, rho, epsilon
 
 ACTIVATION_CASES = [("linear", 0.2), ("relu", 0.2), ("sigmoid", 0.2), ("tanh", 0.2),
                     ("leaky_relu", 0.2), ("leaky_relu", 0.3), ("leaky_relu", 0.0),
@@ -257,8 +264,10 @@ def test_code_tables():
     assert set(ACT) == {"linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax"}
     assert set(LOSS) == set(reference.LOSSES)
     assert set(METRIC) == {"none", "sparse_accuracy", "categorical_accuracy", "binary_accuracy"}
-    assert set(OPT) == {"sgd", "adam", "rmsprop"}
-    for table in (ACT, LOSS, METRIC, OPT):
+    assert set(OPT) == {"sgd", "adam", "rmsprop", "adagrad", "adamax", "nadam"}
+    assert set(_core.SLOTS) == {"momentums", "velocities", "velocity_hats", "accumulators",
+                                "norms"}
+    for table in (ACT, LOSS, METRIC, OPT, _core.SLOTS, _core.SCHEDULES):
         assert sorted(table.values()) == list(range(len(table)))
     for name, code in LOSS.items():
         assert _core.loss_uses_labels(code) == uses_labels(name)

@@ -207,7 +207,11 @@ class MLP:
     """
 
     def __init__(self, layers, loss, fused_output, slope, learning_rate, beta_1, beta_2,
-                 epsilon):
+                 epsilon, amsgrad=False, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
+        if amsgrad or any(v is not None for v in (weight_decay, clipnorm, clipvalue,
+                                                  global_clipnorm)):
+            raise NotImplementedError("the reference trainer runs plain Adam")
         self.kernels = [k.copy() for k, _, _ in layers]
         self.biases = [b.copy() for _, b, _ in layers]
         self.activations = [a for _, _, a in layers]

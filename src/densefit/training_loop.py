@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from . import _core
+from . import _core, schedules
 
 # fit returns to Python about this often (seconds); the per-return cost is tens
 # of microseconds
@@ -81,11 +81,15 @@ class BatchRunner:
         were applied (fewer when one's loss or step is not finite)."""
         with self.lock.stepping():
             try:
+                if not isinstance(self.optimizer.learning_rate, schedules.LearningRateSchedule):
+                    self.state.learning_rate = self.optimizer.learning_rate  # a callback's
                 return _core.train_batches(self.network, self.work, self.objective, self.state,
                                            self.data, order, self.batch_size, done, end,
                                            self.logs.losses[done:], self.logs.metrics[done:])
             finally:
                 self.optimizer.iterations = self.state.iterations
+                if hasattr(self.optimizer, "u_product"):
+                    self.optimizer.u_product = self.state.u_product
 
     def epoch_order(self, generator, shuffle):
         """The epoch's sample order: a permutation drawn from ``generator`` (the

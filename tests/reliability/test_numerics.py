@@ -265,8 +265,8 @@ def test_core_refuses_an_overflowing_step(dtype, kind):
         velocities = (np.full(6, 0.5 if kind == "rmsprop" else 0.0, dtype)
                       if "velocities" in names else None)
         state = _core.OptimizerState(net, **dict(optimizer.core_arguments(),
-                                                 learning_rate=learning_rate),
-                                     iterations=0, momentums=momentums, velocities=velocities)
+                                                 learning_rate=learning_rate, iterations=0,
+                                                 momentums=momentums, velocities=velocities))
         arrays = [a for a in (params, momentums, velocities) if a is not None]
         before = [a.copy() for a in arrays]
         done = _core.train_batches(net, work, objective, state, data, np.arange(4), 4, 0, 1,
