@@ -72,11 +72,53 @@ def _regression(seed=0):
 # ------------------------------------------------------------------ the cases
 
 def _optimizer(module, spec):
-    """``spec``: a name (compile's string form) or ``(class name, kwargs)``."""
+    """``spec``: a name (compile's string form) or ``(class name, kwargs)``; a
+    ``learning_rate`` of ``(schedule class name, kwargs)`` is that schedule of
+    ``module.schedules``."""
     if isinstance(spec, str):
         return spec
     name, kwargs = spec
+    lr = kwargs.get("learning_rate")
+    if isinstance(lr, tuple):
+        kwargs = dict(kwargs, learning_rate=getattr(module.schedules, lr[0])(**lr[1]))
     return getattr(module, name)(**kwargs)
+
+
+def _sparse_case(optimizer):
+    return dict(layers=CLASSIFIER, data=_labels,
+                loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
+                optimizer=optimizer, metrics=["accuracy"])
+
+
+# each optimizer and option, trained in lockstep (rates above the defaults where the
+# default would barely move the weights in 12 steps)
+OPTIMIZER_CASES = {
+    "adamw_default": ("AdamW", {}),
+    "adamw_strong_decay": ("AdamW", {"learning_rate": 1e-2, "weight_decay": 0.1}),
+    "adam_amsgrad": ("Adam", {"learning_rate": 1e-2, "amsgrad": True}),
+    "adagrad": ("Adagrad", {"learning_rate": 0.05}),
+    "adamax_by_name": "adamax",
+    "adamax": ("Adamax", {"learning_rate": 1e-2}),
+    "nadam": ("Nadam", {"learning_rate": 1e-2}),
+    "nadam_by_name": "nadam",
+    "adam_clipnorm": ("Adam", {"learning_rate": 1e-2, "clipnorm": 0.1}),
+    "sgd_clipvalue": ("SGD", {"learning_rate": 0.1, "momentum": 0.9, "clipvalue": 0.01}),
+    "rmsprop_global_clipnorm": ("RMSprop", {"learning_rate": 1e-2, "global_clipnorm": 0.2}),
+    "sgd_weight_decay": ("SGD", {"learning_rate": 0.1, "weight_decay": 0.05}),
+}
+# each schedule, per step in the compiled loop (12 steps: 3 epochs of 4 batches)
+SCHEDULE_CASES = {
+    "ExponentialDecay": {"initial_learning_rate": 0.1, "decay_steps": 4, "decay_rate": 0.5},
+    "InverseTimeDecay": {"initial_learning_rate": 0.1, "decay_steps": 2, "decay_rate": 0.5,
+                         "staircase": True},
+    "PiecewiseConstantDecay": {"boundaries": [3, 7], "values": [0.1, 0.05, 0.02]},
+    "PolynomialDecay": {"initial_learning_rate": 0.1, "decay_steps": 8,
+                        "end_learning_rate": 0.01, "power": 2.0},
+    "CosineDecay": {"initial_learning_rate": 0.01, "decay_steps": 8, "warmup_target": 0.1,
+                    "warmup_steps": 3, "alpha": 0.1},
+    "CosineDecayRestarts": {"initial_learning_rate": 0.1, "first_decay_steps": 3,
+                            "m_mul": 0.8},
+}
 
 
 def _loss(module, spec):
@@ -122,6 +164,11 @@ CASES = {
         layers=CLASSIFIER[:-1] + [(10, "softmax")], data=_one_hot,
         loss=("CategoricalCrossentropy", {}),
         optimizer=("Adam", {"learning_rate": 1e-3}), metrics=["accuracy"]),
+    **{name: _sparse_case(spec) for name, spec in OPTIMIZER_CASES.items()},
+    **{f"sgd_{name}": _sparse_case(("SGD", {"learning_rate": (name, kwargs)}))
+       for name, kwargs in SCHEDULE_CASES.items()},
+    "adam_cosine_decay": _sparse_case(("Adam", {"learning_rate": ("CosineDecay", {
+        "initial_learning_rate": 1e-2, "decay_steps": 12})})),
     "validation_split": dict(
         layers=CLASSIFIER, data=_labels,
         loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
@@ -256,3 +303,46 @@ def test_binary_logits_accuracy(results):
     # the data set has logits in (0, 0.5], so the two really differ here
     assert np.any((logits > 0) & (logits <= 0.5))
     assert densefit_acc != pytest.approx(keras_acc, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", list(SCHEDULE_CASES))
+def test_schedule_values_match_keras(name):
+    """Each schedule's learning rate at steps 0..40 is Keras' ``schedule(step)``
+    (Keras evaluates it in float32: 1e-6 relative)."""
+    kwargs = SCHEDULE_CASES[name]
+    mine = getattr(densefit.optimizers.schedules, name)(**kwargs)
+    theirs = getattr(keras.optimizers.schedules, name)(**kwargs)
+    for step in range(41):
+        assert mine(step) == pytest.approx(float(theirs(step)), rel=1e-6, abs=1e-9), step
+    again = type(mine).from_config(mine.get_config())
+    assert again.get_config() == mine.get_config()
+
+
+def test_learning_rate_set_between_epochs_matches_keras():
+    """A callback that sets ``model.optimizer.learning_rate`` at each epoch's start:
+    the next compiled call uses it, as Keras' next step does."""
+    rates = [0.1, 0.01, 0.05]
+
+    def setter(module):
+        class SetRate(module.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.model.optimizer.learning_rate = rates[epoch]
+        return SetRate()
+
+    out = {}
+    for side, module in (("densefit", densefit), ("keras", keras)):
+        set_random_seed(0)
+        keras.utils.set_random_seed(0)
+        x, y = _labels(0)
+        model = module.Sequential([module.layers.Input(shape=(FEATURES,))]
+                                  + [module.layers.Dense(u, activation=a) for u, a in CLASSIFIER])
+        out[side] = model
+    out["keras"].set_weights(out["densefit"].get_weights())
+    for side, module in (("densefit", densefit), ("keras", keras)):
+        out[side].compile(optimizer=module.optimizers.SGD(0.5, momentum=0.9),
+                          loss=module.losses.SparseCategoricalCrossentropy(from_logits=True))
+        out[side].fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0,
+                      callbacks=[setter(module)])
+    for a, b in zip(out["densefit"].get_weights(), out["keras"].get_weights()):
+        assert _rel(a, b) < WEIGHT_TOL
+    assert float(out["densefit"].optimizer.learning_rate) == pytest.approx(rates[-1])

@@ -177,7 +177,8 @@ class Optimizer:
         unused = dict(beta_1=0.0, beta_2=0.0, epsilon=0.0, momentum=0.0, nesterov=False,
                       rho=0.0)
         config = self.get_config()
-        lr = config.pop("learning_rate")
+        del config["learning_rate"]
+        lr = self.learning_rate
         for name in ("initial_accumulator_value",):
             config.pop(name, None)
         options = {name: config.pop(name) or 0.0 for name in _OPTIONS}
