@@ -612,3 +612,32 @@ def test_schedule_config_round_trip_and_current_rate():
         schedules.PiecewiseConstantDecay([1, 2], [0.1])
     with pytest.raises(ValueError, match="decay_steps"):
         schedules.CosineDecay(0.1, 0)
+
+
+def test_a_python_callable_learning_rate_is_evaluated_per_step():
+    """Any callable of the step works (one return to Python per batch): the same
+    rates as the compiled schedule give the same training."""
+    x, y = _small_data()
+    steps = []
+
+    def rate(step):
+        steps.append(step)
+        return 0.1 * 0.5 ** (step / 4)
+
+    by_python = _small_model(SGD(rate))
+    by_core = _small_model(SGD(schedules.ExponentialDecay(0.1, 4, 0.5)))
+    for model in (by_python, by_core):
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert sorted(set(steps)) == list(range(10))  # each step (and the first at the start)
+    assert by_python.optimizer.rate_per_batch and not by_core.optimizer.rate_per_batch
+    for a, b in zip(by_python.get_weights(), by_core.get_weights()):
+        assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="Python callable, which a config cannot hold"):
+        by_python.get_compile_config()
+
+
+def test_a_callable_returning_a_bad_rate_is_refused():
+    x, y = _small_data()
+    model = _small_model(SGD(lambda step: -1.0))
+    with pytest.raises(ValueError, match="learning-rate schedule's value"):
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)

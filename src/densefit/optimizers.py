@@ -79,20 +79,29 @@ class Optimizer:
     @property
     def learning_rate(self):
         """The learning rate: a number (settable, e.g. by a callback between epochs:
-        the next compiled call uses it) or the schedule it was given."""
+        the next compiled call uses it) or the schedule or callable it was given."""
         return self._learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value):
-        if isinstance(value, schedules.LearningRateSchedule):
+        if callable(value):
             self._learning_rate = value
         else:
             self._learning_rate = _positive(value, "learning_rate")
 
+    @property
+    def rate_per_batch(self):
+        """Whether the learning rate is a Python callable of the step (not one of
+        ``optimizers.schedules``, which run in C): fit then returns to Python
+        before each batch to evaluate it, as for a callback with batch hooks."""
+        return callable(self._learning_rate) and _core_schedule(self._learning_rate) is None
+
     def current_learning_rate(self):
         """The learning rate of the next step (a schedule's value at ``iterations``)."""
         lr = self.learning_rate
-        return lr(self.iterations) if isinstance(lr, schedules.LearningRateSchedule) else lr
+        if not callable(lr):
+            return lr
+        return _positive(float(lr(self.iterations)), "the learning-rate schedule's value")
 
     @property
     def slot_names(self):
@@ -178,15 +187,14 @@ class Optimizer:
                       rho=0.0)
         config = self.get_config()
         del config["learning_rate"]
-        lr = self.learning_rate
         for name in ("initial_accumulator_value",):
             config.pop(name, None)
         options = {name: config.pop(name) or 0.0 for name in _OPTIONS}
-        schedule = lr.core_schedule() if isinstance(lr, schedules.LearningRateSchedule) \
-            else None
+        schedule = _core_schedule(self.learning_rate)
         slots = {name: getattr(self, name) for name in _STATE}
         return dict(unused, **config, **options, **slots, rule=_core.OPTIMIZERS[self.rule],
-                    learning_rate=0.0 if schedule is not None else lr, schedule=schedule,
+                    learning_rate=0.0 if schedule is not None else self.current_learning_rate(),
+                    schedule=schedule,
                     iterations=self.iterations, **self._core_scalars())
 
     def _core_scalars(self):
@@ -213,6 +221,13 @@ class Optimizer:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def _core_schedule(lr):
+    """The core's form of a built-in schedule, else None."""
+    if isinstance(lr, schedules.LearningRateSchedule) and lr.kind is not None:
+        return lr.core_schedule()
+    return None
 
 
 _OPTIONS = tuple(inspect.signature(Optimizer.__init__).parameters)[2:]  # weight_decay, clip*
@@ -420,6 +435,10 @@ def get(identifier):
 
 def serialize(optimizer):
     """``{"class_name": ..., "config": ...}``: the class and its hyper-parameters."""
+    if optimizer.rate_per_batch:
+        raise ValueError(f"the learning rate {optimizer.learning_rate!r} is a Python callable, "
+                         f"which a config cannot hold: use one of optimizers.schedules to save "
+                         f"the model with its optimizer")
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
 
 

@@ -3,14 +3,15 @@
 Each epoch runs as a few compiled calls (``_core.train_batches``), each sized
 by a ``ChunkClock`` to take about ``CHUNK_SECONDS``, so Ctrl-C and the progress
 bar stay responsive while Python costs tens of microseconds per call, not per
-batch.  A callback with batch hooks makes every call one batch long.
+batch.  A callback with batch hooks, or a learning rate that is a Python
+callable, makes every call one batch long.
 """
 import time
 import warnings
 
 import numpy as np
 
-from . import _core, schedules
+from . import _core
 
 # fit returns to Python about this often (seconds); the per-return cost is tens
 # of microseconds
@@ -81,8 +82,10 @@ class BatchRunner:
         were applied (fewer when one's loss or step is not finite)."""
         with self.lock.stepping():
             try:
-                if not isinstance(self.optimizer.learning_rate, schedules.LearningRateSchedule):
-                    self.state.learning_rate = self.optimizer.learning_rate  # a callback's
+                if not callable(self.optimizer.learning_rate) or self.optimizer.rate_per_batch:
+                    # a callback's new rate, or a Python schedule's for this batch
+                    self.optimizer.iterations = self.state.iterations
+                    self.state.learning_rate = self.optimizer.current_learning_rate()
                 return _core.train_batches(self.network, self.work, self.objective, self.state,
                                            self.data, order, self.batch_size, done, end,
                                            self.logs.losses[done:], self.logs.metrics[done:])
@@ -105,7 +108,8 @@ def run_epochs(model, runner, callbacks, progress, epochs, initial_epoch, shuffl
     """Keras' fit loop from ``initial_epoch`` to ``epochs``; ``validate()`` gives the
     ``val_`` logs after each epoch (or is None).  Stops when a callback sets
     ``model.stop_training`` or a batch could not be applied."""
-    clock = ChunkClock(progress.chunk, callbacks.needs_batches)
+    # a Python learning-rate callable is evaluated before each batch, as a batch hook
+    clock = ChunkClock(progress.chunk, callbacks.needs_batches or runner.optimizer.rate_per_batch)
     logs = {}
     callbacks.on_train_begin({})
     try:
