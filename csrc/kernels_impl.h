@@ -516,17 +516,18 @@ static F(coefs) F(step_coefs)(const df_optimizer_state *opt) {
 #define SLOT_OF(opt, s) ((REAL *)(opt)->slots[s])
 
 /* The Keras rules with tracked maxima.  Adam, SGD and RMSprop are the hot
- * paths and keep loops of their own; each starts with the weight decay, which
- * with decay 0 changes no bit of a finite w. */
+ * paths and keep loops of their own, without weight decay: rule_step decays
+ * first in a pass of its own when there is any (the same arithmetic, in the
+ * same order, as the other rules' fused w - w * decay). */
 DF_HOT static void F(adam_tracked)(REAL *w, const REAL *g, REAL *m, REAL *v, int64_t n,
                                    const df_optimizer_state *opt, const F(coefs) *c,
                                    F(held_max) *held) {
-    const REAL alpha = (REAL)c->alpha, decay = (REAL)c->decay;
+    const REAL alpha = (REAL)c->alpha;
     const REAL one_minus_b1 = (REAL)(1 - opt->beta_1), one_minus_b2 = (REAL)(1 - opt->beta_2);
     const REAL eps = (REAL)opt->epsilon;
     REAL_BITS bw = 0, bm = 0, bv = 0;
     for (int64_t i = 0; i < n; i++) {
-        REAL wi = w[i] - w[i] * decay, mi = m[i], vi = v[i];
+        REAL wi = w[i], mi = m[i], vi = v[i];
         F(adam_element)(g[i], &wi, &mi, &vi, alpha, one_minus_b1, one_minus_b2, eps);
         w[i] = wi, m[i] = mi, v[i] = vi;
         bw = F(bigger)(bw, wi), bm = F(bigger)(bm, mi), bv = F(bigger)(bv, vi);
@@ -539,17 +540,17 @@ DF_HOT static void F(adam_tracked)(REAL *w, const REAL *g, REAL *m, REAL *v, int
 DF_HOT static void F(sgd_tracked)(REAL *w, const REAL *g, REAL *velocity, int64_t n,
                                   const df_optimizer_state *opt, const F(coefs) *c,
                                   F(held_max) *held) {
-    const REAL lr = (REAL)c->lr, mu = (REAL)opt->momentum, decay = (REAL)c->decay;
+    const REAL lr = (REAL)c->lr, mu = (REAL)opt->momentum;
     REAL_BITS bw = 0, bvel = 0;
     if (opt->momentum == 0 || velocity == NULL) {
         for (int64_t i = 0; i < n; i++) {
-            const REAL wi = (w[i] - w[i] * decay) - lr * g[i];
+            const REAL wi = w[i] - lr * g[i];
             w[i] = wi;
             bw = F(bigger)(bw, wi);
         }
     } else {
         for (int64_t i = 0; i < n; i++) {
-            REAL wi = w[i] - w[i] * decay, vel = velocity[i];
+            REAL wi = w[i], vel = velocity[i];
             F(sgd_element)(g[i], &wi, &vel, lr, mu, opt->nesterov);
             w[i] = wi, velocity[i] = vel;
             bw = F(bigger)(bw, wi), bvel = F(bigger)(bvel, vel);
@@ -564,10 +565,9 @@ DF_HOT static void F(rmsprop_tracked)(REAL *w, const REAL *g, REAL *mean_square,
                                       const df_optimizer_state *opt, const F(coefs) *c,
                                       F(held_max) *held) {
     const REAL lr = (REAL)c->lr, r = (REAL)opt->rho, eps = (REAL)opt->epsilon;
-    const REAL decay = (REAL)c->decay;
     REAL_BITS bw = 0, bms = 0;
     for (int64_t i = 0; i < n; i++) {
-        REAL wi = w[i] - w[i] * decay, ms = mean_square[i];
+        REAL wi = w[i], ms = mean_square[i];
         F(rmsprop_element)(g[i], &wi, &ms, lr, r, eps);
         w[i] = wi, mean_square[i] = ms;
         bw = F(bigger)(bw, wi), bms = F(bigger)(bms, ms);
@@ -624,6 +624,10 @@ static int F(is_hot_rule)(const df_optimizer_state *opt) {
 /* One step of the rule on n parameters; *held becomes the maxima written. */
 static void F(rule_step)(REAL *w, const REAL *g, int64_t n, const df_optimizer_state *opt,
                          const F(coefs) *c, F(held_max) *held) {
+    if (c->decay != 0 && F(is_hot_rule)(opt)) {
+        const REAL decay = (REAL)c->decay;
+        for (int64_t i = 0; i < n; i++) w[i] -= w[i] * decay;
+    }
     if (opt->rule == DF_OPT_ADAM && !opt->amsgrad)
         F(adam_tracked)(w, g, SLOT_OF(opt, DF_SLOT_MOMENTUMS), SLOT_OF(opt, DF_SLOT_VELOCITIES),
                         n, opt, c, held);
