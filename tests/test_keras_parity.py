@@ -210,7 +210,9 @@ def run_case(case, seed=0):
         out[side] = {"history": {k: np.asarray(v, np.float64) for k, v in history.items()},
                      "weights": [np.asarray(w) for w in model.get_weights()],
                      "evaluate": np.atleast_1d(np.asarray(evaluated, np.float64)),
-                     "predict": np.asarray(model.predict(x, batch_size=BATCH, verbose=0))}
+                     "predict": np.asarray(model.predict(x, batch_size=BATCH, verbose=0)),
+                     # the next step's rate (a schedule's value after training)
+                     "learning_rate": float(np.asarray(model.optimizer.learning_rate))}
     return out
 
 
@@ -253,6 +255,7 @@ def test_training_matches_keras(results, name):
     np.testing.assert_allclose(d["evaluate"][0], k["evaluate"][0], rtol=LOSS_RTOL)
     assert d["predict"].shape == k["predict"].shape
     assert _rel(d["predict"], k["predict"]) < PREDICT_TOL
+    assert d["learning_rate"] == pytest.approx(k["learning_rate"], rel=1e-6)
     if case.get("metrics") and case.get("compare_accuracy", True):
         assert len(d["evaluate"]) == len(k["evaluate"]) == 2
         # accuracies count samples: equal unless round-off moves one across the boundary

@@ -78,9 +78,16 @@ class Optimizer:
 
     @property
     def learning_rate(self):
-        """The learning rate: a number (settable, e.g. by a callback between epochs:
-        the next compiled call uses it) or the schedule or callable it was given."""
-        return self._learning_rate
+        """The learning rate of the next step, a number, as Keras' (a schedule's value
+        at ``iterations``; the schedule itself is ``get_config()["learning_rate"]``).
+        Settable to a number, a schedule or a callable of the step, e.g. by a
+        callback between epochs: the next compiled call uses it."""
+        lr = self._learning_rate
+        if not callable(lr):
+            return lr
+        # a schedule may reach 0 (CosineDecay with alpha=0 ends there)
+        return validation.real(float(lr(self.iterations)), "the learning-rate schedule's value",
+                               low=0)
 
     @learning_rate.setter
     def learning_rate(self, value):
@@ -88,20 +95,20 @@ class Optimizer:
             self._learning_rate = value
         else:
             self._learning_rate = _positive(value, "learning_rate")
+        self._core_schedule = _core_schedule(self._learning_rate)
+
+    @property
+    def schedule_in_core(self):
+        """Whether the learning rate is one of ``optimizers.schedules``, evaluated by
+        the compiled loop at each step."""
+        return self._core_schedule is not None
 
     @property
     def rate_per_batch(self):
         """Whether the learning rate is a Python callable of the step (not one of
         ``optimizers.schedules``, which run in C): fit then returns to Python
         before each batch to evaluate it, as for a callback with batch hooks."""
-        return callable(self._learning_rate) and _core_schedule(self._learning_rate) is None
-
-    def current_learning_rate(self):
-        """The learning rate of the next step (a schedule's value at ``iterations``)."""
-        lr = self.learning_rate
-        if not callable(lr):
-            return lr
-        return _positive(float(lr(self.iterations)), "the learning-rate schedule's value")
+        return callable(self._learning_rate) and not self.schedule_in_core
 
     @property
     def slot_names(self):
@@ -190,11 +197,10 @@ class Optimizer:
         for name in ("initial_accumulator_value",):
             config.pop(name, None)
         options = {name: config.pop(name) or 0.0 for name in _OPTIONS}
-        schedule = _core_schedule(self.learning_rate)
         slots = {name: getattr(self, name) for name in _STATE}
         return dict(unused, **config, **options, **slots, rule=_core.OPTIMIZERS[self.rule],
-                    learning_rate=0.0 if schedule is not None else self.current_learning_rate(),
-                    schedule=schedule,
+                    learning_rate=0.0 if self.schedule_in_core else self.learning_rate,
+                    schedule=self._core_schedule,
                     iterations=self.iterations, **self._core_scalars())
 
     def _core_scalars(self):
@@ -206,9 +212,11 @@ class Optimizer:
         """The hyper-parameters, by their argument names (a schedule as its
         ``{"class_name", "config"}``)."""
         names = [*inspect.signature(type(self).__init__).parameters, *_OPTIONS]
-        config = {name: getattr(self, name) for name in names if name not in ("self", "kwargs")}
-        if isinstance(config["learning_rate"], schedules.LearningRateSchedule):
-            config["learning_rate"] = schedules.serialize(config["learning_rate"])
+        config = {name: getattr(self, name) for name in names
+                  if name not in ("self", "kwargs", "learning_rate")}
+        lr = self._learning_rate
+        config = {"learning_rate": schedules.serialize(lr) if isinstance(
+            lr, schedules.LearningRateSchedule) else lr, **config}
         return config
 
     @classmethod
@@ -436,7 +444,8 @@ def get(identifier):
 def serialize(optimizer):
     """``{"class_name": ..., "config": ...}``: the class and its hyper-parameters."""
     if optimizer.rate_per_batch:
-        raise ValueError(f"the learning rate {optimizer.learning_rate!r} is a Python callable, "
+        raise ValueError(f"the learning rate {optimizer.get_config()['learning_rate']!r} is a "
+                         f"Python callable, "
                          f"which a config cannot hold: use one of optimizers.schedules to save "
                          f"the model with its optimizer")
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}

@@ -82,10 +82,10 @@ class BatchRunner:
         were applied (fewer when one's loss or step is not finite)."""
         with self.lock.stepping():
             try:
-                if not callable(self.optimizer.learning_rate) or self.optimizer.rate_per_batch:
-                    # a callback's new rate, or a Python schedule's for this batch
+                if not self.optimizer.schedule_in_core:
+                    # a callback's new rate, or a Python callable's for this batch
                     self.optimizer.iterations = self.state.iterations
-                    self.state.learning_rate = self.optimizer.current_learning_rate()
+                    self.state.learning_rate = self.optimizer.learning_rate
                 return _core.train_batches(self.network, self.work, self.objective, self.state,
                                            self.data, order, self.batch_size, done, end,
                                            self.logs.losses[done:], self.logs.metrics[done:])
