@@ -1,3 +1,5 @@
+#include <math.h>
+
 #include "blas.h"
 
 df_sgemm_fn df_sgemm = 0;
@@ -48,6 +50,21 @@ static const char *const metric_names[DF_N_METRICS] = {
 };
 static const char *const optimizer_rule_names[DF_N_OPTIMIZERS] = {
     [DF_OPT_SGD] = "sgd", [DF_OPT_ADAM] = "adam", [DF_OPT_RMSPROP] = "rmsprop",
+    [DF_OPT_ADAGRAD] = "adagrad", [DF_OPT_ADAMAX] = "adamax", [DF_OPT_NADAM] = "nadam",
+};
+static const char *const slot_names[DF_N_SLOTS] = {
+    [DF_SLOT_MOMENTUMS] = "momentums",         [DF_SLOT_VELOCITIES] = "velocities",
+    [DF_SLOT_VELOCITY_HATS] = "velocity_hats", [DF_SLOT_ACCUMULATORS] = "accumulators",
+    [DF_SLOT_NORMS] = "norms",
+};
+static const char *const schedule_names[DF_N_SCHEDULES] = {
+    [DF_SCHEDULE_CONSTANT] = "constant",
+    [DF_SCHEDULE_EXPONENTIAL] = "exponential",
+    [DF_SCHEDULE_INVERSE_TIME] = "inverse_time",
+    [DF_SCHEDULE_PIECEWISE_CONSTANT] = "piecewise_constant",
+    [DF_SCHEDULE_POLYNOMIAL] = "polynomial",
+    [DF_SCHEDULE_COSINE] = "cosine",
+    [DF_SCHEDULE_COSINE_RESTARTS] = "cosine_restarts",
 };
 
 const char *df_activation_name(int code) {
@@ -64,4 +81,92 @@ const char *df_metric_name(int code) {
 
 const char *df_optimizer_rule_name(int code) {
     return code >= 0 && code < DF_N_OPTIMIZERS ? optimizer_rule_names[code] : NULL;
+}
+
+const char *df_slot_name(int code) {
+    return code >= 0 && code < DF_N_SLOTS ? slot_names[code] : NULL;
+}
+
+const char *df_schedule_name(int code) {
+    return code >= 0 && code < DF_N_SCHEDULES ? schedule_names[code] : NULL;
+}
+
+#define SLOT(s) (1u << (s))
+
+unsigned df_optimizer_slots(int rule, double momentum, int amsgrad) {
+    switch (rule) {
+    case DF_OPT_SGD: return momentum != 0 ? SLOT(DF_SLOT_MOMENTUMS) : 0;
+    case DF_OPT_ADAM:
+        return SLOT(DF_SLOT_MOMENTUMS) | SLOT(DF_SLOT_VELOCITIES) |
+               (amsgrad ? SLOT(DF_SLOT_VELOCITY_HATS) : 0);
+    case DF_OPT_RMSPROP: return SLOT(DF_SLOT_VELOCITIES);
+    case DF_OPT_ADAGRAD: return SLOT(DF_SLOT_ACCUMULATORS);
+    case DF_OPT_ADAMAX: return SLOT(DF_SLOT_MOMENTUMS) | SLOT(DF_SLOT_NORMS);
+    case DF_OPT_NADAM: return SLOT(DF_SLOT_MOMENTUMS) | SLOT(DF_SLOT_VELOCITIES);
+    default: return 0;
+    }
+}
+
+/* Keras' schedules (keras/src/optimizers/schedules/learning_rate_schedule.py). */
+static const double PI = 3.14159265358979323846;
+
+static double cosine_decay(double step, double decay_steps, double from, double alpha) {
+    const double cosine = 0.5 * (1 + cos(PI * step / decay_steps));
+    return from * ((1 - alpha) * cosine + alpha);
+}
+
+static double cosine_restarts(const df_schedule *s, double step) {
+    double fraction = step / s->decay_steps, i_restart;
+    if (s->t_mul == 1) {
+        i_restart = floor(fraction);
+        fraction -= i_restart;
+    } else {
+        i_restart = floor(log(1 - fraction * (1 - s->t_mul)) / log(s->t_mul));
+        const double sum_r = (1 - pow(s->t_mul, i_restart)) / (1 - s->t_mul);
+        fraction = (fraction - sum_r) / pow(s->t_mul, i_restart);
+    }
+    const double cosine = 0.5 * pow(s->m_mul, i_restart) * (1 + cos(PI * fraction));
+    return s->initial_learning_rate * ((1 - s->alpha) * cosine + s->alpha);
+}
+
+static double polynomial(const df_schedule *s, double step) {
+    double decay_steps = s->decay_steps;
+    if (s->cycle)
+        decay_steps *= step == 0 ? 1 : ceil(step / decay_steps);
+    else
+        step = step < decay_steps ? step : decay_steps;
+    return (s->initial_learning_rate - s->end_learning_rate) * pow(1 - step / decay_steps, s->power)
+           + s->end_learning_rate;
+}
+
+static double piecewise(const df_schedule *s, double step) {
+    int i = 0;
+    while (i < s->n_boundaries && step > s->boundaries[i]) i++;
+    return s->values[i];
+}
+
+double df_learning_rate(const df_schedule *s, double constant, int64_t iterations) {
+    const double step = (double)iterations;
+    double p;
+    switch (s->kind) {
+    case DF_SCHEDULE_EXPONENTIAL:
+        p = step / s->decay_steps;
+        return s->initial_learning_rate * pow(s->decay_rate, s->staircase ? floor(p) : p);
+    case DF_SCHEDULE_INVERSE_TIME:
+        p = step / s->decay_steps;
+        return s->initial_learning_rate / (1 + s->decay_rate * (s->staircase ? floor(p) : p));
+    case DF_SCHEDULE_PIECEWISE_CONSTANT: return piecewise(s, step);
+    case DF_SCHEDULE_POLYNOMIAL: return polynomial(s, step);
+    case DF_SCHEDULE_COSINE:
+        if (isnan(s->warmup_target)) /* warmup_target=None: no warmup */
+            return cosine_decay(fmin(step, s->decay_steps), s->decay_steps,
+                                s->initial_learning_rate, s->alpha);
+        p = fmin(step, s->decay_steps + s->warmup_steps);
+        if (p < s->warmup_steps)
+            return (s->warmup_target - s->initial_learning_rate) * (p / s->warmup_steps)
+                   + s->initial_learning_rate;
+        return cosine_decay(p - s->warmup_steps, s->decay_steps, s->warmup_target, s->alpha);
+    case DF_SCHEDULE_COSINE_RESTARTS: return cosine_restarts(s, step);
+    default: return constant;
+    }
 }

@@ -81,8 +81,36 @@ typedef enum {
     DF_OPT_SGD = 0,     /* Keras' SGD, with optional (Nesterov) momentum */
     DF_OPT_ADAM = 1,    /* Keras 3's Adam */
     DF_OPT_RMSPROP = 2, /* Keras' RMSprop without momentum, not centered */
+    DF_OPT_ADAGRAD = 3, /* Keras' Adagrad */
+    DF_OPT_ADAMAX = 4,  /* Keras' Adamax */
+    DF_OPT_NADAM = 5,   /* Keras' Nadam (its scalar u_product in the state) */
     DF_N_OPTIMIZERS
 } df_optimizer_rule;
+
+/* An optimizer's state arrays, by their Keras names: each rule keeps a few
+ * (df_optimizer_slots says which).  SGD's velocity is `momentums`, RMSprop's
+ * mean square `velocities`, Adamax's m `momentums` and u `norms`. */
+typedef enum {
+    DF_SLOT_MOMENTUMS = 0,     /* Adam, Nadam, Adamax, SGD with momentum */
+    DF_SLOT_VELOCITIES = 1,    /* Adam, Nadam, RMSprop */
+    DF_SLOT_VELOCITY_HATS = 2, /* Adam with amsgrad */
+    DF_SLOT_ACCUMULATORS = 3,  /* Adagrad */
+    DF_SLOT_NORMS = 4,         /* Adamax */
+    DF_N_SLOTS
+} df_slot;
+
+/* Learning-rate schedules of keras.optimizers.schedules, evaluated per step
+ * from the optimizer's iterations (df_learning_rate). */
+typedef enum {
+    DF_SCHEDULE_CONSTANT = 0,
+    DF_SCHEDULE_EXPONENTIAL = 1,
+    DF_SCHEDULE_INVERSE_TIME = 2,
+    DF_SCHEDULE_PIECEWISE_CONSTANT = 3,
+    DF_SCHEDULE_POLYNOMIAL = 4,
+    DF_SCHEDULE_COSINE = 5,
+    DF_SCHEDULE_COSINE_RESTARTS = 6,
+    DF_N_SCHEDULES
+} df_schedule_kind;
 
 /* The name of each code (the Cython layer builds its name -> code tables from
  * these), or NULL for a code out of range. */
@@ -90,6 +118,11 @@ const char *df_activation_name(int code);
 const char *df_loss_name(int code);
 const char *df_metric_name(int code);
 const char *df_optimizer_rule_name(int code);
+const char *df_slot_name(int code);
+const char *df_schedule_name(int code);
+
+/* The slots (a bit mask of 1 << df_slot) a rule keeps with these settings. */
+unsigned df_optimizer_slots(int rule, double momentum, int amsgrad);
 
 /* Whether a loss takes integer labels (int32) rather than a dense target matrix.
  * In training the metric reads the same targets as the loss. */
@@ -164,22 +197,44 @@ typedef struct {
     int32_t ignore_class;   /* gradient, and the batch's mean is over the other rows */
 } df_objective;
 
-/* An optimizer's rule, hyper-parameters and state.  The state has Keras' names:
- * Adam's m is `momentums` and its v `velocities`; SGD's velocity is
- * `momentums`; RMSprop's mean square is `velocities`.  Each holds n_params
- * entries; one the rule does not use may be NULL (SGD without momentum uses
- * neither).  A hyper-parameter the rule does not use is not read. */
+/* A learning-rate schedule: its kind and Keras' arguments.  A kind reads only
+ * its own (decay_steps is CosineDecayRestarts' first_decay_steps;
+ * PiecewiseConstantDecay's boundaries and values have n_boundaries and
+ * n_boundaries + 1 entries; warmup_steps 0 means no warmup). */
+typedef struct {
+    int kind;                      /* a df_schedule_kind */
+    double initial_learning_rate, decay_steps, decay_rate, end_learning_rate, power;
+    double alpha, warmup_target, warmup_steps, t_mul, m_mul;
+    int staircase, cycle;
+    int n_boundaries;
+    const double *boundaries, *values;
+} df_schedule;
+
+/* A schedule's learning rate at a step (Keras' schedule(step)); a constant
+ * schedule's is `constant`. */
+double df_learning_rate(const df_schedule *schedule, double constant, int64_t step);
+
+/* An optimizer's rule, hyper-parameters and state.  slots[s] holds n_params
+ * entries for each slot s the rule keeps (df_optimizer_slots), NULL for the
+ * others.  A hyper-parameter the rule does not use is not read.  Every rule
+ * takes Keras' base-optimizer options: gradients clipped first (clipnorm per
+ * variable, each kernel and each bias its own norm; else global_clipnorm over
+ * all; else clipvalue; 0 means off), then weight decay w -= w * wd * lr on
+ * every parameter, then the update. */
 typedef struct {
     int rule;                      /* a df_optimizer_rule */
-    double learning_rate;
-    double beta_1, beta_2;         /* Adam */
-    double epsilon;                /* Adam, RMSprop */
+    double learning_rate;          /* the constant one, when schedule.kind is CONSTANT */
+    double beta_1, beta_2;         /* Adam, Adamax, Nadam */
+    double epsilon;                /* Adam, RMSprop, Adagrad, Adamax, Nadam */
     double momentum;               /* SGD */
     double rho;                    /* RMSprop */
     int nesterov;                  /* SGD */
+    int amsgrad;                   /* Adam */
+    double weight_decay, clipnorm, global_clipnorm, clipvalue;
+    double u_product;              /* Nadam: product of its momentum schedule, 1 at first */
+    df_schedule schedule;
     int64_t iterations;            /* steps taken so far; advanced by df_train_batches */
-    void *momentums;               /* Adam, SGD with momentum != 0 */
-    void *velocities;              /* Adam, RMSprop */
+    void *slots[DF_N_SLOTS];
 } df_optimizer_state;
 
 #define DF_DECLARE(REAL, SFX)                                                                       \
@@ -202,6 +257,7 @@ typedef struct {
                      double momentum, int nesterov);                                               \
     void df_rmsprop##SFX(REAL *w, const REAL *g, REAL *mean_square, int64_t n,                     \
                          double learning_rate, double rho, double epsilon);                        \
+    void df_optimizer_step##SFX(const df_net *net, df_optimizer_state *optimizer);              \
     int64_t df_train_batches##SFX(const df_net *net, df_work *work, const df_objective *objective, \
                                   df_optimizer_state *optimizer, const REAL *x, const void *y,     \
                                   const int64_t *order, int64_t n, int64_t batch_size,             \

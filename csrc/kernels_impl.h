@@ -642,6 +642,43 @@ static inline void F(rmsprop_element)(REAL g, REAL *w, REAL *mean_square, REAL l
     *w -= lr * g / sqrt(*mean_square + eps);
 }
 
+/* Adam with amsgrad: the running maximum of v (velocity_hats) in v's place. */
+static inline void F(amsgrad_element)(REAL g, REAL *w, REAL *m, REAL *v, REAL *v_hat, REAL alpha,
+                                      REAL one_minus_b1, REAL one_minus_b2, REAL eps) {
+    *m += (g - *m) * one_minus_b1;
+    *v += (g * g - *v) * one_minus_b2;
+    *v_hat = *v_hat > *v ? *v_hat : *v;
+    *w -= alpha * *m / (sqrt(*v_hat) + eps);
+}
+
+/* Keras' Adagrad: acc += g^2; w -= lr g / sqrt(acc + epsilon). */
+static inline void F(adagrad_element)(REAL g, REAL *w, REAL *acc, REAL lr, REAL eps) {
+    *acc += g * g;
+    *w -= lr * g / sqrt(*acc + eps);
+}
+
+/* Keras' Adamax: m += (g - m)(1 - beta_1); u = max(beta_2 u, |g|);
+ * w -= lr / (1 - beta_1^t) * m / (u + epsilon)  (alpha: the first factor). */
+static inline void F(adamax_element)(REAL g, REAL *w, REAL *m, REAL *u, REAL alpha,
+                                     REAL one_minus_b1, REAL b2, REAL eps) {
+    const REAL ag = fabs(g), bu = b2 * *u;
+    *m += (g - *m) * one_minus_b1;
+    *u = bu > ag ? bu : ag;
+    *w -= alpha * *m / (*u + eps);
+}
+
+/* Keras' Nadam: m and v as Adam's; m_hat = c_m m + c_g g (the momentum
+ * schedule's coefficients), v_hat = v / (1 - beta_2^t) (bc2);
+ * w -= lr m_hat / (sqrt(v_hat) + epsilon). */
+static inline void F(nadam_element)(REAL g, REAL *w, REAL *m, REAL *v, REAL c_m, REAL c_g,
+                                    REAL bc2, REAL lr, REAL one_minus_b1, REAL one_minus_b2,
+                                    REAL eps) {
+    *m += (g - *m) * one_minus_b1;
+    *v += (g * g - *v) * one_minus_b2;
+    const REAL m_hat = c_m * *m + c_g * g;
+    *w -= m_hat * lr / (sqrt(*v / bc2) + eps);
+}
+
 /* |x| as an ordered integer: with the sign bit cleared, IEEE magnitudes order
  * as integers and inf and NaN lie above every finite value.  Maxima are taken
  * on these bits: an integer max vectorises and sees NaN; a float one does neither. */
@@ -677,15 +714,53 @@ DF_HOT static REAL F(max_abs)(const REAL *x, int64_t n) {
  * loops work on locals: with the buffers known apart (the Cython layer rejects
  * aliases) each value is loaded and stored once, not reloaded after a store. */
 typedef struct {
-    REAL_BITS w, momentums, velocities;
+    REAL_BITS w, slot[DF_N_SLOTS];
 } F(held_max);
 
+/* What one step of a rule needs beyond the state: its learning rate (from the
+ * schedule), the weight decay factor and each rule's step coefficients. */
+typedef struct {
+    double lr;          /* this step's learning rate */
+    double decay;       /* weight_decay * lr: w -= w * decay before the update */
+    double alpha;       /* Adam: lr sqrt(1 - b2^t) / (1 - b1^t); Adamax: lr / (1 - b1^t) */
+    double c_m, c_g;    /* Nadam: m_hat = c_m m + c_g g */
+    double bc2;         /* Nadam: 1 - beta_2^t */
+    double u_product;   /* Nadam: the state's u_product after this step */
+} F(coefs);
+
+static F(coefs) F(step_coefs)(const df_optimizer_state *opt) {
+    F(coefs) c = {0};
+    const double t = (double)opt->iterations + 1;
+    c.lr = df_learning_rate(&opt->schedule, opt->learning_rate, opt->iterations);
+    c.decay = opt->weight_decay * c.lr;
+    c.u_product = opt->u_product;
+    if (opt->rule == DF_OPT_ADAM) {
+        c.alpha = F(adam_step_size)(c.lr, opt->beta_1, opt->beta_2, opt->iterations + 1);
+    } else if (opt->rule == DF_OPT_ADAMAX) {
+        c.alpha = c.lr / (1 - pow(opt->beta_1, t));
+    } else if (opt->rule == DF_OPT_NADAM) { /* Keras' momentum schedule, decay 0.96 */
+        const double u_t = opt->beta_1 * (1 - 0.5 * pow(0.96, t));
+        const double u_t1 = opt->beta_1 * (1 - 0.5 * pow(0.96, t + 1));
+        c.u_product = opt->u_product * u_t;
+        c.c_m = u_t1 / (1 - c.u_product * u_t1);
+        c.c_g = (1 - u_t) / (1 - c.u_product);
+        c.bc2 = 1 - pow(opt->beta_2, t);
+    }
+    return c;
+}
+
+#define SLOT_OF(opt, s) ((REAL *)(opt)->slots[s])
+
+/* The Keras rules with tracked maxima.  Adam, SGD and RMSprop are the hot
+ * paths and keep loops of their own, without weight decay: rule_step decays
+ * first in a pass of its own when there is any (the same arithmetic, in the
+ * same order, as the other rules' fused w - w * decay). */
 DF_HOT static void F(adam_tracked)(REAL *w, const REAL *g, REAL *m, REAL *v, int64_t n,
-                                   double learning_rate, double beta_1, double beta_2,
-                                   double epsilon, int64_t step, F(held_max) *held) {
-    const REAL alpha = (REAL)F(adam_step_size)(learning_rate, beta_1, beta_2, step);
-    const REAL one_minus_b1 = (REAL)(1 - beta_1), one_minus_b2 = (REAL)(1 - beta_2);
-    const REAL eps = (REAL)epsilon;
+                                   const df_optimizer_state *opt, const F(coefs) *c,
+                                   F(held_max) *held) {
+    const REAL alpha = (REAL)c->alpha;
+    const REAL one_minus_b1 = (REAL)(1 - opt->beta_1), one_minus_b2 = (REAL)(1 - opt->beta_2);
+    const REAL eps = (REAL)opt->epsilon;
     REAL_BITS bw = 0, bm = 0, bv = 0;
     for (int64_t i = 0; i < n; i++) {
         REAL wi = w[i], mi = m[i], vi = v[i];
@@ -693,17 +768,17 @@ DF_HOT static void F(adam_tracked)(REAL *w, const REAL *g, REAL *m, REAL *v, int
         w[i] = wi, m[i] = mi, v[i] = vi;
         bw = F(bigger)(bw, wi), bm = F(bigger)(bm, mi), bv = F(bigger)(bv, vi);
     }
-    held->w = bw, held->momentums = bm, held->velocities = bv;
+    held->w = bw, held->slot[DF_SLOT_MOMENTUMS] = bm, held->slot[DF_SLOT_VELOCITIES] = bv;
 }
 
 /* Keras' SGD: velocity = momentum * velocity - lr g; w += velocity
  * (Nesterov: w += momentum * velocity - lr g).  velocity may be NULL without momentum. */
 DF_HOT static void F(sgd_tracked)(REAL *w, const REAL *g, REAL *velocity, int64_t n,
-                                  double learning_rate, double momentum, int nesterov,
+                                  const df_optimizer_state *opt, const F(coefs) *c,
                                   F(held_max) *held) {
-    const REAL lr = (REAL)learning_rate, mu = (REAL)momentum;
+    const REAL lr = (REAL)c->lr, mu = (REAL)opt->momentum;
     REAL_BITS bw = 0, bvel = 0;
-    if (momentum == 0 || velocity == NULL) {
+    if (opt->momentum == 0 || velocity == NULL) {
         for (int64_t i = 0; i < n; i++) {
             const REAL wi = w[i] - lr * g[i];
             w[i] = wi;
@@ -712,20 +787,20 @@ DF_HOT static void F(sgd_tracked)(REAL *w, const REAL *g, REAL *velocity, int64_
     } else {
         for (int64_t i = 0; i < n; i++) {
             REAL wi = w[i], vel = velocity[i];
-            F(sgd_element)(g[i], &wi, &vel, lr, mu, nesterov);
+            F(sgd_element)(g[i], &wi, &vel, lr, mu, opt->nesterov);
             w[i] = wi, velocity[i] = vel;
             bw = F(bigger)(bw, wi), bvel = F(bigger)(bvel, vel);
         }
     }
-    held->w = bw, held->momentums = bvel, held->velocities = 0;
+    held->w = bw, held->slot[DF_SLOT_MOMENTUMS] = bvel;
 }
 
 /* Keras' RMSprop (no momentum, not centered): ms = rho ms + (1 - rho) g^2;
  * w -= lr g / sqrt(ms + epsilon), epsilon inside the root. */
 DF_HOT static void F(rmsprop_tracked)(REAL *w, const REAL *g, REAL *mean_square, int64_t n,
-                                      double learning_rate, double rho, double epsilon,
+                                      const df_optimizer_state *opt, const F(coefs) *c,
                                       F(held_max) *held) {
-    const REAL lr = (REAL)learning_rate, r = (REAL)rho, eps = (REAL)epsilon;
+    const REAL lr = (REAL)c->lr, r = (REAL)opt->rho, eps = (REAL)opt->epsilon;
     REAL_BITS bw = 0, bms = 0;
     for (int64_t i = 0; i < n; i++) {
         REAL wi = w[i], ms = mean_square[i];
@@ -733,48 +808,250 @@ DF_HOT static void F(rmsprop_tracked)(REAL *w, const REAL *g, REAL *mean_square,
         w[i] = wi, mean_square[i] = ms;
         bw = F(bigger)(bw, wi), bms = F(bigger)(bms, ms);
     }
-    held->w = bw, held->momentums = 0, held->velocities = bms;
+    held->w = bw, held->slot[DF_SLOT_VELOCITIES] = bms;
+}
+
+/* The other rules (Adam with amsgrad, Adagrad, Adamax, Nadam): one step over
+ * w, writing it and the slots when `write`, else only taking the maxima (the
+ * dry run).  Slots a and b are the rule's first two, c amsgrad's v_hat. */
+static void F(other_rule_pass)(REAL *w, const REAL *g, int64_t n, const df_optimizer_state *opt,
+                               const F(coefs) *c, int write, F(held_max) *held) {
+    const REAL lr = (REAL)c->lr, alpha = (REAL)c->alpha, decay = (REAL)c->decay;
+    const REAL omb1 = (REAL)(1 - opt->beta_1), omb2 = (REAL)(1 - opt->beta_2);
+    const REAL b2 = (REAL)opt->beta_2, eps = (REAL)opt->epsilon;
+    const REAL c_m = (REAL)c->c_m, c_g = (REAL)c->c_g, bc2 = (REAL)c->bc2;
+    const int rule = opt->rule;
+    const int sa = rule == DF_OPT_ADAGRAD ? DF_SLOT_ACCUMULATORS : DF_SLOT_MOMENTUMS;
+    const int sb = rule == DF_OPT_ADAMAX ? DF_SLOT_NORMS : DF_SLOT_VELOCITIES;
+    REAL *a = SLOT_OF(opt, sa), *b = SLOT_OF(opt, sb), *h = SLOT_OF(opt, DF_SLOT_VELOCITY_HATS);
+    REAL_BITS bw = 0, ba = 0, bb = 0, bh = 0;
+    for (int64_t i = 0; i < n; i++) {
+        REAL wi = w[i] - w[i] * decay, ai = a[i], bi = 0, hi = 0;
+        if (rule == DF_OPT_ADAGRAD) {
+            F(adagrad_element)(g[i], &wi, &ai, lr, eps);
+        } else if (rule == DF_OPT_ADAMAX) {
+            bi = b[i];
+            F(adamax_element)(g[i], &wi, &ai, &bi, alpha, omb1, b2, eps);
+        } else if (rule == DF_OPT_NADAM) {
+            bi = b[i];
+            F(nadam_element)(g[i], &wi, &ai, &bi, c_m, c_g, bc2, lr, omb1, omb2, eps);
+        } else { /* Adam with amsgrad */
+            bi = b[i], hi = h[i];
+            F(amsgrad_element)(g[i], &wi, &ai, &bi, &hi, alpha, omb1, omb2, eps);
+        }
+        if (write) {
+            w[i] = wi, a[i] = ai;
+            if (rule != DF_OPT_ADAGRAD) b[i] = bi;
+            if (rule == DF_OPT_ADAM) h[i] = hi;
+        }
+        bw = F(bigger)(bw, wi), ba = F(bigger)(ba, ai), bb = F(bigger)(bb, bi);
+        bh = F(bigger)(bh, hi);
+    }
+    held->w = bw, held->slot[sa] = ba;
+    if (rule != DF_OPT_ADAGRAD) held->slot[sb] = bb;
+    if (rule == DF_OPT_ADAM) held->slot[DF_SLOT_VELOCITY_HATS] = bh;
+}
+
+static int F(is_hot_rule)(const df_optimizer_state *opt) {
+    return (opt->rule == DF_OPT_ADAM && !opt->amsgrad) || opt->rule == DF_OPT_SGD ||
+           opt->rule == DF_OPT_RMSPROP;
+}
+
+/* One step of the rule on n parameters; *held becomes the maxima written. */
+static void F(rule_step)(REAL *w, const REAL *g, int64_t n, const df_optimizer_state *opt,
+                         const F(coefs) *c, F(held_max) *held) {
+    if (c->decay != 0 && F(is_hot_rule)(opt)) {
+        const REAL decay = (REAL)c->decay;
+        for (int64_t i = 0; i < n; i++) w[i] -= w[i] * decay;
+    }
+    if (opt->rule == DF_OPT_ADAM && !opt->amsgrad)
+        F(adam_tracked)(w, g, SLOT_OF(opt, DF_SLOT_MOMENTUMS), SLOT_OF(opt, DF_SLOT_VELOCITIES),
+                        n, opt, c, held);
+    else if (opt->rule == DF_OPT_RMSPROP)
+        F(rmsprop_tracked)(w, g, SLOT_OF(opt, DF_SLOT_VELOCITIES), n, opt, c, held);
+    else if (opt->rule == DF_OPT_SGD)
+        F(sgd_tracked)(w, g, SLOT_OF(opt, DF_SLOT_MOMENTUMS), n, opt, c, held);
+    else
+        F(other_rule_pass)(w, g, n, opt, c, 1, held);
 }
 
 void F(df_adam)(REAL *w, const REAL *g, REAL *m, REAL *v, int64_t n, double learning_rate,
                 double beta_1, double beta_2, double epsilon, int64_t step) {
+    df_optimizer_state opt = {.rule = DF_OPT_ADAM, .beta_1 = beta_1, .beta_2 = beta_2,
+                              .epsilon = epsilon};
+    F(coefs) c = {.lr = learning_rate};
     F(held_max) unused;
-    F(adam_tracked)(w, g, m, v, n, learning_rate, beta_1, beta_2, epsilon, step, &unused);
+    c.alpha = F(adam_step_size)(learning_rate, beta_1, beta_2, step);
+    F(adam_tracked)(w, g, m, v, n, &opt, &c, &unused);
 }
 
 void F(df_sgd)(REAL *w, const REAL *g, REAL *velocity, int64_t n, double learning_rate,
                double momentum, int nesterov) {
+    df_optimizer_state opt = {.rule = DF_OPT_SGD, .momentum = momentum, .nesterov = nesterov};
+    F(coefs) c = {.lr = learning_rate};
     F(held_max) unused;
-    F(sgd_tracked)(w, g, velocity, n, learning_rate, momentum, nesterov, &unused);
+    F(sgd_tracked)(w, g, velocity, n, &opt, &c, &unused);
 }
 
 void F(df_rmsprop)(REAL *w, const REAL *g, REAL *mean_square, int64_t n, double learning_rate,
                    double rho, double epsilon) {
+    df_optimizer_state opt = {.rule = DF_OPT_RMSPROP, .rho = rho, .epsilon = epsilon};
+    F(coefs) c = {.lr = learning_rate};
     F(held_max) unused;
-    F(rmsprop_tracked)(w, g, mean_square, n, learning_rate, rho, epsilon, &unused);
-}
-
-/* Whether the rule keeps momentums (Adam's m, SGD's velocity when it has
- * momentum) and velocities (Adam's v, RMSprop's mean square). */
-static int F(uses_momentums)(const df_optimizer_state *opt) {
-    return opt->rule == DF_OPT_ADAM || (opt->rule == DF_OPT_SGD && opt->momentum != 0);
-}
-
-static int F(uses_velocities)(const df_optimizer_state *opt) {
-    return opt->rule == DF_OPT_ADAM || opt->rule == DF_OPT_RMSPROP;
+    F(rmsprop_tracked)(w, g, mean_square, n, &opt, &c, &unused);
 }
 
 /* held_max of the buffers as they are now: a pass over each. */
 static F(held_max) F(current_max)(const df_net *net, const df_optimizer_state *opt) {
     const int64_t n = net->n_params;
-    F(held_max) held = {0, 0, 0};
+    F(held_max) held = {0};
     held.w = F(magnitude)(F(max_abs)((const REAL *)net->params, n));
-    if (F(uses_momentums)(opt))
-        held.momentums = F(magnitude)(F(max_abs)((const REAL *)opt->momentums, n));
-    if (F(uses_velocities)(opt))
-        held.velocities = F(magnitude)(F(max_abs)((const REAL *)opt->velocities, n));
+    for (int s = 0; s < DF_N_SLOTS; s++)
+        if (opt->slots[s] != NULL)
+            held.slot[s] = F(magnitude)(F(max_abs)((const REAL *)opt->slots[s], n));
     return held;
 }
+
+/* sum of squares of n values, in double */
+static double F(sum_squares)(const REAL *g, int64_t n) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) sum += (double)g[i] * (double)g[i];
+    return sum;
+}
+
+static void F(scale)(REAL *g, int64_t n, double factor) {
+    const REAL f = (REAL)factor;
+    for (int64_t i = 0; i < n; i++) g[i] *= f;
+}
+
+/* g * clip / max(norm, clip), Keras' clip by norm (a zero norm leaves g). */
+static void F(clip_by_norm)(REAL *g, int64_t n, double clip) {
+    const double norm = sqrt(F(sum_squares)(g, n));
+    if (norm > clip) F(scale)(g, n, clip / norm);
+}
+
+/* Keras' gradient clipping, in place on net->grads, before the step:
+ * clipnorm per variable (each kernel, each bias), else global_clipnorm over
+ * all, else clipvalue. */
+static void F(clip_gradients)(const df_net *net, const df_optimizer_state *opt) {
+    REAL *g = (REAL *)net->grads;
+    if (opt->clipnorm > 0) {
+        for (int l = 0; l < net->n_layers; l++) {
+            const int64_t kernel = (int64_t)net->units[l] * net->units[l + 1];
+            F(clip_by_norm)(g, kernel, opt->clipnorm);
+            F(clip_by_norm)(g + kernel, net->units[l + 1], opt->clipnorm);
+            g += kernel + net->units[l + 1];
+        }
+    } else if (opt->global_clipnorm > 0) {
+        F(clip_by_norm)(g, net->n_params, opt->global_clipnorm);
+    } else if (opt->clipvalue > 0) {
+        const REAL v = (REAL)opt->clipvalue;
+        for (int64_t i = 0; i < net->n_params; i++) g[i] = g[i] > v ? v : (g[i] < -v ? -v : g[i]);
+    }
+}
+
+/* One optimizer step; *held becomes the maxima of the new parameters and slots. */
+static void F(apply_optimizer)(const df_net *net, df_optimizer_state *opt, const F(coefs) *c,
+                               F(held_max) *held) {
+    F(rule_step)((REAL *)net->params, (const REAL *)net->grads, net->n_params, opt, c, held);
+    opt->u_product = c->u_product;
+    opt->iterations++;
+}
+
+/* One optimizer step from the gradients in net->grads (clipped first), as
+ * training takes it. */
+void F(df_optimizer_step)(const df_net *net, df_optimizer_state *opt) {
+    const F(coefs) c = F(step_coefs)(opt);
+    F(held_max) unused;
+    F(clip_gradients)(net, opt);
+    F(apply_optimizer)(net, opt, &c, &unused);
+}
+
+/* The optimizer's next step, computed without writing: whether every parameter
+ * and slot would stay within `limit`. */
+static int F(dry_step_within)(const df_net *net, const df_optimizer_state *opt,
+                              const F(coefs) *c, REAL limit) {
+    const REAL *w = (const REAL *)net->params, *g = (const REAL *)net->grads;
+    const REAL *momentums = SLOT_OF(opt, DF_SLOT_MOMENTUMS);
+    const REAL *velocities = SLOT_OF(opt, DF_SLOT_VELOCITIES);
+    const int64_t n = net->n_params;
+    const REAL lr = (REAL)c->lr, eps = (REAL)opt->epsilon, decay = (REAL)c->decay;
+    int ok = 1; /* & rather than &&: no branch, so the loops vectorise */
+    if (!F(is_hot_rule)(opt)) {
+        F(held_max) held = {0};
+        const REAL_BITS bound = F(magnitude)(limit);
+        F(other_rule_pass)((REAL *)w, g, n, opt, c, 0, &held);
+        ok = held.w <= bound;
+        for (int s = 0; s < DF_N_SLOTS; s++) ok &= held.slot[s] <= bound;
+    } else if (opt->rule == DF_OPT_ADAM) {
+        const REAL alpha = (REAL)c->alpha;
+        const REAL omb1 = (REAL)(1 - opt->beta_1), omb2 = (REAL)(1 - opt->beta_2);
+        for (int64_t i = 0; i < n; i++) {
+            REAL wi = w[i] - w[i] * decay, mi = momentums[i], vi = velocities[i];
+            F(adam_element)(g[i], &wi, &mi, &vi, alpha, omb1, omb2, eps);
+            ok &= (int)(fabs(mi) <= limit) & (int)(fabs(vi) <= limit) & (int)(fabs(wi) <= limit);
+        }
+    } else if (opt->rule == DF_OPT_RMSPROP) {
+        const REAL rho = (REAL)opt->rho;
+        for (int64_t i = 0; i < n; i++) {
+            REAL wi = w[i] - w[i] * decay, ms = velocities[i];
+            F(rmsprop_element)(g[i], &wi, &ms, lr, rho, eps);
+            ok &= (int)(fabs(ms) <= limit) & (int)(fabs(wi) <= limit);
+        }
+    } else { /* without momentum the velocity starts at 0 each step: plain SGD */
+        const REAL mu = (REAL)opt->momentum;
+        const int momentum = opt->momentum != 0;
+        for (int64_t i = 0; i < n; i++) {
+            REAL wi = w[i] - w[i] * decay, vel = momentum ? momentums[i] : 0;
+            F(sgd_element)(g[i], &wi, &vel, lr, mu, opt->nesterov);
+            ok &= (int)(fabs(vel) <= limit) & (int)(fabs(wi) <= limit);
+        }
+    }
+    return ok;
+}
+
+/* Whether the optimizer's next step leaves every parameter and slot finite.  A
+ * step that would not (a huge learning rate, an exploding gradient) is refused
+ * whole, as a batch whose loss is not finite is, rather than leaving NaN or inf
+ * in the weights.  First a bound from the largest magnitudes (held: those of
+ * the parameters and slots, known since the last update; the gradient's takes
+ * a max pass); only when that cannot vouch for the step, the step itself,
+ * computed without writing.  Both test against half the type's range,
+ * so the rounding of the real update cannot reach inf. */
+static int F(step_is_finite)(const df_net *net, const df_optimizer_state *opt,
+                             const F(coefs) *c, const F(held_max) *held) {
+    const REAL limit = (REAL)(sizeof(REAL) == sizeof(float) ? 1.7e38 : 8.9e307);
+    const double max_g = F(max_abs)((const REAL *)net->grads, net->n_params);
+    const double max_m = F(from_magnitude)(held->slot[DF_SLOT_MOMENTUMS]);
+    double max_s = 0; /* the largest slot other than momentums */
+    for (int s = 1; s < DF_N_SLOTS; s++)
+        max_s = fmax(max_s, F(from_magnitude)(held->slot[s]));
+    /* weight decay scales w by 1 - decay first */
+    const double max_w = F(from_magnitude)(held->w) * fmax(1, fabs(1 - c->decay));
+    double step; /* a bound on |w' - w| */
+    if (!(max_w <= limit && max_g <= limit && max_m <= limit && max_s <= limit))
+        return 0; /* NaN or inf (or nearly) already: the step cannot be finite */
+    const double lr = fabs(c->lr), m = fmax(max_m, max_g);
+    const double per_eps = opt->epsilon > 0 ? 1 / opt->epsilon : INFINITY;
+    if (opt->rule == DF_OPT_ADAM || opt->rule == DF_OPT_ADAMAX) {
+        /* |m'| <= max(|m|, |g|), v' <= max(v, g^2) (u' <= max(u, |g|)), and the
+         * denominator is at least eps */
+        step = fabs(c->alpha) * m * per_eps;
+    } else if (opt->rule == DF_OPT_NADAM) {
+        step = lr * (fabs(c->c_m) * m + fabs(c->c_g) * max_g) * per_eps;
+    } else if (opt->rule == DF_OPT_RMSPROP || opt->rule == DF_OPT_ADAGRAD) {
+        /* ms' <= max(ms, g^2) (acc' <= acc + g^2), |g| / sqrt(ms' + eps) <= |g| / sqrt(eps) */
+        step = lr * max_g * sqrt(per_eps);
+    } else {
+        /* |v'| <= mu |v| + lr |g|; |w' - w| <= |v'| (2 |v'| + lr |g| with Nesterov) */
+        const double vel = fabs(opt->momentum) * max_m + lr * max_g;
+        step = 2 * vel + lr * max_g;
+    }
+    if (max_g * max_g > limit / 8 || max_s > limit / 8 || !(step <= limit / 4)) step = INFINITY;
+    if (step <= limit / 4 && max_w <= limit / 4) return 1;
+    return F(dry_step_within)(net, opt, c, limit);
+}
+
 
 /* The network's forward pass over `rows` rows of x (read through idx when not
  * NULL) into work->act.  With skip_last_activation the last buffer holds the
@@ -818,100 +1095,6 @@ static void F(backward)(const df_net *net, df_work *work, const REAL *x, const i
         params_end -= size;
         grads_end -= size;
     }
-}
-
-/* One optimizer step; *held becomes the maxima of the new parameters and slots. */
-static void F(apply_optimizer)(const df_net *net, df_optimizer_state *opt, F(held_max) *held) {
-    REAL *w = (REAL *)net->params;
-    REAL *momentums = (REAL *)opt->momentums, *velocities = (REAL *)opt->velocities;
-    const REAL *g = (const REAL *)net->grads;
-    opt->iterations++;
-    if (opt->rule == DF_OPT_ADAM)
-        F(adam_tracked)(w, g, momentums, velocities, net->n_params, opt->learning_rate,
-                        opt->beta_1, opt->beta_2, opt->epsilon, opt->iterations, held);
-    else if (opt->rule == DF_OPT_RMSPROP)
-        F(rmsprop_tracked)(w, g, velocities, net->n_params, opt->learning_rate, opt->rho,
-                           opt->epsilon, held);
-    else
-        F(sgd_tracked)(w, g, momentums, net->n_params, opt->learning_rate, opt->momentum,
-                       opt->nesterov, held);
-}
-
-/* The optimizer's next step, computed without writing: whether every parameter
- * and slot would stay within `limit`. */
-static int F(dry_step_within)(const df_net *net, const df_optimizer_state *opt, REAL limit) {
-    const REAL *w = (const REAL *)net->params, *g = (const REAL *)net->grads;
-    const REAL *momentums = (const REAL *)opt->momentums;
-    const REAL *velocities = (const REAL *)opt->velocities;
-    const int64_t n = net->n_params;
-    const REAL lr = (REAL)opt->learning_rate, eps = (REAL)opt->epsilon;
-    int ok = 1; /* & rather than &&: no branch, so the loops vectorise */
-    if (opt->rule == DF_OPT_ADAM) {
-        const REAL alpha = (REAL)F(adam_step_size)(opt->learning_rate, opt->beta_1,
-                                                   opt->beta_2, opt->iterations + 1);
-        const REAL omb1 = (REAL)(1 - opt->beta_1), omb2 = (REAL)(1 - opt->beta_2);
-        for (int64_t i = 0; i < n; i++) {
-            REAL wi = w[i], mi = momentums[i], vi = velocities[i];
-            F(adam_element)(g[i], &wi, &mi, &vi, alpha, omb1, omb2, eps);
-            ok &= (int)(fabs(mi) <= limit) & (int)(fabs(vi) <= limit) & (int)(fabs(wi) <= limit);
-        }
-    } else if (opt->rule == DF_OPT_RMSPROP) {
-        const REAL rho = (REAL)opt->rho;
-        for (int64_t i = 0; i < n; i++) {
-            REAL wi = w[i], ms = velocities[i];
-            F(rmsprop_element)(g[i], &wi, &ms, lr, rho, eps);
-            ok &= (int)(fabs(ms) <= limit) & (int)(fabs(wi) <= limit);
-        }
-    } else { /* without momentum the velocity starts at 0 each step: plain SGD */
-        const REAL mu = (REAL)opt->momentum;
-        const int momentum = opt->momentum != 0;
-        for (int64_t i = 0; i < n; i++) {
-            REAL wi = w[i], vel = momentum ? momentums[i] : 0;
-            F(sgd_element)(g[i], &wi, &vel, lr, mu, opt->nesterov);
-            ok &= (int)(fabs(vel) <= limit) & (int)(fabs(wi) <= limit);
-        }
-    }
-    return ok;
-}
-
-/* Whether the optimizer's next step leaves every parameter and slot finite.  A
- * step that would not (a huge learning rate, an exploding gradient) is refused
- * whole, as a batch whose loss is not finite is, rather than leaving NaN or inf
- * in the weights.  First a bound from the largest magnitudes (held: those of
- * the parameters and slots, known since the last update; the gradient's takes
- * a max pass); only when that cannot vouch for the step, the step itself,
- * computed without writing.  Both test against half the type's range,
- * so the rounding of the real update cannot reach inf. */
-static int F(step_is_finite)(const df_net *net, const df_optimizer_state *opt,
-                             const F(held_max) *held) {
-    const REAL limit = (REAL)(sizeof(REAL) == sizeof(float) ? 1.7e38 : 8.9e307);
-    const double max_w = F(from_magnitude)(held->w);
-    const double max_g = F(max_abs)((const REAL *)net->grads, net->n_params);
-    const double max_m = F(from_magnitude)(held->momentums);
-    const double max_v = F(from_magnitude)(held->velocities);
-    double step; /* a bound on |w' - w| */
-    if (!(max_w <= limit && max_g <= limit && max_m <= limit && max_v <= limit))
-        return 0; /* NaN or inf (or nearly) already: the step cannot be finite */
-    const double lr = fabs(opt->learning_rate);
-    if (opt->rule == DF_OPT_ADAM) {
-        /* |m'| <= max(|m|, |g|), v' <= max(v, g^2), |m'| / (sqrt(v') + eps) <= |m'| / eps */
-        const double alpha = fabs(F(adam_step_size)(opt->learning_rate, opt->beta_1,
-                                                    opt->beta_2, opt->iterations + 1));
-        const double m = max_m > max_g ? max_m : max_g;
-        step = opt->epsilon > 0 ? alpha * m / opt->epsilon : INFINITY;
-        if (max_g * max_g > limit / 4 || max_v > limit / 4 || !(step <= limit / 4))
-            step = INFINITY;
-    } else if (opt->rule == DF_OPT_RMSPROP) {
-        /* ms' <= max(ms, g^2), |g| / sqrt(ms' + eps) <= |g| / sqrt(eps) */
-        step = opt->epsilon > 0 ? lr * max_g / sqrt(opt->epsilon) : INFINITY;
-        if (max_g * max_g > limit / 4 || max_v > limit / 4) step = INFINITY;
-    } else {
-        /* |v'| <= mu |v| + lr |g|; |w' - w| <= |v'| (2 |v'| + lr |g| with Nesterov) */
-        const double vel = fabs(opt->momentum) * max_m + lr * max_g;
-        step = 2 * vel + lr * max_g;
-    }
-    if (step <= limit / 4 && max_w <= limit / 4) return 1;
-    return F(dry_step_within)(net, opt, limit);
 }
 
 /* Trains on batches [first_batch, end_batch) of the epoch whose sample order is
@@ -964,8 +1147,10 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, const df_objec
                 F(df_metric)(obj->metric, obj->threshold, out, work->y, rows, n_out) / rows;
         if (!isfinite(loss)) return batch - first_batch;
         F(backward)(net, work, xs, xs_idx, rows, obj->fused_output, narrow, live);
-        if (!F(step_is_finite)(net, opt, &held)) return batch - first_batch;
-        F(apply_optimizer)(net, opt, &held);
+        F(clip_gradients)(net, opt);
+        const F(coefs) c = F(step_coefs)(opt);
+        if (!F(step_is_finite)(net, opt, &c, &held)) return batch - first_batch;
+        F(apply_optimizer)(net, opt, &c, &held);
     }
     return end_batch - first_batch;
 }

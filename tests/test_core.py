@@ -40,9 +40,16 @@ OPT = _core.OPTIMIZERS
 LINEAR = ACT["linear"]
 # Keras' defaults, from the public API: the kernels and the reference have none
 KERAS_SLOPE = activations.LEAKY_RELU_SLOPE  # where a kernel's slope is not the point
-KERAS_ADAM = optimizers.Adam().get_config()  # learning_rate, beta_1, beta_2, epsilon
-KERAS_SGD = optimizers.SGD().get_config()  # learning_rate, momentum, nesterov
-KERAS_RMSPROP = optimizers.RMSprop().get_config()  # learning_rate, rho, epsilon
+def _rule_args(opt):
+    """An optimizer's own hyper-parameters, as the single-rule kernels take them (not
+    Keras' base options, weight decay and clipping, nor Adam's amsgrad)."""
+    skip = ("amsgrad", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm")
+    return {k: v for k, v in opt.get_config().items() if k not in skip}
+
+
+KERAS_ADAM = _rule_args(optimizers.Adam())  # learning_rate, beta_1, beta_2, epsilon
+KERAS_SGD = _rule_args(optimizers.SGD())  # learning_rate, momentum, nesterov
+KERAS_RMSPROP = _rule_args(optimizers.RMSprop())  # learning_rate, rho, epsilon
 
 ACTIVATION_CASES = [("linear", 0.2), ("relu", 0.2), ("sigmoid", 0.2), ("tanh", 0.2),
                     ("leaky_relu", 0.2), ("leaky_relu", 0.3), ("leaky_relu", 0.0),
@@ -281,8 +288,10 @@ def test_code_tables():
     assert _core.NEEDS_INPUT == reference.NEEDS_INPUT
     assert set(LOSS) == set(reference.LOSSES)
     assert set(METRIC) == {"none", "sparse_accuracy", "categorical_accuracy", "binary_accuracy"}
-    assert set(OPT) == {"sgd", "adam", "rmsprop"}
-    for table in (ACT, LOSS, METRIC, OPT):
+    assert set(OPT) == {"sgd", "adam", "rmsprop", "adagrad", "adamax", "nadam"}
+    assert set(_core.SLOTS) == {"momentums", "velocities", "velocity_hats", "accumulators",
+                                "norms"}
+    for table in (ACT, LOSS, METRIC, OPT, _core.SLOTS, _core.SCHEDULES):
         assert sorted(table.values()) == list(range(len(table)))
     for name, code in LOSS.items():
         assert _core.loss_uses_labels(code) == uses_labels(name)
@@ -1835,3 +1844,163 @@ def test_regression_losses_extreme_values(dtype):
         value, grad = _core.loss(LOSS[loss], np.array([[0.0, -2.0]], dtype),
                                  np.array([[0.5, 0.5]], dtype))
         assert np.isfinite(value) and not grad.any()
+
+
+# ------------------------------------------------------------------ optimizer rules, options, schedules
+# Each rule and option through the core's one step (optimizer_step: clipping, weight
+# decay, the update, as train_batches takes them) against the reference, on a
+# network of two Dense layers (two kernels, two biases: four variables for clipnorm).
+
+RULE_UNITS = (3, 5, 1)
+RULE_CASES = {
+    "adamw": (optimizers.AdamW, dict(learning_rate=0.01)),
+    "adamw-strong": (optimizers.AdamW, dict(learning_rate=0.05, weight_decay=0.5)),
+    "adam-amsgrad": (optimizers.Adam, dict(learning_rate=0.01, amsgrad=True)),
+    "adagrad": (optimizers.Adagrad, dict(learning_rate=0.05)),
+    "adagrad-zero-start": (optimizers.Adagrad, dict(initial_accumulator_value=0.0)),
+    "adamax": (optimizers.Adamax, dict(learning_rate=0.01)),
+    "nadam": (optimizers.Nadam, dict(learning_rate=0.01)),
+    "sgd-decay": (optimizers.SGD, dict(momentum=0.9, weight_decay=0.1)),
+    "rmsprop-clipnorm": (optimizers.RMSprop, dict(clipnorm=0.5)),
+    "adam-clipvalue": (optimizers.Adam, dict(clipvalue=0.3)),
+    "nadam-global-clipnorm": (optimizers.Nadam, dict(global_clipnorm=0.7)),
+    "adamw-clipnorm-amsgrad": (optimizers.AdamW, dict(clipnorm=1.0, amsgrad=True)),
+}
+
+
+def _reference_step(opt, variables, grads, slots, t):
+    """One step of ``opt`` (a public optimizer, for its settings) on lists of float64
+    arrays, with the reference's functions; ``slots``: name -> list of arrays."""
+    lr = opt.learning_rate
+    if opt.clipnorm:
+        for g in grads:
+            reference.clip_by_norm(g, opt.clipnorm)
+    elif opt.global_clipnorm:
+        flat = np.concatenate([g.ravel() for g in grads])
+        scale = opt.global_clipnorm / max(np.sqrt(np.sum(flat ** 2)), opt.global_clipnorm)
+        for g in grads:
+            g *= scale
+    elif opt.clipvalue:
+        for g in grads:
+            np.clip(g, -opt.clipvalue, opt.clipvalue, out=g)
+    if opt.weight_decay:
+        for w in variables:
+            reference.weight_decay(w, lr, opt.weight_decay)
+    if isinstance(opt, optimizers.Nadam):
+        opt.u_product = reference.nadam_u_product(opt.u_product, t, opt.beta_1)
+    for i, (w, g) in enumerate(zip(variables, grads)):
+        s = {name: arrays[i] for name, arrays in slots.items()}
+        if isinstance(opt, optimizers.Adam):
+            ab = dict(learning_rate=lr, beta_1=opt.beta_1, beta_2=opt.beta_2,
+                      epsilon=opt.epsilon)
+            if opt.amsgrad:
+                reference.amsgrad_update(w, g, s["momentums"], s["velocities"],
+                                         s["velocity_hats"], t, **ab)
+            else:
+                reference.adam_update(w, g, s["momentums"], s["velocities"], t, **ab)
+        elif isinstance(opt, optimizers.Adagrad):
+            reference.adagrad_update(w, g, s["accumulators"], lr, opt.epsilon)
+        elif isinstance(opt, optimizers.Adamax):
+            reference.adamax_update(w, g, s["momentums"], s["norms"], t, lr, opt.beta_1,
+                                    opt.beta_2, opt.epsilon)
+        elif isinstance(opt, optimizers.Nadam):
+            reference.nadam_update(w, g, s["momentums"], s["velocities"], t, opt.u_product, lr,
+                                   opt.beta_1, opt.beta_2, opt.epsilon)
+        elif isinstance(opt, optimizers.SGD):
+            reference.sgd_update(w, g, s.get("momentums"), lr, opt.momentum, opt.nesterov)
+        else:
+            reference.rmsprop_update(w, g, s["velocities"], lr, opt.rho, opt.epsilon)
+
+
+def _split(flat, units):
+    """Views of a flat parameter array: kernel, bias, kernel, bias, ..."""
+    out, at = [], 0
+    for n_in, n_out in zip(units[:-1], units[1:]):
+        out += [flat[at:at + n_in * n_out], flat[at + n_in * n_out:at + n_in * n_out + n_out]]
+        at += n_in * n_out + n_out
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", list(RULE_CASES))
+def test_optimizer_rules_match_the_reference(case, dtype):
+    cls, kwargs = RULE_CASES[case]
+    rng = np.random.default_rng(7)
+    n = _core.parameter_count(RULE_UNITS)
+    params = rng.normal(size=n).astype(dtype)
+    net = _core.Network(list(RULE_UNITS), [ACT["relu"], ACT["linear"]], [0.2, 0.2],
+                        params.copy(), np.zeros(n, dtype))
+    opt, ref = cls(**kwargs), cls(**kwargs)
+    opt.build(net.params)
+    state = _core.OptimizerState(net, **opt.core_arguments())
+    variables = [v.astype(np.float64) for v in _split(params, RULE_UNITS)]
+    slots = {name: [np.full_like(v, getattr(opt, name)[0]) for v in variables]
+             for name in opt.slot_names}
+    for t in range(1, 7):
+        grads = rng.normal(scale=2.0, size=n).astype(dtype)
+        net.grads[...] = grads
+        _core.optimizer_step(net, state)
+        _reference_step(ref, variables, _split(grads.astype(np.float64), RULE_UNITS), slots, t)
+        tol = 2e-5 if dtype == np.float32 else 1e-12
+        assert_allclose(np.concatenate(variables), net.params, rtol=tol, atol=tol)
+        for name in opt.slot_names:
+            assert_allclose(np.concatenate(slots[name]), getattr(opt, name), rtol=tol,
+                            atol=tol)
+    assert state.iterations == 6
+    if isinstance(opt, optimizers.Nadam):
+        assert state.u_product == pytest.approx(ref.u_product, rel=1e-12)
+
+
+SCHEDULE_CASES = [
+    (optimizers.schedules.ExponentialDecay(0.1, 3, 0.5), reference.exponential_decay,
+     dict(initial_learning_rate=0.1, decay_steps=3, decay_rate=0.5)),
+    (optimizers.schedules.ExponentialDecay(0.1, 3, 0.5, staircase=True),
+     reference.exponential_decay,
+     dict(initial_learning_rate=0.1, decay_steps=3, decay_rate=0.5, staircase=True)),
+    (optimizers.schedules.InverseTimeDecay(0.1, 2, 0.7), reference.inverse_time_decay,
+     dict(initial_learning_rate=0.1, decay_steps=2, decay_rate=0.7)),
+    (optimizers.schedules.InverseTimeDecay(0.1, 2, 0.7, staircase=True),
+     reference.inverse_time_decay,
+     dict(initial_learning_rate=0.1, decay_steps=2, decay_rate=0.7, staircase=True)),
+    (optimizers.schedules.PiecewiseConstantDecay([3, 7], [0.1, 0.05, 0.01]),
+     reference.piecewise_constant_decay, dict(boundaries=[3, 7], values=[0.1, 0.05, 0.01])),
+    (optimizers.schedules.PolynomialDecay(0.1, 6, 0.01, power=2.0), reference.polynomial_decay,
+     dict(initial_learning_rate=0.1, decay_steps=6, end_learning_rate=0.01, power=2.0)),
+    (optimizers.schedules.PolynomialDecay(0.1, 4, cycle=True), reference.polynomial_decay,
+     dict(initial_learning_rate=0.1, decay_steps=4, cycle=True)),
+    (optimizers.schedules.CosineDecay(0.1, 8, alpha=0.1), reference.cosine_decay,
+     dict(initial_learning_rate=0.1, decay_steps=8, alpha=0.1)),
+    (optimizers.schedules.CosineDecay(0.0, 8, warmup_target=0.1, warmup_steps=4),
+     reference.cosine_decay,
+     dict(initial_learning_rate=0.0, decay_steps=8, warmup_target=0.1, warmup_steps=4)),
+    (optimizers.schedules.CosineDecayRestarts(0.1, 3), reference.cosine_decay_restarts,
+     dict(initial_learning_rate=0.1, first_decay_steps=3)),
+    (optimizers.schedules.CosineDecayRestarts(0.1, 3, t_mul=1.0, m_mul=0.5, alpha=0.2),
+     reference.cosine_decay_restarts,
+     dict(initial_learning_rate=0.1, first_decay_steps=3, t_mul=1.0, m_mul=0.5, alpha=0.2)),
+]
+
+
+@pytest.mark.parametrize("schedule, oracle, kwargs", SCHEDULE_CASES,
+                         ids=[repr(s) for s, _, _ in SCHEDULE_CASES])
+def test_schedules_match_the_reference(schedule, oracle, kwargs):
+    for step in range(25):
+        assert schedule(step) == pytest.approx(oracle(step, **kwargs), rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_schedule_sets_each_steps_learning_rate_in_the_core(dtype):
+    """SGD's step is lr * g: each step of the compiled loop reads its own rate."""
+    schedule = optimizers.schedules.PiecewiseConstantDecay([1, 2], [0.5, 0.25, 0.125])
+    n = _core.parameter_count(RULE_UNITS)
+    net = _core.Network(list(RULE_UNITS), [ACT["relu"], ACT["linear"]], [0.2, 0.2],
+                        np.zeros(n, dtype), np.ones(n, dtype))
+    opt = optimizers.SGD(learning_rate=schedule)
+    opt.build(net.params)
+    state = _core.OptimizerState(net, **opt.core_arguments())
+    moved = []
+    for _ in range(4):
+        before = net.params[0]
+        _core.optimizer_step(net, state)
+        moved.append(float(before - net.params[0]))
+    assert moved == [0.5, 0.5, 0.25, 0.125]

@@ -93,11 +93,53 @@ def _labels_some_ignored(seed=0):
 # ------------------------------------------------------------------ the cases
 
 def _optimizer(module, spec):
-    """``spec``: a name (compile's string form) or ``(class name, kwargs)``."""
+    """``spec``: a name (compile's string form) or ``(class name, kwargs)``; a
+    ``learning_rate`` of ``(schedule class name, kwargs)`` is that schedule of
+    ``module.schedules``."""
     if isinstance(spec, str):
         return spec
     name, kwargs = spec
+    lr = kwargs.get("learning_rate")
+    if isinstance(lr, tuple):
+        kwargs = dict(kwargs, learning_rate=getattr(module.schedules, lr[0])(**lr[1]))
     return getattr(module, name)(**kwargs)
+
+
+def _sparse_case(optimizer):
+    return dict(layers=CLASSIFIER, data=_labels,
+                loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
+                optimizer=optimizer, metrics=["accuracy"])
+
+
+# each optimizer and option, trained in lockstep (rates above the defaults where the
+# default would barely move the weights in 12 steps)
+OPTIMIZER_CASES = {
+    "adamw_default": ("AdamW", {}),
+    "adamw_strong_decay": ("AdamW", {"learning_rate": 1e-2, "weight_decay": 0.1}),
+    "adam_amsgrad": ("Adam", {"learning_rate": 1e-2, "amsgrad": True}),
+    "adagrad": ("Adagrad", {"learning_rate": 0.05}),
+    "adamax_by_name": "adamax",
+    "adamax": ("Adamax", {"learning_rate": 1e-2}),
+    "nadam": ("Nadam", {"learning_rate": 1e-2}),
+    "nadam_by_name": "nadam",
+    "adam_clipnorm": ("Adam", {"learning_rate": 1e-2, "clipnorm": 0.1}),
+    "sgd_clipvalue": ("SGD", {"learning_rate": 0.1, "momentum": 0.9, "clipvalue": 0.01}),
+    "rmsprop_global_clipnorm": ("RMSprop", {"learning_rate": 1e-2, "global_clipnorm": 0.2}),
+    "sgd_weight_decay": ("SGD", {"learning_rate": 0.1, "weight_decay": 0.05}),
+}
+# each schedule, per step in the compiled loop (12 steps: 3 epochs of 4 batches)
+SCHEDULE_CASES = {
+    "ExponentialDecay": {"initial_learning_rate": 0.1, "decay_steps": 4, "decay_rate": 0.5},
+    "InverseTimeDecay": {"initial_learning_rate": 0.1, "decay_steps": 2, "decay_rate": 0.5,
+                         "staircase": True},
+    "PiecewiseConstantDecay": {"boundaries": [3, 7], "values": [0.1, 0.05, 0.02]},
+    "PolynomialDecay": {"initial_learning_rate": 0.1, "decay_steps": 8,
+                        "end_learning_rate": 0.01, "power": 2.0},
+    "CosineDecay": {"initial_learning_rate": 0.01, "decay_steps": 8, "warmup_target": 0.1,
+                    "warmup_steps": 3, "alpha": 0.1},
+    "CosineDecayRestarts": {"initial_learning_rate": 0.1, "first_decay_steps": 3,
+                            "m_mul": 0.8},
+}
 
 
 def _loss(module, spec):
@@ -179,6 +221,11 @@ CASES = {
         layers=CLASSIFIER, data=_labels_some_ignored,
         loss=("SparseCategoricalCrossentropy", {"from_logits": True, "ignore_class": -1}),
         optimizer=("Adam", {"learning_rate": 1e-2}), metrics=["accuracy"]),
+    **{name: _sparse_case(spec) for name, spec in OPTIMIZER_CASES.items()},
+    **{f"sgd_{name}": _sparse_case(("SGD", {"learning_rate": (name, kwargs)}))
+       for name, kwargs in SCHEDULE_CASES.items()},
+    "adam_cosine_decay": _sparse_case(("Adam", {"learning_rate": ("CosineDecay", {
+        "initial_learning_rate": 1e-2, "decay_steps": 12})})),
     "validation_split": dict(
         layers=CLASSIFIER, data=_labels,
         loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
@@ -245,7 +292,9 @@ def run_case(case, seed=0):
         out[side] = {"history": {k: np.asarray(v, np.float64) for k, v in history.items()},
                      "weights": [np.asarray(w) for w in model.get_weights()],
                      "evaluate": np.atleast_1d(np.asarray(evaluated, np.float64)),
-                     "predict": np.asarray(model.predict(x, batch_size=BATCH, verbose=0))}
+                     "predict": np.asarray(model.predict(x, batch_size=BATCH, verbose=0)),
+                     # the next step's rate (a schedule's value after training)
+                     "learning_rate": float(np.asarray(model.optimizer.learning_rate))}
     return out
 
 
@@ -288,6 +337,7 @@ def test_training_matches_keras(results, name):
     np.testing.assert_allclose(d["evaluate"][0], k["evaluate"][0], rtol=LOSS_RTOL)
     assert d["predict"].shape == k["predict"].shape
     assert _rel(d["predict"], k["predict"]) < PREDICT_TOL
+    assert d["learning_rate"] == pytest.approx(k["learning_rate"], rel=1e-6)
     if case.get("metrics") and case.get("compare_accuracy", True):
         assert len(d["evaluate"]) == len(k["evaluate"]) == 2
         # accuracies count samples: equal unless round-off moves one across the boundary
@@ -371,3 +421,44 @@ def test_standalone_loss_values(name, kwargs, data):
     assert ours.dtype == np.float32
     assert densefit.losses.get(getattr(densefit.losses, name)().name if name != "Huber"
                                else "huber").__class__.__name__ == name
+@pytest.mark.parametrize("name", list(SCHEDULE_CASES))
+def test_schedule_values_match_keras(name):
+    """Each schedule's learning rate at steps 0..40 is Keras' ``schedule(step)``
+    (Keras evaluates it in float32: 1e-6 relative)."""
+    kwargs = SCHEDULE_CASES[name]
+    mine = getattr(densefit.optimizers.schedules, name)(**kwargs)
+    theirs = getattr(keras.optimizers.schedules, name)(**kwargs)
+    for step in range(41):
+        assert mine(step) == pytest.approx(float(theirs(step)), rel=1e-6, abs=1e-9), step
+    again = type(mine).from_config(mine.get_config())
+    assert again.get_config() == mine.get_config()
+
+
+def test_learning_rate_set_between_epochs_matches_keras():
+    """A callback that sets ``model.optimizer.learning_rate`` at each epoch's start:
+    the next compiled call uses it, as Keras' next step does."""
+    rates = [0.1, 0.01, 0.05]
+
+    def setter(module):
+        class SetRate(module.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.model.optimizer.learning_rate = rates[epoch]
+        return SetRate()
+
+    out = {}
+    for side, module in (("densefit", densefit), ("keras", keras)):
+        set_random_seed(0)
+        keras.utils.set_random_seed(0)
+        x, y = _labels(0)
+        model = module.Sequential([module.layers.Input(shape=(FEATURES,))]
+                                  + [module.layers.Dense(u, activation=a) for u, a in CLASSIFIER])
+        out[side] = model
+    out["keras"].set_weights(out["densefit"].get_weights())
+    for side, module in (("densefit", densefit), ("keras", keras)):
+        out[side].compile(optimizer=module.optimizers.SGD(0.5, momentum=0.9),
+                          loss=module.losses.SparseCategoricalCrossentropy(from_logits=True))
+        out[side].fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0,
+                      callbacks=[setter(module)])
+    for a, b in zip(out["densefit"].get_weights(), out["keras"].get_weights()):
+        assert _rel(a, b) < WEIGHT_TOL
+    assert float(out["densefit"].optimizer.learning_rate) == pytest.approx(rates[-1])

@@ -22,6 +22,9 @@ TRAIN_TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10
 
 # ------------------------------------------------------------------ defaults and checks
 
+# Keras' base-optimizer options, all off by default
+NO_OPTIONS = {"weight_decay": None, "clipnorm": None, "clipvalue": None, "global_clipnorm": None}
+
 def test_defaults_are_keras():
     adam = Adam()
     assert (adam.learning_rate, adam.beta_1, adam.beta_2, adam.epsilon) == (1e-3, 0.9, 0.999, 1e-7)
@@ -35,8 +38,10 @@ def test_defaults_are_keras():
 
 def test_hyper_parameters_are_stored_as_floats():
     opt = Adam(learning_rate=np.float32(0.5), beta_1=0, beta_2=np.float64(0.5), epsilon=1)
-    assert opt.get_config() == {"learning_rate": 0.5, "beta_1": 0.0, "beta_2": 0.5, "epsilon": 1.0}
-    assert all(type(v) is float for v in opt.get_config().values())
+    assert opt.get_config() == {"learning_rate": 0.5, "beta_1": 0.0, "beta_2": 0.5, "epsilon": 1.0,
+                                "amsgrad": False, **NO_OPTIONS}
+    assert all(type(v) is float for k, v in opt.get_config().items()
+               if k != "amsgrad" and k not in NO_OPTIONS)
     assert SGD(momentum=np.int64(0)).momentum == 0.0
 
 
@@ -85,11 +90,11 @@ def test_get_class_and_instance():
 
 
 def test_get_unknown_names():
-    with pytest.raises(ValueError, match="Unknown optimizer 'adamw'. Did you mean 'adam'"):
-        optimizers.get("adamw")
+    with pytest.raises(ValueError, match="Unknown optimizer 'adamx'. Did you mean 'adam"):
+        optimizers.get("adamx")
     with pytest.raises(ValueError, match="Unknown optimizer 'rmsprp'. Did you mean 'rmsprop'"):
         optimizers.get("rmsprp")
-    with pytest.raises(ValueError, match="Known: adam, rmsprop, sgd"):
+    with pytest.raises(ValueError, match="Known: adagrad, adam, adamax, adamw, nadam, rmsprop, sgd"):
         optimizers.get("lbfgs")
 
 
@@ -124,8 +129,10 @@ def test_deserialize_reads_the_saved_form_of_densefit_1_0():
 
 
 def test_get_config_holds_exactly_the_signature_arguments():
-    assert SGD().get_config() == {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False}
-    assert RMSprop().get_config() == {"learning_rate": 0.001, "rho": 0.9, "epsilon": 1e-7}
+    assert SGD().get_config() == {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False,
+                                  **NO_OPTIONS}
+    assert RMSprop().get_config() == {"learning_rate": 0.001, "rho": 0.9, "epsilon": 1e-7,
+                                      **NO_OPTIONS}
 
 
 def test_docstrings_document_every_argument():
@@ -137,7 +144,7 @@ def test_docstrings_document_every_argument():
 
 def test_deserialize_rejects_unknown_classes():
     with pytest.raises(ValueError, match="unknown optimizer"):
-        optimizers.deserialize({"class_name": "AdamW", "config": {}})
+        optimizers.deserialize({"class_name": "Lion", "config": {}})
 
 
 # ------------------------------------------------------------------ training against the oracle
@@ -443,11 +450,13 @@ def test_core_arguments(opt):
     from densefit import _core
 
     args = opt.core_arguments()
+    options = {"amsgrad", *NO_OPTIONS, "schedule", "iterations", *_core.SLOTS}
     assert set(args) == {"rule", "learning_rate", "beta_1", "beta_2", "epsilon", "momentum",
-                         "nesterov", "rho"}
+                         "nesterov", "rho"} | options - ({"amsgrad"} if not isinstance(opt, Adam)
+                                                         else set())
     assert args["rule"] == _core.OPTIMIZERS[type(opt).__name__.lower()]
     for name, value in args.items():
-        if name != "rule":
+        if name not in ("rule",) and name not in options:
             assert value == opt.get_config().get(name, False if name == "nesterov" else 0.0)
 
 
@@ -470,3 +479,165 @@ def test_bind_refuses_a_second_live_model_but_not_the_same_or_a_dead_one():
     opt.bind(second)  # the first model is gone: its state is free to take
     with pytest.raises(ValueError, match="already trains model 'second'"):
         opt.bind(Model("third"))
+
+
+# ------------------------------------------------------------------ issue 10: the new rules, options, schedules
+
+from densefit import load_model  # noqa: E402
+from densefit.layers import Input  # noqa: E402
+from densefit.optimizers import AdamW, Adagrad, Adamax, Nadam, schedules  # noqa: E402
+from densefit.utils import set_random_seed  # noqa: E402
+
+
+def test_new_optimizers_have_keras_defaults_and_names():
+    assert AdamW().get_config() == {"learning_rate": 0.001, "weight_decay": 0.004,
+                                    "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
+                                    "amsgrad": False, "clipnorm": None, "clipvalue": None,
+                                    "global_clipnorm": None}
+    assert (Adagrad().learning_rate, Adagrad().initial_accumulator_value,
+            Adagrad().epsilon) == (0.001, 0.1, 1e-7)
+    for cls in (Adamax, Nadam):
+        opt = cls()
+        assert (opt.learning_rate, opt.beta_1, opt.beta_2, opt.epsilon) == (0.001, 0.9, 0.999,
+                                                                             1e-7)
+    for name, cls in (("adamw", AdamW), ("adagrad", Adagrad), ("adamax", Adamax),
+                      ("nadam", Nadam), ("AdamW", AdamW)):
+        assert type(optimizers.get(name)) is cls
+    for cls in (AdamW, Adagrad, Adamax, Nadam):
+        assert "{{" not in cls.__doc__
+        for name in cls().get_config():
+            assert f"{name}" in cls.__doc__ or name in ("beta_1", "beta_2"), (cls, name)
+
+
+@pytest.mark.parametrize("opt, names", [
+    (Adam(amsgrad=True), ("momentums", "velocities", "velocity_hats")),
+    (AdamW(), ("momentums", "velocities")), (Adagrad(), ("accumulators",)),
+    (Adamax(), ("momentums", "norms")), (Nadam(), ("momentums", "velocities"))], ids=repr)
+def test_new_slot_names_and_build(opt, names):
+    assert opt.slot_names == names
+    opt.build(np.zeros(4, np.float32))
+    for name in names:
+        start = 0.1 if isinstance(opt, Adagrad) else 0.0
+        assert_array_equal(getattr(opt, name), np.full(4, start, np.float32))
+
+
+@pytest.mark.parametrize("kwargs", [dict(clipnorm=1.0, clipvalue=1.0),
+                                    dict(clipnorm=1.0, global_clipnorm=1.0),
+                                    dict(clipvalue=1.0, global_clipnorm=1.0)])
+def test_only_one_clipping_option(kwargs):
+    with pytest.raises(ValueError, match="only one of clipnorm, clipvalue and global_clipnorm"):
+        Adam(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(clipnorm=0), "clipnorm"), (dict(clipvalue=-1), "clipvalue"),
+    (dict(global_clipnorm=float("nan")), "global_clipnorm"), (dict(weight_decay=-0.1),
+                                                              "weight_decay"),
+    (dict(learning_rate="schedule"), "learning_rate")])
+def test_bad_options_raise_naming_them(kwargs, name):
+    with pytest.raises((TypeError, ValueError), match=name):
+        Adam(**kwargs)
+
+
+def _small_model(optimizer, seed=0):
+    set_random_seed(seed)
+    model = Sequential([Input(shape=(4,)), Dense(6, activation="relu"), Dense(3)])
+    model.compile(optimizer=optimizer, loss=SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def _small_data():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+    return x, rng.integers(0, 3, 40)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Nadam(0.01), lambda: Adam(0.01, amsgrad=True), lambda: Adagrad(0.05),
+    lambda: Adamax(0.01), lambda: AdamW(0.01, clipnorm=0.5),
+    lambda: SGD(schedules.CosineDecayRestarts(0.1, 3), momentum=0.9, global_clipnorm=1.0),
+    lambda: Adam(schedules.PiecewiseConstantDecay([5, 9], [0.01, 0.005, 0.001])),
+    lambda: RMSprop(schedules.CosineDecay(0.0, 8, warmup_target=0.01, warmup_steps=4))],
+    ids=["nadam", "amsgrad", "adagrad", "adamax", "adamw-clipnorm", "sgd-restarts",
+         "adam-piecewise", "rmsprop-warmup"])
+def test_saved_model_continues_training_exactly(make, tmp_path):
+    """Every state array, Nadam's u_product and a schedule's place (iterations) are
+    saved: a loaded model's next epoch is the saved model's, bit for bit."""
+    x, y = _small_data()
+    model = _small_model(make())
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    model.save(tmp_path / "m.densefit")
+    again = load_model(tmp_path / "m.densefit")
+    assert again.optimizer.get_config() == model.optimizer.get_config()
+    assert again.optimizer.iterations == model.optimizer.iterations == 10
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    again.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    for a, b in zip(again.get_weights(), model.get_weights()):
+        assert_array_equal(a, b)
+    if isinstance(model.optimizer, Nadam):
+        assert model.optimizer.u_product == again.optimizer.u_product < 1
+
+
+def test_learning_rate_is_settable_between_epochs():
+    """A callback's new rate is what the next compiled call uses: with SGD and rate 0
+    from the second epoch on, the weights stop moving."""
+    from densefit.callbacks import LambdaCallback
+    x, y = _small_data()
+    model = _small_model(SGD(0.1))
+    seen = []
+
+    def on_epoch_end(epoch, logs):
+        seen.append(model.get_weights())
+        model.optimizer.learning_rate = 1e-30 if epoch == 0 else model.optimizer.learning_rate
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0,
+              callbacks=[LambdaCallback(on_epoch_end=on_epoch_end)])
+    assert model.optimizer.learning_rate == 1e-30
+    for a, b in zip(seen[1], seen[0]):
+        assert_allclose(a, b, rtol=0, atol=1e-20)
+    with pytest.raises(ValueError, match="learning_rate"):
+        model.optimizer.learning_rate = -1.0
+
+
+def test_schedule_config_round_trip_and_current_rate():
+    opt = Adam(schedules.ExponentialDecay(0.1, 10, 0.5, staircase=True))
+    config = opt.get_config()
+    assert config["learning_rate"] == {"class_name": "ExponentialDecay", "config": {
+        "initial_learning_rate": 0.1, "decay_steps": 10.0, "decay_rate": 0.5,
+        "staircase": True, "name": "ExponentialDecay"}}
+    again = Adam.from_config(config)
+    assert again.get_config() == config
+    opt.iterations = 25
+    assert opt.learning_rate == pytest.approx(0.025)  # the next step's, as Keras' is
+    with pytest.raises(ValueError, match="values must have one entry more"):
+        schedules.PiecewiseConstantDecay([1, 2], [0.1])
+    with pytest.raises(ValueError, match="decay_steps"):
+        schedules.CosineDecay(0.1, 0)
+
+
+def test_a_python_callable_learning_rate_is_evaluated_per_step():
+    """Any callable of the step works (one return to Python per batch): the same
+    rates as the compiled schedule give the same training."""
+    x, y = _small_data()
+    steps = []
+
+    def rate(step):
+        steps.append(step)
+        return 0.1 * 0.5 ** (step / 4)
+
+    by_python = _small_model(SGD(rate))
+    by_core = _small_model(SGD(schedules.ExponentialDecay(0.1, 4, 0.5)))
+    for model in (by_python, by_core):
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert sorted(set(steps)) == list(range(10))  # each step (and the first at the start)
+    assert by_python.optimizer.rate_per_batch and not by_core.optimizer.rate_per_batch
+    for a, b in zip(by_python.get_weights(), by_core.get_weights()):
+        assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="Python callable, which a config cannot hold"):
+        by_python.get_compile_config()
+
+
+def test_a_callable_returning_a_bad_rate_is_refused():
+    x, y = _small_data()
+    model = _small_model(SGD(lambda step: -1.0))
+    with pytest.raises(ValueError, match="learning-rate schedule's value"):
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)

@@ -349,7 +349,7 @@ def _edit(config, *keys, value=None, delete=False):
     (("model",), None, True, "config is invalid"),
     (("model", "class_name"), "Functional", False, "unknown model class"),
     (("seed_state",), {"bit_generator": "MT19937"}, False, "PCG64"),
-    (("compile", "optimizer", "class_name"), "Adagrad", False, "unknown optimizer"),
+    (("compile", "optimizer", "class_name"), "Lion", False, "unknown optimizer"),
     (("compile", "optimizer", "config", "learning_rate"), -1, False, "learning_rate"),
     (("compile", "loss", "class_name"), "CosineSimilarity", False, "unknown loss"),
 ], ids=["no-units", "activation", "units", "dtype", "no-model", "model-class", "rng", "optimizer",

@@ -11,11 +11,16 @@ cdef extern from "densefit.h" nogil:
         DF_METRIC_NONE, DF_METRIC_SPARSE_ACCURACY, DF_METRIC_CATEGORICAL_ACCURACY
         DF_METRIC_BINARY_ACCURACY, DF_N_METRICS
         DF_OPT_SGD, DF_OPT_ADAM, DF_OPT_RMSPROP, DF_N_OPTIMIZERS
+        DF_N_SLOTS, DF_SLOT_MOMENTUMS, DF_SLOT_VELOCITIES
+        DF_SCHEDULE_CONSTANT, DF_SCHEDULE_PIECEWISE_CONSTANT, DF_N_SCHEDULES
 
     const char *df_activation_name(int code)
     const char *df_loss_name(int code)
     const char *df_metric_name(int code)
     const char *df_optimizer_rule_name(int code)
+    const char *df_slot_name(int code)
+    const char *df_schedule_name(int code)
+    unsigned df_optimizer_slots(int rule, double momentum, int amsgrad)
     int df_loss_uses_labels(int loss)
     int df_activation_needs_input(int act)
     enum: DF_MAX_ROWS
@@ -56,13 +61,25 @@ cdef extern from "densefit.h" nogil:
         int ignore_class_set
         int32_t ignore_class
 
+    ctypedef struct df_schedule:
+        int kind
+        double initial_learning_rate, decay_steps, decay_rate, end_learning_rate, power
+        double alpha, warmup_target, warmup_steps, t_mul, m_mul
+        int staircase, cycle
+        int n_boundaries
+        const double *boundaries
+        const double *values
+
+    double df_learning_rate(const df_schedule *schedule, double constant, int64_t step)
+
     ctypedef struct df_optimizer_state:
         int rule
         double learning_rate, beta_1, beta_2, epsilon, momentum, rho
-        int nesterov
+        int nesterov, amsgrad
+        double weight_decay, clipnorm, global_clipnorm, clipvalue, u_product
+        df_schedule schedule
         int64_t iterations
-        void *momentums
-        void *velocities
+        void *slots[DF_N_SLOTS]
 
     void df_activation_forward_f32(int act, double slope, float *z, int64_t rows, int64_t cols)
     void df_activation_forward_f64(int act, double slope, double *z, int64_t rows, int64_t cols)
@@ -104,6 +121,8 @@ cdef extern from "densefit.h" nogil:
                         double learning_rate, double rho, double epsilon)
     void df_rmsprop_f64(double *w, const double *g, double *mean_square, int64_t n,
                         double learning_rate, double rho, double epsilon)
+    void df_optimizer_step_f32(const df_net *net, df_optimizer_state *optimizer)
+    void df_optimizer_step_f64(const df_net *net, df_optimizer_state *optimizer)
     int64_t df_train_batches_f32(const df_net *net, df_work *work, const df_objective *objective,
                                  df_optimizer_state *optimizer, const float *x, const void *y,
                                  const int64_t *order, int64_t n, int64_t batch_size,

@@ -45,6 +45,15 @@ ACTIVATIONS = _names(df_activation_name, DF_N_ACTIVATIONS)
 LOSSES = _names(df_loss_name, DF_N_LOSSES)
 METRICS = _names(df_metric_name, DF_N_METRICS)
 OPTIMIZERS = _names(df_optimizer_rule_name, DF_N_OPTIMIZERS)
+SLOTS = _names(df_slot_name, DF_N_SLOTS)  # optimizer state arrays, by Keras' names
+SCHEDULES = _names(df_schedule_name, DF_N_SCHEDULES)
+
+
+def rule_slots(rule, momentum=0.0, bint amsgrad=False):
+    """The names of the state arrays (of SLOTS) a rule keeps with these settings."""
+    cdef unsigned mask = df_optimizer_slots(_code(rule, DF_N_OPTIMIZERS, "rule"),
+                                            _real(momentum, "momentum"), amsgrad)
+    return tuple(name for name, code in SLOTS.items() if mask & (1u << code))
 
 # The activations whose derivative reads their input z, not only their output
 NEEDS_INPUT = frozenset(name for name, code in ACTIVATIONS.items()
@@ -795,6 +804,56 @@ cdef object _slot(object value, str name, bint used, int rule, Network network):
     return s
 
 
+_SCHEDULE_REALS = ("initial_learning_rate", "decay_steps", "decay_rate", "end_learning_rate",
+                   "power", "alpha", "warmup_steps", "t_mul", "m_mul")
+
+
+cdef class Schedule:
+    """A learning-rate schedule as the core evaluates it (the C df_schedule).
+
+    kind: a code of SCHEDULES; then its arguments by Keras' names (a kind reads
+    only its own; CosineDecayRestarts' first_decay_steps is decay_steps;
+    warmup_target None is no warmup), boundaries and values for
+    PiecewiseConstantDecay (n and n + 1 numbers)."""
+    cdef df_schedule schedule
+    cdef readonly object boundaries, values
+
+    def __cinit__(self, kind=0, boundaries=(), values=(0.0,), bint staircase=False,
+                  bint cycle=False, warmup_target=None, **reals):
+        self.schedule.kind = _code(kind, DF_N_SCHEDULES, "kind")
+        for name in reals:
+            if name not in _SCHEDULE_REALS:
+                raise TypeError(f"unknown schedule argument {name!r}")
+        s = &self.schedule
+        s.initial_learning_rate = _real(reals.get("initial_learning_rate", 0.0),
+                                        "initial_learning_rate")
+        s.decay_steps = _real(reals.get("decay_steps", 1.0), "decay_steps")
+        s.decay_rate = _real(reals.get("decay_rate", 0.0), "decay_rate")
+        s.end_learning_rate = _real(reals.get("end_learning_rate", 0.0), "end_learning_rate")
+        s.power = _real(reals.get("power", 1.0), "power")
+        s.alpha = _real(reals.get("alpha", 0.0), "alpha")
+        s.warmup_steps = _real(reals.get("warmup_steps", 0.0), "warmup_steps")
+        s.t_mul = _real(reals.get("t_mul", 2.0), "t_mul")
+        s.m_mul = _real(reals.get("m_mul", 1.0), "m_mul")
+        s.warmup_target = (float("nan") if warmup_target is None
+                           else _real(warmup_target, "warmup_target"))
+        s.staircase, s.cycle = staircase, cycle
+        # C reads n_boundaries boundaries and n_boundaries + 1 values
+        self.boundaries = np.ascontiguousarray(boundaries, np.float64).reshape(-1)
+        self.values = np.ascontiguousarray(values, np.float64).reshape(-1)
+        if self.values.shape[0] != self.boundaries.shape[0] + 1:
+            raise ValueError("values must have one entry more than boundaries")
+        s.n_boundaries = self.boundaries.shape[0]
+        s.boundaries = <const double *>_data(self.boundaries)
+        s.values = <const double *>_data(self.values)
+
+    def __call__(self, step, constant=0.0):
+        """The learning rate at ``step`` (Keras' ``schedule(step)``); ``constant`` for
+        the constant kind."""
+        return df_learning_rate(&self.schedule, _real(constant, "constant"),
+                                _int64(step, "step"))
+
+
 cdef class OptimizerState:
     """An optimizer's rule, hyper-parameters and state for one network (the C
     df_optimizer_state), updated in place by train_batches.
@@ -803,17 +862,21 @@ cdef class OptimizerState:
     beta_1, beta_2, epsilon, momentum, rho: finite; a rule reads only its own
     (Adam: beta_1, beta_2, epsilon; SGD: momentum, nesterov; RMSprop: rho,
     epsilon).  iterations: the steps taken so far (>= 0).  momentums,
-    velocities: the state, with Keras' names -- Adam's m and v; SGD's velocity
-    is momentums (only when momentum is not 0); RMSprop's mean square is
-    velocities -- each a writeable 1-d array of the network's dtype and
-    n_params entries, distinct from each other and the network's buffers, or
-    None where the rule keeps none."""
+    velocities and the keyword-only velocity_hats, accumulators, norms: the
+    state arrays (SLOTS), with Keras' names, each a writeable 1-d array of the
+    network's dtype and n_params entries, distinct from each other and the
+    network's buffers, for each slot the rule keeps (rule_slots) and None for
+    the others.  amsgrad, weight_decay, clipnorm, global_clipnorm, clipvalue
+    (0: off), u_product (Nadam's), schedule (a Schedule, or None for the
+    constant learning_rate): see df_optimizer_state."""
     cdef df_optimizer_state state
-    cdef readonly object momentums, velocities
-    cdef readonly object owner
+    cdef readonly object slots, owner, schedule
 
     def __cinit__(self, Network network not None, rule, learning_rate, beta_1, beta_2, epsilon,
-                  momentum, bint nesterov, rho, iterations, momentums, velocities):
+                  momentum, bint nesterov, rho, iterations, momentums, velocities, *,
+                  velocity_hats=None, accumulators=None, norms=None, bint amsgrad=False,
+                  weight_decay=0.0, clipnorm=0.0, global_clipnorm=0.0, clipvalue=0.0,
+                  u_product=1.0, Schedule schedule=None):
         cdef int c_rule = _code(rule, DF_N_OPTIMIZERS, "rule")
         cdef int64_t c_iterations = _int64(iterations, "iterations")
         self.state.learning_rate = _real(learning_rate, "learning_rate")
@@ -822,22 +885,41 @@ cdef class OptimizerState:
         self.state.epsilon = _real(epsilon, "epsilon")
         self.state.momentum = _real(momentum, "momentum")
         self.state.rho = _real(rho, "rho")
+        self.state.weight_decay = _real(weight_decay, "weight_decay")
+        self.state.clipnorm = _real(clipnorm, "clipnorm")
+        self.state.global_clipnorm = _real(global_clipnorm, "global_clipnorm")
+        self.state.clipvalue = _real(clipvalue, "clipvalue")
+        self.state.u_product = _real(u_product, "u_product")
         if c_iterations < 0:
             raise ValueError(f"iterations must be >= 0, got {c_iterations}")
-        uses_momentums = c_rule == DF_OPT_ADAM or (c_rule == DF_OPT_SGD
-                                                   and self.state.momentum != 0)
-        uses_velocities = c_rule == DF_OPT_ADAM or c_rule == DF_OPT_RMSPROP
-        self.momentums = _slot(momentums, "momentums", uses_momentums, c_rule, network)
-        self.velocities = _slot(velocities, "velocities", uses_velocities, c_rule, network)
-        if self.momentums is not None and self.velocities is not None \
-                and np.shares_memory(self.momentums, self.velocities):  # one array twice too
-            raise ValueError("momentums and velocities must not share memory")
+        used = rule_slots(c_rule, self.state.momentum, amsgrad)
+        given = dict(momentums=momentums, velocities=velocities, velocity_hats=velocity_hats,
+                     accumulators=accumulators, norms=norms)
+        self.slots = {name: _slot(given[name], name, name in used, c_rule, network)
+                      for name in SLOTS}
+        kept = [(n, a) for n, a in self.slots.items() if a is not None]
+        for i in range(len(kept)):
+            for j in range(i):
+                if np.shares_memory(kept[i][1], kept[j][1]):  # one array twice too
+                    raise ValueError(f"{kept[j][0]} and {kept[i][0]} must not share memory")
         self.owner = network
+        self.schedule = schedule if schedule is not None else Schedule()
+        self.state.schedule = (<Schedule>self.schedule).schedule
         self.state.rule = c_rule
         self.state.nesterov = nesterov
+        self.state.amsgrad = amsgrad
         self.state.iterations = c_iterations
-        self.state.momentums = _data(self.momentums) if self.momentums is not None else NULL
-        self.state.velocities = _data(self.velocities) if self.velocities is not None else NULL
+        for name, code in SLOTS.items():
+            a = self.slots[name]
+            self.state.slots[code] = _data(a) if a is not None else NULL
+
+    @property
+    def momentums(self):
+        return self.slots["momentums"]
+
+    @property
+    def velocities(self):
+        return self.slots["velocities"]
 
     @property
     def rule(self):
@@ -848,6 +930,40 @@ cdef class OptimizerState:
     def iterations(self):
         """The optimizer steps taken so far, advanced by train_batches."""
         return self.state.iterations
+
+    @property
+    def u_product(self):
+        """Nadam's product of its momentum schedule, advanced by each step."""
+        return self.state.u_product
+
+    @property
+    def learning_rate(self):
+        """The constant learning rate (used when there is no schedule); settable
+        between calls."""
+        return self.state.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self.state.learning_rate = _real(value, "learning_rate")
+
+
+cdef void _optimizer_step(floating *tag, Network network, OptimizerState state):
+    with nogil:
+        if floating is float:
+            df_optimizer_step_f32(&network.net, &state.state)
+        else:
+            df_optimizer_step_f64(&network.net, &state.state)
+
+
+def optimizer_step(Network network not None, OptimizerState state not None):
+    """One step of ``state``'s rule from the gradients in ``network.grads`` (clipped
+    in place first, as in training), in place on the parameters and the state."""
+    if state.owner is not network:
+        raise ValueError("optimizer state must belong to the network")
+    if _is_f64(network.params):
+        _optimizer_step(F64, network, state)
+    else:
+        _optimizer_step(F32, network, state)
 
 
 cdef class Dataset:
@@ -967,8 +1083,7 @@ def train_batches(Network network not None, Workspace work not None,
     # send later batches' indices out of bounds
     state = optimizer_state
     written = [(network.params, "the network's params"), (network.grads, "the network's grads")]
-    written += [(s, name) for s, name in ((state.momentums, "momentums"),
-                                          (state.velocities, "velocities")) if s is not None]
+    written += [(s, name) for name, s in state.slots.items() if s is not None]
     written += [(losses, "batch_loss"), (metrics, "batch_metric")]
     others = written + [(order, "order"), (data.x, "x"), (data.y, "y")]
     for i in range(len(written)):

@@ -344,6 +344,109 @@ def rmsprop_update(w, g, mean_square, learning_rate, rho, epsilon):
     w -= learning_rate * g / np.sqrt(mean_square + epsilon)
 
 
+def amsgrad_update(w, g, m, v, v_hat, step, learning_rate, beta_1, beta_2, epsilon):
+    """Keras 3's Adam with ``amsgrad=True``: the running maximum of v in its place."""
+    alpha = learning_rate * np.sqrt(1 - beta_2 ** step) / (1 - beta_1 ** step)
+    m += (g - m) * (1 - beta_1)
+    v += (g * g - v) * (1 - beta_2)
+    np.maximum(v_hat, v, out=v_hat)
+    w -= alpha * m / (np.sqrt(v_hat) + epsilon)
+
+
+def adagrad_update(w, g, accumulator, learning_rate, epsilon):
+    """Keras' Adagrad."""
+    accumulator += g * g
+    w -= learning_rate * g / np.sqrt(accumulator + epsilon)
+
+
+def adamax_update(w, g, m, u, step, learning_rate, beta_1, beta_2, epsilon):
+    """Keras' Adamax; ``step`` counts from 1."""
+    m += (g - m) * (1 - beta_1)
+    np.maximum(beta_2 * u, np.abs(g), out=u)
+    w -= learning_rate * m / ((1 - beta_1 ** step) * (u + epsilon))
+
+
+def nadam_u_product(u_product, step, beta_1):
+    """Nadam's running product of its momentum schedule after step ``step`` (from 1)."""
+    return u_product * beta_1 * (1 - 0.5 * 0.96 ** step)
+
+
+def nadam_update(w, g, m, v, step, u_product, learning_rate, beta_1, beta_2, epsilon):
+    """Keras' Nadam; ``u_product`` is the product after this step (nadam_u_product)."""
+    u_t = beta_1 * (1 - 0.5 * 0.96 ** step)
+    u_t1 = beta_1 * (1 - 0.5 * 0.96 ** (step + 1))
+    m += (g - m) * (1 - beta_1)
+    v += (g * g - v) * (1 - beta_2)
+    m_hat = u_t1 * m / (1 - u_product * u_t1) + (1 - u_t) * g / (1 - u_product)
+    v_hat = v / (1 - beta_2 ** step)
+    w -= m_hat * learning_rate / (np.sqrt(v_hat) + epsilon)
+
+
+def weight_decay(w, learning_rate, weight_decay):
+    """Keras' decoupled weight decay, before the update: w -= w * wd * lr."""
+    w -= w * weight_decay * learning_rate
+
+
+def clip_by_norm(g, clip):
+    """``g * clip / max(norm(g), clip)``: Keras' clipnorm for one variable, and its
+    global_clipnorm for all of them as one vector."""
+    g *= clip / max(np.sqrt(np.sum(np.square(g, dtype=np.float64))), clip)
+
+
+# ------------------------------------------------------------------ learning-rate schedules
+
+def exponential_decay(step, initial_learning_rate, decay_steps, decay_rate, staircase=False):
+    p = step / decay_steps
+    return initial_learning_rate * decay_rate ** (np.floor(p) if staircase else p)
+
+
+def inverse_time_decay(step, initial_learning_rate, decay_steps, decay_rate, staircase=False):
+    p = step / decay_steps
+    return initial_learning_rate / (1 + decay_rate * (np.floor(p) if staircase else p))
+
+
+def piecewise_constant_decay(step, boundaries, values):
+    return values[int(np.searchsorted(boundaries, step, side="left"))]
+
+
+def polynomial_decay(step, initial_learning_rate, decay_steps, end_learning_rate=0.0001,
+                     power=1.0, cycle=False):
+    if cycle:
+        decay_steps = decay_steps * (1 if step == 0 else np.ceil(step / decay_steps))
+    else:
+        step = min(step, decay_steps)
+    return ((initial_learning_rate - end_learning_rate) * (1 - step / decay_steps) ** power
+            + end_learning_rate)
+
+
+def _cosine(fraction, alpha):
+    return (1 - alpha) * 0.5 * (1 + np.cos(np.pi * fraction)) + alpha
+
+
+def cosine_decay(step, initial_learning_rate, decay_steps, alpha=0.0, warmup_target=None,
+                 warmup_steps=0):
+    if warmup_target is None:
+        return initial_learning_rate * _cosine(min(step, decay_steps) / decay_steps, alpha)
+    step = min(step, decay_steps + warmup_steps)
+    if step < warmup_steps:
+        return (warmup_target - initial_learning_rate) * step / warmup_steps \
+            + initial_learning_rate
+    return warmup_target * _cosine((step - warmup_steps) / decay_steps, alpha)
+
+
+def cosine_decay_restarts(step, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0,
+                          alpha=0.0):
+    fraction = step / first_decay_steps
+    if t_mul == 1:
+        restart = np.floor(fraction)
+        fraction -= restart
+    else:
+        restart = np.floor(np.log(1 - fraction * (1 - t_mul)) / np.log(t_mul))
+        fraction = (fraction - (1 - t_mul ** restart) / (1 - t_mul)) / t_mul ** restart
+    cosine = 0.5 * m_mul ** restart * (1 + np.cos(np.pi * fraction))
+    return initial_learning_rate * ((1 - alpha) * cosine + alpha)
+
+
 # ------------------------------------------------------------------ initialisation
 
 def glorot_uniform(fan_in, fan_out, rng, dtype=np.float32):
@@ -387,7 +490,11 @@ class MLP:
     """
 
     def __init__(self, layers, loss, fused_output, slope, learning_rate, beta_1, beta_2,
-                 epsilon):
+                 epsilon, amsgrad=False, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
+        if amsgrad or any(v is not None for v in (weight_decay, clipnorm, clipvalue,
+                                                  global_clipnorm)):
+            raise NotImplementedError("the reference trainer runs plain Adam")
         self.kernels = [k.copy() for k, _, _ in layers]
         self.biases = [b.copy() for _, b, _ in layers]
         self.activations = [a for _, _, a in layers]

@@ -55,7 +55,7 @@ _LAYER_CONFIG_BYTES = 1024  # what one layer's config may take in config.json
 _MAX_CONFIG_BYTES = MAX_LAYERS * _LAYER_CONFIG_BYTES + 2**16  # config.json's largest size
 _MAX_MEMBER_BYTES = 2**34  # no real model is near 16 GiB; a larger claim is a corrupt file
 _NPY_SLACK = 2**12  # an .npy header and its zip entry, beyond the array's bytes
-_MAX_ARRAYS = 3  # in weights.npz: the parameters and at most two optimizer slots
+_MAX_ARRAYS = 4  # in weights.npz: the parameters and at most three optimizer slots
 _WHAT = {"model": "model file", "weights": "weights file"}
 _CANNOT_READ = {"model": "cannot read the model file", "weights": "cannot read weights"}
 _EXAMPLE_NAME = {"model": "model.densefit", "weights": "model.weights.npz"}
@@ -199,6 +199,9 @@ def save_model(model, filepath):
         config["compile"] = compile_config
         store = dict(state["optimizer_variables"])
         config["optimizer_iterations"] = int(store.pop("iterations"))
+        # other scalar state (Nadam's u_product) goes in the config beside iterations
+        config.update({_OPTIMIZER_PREFIX + name: float(store.pop(name)) for name in list(store)
+                       if np.ndim(store[name]) == 0})
         arrays.update({_OPTIMIZER_PREFIX + name: value for name, value in store.items()})
     text = json.dumps(config, indent=1)
     if len(text) > _MAX_CONFIG_BYTES:
@@ -516,7 +519,9 @@ def _restore_optimizer(model, config, arrays):
     if store:  # trained: the state belongs to the weights just loaded
         # build takes the flat parameter array or any of its shape and dtype
         optimizer.build(np.empty(model.count_params(), model.dtype))
-        optimizer.load_own_variables(dict(store, iterations=iterations))
+        scalars = {name[len(_OPTIMIZER_PREFIX):]: value for name, value in config.items()
+                   if name.startswith(_OPTIMIZER_PREFIX) and name != "optimizer_iterations"}
+        optimizer.load_own_variables(dict(store, **scalars, iterations=iterations))
     else:
         optimizer.iterations = validation.integer(iterations, "iterations", low=0,
                                                   high=optimizers.MAX_ITERATIONS)

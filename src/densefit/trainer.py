@@ -100,7 +100,8 @@ class Trainer:
         """Choose how the model trains (Keras' defaults: RMSprop, no metrics).
 
         Args:
-            optimizer: an ``Optimizer`` or its name (``"adam"``, ``"sgd"``, ``"rmsprop"``).
+            optimizer: an ``Optimizer`` or its name (``"adam"``, ``"sgd"``, ``"rmsprop"``,
+                ``"adamw"``, ``"adagrad"``, ``"adamax"``, ``"nadam"``).
             loss: a ``Loss`` or its Keras name (``"sparse_categorical_crossentropy"`` ...).
             metrics: None or a list of one metric name (``["accuracy"]``).
 
@@ -231,10 +232,7 @@ class Trainer:
         params = self._network.params
         with self._step_lock.stepping():  # a reader sees the old state or the new, whole
             self.optimizer.build(params)
-        return _core.OptimizerState(self._network, **self.optimizer.core_arguments(),
-                                    iterations=self.optimizer.iterations,
-                                    momentums=self.optimizer.momentums,
-                                    velocities=self.optimizer.velocities)
+        return _core.OptimizerState(self._network, **self.optimizer.core_arguments())
 
     # ------------------------------------------------------------ evaluate, predict
 

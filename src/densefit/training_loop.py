@@ -3,7 +3,8 @@
 Each epoch runs as a few compiled calls (``_core.train_batches``), each sized
 by a ``ChunkClock`` to take about ``CHUNK_SECONDS``, so Ctrl-C and the progress
 bar stay responsive while Python costs tens of microseconds per call, not per
-batch.  A callback with batch hooks makes every call one batch long.
+batch.  A callback with batch hooks, or a learning rate that is a Python
+callable, makes every call one batch long.
 """
 import time
 import warnings
@@ -81,11 +82,17 @@ class BatchRunner:
         were applied (fewer when one's loss or step is not finite)."""
         with self.lock.stepping():
             try:
+                if not self.optimizer.schedule_in_core:
+                    # a callback's new rate, or a Python callable's for this batch
+                    self.optimizer.iterations = self.state.iterations
+                    self.state.learning_rate = self.optimizer.learning_rate
                 return _core.train_batches(self.network, self.work, self.objective, self.state,
                                            self.data, order, self.batch_size, done, end,
                                            self.logs.losses[done:], self.logs.metrics[done:])
             finally:
                 self.optimizer.iterations = self.state.iterations
+                if hasattr(self.optimizer, "u_product"):
+                    self.optimizer.u_product = self.state.u_product
 
     def epoch_order(self, generator, shuffle):
         """The epoch's sample order: a permutation drawn from ``generator`` (the
@@ -101,7 +108,8 @@ def run_epochs(model, runner, callbacks, progress, epochs, initial_epoch, shuffl
     """Keras' fit loop from ``initial_epoch`` to ``epochs``; ``validate()`` gives the
     ``val_`` logs after each epoch (or is None).  Stops when a callback sets
     ``model.stop_training`` or a batch could not be applied."""
-    clock = ChunkClock(progress.chunk, callbacks.needs_batches)
+    # a Python learning-rate callable is evaluated before each batch, as a batch hook
+    clock = ChunkClock(progress.chunk, callbacks.needs_batches or runner.optimizer.rate_per_batch)
     logs = {}
     callbacks.on_train_begin({})
     try:

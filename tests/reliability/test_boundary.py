@@ -38,8 +38,10 @@ OTHER_DTYPES = [np.float16, np.float32, np.float64, np.int32, np.int64, np.uint8
                 object, np.complex128, "U3"]
 ALLOWED = (TypeError, ValueError, MemoryError)
 KERAS_SLOPE = activations.LEAKY_RELU_SLOPE  # Keras' defaults, where the value is not the point
-KERAS_ADAM = optimizers.Adam().get_config()
-KERAS_RMSPROP = optimizers.RMSprop().get_config()
+KERAS_ADAM = {k: v for k, v in optimizers.Adam().get_config().items()
+              if k in ("learning_rate", "beta_1", "beta_2", "epsilon")}
+KERAS_RMSPROP = {k: v for k, v in optimizers.RMSprop().get_config().items()
+                 if k in ("learning_rate", "rho", "epsilon")}
 
 JUNK = [None, 0, 1, -1, 1.5, float("nan"), 2**70, -(2**70), 10**400, "abc", b"x", [],
         [[1.0, 2.0]], (), {}, np.float32(1.0), np.int64(3), np.array(2.0)]

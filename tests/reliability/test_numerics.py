@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from densefit import Sequential, _core, losses
+from densefit import Sequential, _core, losses, optimizers
 from densefit.activations import LEAKY_RELU_SLOPE as KERAS_SLOPE  # leaky_relu's default
 from densefit.layers import Dense, Input
 from densefit.optimizers import SGD, Adam, RMSprop
@@ -242,7 +242,9 @@ def test_a_non_finite_loss_stops_before_its_batch():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("kind", ["sgd", "sgd-momentum", "nesterov", "adam", "rmsprop"])
+@pytest.mark.parametrize("kind", ["sgd", "sgd-momentum", "nesterov", "adam", "rmsprop",
+                                  "adamw", "amsgrad", "adagrad", "adamax", "nadam",
+                                  "adam-clipnorm", "sgd-decay"])
 def test_core_refuses_an_overflowing_step(dtype, kind):
     """The check in the compiled loop itself: with a finite loss and gradient but a
     learning rate of the type's maximum, train_batches applies no step, writes
@@ -252,7 +254,11 @@ def test_core_refuses_an_overflowing_step(dtype, kind):
     net = _core.Network(list(units), [0], [0.2], params, np.zeros(6, dtype))
     optimizer = {"sgd": SGD(), "sgd-momentum": SGD(momentum=0.9),
                  "nesterov": SGD(momentum=0.9, nesterov=True),
-                 "adam": Adam(), "rmsprop": RMSprop()}[kind]
+                 "adam": Adam(), "rmsprop": RMSprop(), "adamw": optimizers.AdamW(),
+                 "amsgrad": Adam(amsgrad=True), "adagrad": optimizers.Adagrad(),
+                 "adamax": optimizers.Adamax(), "nadam": optimizers.Nadam(),
+                 "adam-clipnorm": Adam(clipnorm=1.0),
+                 "sgd-decay": SGD(weight_decay=0.1)}[kind]
     names = optimizer.slot_names  # the state arrays its rule keeps
     work = _core.Workspace(net, 4, False)
     data = _core.Dataset(net, np.full((4, 2), 10, dtype), np.full((4, 2), -10, dtype), False)
@@ -261,13 +267,12 @@ def test_core_refuses_an_overflowing_step(dtype, kind):
 
     def step(learning_rate):
         # some optimizer state (Adam's v stays 0), to see that it is not written
-        momentums = np.full(6, 0.5, dtype) if "momentums" in names else None
-        velocities = (np.full(6, 0.5 if kind == "rmsprop" else 0.0, dtype)
-                      if "velocities" in names else None)
+        slots = {name: np.full(6, 0.0 if name == "velocities" and "adam" in kind else 0.5,
+                               dtype) for name in names}
         state = _core.OptimizerState(net, **dict(optimizer.core_arguments(),
-                                                 learning_rate=learning_rate),
-                                     iterations=0, momentums=momentums, velocities=velocities)
-        arrays = [a for a in (params, momentums, velocities) if a is not None]
+                                                 learning_rate=learning_rate, iterations=0,
+                                                 **slots))
+        arrays = [params, *slots.values()]
         before = [a.copy() for a in arrays]
         done = _core.train_batches(net, work, objective, state, data, np.arange(4), 4, 0, 1,
                                    losses_, np.zeros(1))
