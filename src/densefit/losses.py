@@ -178,7 +178,22 @@ class SparseCategoricalCrossentropy(Loss):
         return np.ascontiguousarray(y, dtype=np.int32)
 
 
-class CategoricalCrossentropy(Loss):
+class _Smoothed(Loss):
+    """A cross-entropy whose targets may be smoothed (Keras' ``label_smoothing``):
+    the subclass's docstring says towards what."""
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, name=None):
+        super().__init__(from_logits, name)
+        self.label_smoothing = validation.real(label_smoothing, "label_smoothing", 0, 1)
+
+    def core_options(self):
+        return {"label_smoothing": self.label_smoothing}
+
+    def get_config(self):
+        return dict(super().get_config(), label_smoothing=self.label_smoothing)
+
+
+class CategoricalCrossentropy(_Smoothed):
     """Cross-entropy against one-hot (or probability) targets of shape (n, classes).
 
     As in Keras, the targets are not checked to be one-hot or to sum to 1: any
@@ -197,18 +212,8 @@ class CategoricalCrossentropy(Loss):
     fusable_output = "softmax"
     logits_kernel, probs_kernel = "ce_logits", "ce_probs"
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, name=None):
-        super().__init__(from_logits, name)
-        self.label_smoothing = validation.real(label_smoothing, "label_smoothing", 0, 1)
 
-    def core_options(self):
-        return {"label_smoothing": self.label_smoothing}
-
-    def get_config(self):
-        return dict(super().get_config(), label_smoothing=self.label_smoothing)
-
-
-class BinaryCrossentropy(Loss):
+class BinaryCrossentropy(_Smoothed):
     """Cross-entropy of independent binary outputs against targets in [0, 1].
 
     Args:
@@ -219,16 +224,6 @@ class BinaryCrossentropy(Loss):
 
     fusable_output = "sigmoid"
     logits_kernel, probs_kernel = "bce_logits", "bce_probs"
-
-    def __init__(self, from_logits=False, label_smoothing=0.0, name=None):
-        super().__init__(from_logits, name)
-        self.label_smoothing = validation.real(label_smoothing, "label_smoothing", 0, 1)
-
-    def core_options(self):
-        return {"label_smoothing": self.label_smoothing}
-
-    def get_config(self):
-        return dict(super().get_config(), label_smoothing=self.label_smoothing)
 
     def check_targets(self, y, name="y"):
         super().check_targets(y, name)
