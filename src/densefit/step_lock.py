@@ -33,8 +33,8 @@ class StepLock:
         self._stepping = False  # a step runs, or waits for the readers to leave
         # a sequence count, as a seqlock's: odd while a step may be writing (set before
         # the step begins, under the GIL), so a reader can run without the lock and
-        # know afterwards whether a step overlapped it
-        self._generation = 0
+        # know afterwards whether a step overlapped it (read-only outside this class)
+        self.generation = 0
         self._reading = _Held(self._enter_reading, self._leave_reading)
         self._step = _Held(self._enter_stepping, self._leave_stepping)
 
@@ -50,10 +50,10 @@ class StepLock:
         """``function(*args)``, a pure read of the weights, for the weights of one step:
         run at once without the lock (the common case, and predict's microsecond
         path), and again inside ``reading()`` when a step ran or began meanwhile."""
-        generation = self._generation
+        generation = self.generation
         if not generation & 1:
             result = function(*args)
-            if self._generation == generation:
+            if self.generation == generation:
                 return result
         with self._reading:
             return function(*args)
@@ -90,11 +90,11 @@ class StepLock:
                 self._stepping = False
                 self._changed.notify_all()
                 raise
-            self._generation += 1  # odd: the step may write from now on
+            self.generation += 1  # odd: the step may write from now on
 
     def _leave_stepping(self):
         with self._changed:
-            self._generation += 1  # even: the step has written all it will
+            self.generation += 1  # even: the step has written all it will
             self._stepping = False
             self._admitted = self._waiting
             self._changed.notify_all()

@@ -292,14 +292,18 @@ class Trainer:
         if not _core.accepts(network, x):  # the per-call fast path skips conversion
             x = self._model_inputs(x, "x", check_finite=False)
             network = self._network
-        # the weights of one step if another thread's fit is running; one compiled call
-        # (inference.parts' first test) inline: a sample costs ~1 us.  Both paths
-        # screen x for NaN/inf and the outputs in C.
+        # the weights of one step if another thread's fit is running (StepLock.read,
+        # written out here: a sample costs ~1 us, and the call would add 10%); one
+        # compiled call (inference.parts' first test) inline.  Both paths screen x for
+        # NaN/inf and the outputs in C.
+        lock = self._step_lock
+        generation = lock.generation
         if len(x) < 2 * capacity:  # (check_finite, out, return_nonfinite)
-            out, bad = self._step_lock.read(_core.predict, network, x, capacity, True, None,
-                                            True)
+            out, bad = _core.predict(network, x, capacity, True, None, True)
+            if generation & 1 or lock.generation != generation:
+                out, bad = lock.read(_core.predict, network, x, capacity, True, None, True)
         else:
-            out, bad = self._step_lock.read(inference.predict, network, x, capacity)
+            out, bad = lock.read(inference.predict, network, x, capacity)
         if bad >= 0:
             inference.warn_nonfinite_outputs(caller, out, bad, stacklevel=3)
         return out
