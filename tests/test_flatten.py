@@ -131,3 +131,12 @@ def test_build_takes_image_shapes():
     model = Sequential([Flatten(), Dense(2)])
     model.build((None, 3, 4))
     assert model.input_shape == (None, 3, 4) and model.count_params() == 26
+
+
+def test_course_lab_spelling():
+    """``import densefit as keras``: ``keras.Input(shape=(28, 28))``, then ``Flatten()``."""
+    keras = densefit
+    model = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten(),
+                              keras.layers.Dense(10)])
+    assert model.input_shape == (None, 28, 28)
+    assert model.predict(np.zeros((2, 28, 28), np.float32), verbose=0).shape == (2, 10)
