@@ -92,6 +92,14 @@ def _labels_some_ignored(seed=0):
 
 # ------------------------------------------------------------------ the cases
 
+def _images(seed=0):
+    """Samples of shape (4, 5) (a Flatten starts the model) with labels of 3 classes."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N, 4, 5)).astype(np.float32)
+    w = np.random.default_rng(seed + 100).normal(size=(20, 3))
+    return x, np.argmax(x.reshape(N, -1) @ w, axis=1).astype(np.int64)
+
+
 def _optimizer(module, spec):
     """``spec``: a name (compile's string form) or ``(class name, kwargs)``; a
     ``learning_rate`` of ``(schedule class name, kwargs)`` is that schedule of
@@ -226,6 +234,12 @@ CASES = {
        for name, kwargs in SCHEDULE_CASES.items()},
     "adam_cosine_decay": _sparse_case(("Adam", {"learning_rate": ("CosineDecay", {
         "initial_learning_rate": 1e-2, "decay_steps": 12})})),
+    # image-shaped input: Input((4, 5)), Flatten(), then the Dense layers
+    "flatten_image_input": dict(
+        layers=[(8, "relu"), (3, "linear")], data=_images,
+        loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
+        optimizer=("Adam", {"learning_rate": 1e-2}), metrics=["accuracy"],
+        fit={"validation_split": 0.2}),
     "validation_split": dict(
         layers=CLASSIFIER, data=_labels,
         loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
@@ -269,10 +283,12 @@ def run_case(case, seed=0):
     set_random_seed(seed)
     keras.utils.set_random_seed(seed)
     x, y = case["data"](seed)
-    df = Sequential([Input(shape=(FEATURES,))]
+    shape = x.shape[1:]  # image-shaped samples start with a Flatten
+    df = Sequential([Input(shape=shape)] + ([densefit.layers.Flatten()] if len(shape) > 1 else [])
                     + [layer for units, act in case["layers"]
                        for layer in _layers(densefit, units, act)])
-    km = keras.Sequential([keras.Input(shape=(FEATURES,))]
+    km = keras.Sequential([keras.Input(shape=shape)]
+                          + ([keras.layers.Flatten()] if len(shape) > 1 else [])
                           + [layer for units, act in case["layers"]
                              for layer in _layers(keras, units, act)])
     initial = df.get_weights()

@@ -175,15 +175,15 @@ def test_input_shape_forms(shape):
     assert Input(shape=shape).shape == (4,)
 
 
-@pytest.mark.parametrize("shape", [(28, 28), (), (0,), (-1,), (2.5,)])
-def test_input_shape_must_be_one_positive_int(shape):
+@pytest.mark.parametrize("shape", [(), (0,), (-1,), (2.5,), (28, 0)])
+def test_input_shape_must_be_positive_ints(shape):
     with pytest.raises(ValueError, match="shape"):
         Input(shape=shape)
 
 
-def test_input_image_shape_error_says_to_flatten():
-    with pytest.raises(ValueError, match="2-d input"):
-        Input(shape=(28, 28))
+@pytest.mark.parametrize("shape", [(28, 28), [28, 28, 1]])
+def test_input_takes_image_shapes(shape):
+    assert Input(shape=shape).shape == tuple(shape)
 
 
 def test_input_must_come_first():

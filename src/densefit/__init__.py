@@ -7,6 +7,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import (activations, backend, callbacks, datasets, initializers, layers, losses, metrics,
                models, optimizers, reference, utils)
+from .layers import Input  # keras.Input, as the course labs write it
 from .models import Sequential, load_model
 from .utils import get_num_threads, set_num_threads
 
@@ -14,6 +15,6 @@ try:
     __version__ = _version("densefit")  # written once, in pyproject.toml
 except PackageNotFoundError:  # imported from a source tree that was never installed
     __version__ = "unknown"
-__all__ = ["Sequential", "load_model", "get_num_threads", "set_num_threads", "activations",
+__all__ = ["Sequential", "Input", "load_model", "get_num_threads", "set_num_threads", "activations",
            "backend", "callbacks", "datasets", "initializers", "layers", "losses", "metrics",
            "models", "optimizers", "reference", "utils"]

@@ -12,6 +12,7 @@ numeric columns (nullable ``Int64``/``Float64`` included) goes through
 generator or iterator of batches is refused: streaming is issue #12.
 """
 import collections.abc
+import math
 
 import numpy as np
 
@@ -120,19 +121,20 @@ def converted(array, dtype, name):
                          f"dtype='float64'))") from None
 
 
-def features(x, name="x", n_features=None, dtype=None):
+def features(x, name="x", n_features=None, dtype=None, flattens=False):
     """``x`` as a real 2-d array with at least one feature (not yet converted, but
-    densified in ``dtype`` if sparse).  ``n_features``: the model's input width when
-    known, for the hint on a 1-d ``x``."""
+    densified in ``dtype`` if sparse); with ``flattens`` (a Flatten before the
+    model's first Dense) of 2 or more dimensions.  ``n_features``: the model's input
+    width when known, for the hint on a 1-d ``x``."""
     if x is None:
         raise ValueError(f"{name} is required")
     x = as_array(x, name, dtype)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers (float, int or bool), got dtype {x.dtype}")
-    if x.ndim != 2:
+    if x.ndim != 2 and not (flattens and x.ndim > 2):
         raise ValueError(f"{name} must be 2-d (samples, features), got shape {x.shape}"
                          f"{_shape_hint(x, name, n_features)}")
-    if x.shape[1] < 1:
+    if math.prod(x.shape[1:]) < 1:
         raise ValueError(f"{name} must have at least one feature, got shape {x.shape}")
     return x
 
@@ -140,7 +142,8 @@ def features(x, name="x", n_features=None, dtype=None):
 def _shape_hint(x, name, n_features):
     """How to make a 1-d, 3-d or 4-d ``x`` 2-d, for a model of ``n_features`` inputs."""
     if x.ndim in (3, 4):
-        return f": for images flatten them, e.g. {name}.reshape(len({name}), -1)"
+        return (f": for images start the model with Flatten() (after Input(shape="
+                f"{x.shape[1:]})), or flatten them, e.g. {name}.reshape(len({name}), -1)")
     if x.ndim != 1:
         return ""
     if n_features is None:
@@ -153,6 +156,19 @@ def _shape_hint(x, name, n_features):
                 f"(or {name}.reshape(1, -1))")
     return (f"; the model takes {n_features} features: pass an array of shape "
             f"(samples, {n_features})")
+
+
+def flattened(x, name, sample_shape):
+    """``x`` (from ``features``) with each sample of ``sample_shape`` flattened to a
+    row: a view of ``x``, no copy, when ``x`` is C-contiguous.  Samples of another
+    shape are a ValueError naming both shapes."""
+    if len(sample_shape) == 1 and x.ndim == 2:
+        return x  # its width checked by model_inputs
+    if x.shape[1:] == tuple(sample_shape):
+        return x.reshape(len(x), math.prod(sample_shape))
+    raise ValueError(f"{name} must have samples of shape {tuple(sample_shape)} to match the "
+                     f"model's input shape {(None,) + tuple(sample_shape)}, got shape {x.shape} "
+                     f"(samples of shape {x.shape[1:]})")
 
 
 def model_inputs(x, name, n_features, dtype, check_finite=True):

@@ -2,7 +2,8 @@
 
 A layer belongs to one model (each model keeps its weights in one buffer) and
 names are unique within a model, as Keras requires.  Activation layers fold
-into the Dense before them, so the *plan* holds one ``(Dense, Activation)``
+into the Dense before them and Flatten is in no plan (it flattens the input
+before the first Dense, and is the identity after one), so the *plan* holds one ``(Dense, Activation)``
 pair per Dense layer (see network.py).  Every check is O(1) per layer.
 """
 from . import layers as layers_module
@@ -15,11 +16,15 @@ class LayerStack:
         self.layers = []
         self.plan = []
         self._names = set()
+        self.flattens = False  # a Flatten comes before the first Dense: the input is flattened
         self._owner = owner  # a weak reference to the model
 
     def placement(self, layer):
         """``(index, entry)``: where ``layer`` goes in the plan, all checks passed
         (nothing changes until ``place``)."""
+        if isinstance(layer, layers_module.Flatten):
+            self._check_newcomer(layer)
+            return None, None  # never in the plan: flattens the input, or the identity
         is_dense = isinstance(layer, layers_module.Dense)
         if not is_dense and not hasattr(layer, "as_activation"):
             raise TypeError(f"layer must be a densefit.layers Dense, Input or activation layer, "
@@ -36,15 +41,21 @@ class LayerStack:
 
     def place(self, index, entry):
         """Put ``entry`` at ``index`` of the plan; returns what ``unplace`` needs."""
+        if entry is None:  # a Flatten
+            return None
         replaced = self.plan[index] if index < len(self.plan) else None
         self.plan[index:index + 1] = [entry]
         return replaced
 
     def unplace(self, index, replaced):
+        if index is None:  # a Flatten
+            return
         self.plan[index:index + 1] = [replaced] if replaced else []
 
     def adopt(self, layer):
         """``layer`` is now one of the model's layers."""
+        if isinstance(layer, layers_module.Flatten) and not self.plan:
+            self.flattens = True  # after a Dense, Flatten is the identity (2-d data)
         self.layers.append(layer)
         self._names.add(layer.name)
         layer._model = self._owner

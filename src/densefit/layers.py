@@ -1,4 +1,4 @@
-"""Layers: ``Dense``, ``Input`` and the activation layers that fold into a Dense.
+"""Layers: ``Dense``, ``Input``, ``Flatten`` and the activation layers that fold into a Dense.
 
 A Dense layer's ``kernel`` (shape ``(in, units)``, Keras') and ``bias`` are
 views into its model's single parameter buffer once the model is built, so
@@ -18,21 +18,18 @@ def _dtype_name(dtype):
     return None if dtype is None else dtype.name
 
 
-def _input_shape(shape, name="shape"):
-    if isinstance(shape, (int, np.integer)):
-        shape = (shape,)
-    shape = tuple(shape) if isinstance(shape, (tuple, list)) else shape
-    if not isinstance(shape, tuple) or len(shape) != 1:
-        raise ValueError(f"{name} must be a 1-tuple such as (784,): densefit's Dense layers take "
-                         f"2-d input (samples, features); got {shape!r}")
-    return (validation.integer(shape[0], f"{name}[0]", high=_core.MAX_ROWS),)
+def _input_shape(shape, name="shape", rank=None):
+    return validation.shape(shape, name, high=_core.MAX_ROWS, rank=rank)
 
 
 class Input:
     """The input of a Sequential model: ``Input(shape=(784,))`` builds it at once.
 
     Args:
-        shape: the number of input features, as a 1-tuple ``(features,)`` (or an int).
+        shape: one sample's shape: ``(features,)`` (or an int), or image-shaped
+            such as ``(28, 28)`` or ``(28, 28, 1)``, which a ``Flatten()`` before
+            the first Dense layer flattens (as in Keras, whose Dense would act on
+            the last axis alone).
         dtype: ``"float32"`` or ``"float64"``; None: the layers' (float32 by default).
         name: the layer's name (default ``"input"``).
     """
@@ -147,7 +144,8 @@ class Dense(Layer):
                               initializers.get(bias_initializer))
         self.kernel_initializer, self.bias_initializer = (initializers.serialize(f)
                                                           for f in self._initializers)
-        self.input_shape = None if input_shape is None else _input_shape(input_shape, "input_shape")
+        self.input_shape = None if input_shape is None else _input_shape(input_shape, "input_shape",
+                                                                    rank=1)
         self.kernel = None  # views into the model's buffer once built (_attach)
         self.bias = None
 
@@ -284,7 +282,43 @@ class Softmax(Layer):
         return activations.Activation("softmax")
 
 
-_CLASSES = {c.__name__: c for c in (Input, Dense, Activation, LeakyReLU, ELU, ReLU, Softmax)}
+class Flatten(Layer):
+    """Each sample flattened to one row of ``prod(shape)`` features, as Keras'.
+
+    Before the first Dense layer it flattens image-shaped input (``Input(shape=(28,
+    28))`` or its own ``input_shape``) without a copy when the data is
+    C-contiguous; after a Dense layer (2-d data) it is the identity.
+
+    Args:
+        data_format: ``"channels_last"`` (or None, Keras' default, the same);
+            ``"channels_first"`` is not supported.
+        input_shape: one sample's shape, e.g. ``(28, 28)``, on a model's first layer:
+            builds the model at once, as ``Input(shape=...)``.
+        name: as ``Layer``'s.
+
+    >>> layer = Flatten(input_shape=(28, 28))
+    """
+
+    _FIXED = ("dtype", "data_format", "input_shape")
+
+    def __init__(self, data_format=None, input_shape=None, name=None):
+        super().__init__(name)
+        self.data_format = validation.one_of("channels_last" if data_format is None
+                                             else data_format, "data_format",
+                                             ("channels_last",))
+        self.input_shape = None if input_shape is None else _input_shape(input_shape,
+                                                                         "input_shape")
+
+    def get_config(self):
+        return dict(super().get_config(), data_format=self.data_format,
+                    input_shape=None if self.input_shape is None else list(self.input_shape))
+
+    def __repr__(self):
+        return f"Flatten(name={self.name!r})"
+
+
+_CLASSES = {c.__name__: c for c in (Input, Dense, Activation, LeakyReLU, ELU, ReLU, Softmax,
+                                    Flatten)}
 
 
 def serialize(layer):

@@ -13,6 +13,7 @@ saving.py, which uses only the public hooks below.
 >>> len(history.history["loss"])
 2
 """
+import math
 import threading
 import weakref
 
@@ -28,7 +29,8 @@ class Sequential(Trainer):
     """A linear stack of Dense layers (activation layers fold into the Dense before them).
 
     Args:
-        layers: layers to ``add`` in order (``Input``, ``Dense``, activation layers).
+        layers: layers to ``add`` in order (``Input``, ``Flatten``, ``Dense``,
+            activation layers).
         name: the model's name (default ``"sequential"``, ``"sequential_1"``, ...).
     """
 
@@ -42,7 +44,8 @@ class Sequential(Trainer):
             name = backend.unique_name("sequential")
         self.name = name
         self._stack = LayerStack(weakref.ref(self))  # the layers and the plan the core runs
-        self._input_shape = None  # (features,) once known
+        self._input_shape = None  # one sample's shape once known: (features,) or (28, 28) ...
+        self._rows_in = True  # samples are rows, (features,): predict's fast path may take x
         self._input_dtype = None  # from Input(dtype=...)
         self._defer_build = False  # from_config builds once, after the last layer
         self._generator = None  # drawn from the global seed when the weights are first built
@@ -69,8 +72,9 @@ class Sequential(Trainer):
     # ------------------------------------------------------------ structure
 
     def add(self, layer):
-        """Append a layer: ``Input``, ``Dense`` or an activation layer.  Once the input
-        shape is known (``Input(shape=...)``, a first Dense's ``input_shape``, or data)
+        """Append a layer: ``Input``, ``Flatten``, ``Dense`` or an activation layer.  Once
+        the input shape is known (``Input(shape=...)``, a first layer's ``input_shape``,
+        or data)
         the model is built, and rebuilt on each add: the layers already there keep
         their weights.  Refused while the model trains (from fit's callbacks too)."""
         with self._changing("add"), self._build_lock:
@@ -88,13 +92,12 @@ class Sequential(Trainer):
         failure the model is as it was."""
         index, entry = self._stack.placement(layer)
         input_shape = self._input_shape
-        if input_shape is None and not self._stack.layers and isinstance(layer,
-                                                                          layers_module.Dense):
-            input_shape = layer.input_shape
+        if input_shape is None and not self._stack.layers:
+            input_shape = getattr(layer, "input_shape", None)  # Dense's or Flatten's
         replaced = self._stack.place(index, entry)
         if input_shape is not None:
             try:
-                self._build(input_shape[0])
+                self._build(input_shape)
             except BaseException:
                 self._stack.unplace(index, replaced)
                 raise
@@ -109,25 +112,32 @@ class Sequential(Trainer):
         return self._network is not None
 
     def build(self, input_shape):
-        """Create the weights for inputs of shape ``(None, features)`` (once, whichever
-        thread gets there first)."""
+        """Create the weights for inputs of shape ``(None, features)`` (or image-shaped,
+        ``(None, 28, 28)``, after a Flatten) once, whichever thread gets there first."""
         if self.built:
             return
-        if len(tuple(input_shape)) != 2:
+        if not isinstance(input_shape, (tuple, list)) or len(input_shape) < 2:
             raise ValueError(f"input_shape must be (batch, features), got {input_shape!r}")
-        self._ensure_built(validation.integer(tuple(input_shape)[1], "input_shape[1]",
-                                              high=_core.MAX_ROWS))
+        self._ensure_built(validation.shape(tuple(input_shape)[1:], "input_shape[1:]",
+                                            high=_core.MAX_ROWS))
 
-    def _build(self, n_in):
-        """(Re)create the parameter buffer and the core network for ``n_in`` input
-        features: layers that have weights keep them, the others are initialised."""
+    def _build(self, sample_shape):
+        """(Re)create the parameter buffer and the core network for samples of
+        ``sample_shape``: layers that have weights keep them, the others are initialised."""
         dtype_of_plan = self._dtype(self._input_dtype) if self._stack.plan else None
-        self._input_shape = (n_in,)
+        sample_shape = tuple(sample_shape)
+        if len(sample_shape) > 1 and self._stack.plan and not self._stack.flattens:
+            raise ValueError(f"the model's input shape {(None,) + sample_shape} is image-shaped "
+                             f"but no Flatten comes before the first Dense layer (Keras' Dense "
+                             f"would act on the last axis alone): add Flatten() after the "
+                             f"Input, e.g. Sequential([Input({sample_shape}), Flatten(), ...])")
+        self._input_shape, self._rows_in = sample_shape, len(sample_shape) == 1
         if not self._stack.plan or self._defer_build:
             return  # built when the first Dense arrives, or after from_config's last layer
         if self._generator is None:  # as Keras, weights come from the seed in force at build
             self._generator = new_generator()
-        self._network = network.build(self._stack.plan, n_in, dtype_of_plan, self._generator)
+        self._network = network.build(self._stack.plan, math.prod(sample_shape), dtype_of_plan,
+                                      self._generator)
 
     def _after_fork_in_child(self):
         """In a fork's child, a build another thread was running never finishes:
@@ -135,13 +145,14 @@ class Sequential(Trainer):
         super()._after_fork_in_child()
         self._build_lock = threading.Lock()
 
-    def _ensure_built(self, n_in):
-        """Build on the first data, once, whichever thread gets there first."""
+    def _ensure_built(self, sample_shape):
+        """Build on the first data (samples of ``sample_shape``), once, whichever
+        thread gets there first."""
         if not self._stack.plan:
             raise ValueError("the model has no Dense layer: add one before using it")
         with self._build_lock:
             if not self.built:
-                self._build(n_in)
+                self._build(sample_shape)
 
     def _dtype(self, requested=None):
         dtypes = {d.dtype for d, _ in self._stack.plan if d.dtype is not None}
@@ -157,6 +168,11 @@ class Sequential(Trainer):
             raise ValueError("the model has no Dense layer: add layers before compile")
         dense, activation = self._stack.plan[-1]
         return dense.units, activation.name
+
+    @property
+    def _flattens_input(self):
+        """Whether a Flatten comes before the first Dense layer (for data_adapter)."""
+        return self._stack.flattens
 
     @property
     def dtype(self):
@@ -271,7 +287,7 @@ class Sequential(Trainer):
         finally:
             model._defer_build = False
         if model._input_shape is not None:
-            model._build(model._input_shape[0])
+            model._build(model._input_shape)
         return model
 
     def summary(self, print_fn=print):

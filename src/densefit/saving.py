@@ -43,7 +43,7 @@ import zipfile
 
 import numpy as np
 
-from . import optimizers, validation
+from . import _core, optimizers, validation
 
 FORMAT = "densefit.model"
 VERSION = 2
@@ -457,7 +457,9 @@ class _Spec:
         self.cls = _MODEL_CLASSES.get(model["class_name"])
         if self.cls is None:
             raise ValueError(f"unknown model class {model['class_name']!r}")
-        self.n_in = validation.integer(model["config"]["input_shape"][0], "input_shape")
+        self.input_shape = validation.shape(model["config"]["input_shape"], "input_shape",
+                                            high=_core.MAX_ROWS)  # one sample's
+        self.n_in = math.prod(self.input_shape)
         unbuilt = self.cls.from_config(_unbuilt(model["config"]))
         self.shapes = unbuilt.weight_shapes(self.n_in)
         self.count = sum(math.prod(shape) for shape in self.shapes)
@@ -498,10 +500,10 @@ def _model_from(spec, arrays):
         raise ValueError(f"params must be ({spec.count},) {spec.dtype}, got {got}")
     config = spec.config
     model = spec.cls.from_config(config["model"]["config"])  # the sizes are known good
-    model.build((None, spec.n_in))
-    if model.input_shape != (None, spec.n_in):
+    model.build((None,) + spec.input_shape)
+    if model.input_shape != (None,) + spec.input_shape:
         raise ValueError(f"the first layer's input_shape {model.input_shape} is not the "
-                         f"model's {(None, spec.n_in)}")
+                         f"model's {(None,) + spec.input_shape}")
     model.set_weights(_split(params, spec.shapes))
     model.seed_generator.bit_generator.state = config["seed_state"]
     if "compile" in config:

@@ -1,4 +1,6 @@
 """``model.summary()``: the layer table in Keras' layout."""
+import math
+
 import numpy as np
 
 _WIDTHS = (26, 12)  # the Output Shape and Param # columns
@@ -7,16 +9,20 @@ _WIDTHS = (26, 12)  # the Output Shape and Param # columns
 def layer_rows(model):
     """``(name (Type), output shape, parameter count or None when unbuilt)`` per layer."""
     rows = []
+    shape = model.input_shape  # what the next layer receives (None until known)
     for layer in model.layers:
         units = getattr(layer, "units", None)
-        shape = str((None, units)) if units is not None else "(same as input)"
-        if units is None:
+        if units is not None:
+            shape = (None, units)
+            count = layer.kernel.size + layer.bias.size if layer.built else None
+        elif type(layer).__name__ == "Flatten":
+            shape = None if shape is None else (None, math.prod(shape[1:]))
             count = 0
-        elif layer.built:
-            count = layer.kernel.size + layer.bias.size
         else:
-            count = None
-        rows.append((f"{layer.name} ({type(layer).__name__})", shape, count))
+            count = 0
+        shown = "(same as input)" if units is None and type(layer).__name__ != "Flatten" else (
+            "?" if shape is None else str(shape))
+        rows.append((f"{layer.name} ({type(layer).__name__})", shown, count))
     return rows
 
 

@@ -6,7 +6,7 @@ the compiled core's objective and optimizer state, and hands data, checked by
 data_adapter.py, to the epoch loop in training_loop.py.
 
 What it needs from the class it is mixed into: ``_network`` (the
-``_core.Network``, None until built), ``_ensure_built(n_features)``,
+``_core.Network``, None until built), ``_ensure_built(sample_shape)``, ``_flattens_input``, ``_rows_in``,
 ``_output()`` (the output layer's units and activation name),
 ``seed_generator``, ``name``, ``dtype`` and ``input_shape``.
 """
@@ -289,7 +289,7 @@ class Trainer:
         """predict's outputs; rows whose outputs are NaN or inf (the inputs being
         finite) are a RuntimeWarning from ``caller``."""
         network = self._network  # once: an add in another thread may replace it
-        if not _core.accepts(network, x):  # the per-call fast path skips conversion
+        if not (self._rows_in and _core.accepts(network, x)):  # the fast path: no conversion
             x = self._model_inputs(x, "x", check_finite=False)
             network = self._network
         # the weights of one step if another thread's fit is running (StepLock.read,
@@ -312,9 +312,11 @@ class Trainer:
 
     def _model_inputs(self, x, name, check_finite=True):
         """``x`` checked and converted for the network, which is built on first data."""
-        width = self.input_shape[1] if self.input_shape else None  # for a 1-d x's hint
-        x = data_adapter.features(x, name, width, self.dtype)
-        self._ensure_built(x.shape[1])
+        shape = self.input_shape  # one sample's, after None (for a 1-d x's hint)
+        width = math.prod(shape[1:]) if shape else None
+        x = data_adapter.features(x, name, width, self.dtype, self._flattens_input)
+        self._ensure_built(x.shape[1:])
+        x = data_adapter.flattened(x, name, self.input_shape[1:])
         return data_adapter.model_inputs(x, name, self._network.units[0], self._network.dtype,
                                          check_finite)
 

@@ -11,6 +11,7 @@ scikit-learn's ``_validate_params`` and numpy.random's ``check_constraint`` do::
 The compiled core keeps only the checks that protect memory (shapes, dtypes,
 aliasing, label range); the messages a user reads are written here.
 """
+import math
 import numbers
 import os
 
@@ -38,6 +39,23 @@ def integer(value, name, low=1, high=None):
     else:
         what = f"an integer >= {low}"
     raise ValueError(f"{name} must be {what}, got {value!r}")
+
+
+def shape(value, name, high, rank=None):
+    """``value`` (an int, or a tuple or list of them) as a tuple of positive ints
+    whose product is at most ``high``; ``rank``: the one length allowed (None: any
+    length >= 1).  Per-sample shapes: ``Input(shape=(28, 28))``."""
+    if _is_integer(value):
+        value = (value,)
+    value = tuple(value) if isinstance(value, (tuple, list)) else value
+    if not isinstance(value, tuple) or not value or (rank is not None and len(value) != rank):
+        what = "a 1-tuple such as (784,)" if rank == 1 else "a tuple such as (784,) or (28, 28)"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    dims = tuple(integer(d, f"{name}[{i}]", high=high) for i, d in enumerate(value))
+    if math.prod(dims) > high:
+        raise ValueError(f"{name} {dims} has {math.prod(dims)} features per sample, more than "
+                         f"densefit's limit of {high}")
+    return dims
 
 
 def real(value, name, low=None, high=None, low_open=False, high_open=False):

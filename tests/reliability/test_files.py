@@ -457,9 +457,12 @@ def test_zip_errors_never_leak(saved, tmp_path, trick):
 
 
 @pytest.mark.parametrize("edit, expected", [
-    (lambda c: c["model"]["config"].update(input_shape=[2**40]), "params must be"),
+    (lambda c: c["model"]["config"].update(input_shape=[2**40]),
+     r"input_shape\[0\] must be a positive integer in \[1, "),
+    (lambda c: c["model"]["config"].update(input_shape=[2**20, 2**20]),
+     "features per sample, more than"),
     (lambda c: c["model"]["config"].update(input_shape=[1e300]),
-     "input_shape must be a positive integer"),
+     r"input_shape\[0\] must be a positive integer"),
     (lambda c: c["model"]["config"].update(layers=[]), r"params must be \(0,\)"),
     (lambda c: c.update(optimizer_iterations=2**70), "iterations must be"),
     (lambda c: c.update(optimizer_iterations=-1), "iterations must be"),
@@ -467,7 +470,7 @@ def test_zip_errors_never_leak(saved, tmp_path, trick):
     (lambda c: c["model"]["config"].update(name=5), "name must be a string"),
     (lambda c: c.update(seed_state={"bit_generator": "PCG64", "state": {"state": -1, "inc": 1},
                                    "has_uint32": 0, "uinteger": 0}), "cannot|invalid|state"),
-], ids=["huge-input", "float-input", "no-layers", "iterations-huge", "iterations-negative",
+], ids=["huge-input", "huge-image-input", "float-input", "no-layers", "iterations-huge", "iterations-negative",
         "optimizer-list", "name-int", "rng-state"])
 def test_configs_that_would_have_allocated_or_crashed(saved, tmp_path, edit, expected):
     outer = members(saved[0])
