@@ -132,3 +132,9 @@ def test_loss_object_takes_sample_weight():
     assert value == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="sample_weight must hold finite numbers >= 0"):
         keras.losses.BinaryCrossentropy()(y, p, sample_weight=-w)
+
+
+def test_weight_beyond_float32_is_refused():
+    model, x, y = model_and_data()
+    with pytest.raises(ValueError, match="sample_weight holds 1e\\+39 at row 2, beyond float32"):
+        model.fit(x, y, verbose=0, sample_weight=np.r_[1.0, 1.0, 1e39, np.ones(37)])

@@ -199,7 +199,7 @@ def weights_of(y, sample_weight, class_weight, n, dtype):
         weights = as_array(sample_weight, "sample_weight")
     else:
         return None
-    return validation.sample_weights(weights, n).astype(dtype)
+    return converted(validation.sample_weights(weights, n), dtype, "sample_weight")
 
 
 def class_weight_to_sample_weights(y, class_weight):
