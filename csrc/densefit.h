@@ -44,7 +44,10 @@ typedef enum {
  * rows of the per-row loss (a row's loss is the mean over its outputs for BCE
  * and MSE) and, when asked, the gradient of the MEAN over rows.  (With sparse
  * CE's ignore_class the mean is over the rows not ignored, as Keras' mask
- * makes it: the sum returned is that mean times the rows.) */
+ * makes it: the sum returned is that mean times the rows.)  With sample
+ * weights (df_loss's weight, NULL for none) each row's loss and gradient are
+ * scaled by its weight, and the mean stays over the rows: Keras'
+ * sum_over_batch_size, sum(w l) / rows, not divided by the weights' sum. */
 typedef enum {
     DF_LOSS_SPARSE_CE_LOGITS = 0, /* integer labels, softmax of logits */
     DF_LOSS_CE_LOGITS = 1,        /* dense (one-hot) targets, softmax of logits */
@@ -179,6 +182,7 @@ typedef struct {
     void **pre;   /* NULL, or n_layers buffers, capacity x units[l+1], NULL for a layer
                      whose activation does not need its input (df_activation_needs_input):
                      the forward pass keeps there the pre-activation the backward reads */
+    void *weight; /* capacity entries: the gathered batch's sample weights (training) */
 } df_work;
 
 /* What training minimises and reports.  With fused_output the last layer's
@@ -247,7 +251,7 @@ typedef struct {
                                 REAL *grad, REAL *dw, REAL *db, REAL *dx, int rows, int n_in,      \
                                 int n_out, int act, double slope);                                 \
     double df_loss##SFX(const df_objective *loss, const REAL *out, const void *target, REAL *grad, \
-                        int64_t rows, int64_t cols);                                              \
+                        int64_t rows, int64_t cols, const REAL *weight);                          \
     double df_metric##SFX(int metric, double threshold, const REAL *out, const void *target,       \
                           int64_t rows, int64_t cols);                                             \
     int64_t df_first_nonfinite##SFX(const REAL *x, int64_t rows, int64_t cols);                   \
@@ -262,11 +266,11 @@ typedef struct {
                                   df_optimizer_state *optimizer, const REAL *x, const void *y,     \
                                   const int64_t *order, int64_t n, int64_t batch_size,             \
                                   int64_t first_batch, int64_t end_batch, double *batch_loss,      \
-                                  double *batch_metric);                                           \
+                                  double *batch_metric, const REAL *sample_weight);                \
     int df_predict##SFX(const df_net *net, const REAL *x, int64_t n, int64_t capacity, REAL *out); \
     void df_evaluate##SFX(const df_net *net, df_work *work, const df_objective *objective,       \
                           const REAL *x, const void *y, int64_t n, double *loss_sum,               \
-                          double *metric_sum);
+                          double *metric_sum, const REAL *sample_weight);
 
 DF_DECLARE(float, _f32)
 DF_DECLARE(double, _f64)

@@ -429,7 +429,7 @@ static double F(ce_probs_row)(const REAL *p, const REAL *t, int32_t label, REAL 
 /* Sparse cross-entropy over the rows; with ignore_class, rows so labelled add
  * nothing and the mean is over the others (Keras' mask: sum / valid, 0 if none). */
 static double F(sparse_ce)(const df_objective *obj, const REAL *out, const int32_t *labels,
-                           REAL *grad, int64_t rows, int64_t cols) {
+                           REAL *grad, int64_t rows, int64_t cols, const REAL *weight) {
     /* read once: the stores to grad below could alias *obj for the compiler */
     const int ignore = obj->ignore_class_set, logits = obj->loss == DF_LOSS_SPARSE_CE_LOGITS;
     const int32_t ignored = obj->ignore_class;
@@ -445,8 +445,9 @@ static double F(sparse_ce)(const df_objective *obj, const REAL *out, const int32
             if (g) memset(g, 0, sizeof(REAL) * (size_t)cols);
             continue;
         }
-        total += logits ? F(ce_logits_row)(out + r * cols, NULL, labels[r], g, cols, scale, m)
-                        : F(ce_probs_row)(out + r * cols, NULL, labels[r], g, cols, scale, m);
+        const REAL w = weight ? weight[r] : 1;
+        total += w * (logits ? F(ce_logits_row)(out + r * cols, NULL, labels[r], g, cols, w * scale, m)
+                             : F(ce_probs_row)(out + r * cols, NULL, labels[r], g, cols, w * scale, m));
     }
     return valid ? total * (double)rows / (double)valid : 0;
 }
@@ -527,7 +528,7 @@ static double F(categorical_hinge_row)(const REAL *p, const REAL *t, REAL *g, in
 /* A loss on dense targets, row by row: a row's loss is the mean over its outputs
  * of output_loss, or the sum (KLD), or the categorical hinge. */
 static double F(dense_loss)(const df_objective *obj, const REAL *out, const REAL *t, REAL *grad,
-                            int64_t rows, int64_t cols) {
+                            int64_t rows, int64_t cols, const REAL *weight) {
     const int loss = obj->loss;
     const F(target_map) m = F(targets_for)(obj, t, rows, cols);
     const REAL delta = (REAL)obj->delta, row_scale = (REAL)(1.0 / (double)rows);
@@ -537,32 +538,35 @@ static double F(dense_loss)(const df_objective *obj, const REAL *out, const REAL
     for (int64_t r = 0; r < rows; r++) {
         const REAL *o = out + r * cols, *tr = t + r * cols;
         REAL *g = grad ? grad + r * cols : NULL;
+        const REAL w = weight ? weight[r] : 1; /* the row's sample weight */
         if (loss == DF_LOSS_CE_LOGITS || loss == DF_LOSS_CE_PROBS) {
-            total += loss == DF_LOSS_CE_LOGITS ? F(ce_logits_row)(o, tr, 0, g, cols, row_scale, m)
-                                               : F(ce_probs_row)(o, tr, 0, g, cols, row_scale, m);
+            total += w * (loss == DF_LOSS_CE_LOGITS
+                              ? F(ce_logits_row)(o, tr, 0, g, cols, w * row_scale, m)
+                              : F(ce_probs_row)(o, tr, 0, g, cols, w * row_scale, m));
             continue;
         }
         if (loss == DF_LOSS_CATEGORICAL_HINGE) {
-            total += F(categorical_hinge_row)(o, tr, g, cols, row_scale);
+            total += w * F(categorical_hinge_row)(o, tr, g, cols, w * row_scale);
             continue;
         }
         double row = 0;
+        const REAL ws = w * scale;
         for (int64_t j = 0; j < cols; j++) {
             REAL d;
             row += (double)F(output_loss)(loss, o[j], m.a * tr[j] + m.b, delta, &d);
-            if (g) g[j] = d * scale;
+            if (g) g[j] = d * ws;
         }
-        total += summed ? row : row / (double)cols;
+        total += w * (summed ? row : row / (double)cols);
     }
     return total;
 }
 
 double F(df_loss)(const df_objective *obj, const REAL *out, const void *target, REAL *grad,
-                  int64_t rows, int64_t cols) {
+                  int64_t rows, int64_t cols, const REAL *weight) {
     if (rows <= 0) return 0;
     if (df_loss_uses_labels(obj->loss))
-        return F(sparse_ce)(obj, out, (const int32_t *)target, grad, rows, cols);
-    return F(dense_loss)(obj, out, (const REAL *)target, grad, rows, cols);
+        return F(sparse_ce)(obj, out, (const int32_t *)target, grad, rows, cols, weight);
+    return F(dense_loss)(obj, out, (const REAL *)target, grad, rows, cols, weight);
 }
 
 /* The first row holding a NaN or inf, or -1.  x - x is 0 for finite x and NaN
@@ -1108,7 +1112,7 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, const df_objec
                                 const int64_t *order, int64_t n,
                                 int64_t batch_size, int64_t first_batch, int64_t end_batch,
                                 double *batch_loss, double *batch_metric, int narrow,
-                                uint16_t *live) {
+                                uint16_t *live, const REAL *sample_weight) {
     const int L = net->n_layers;
     const int64_t n_in = net->units[0], n_out = net->units[L];
     const int labels = df_loss_uses_labels(obj->loss);
@@ -1136,11 +1140,14 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, const df_objec
             for (int r = 0; r < rows; r++)
                 memcpy(yb + r * n_out, (const REAL *)y + idx[r] * n_out, sizeof(REAL) * n_out);
         }
+        REAL *wb = sample_weight ? (REAL *)work->weight : NULL; /* weights travel with y */
+        if (wb)
+            for (int r = 0; r < rows; r++) wb[r] = sample_weight[idx[r]];
         if (live) memset(live, 0, sizeof(uint16_t) * (size_t)((n_in + 15) / 16));
         F(forward)(net, work, xs, xs_idx, rows, obj->fused_output, narrow, live);
         const REAL *out = (const REAL *)work->act[L - 1];
         const double loss = F(df_loss)(obj, out, work->y, (REAL *)work->grad_a, rows,
-                                       n_out) / rows;
+                                       n_out, wb) / rows;
         batch_loss[batch - first_batch] = loss;
         if (batch_metric)
             batch_metric[batch - first_batch] =
@@ -1160,7 +1167,7 @@ int64_t F(df_train_batches)(const df_net *net, df_work *work, const df_objective
                             df_optimizer_state *optimizer, const REAL *x, const void *y,
                             const int64_t *order, int64_t n, int64_t batch_size,
                             int64_t first_batch, int64_t end_batch, double *batch_loss,
-                            double *batch_metric) {
+                            double *batch_metric, const REAL *sample_weight) {
     /* One answer for the whole call (see NARROW_ENABLED).  With a narrow first
      * layer, live holds the inputs not 0 in some row of the batch (narrow_f32.c:
      * its forward finds them, its dw skips the others); without the buffer
@@ -1172,7 +1179,7 @@ int64_t F(df_train_batches)(const df_net *net, df_work *work, const df_objective
     const unsigned saved = df_flush_denormals();
     const int64_t done = F(train_batches)(net, work, objective, optimizer, x, y, order, n, batch_size,
                                           first_batch, end_batch, batch_loss, batch_metric,
-                                          narrow, live);
+                                          narrow, live, sample_weight);
     df_restore_denormals(saved);
     free(live);
     return done;
@@ -1215,7 +1222,8 @@ int F(df_predict)(const df_net *net, const REAL *x, int64_t n, int64_t capacity,
 }
 
 void F(df_evaluate)(const df_net *net, df_work *work, const df_objective *objective,
-                    const REAL *x, const void *y, int64_t n, double *loss_sum, double *metric_sum) {
+                    const REAL *x, const void *y, int64_t n, double *loss_sum, double *metric_sum,
+                    const REAL *sample_weight) {
     const int L = net->n_layers, narrow = NARROW_ENABLED();
     const int64_t n_in = net->units[0], n_out = net->units[L];
     const int labels = df_loss_uses_labels(objective->loss);
@@ -1228,7 +1236,8 @@ void F(df_evaluate)(const df_net *net, df_work *work, const df_objective *object
         F(forward)(net, work, x + start * n_in, NULL, rows, objective->fused_output, narrow,
                    NULL);
         const REAL *out = (const REAL *)work->act[L - 1];
-        *loss_sum += F(df_loss)(objective, out, yb, NULL, rows, n_out);
+        *loss_sum += F(df_loss)(objective, out, yb, NULL, rows, n_out,
+                                sample_weight ? sample_weight + start : NULL);
         *metric_sum += F(df_metric)(objective->metric, objective->threshold, out, yb, rows, n_out);
     }
 }

@@ -2004,3 +2004,117 @@ def test_a_schedule_sets_each_steps_learning_rate_in_the_core(dtype):
         _core.optimizer_step(net, state)
         moved.append(float(before - net.params[0]))
     assert moved == [0.5, 0.5, 0.25, 0.125]
+
+
+# ---------------------------------------------------------------- sample weights
+
+def sample_weights(rng, rows, dtype):
+    """Weights of every kind fit makes: zeros, fractions, ones and large ones."""
+    return rng.choice([0.0, 0.25, 1.0, 1.7, 5.0], rows).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows, cols", [(1, 1), (1, 3), (3, 7), (5, 13), (4, 1)])
+@pytest.mark.parametrize("loss", list(LOSS))
+def test_weighted_loss(dtype, rows, cols, loss):
+    """Each row's loss and gradient scaled by its weight, the mean over the rows
+    (Keras' sum_over_batch_size), against the reference."""
+    rng = np.random.default_rng(rows * 100 + cols + 7)
+    out = make_output(loss, rng, rows, cols, dtype)
+    target = make_target(loss, rng, rows, cols, dtype)
+    weight = sample_weights(rng, rows, dtype)
+    options = LOSS_OPTIONS.get(loss, {})
+    value, grad = _core.loss(LOSS[loss], out, target, sample_weight=weight, **options)
+    expected, expected_grad = reference.weighted(reference.LOSSES[loss], out, target,
+                                                 weight.astype(np.float64), **options)
+    assert value == pytest.approx(expected, rel=RTOL[dtype],
+                                  abs=5 * atol(dtype, cols, abs(expected) + 1))
+    assert_allclose(grad, expected_grad, rtol=RTOL[dtype],
+                    atol=5 * atol(dtype, cols, np.abs(expected_grad).max()))
+
+
+@pytest.mark.parametrize("loss", list(LOSS))
+@pytest.mark.parametrize("rows, cols", [(1, 1), (3, 5), (6, 2)])
+def test_weighted_loss_gradient_finite_differences(loss, rows, cols):
+    rng = np.random.default_rng(rows * 10 + cols + 3)
+    out = make_output(loss, rng, rows, cols, np.float64)
+    target = make_target(loss, rng, rows, cols, np.float64)
+    weight = sample_weights(rng, rows, np.float64)
+    options = dict(LOSS_OPTIONS.get(loss, {}), sample_weight=weight)
+    _, grad = _core.loss(LOSS[loss], out, target, **options)
+    numeric = numerical_gradient(lambda: _core.loss(LOSS[loss], out, target, **options)[0], out)
+    assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weighted_sparse_ce_with_ignore_class(dtype):
+    """Keras merges the mask into the weights: sum(w l) over kept rows / kept rows."""
+    rng = np.random.default_rng(5)
+    out = rand(rng, (6, 4), dtype, 3.0)
+    labels = np.array([0, 3, 1, 3, 2, 0], np.int32)
+    weight = sample_weights(rng, 6, dtype)
+    value, grad = _core.loss(LOSS["sparse_ce_logits"], out, labels, sample_weight=weight,
+                             ignore_class=3)
+    keep = labels != 3
+    expected, expected_grad = reference.weighted(
+        reference.sparse_softmax_cross_entropy, out[keep], labels[keep],
+        weight[keep].astype(np.float64))
+    assert value == pytest.approx(expected, rel=10 * RTOL[dtype])
+    assert_allclose(grad[keep], expected_grad, rtol=10 * RTOL[dtype], atol=RTOL[dtype])
+    assert not grad[~keep].any()
+
+
+def test_sample_weight_checked_for_memory():
+    out, labels = np.zeros((3, 2)), np.zeros(3, np.int32)
+    with pytest.raises(ValueError, match="shape"):
+        _core.loss(LOSS["sparse_ce_logits"], out, labels, sample_weight=np.ones(2))
+    with pytest.raises(TypeError, match="dtype"):
+        _core.loss(LOSS["sparse_ce_logits"], out, labels, sample_weight=np.ones(3, np.float32))
+    net = _core.Network((2, 2), [ACT["linear"]], [0.0], np.zeros(6), np.zeros(6))
+    with pytest.raises(ValueError, match="shape"):
+        _core.Dataset(net, np.zeros((3, 2)), labels, True, sample_weight=np.ones(4))
+
+
+def weighted_setup(dtype, loss, weight_seed=3, **options):
+    s = Setup((5, 7, 3), ["tanh", "linear"], loss, False, dtype, 21, capacity=4, seed=9,
+              **options)
+    s.weight = sample_weights(np.random.default_rng(weight_seed), 21, dtype)
+    s.data = _core.Dataset(s.net, s.x, s.y, uses_labels(loss), sample_weight=s.weight)
+    return s
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss", ["sparse_ce_logits", "ce_logits", "mse"])
+def test_train_batches_with_sample_weights(dtype, loss):
+    """The weights travel with the rows through a shuffled order: each batch's loss
+    and SGD step are the reference's weighted ones on the gathered rows."""
+    s = weighted_setup(dtype, loss, optimizer="sgd", learning_rate=0.1)
+    units, acts, batch = s.units, s.acts, 4
+    ref = s.params.astype(np.float64)
+    order = np.random.default_rng(1).permutation(21).astype(np.int64)
+    done, losses, _ = s.train(order, batch, 0, 6)
+    assert done == 6
+    for b, start in enumerate(range(0, 21, batch)):
+        idx = order[start:start + batch]
+        w = s.weight[idx].astype(np.float64)
+
+        def batch_loss(params):
+            out = reference_forward(params, units, acts, s.x[idx].astype(np.float64))
+            return reference.weighted(reference.LOSSES[loss], out, s.y[idx], w)[0]
+
+        assert_allclose(losses[b], batch_loss(ref), **TRAIN_TOL[dtype])
+        ref = ref - 0.1 * numerical_gradient(lambda: batch_loss(ref), ref)
+    assert_allclose(s.net.params, ref, rtol=1e-4 if dtype == np.float32 else 1e-7, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_evaluate_with_sample_weights(dtype):
+    s = weighted_setup(dtype, "ce_logits")
+    loss_sum, metric_sum = _core.evaluate(s.net, s.work, s.objective, s.data)
+    out = reference_forward(s.params, s.units, s.acts, s.x.astype(np.float64))
+    expected, _ = reference.weighted(reference.LOSSES["ce_logits"], out, s.y,
+                                     s.weight.astype(np.float64))
+    assert loss_sum / 21 == pytest.approx(expected, rel=10 * RTOL[dtype])
+    unweighted = _core.evaluate(s.net, s.work, s.objective,
+                                _core.Dataset(s.net, s.x, s.y, False))
+    assert metric_sum == unweighted[1]  # metrics are not weighted (Keras' metrics=[...])

@@ -156,6 +156,47 @@ def _loss(module, spec):
 
 
 CLASSIFIER = [(25, "relu"), (15, "relu"), (10, "linear")]
+
+
+def _sample_weights(x, y):
+    """fit's extra arguments: a weight per sample, zeros among them."""
+    w = np.random.default_rng(7).choice([0.0, 0.3, 1.0, 2.5], len(x)).astype(np.float32)
+    return {"sample_weight": w}
+
+
+def _class_weights(weights):
+    return lambda x, y: {"class_weight": weights}
+
+
+def _weighted_validation(x, y):
+    """validation_data as (x_val, y_val, sample_weight_val), trained on the rest."""
+    w = _sample_weights(x, y)["sample_weight"]
+    return {"validation_data": (x[80:], y[80:], w[80:])}
+
+
+# sample_weight and class_weight (issue 10): fit's extra arguments from the data
+# ("weights"); evaluate gets the same sample_weight; Adam(1e-2) to move far
+_WEIGHTED = dict(layers=CLASSIFIER, data=_labels, metrics=["accuracy"],
+                 loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
+                 optimizer=("Adam", {"learning_rate": 1e-2}))
+WEIGHTED_CASES = {
+    "sample_weight_sparse_ce": dict(_WEIGHTED, weights=_sample_weights),
+    "class_weight_sparse_ce": dict(_WEIGHTED, weights=_class_weights(
+        {c: 0.25 + 0.5 * c for c in range(9)})),  # class 9 absent: weight 1
+    "class_weight_one_hot": dict(
+        _WEIGHTED, layers=CLASSIFIER[:-1] + [(10, "softmax")], data=_one_hot,
+        loss=("CategoricalCrossentropy", {}), weights=_class_weights({0: 3.0, 4: 0.0, 7: 0.5})),
+    "class_weight_binary": dict(
+        _WEIGHTED, layers=[(25, "relu"), (1, "sigmoid")], data=_binary,
+        loss=("BinaryCrossentropy", {}), weights=_class_weights({0: 0.5, 1: 4.0})),
+    "sample_weight_mse": dict(
+        layers=[(25, "tanh"), (3, "linear")], data=_regression, loss=("MeanSquaredError", {}),
+        optimizer=("SGD", {"learning_rate": 0.01, "momentum": 0.9}), weights=_sample_weights),
+    "sample_weight_validation_split": dict(_WEIGHTED, weights=_sample_weights,
+                                           fit={"validation_split": 0.2}),
+    "sample_weight_validation_data": dict(_WEIGHTED, weights=_weighted_validation),
+}
+
 CASES = {
     "sparse_ce_logits_adam": dict(
         layers=CLASSIFIER, data=_labels,
@@ -245,6 +286,7 @@ CASES = {
         loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
         optimizer=("Adam", {"learning_rate": 1e-3}), metrics=["accuracy"],
         fit={"validation_split": 0.2}),
+    **WEIGHTED_CASES,
 }
 
 # Each activation of issue 10 in two hidden layers of a regression network (its
@@ -300,11 +342,15 @@ def run_case(case, seed=0):
                loss=_loss(densefit.losses, case["loss"]), metrics=metrics)
     km.compile(optimizer=_optimizer(keras.optimizers, case["optimizer"]),
                loss=_loss(keras.losses, case["loss"]), metrics=metrics)
-    fit = dict(batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0, **case.get("fit", {}))
+    weights = case.get("weights", lambda x, y: {})(x, y)
+    fit = dict(batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0, **case.get("fit", {}),
+               **weights)
+    x_fit, y_fit = (x[:80], y[:80]) if "validation_data" in weights else (x, y)
     out = {"x": x, "y": y, "initial": initial}
     for side, model in (("densefit", df), ("keras", km)):
-        history = model.fit(x, y, **fit).history
-        evaluated = model.evaluate(x, y, batch_size=BATCH, verbose=0)
+        history = model.fit(x_fit, y_fit, **fit).history
+        evaluated = model.evaluate(x, y, batch_size=BATCH, verbose=0,
+                                   sample_weight=weights.get("sample_weight"))
         out[side] = {"history": {k: np.asarray(v, np.float64) for k, v in history.items()},
                      "weights": [np.asarray(w) for w in model.get_weights()],
                      "evaluate": np.atleast_1d(np.asarray(evaluated, np.float64)),
@@ -437,6 +483,11 @@ def test_standalone_loss_values(name, kwargs, data):
     assert ours.dtype == np.float32
     assert densefit.losses.get(getattr(densefit.losses, name)().name if name != "Huber"
                                else "huber").__class__.__name__ == name
+    w = np.random.default_rng(6).choice([0.0, 0.4, 1.0, 3.0], len(x)).astype(np.float32)
+    ours = getattr(densefit.losses, name)(**kwargs)(y, p, sample_weight=w)
+    theirs = float(getattr(keras.losses, name)(**kwargs)(y, p, sample_weight=w))
+    assert float(ours) == pytest.approx(theirs, rel=2e-6, abs=1e-7), "with sample_weight"
+
 @pytest.mark.parametrize("name", list(SCHEDULE_CASES))
 def test_schedule_values_match_keras(name):
     """Each schedule's learning rate at steps 0..40 is Keras' ``schedule(step)``

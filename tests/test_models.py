@@ -1112,9 +1112,10 @@ def test_labels_are_copied_once_into_a_private_array(labels, monkeypatch):
              "int32 column": y.astype(np.int32).reshape(-1, 1)}[labels]
     made = []
 
-    def dataset(network, x, targets, labels, copy, ignore_class):
+    def dataset(network, x, targets, labels, copy, ignore_class, sample_weight=None):
         made.append((targets, copy, real(network, x, targets, labels, copy=copy,
-                                         ignore_class=ignore_class)))
+                                         ignore_class=ignore_class,
+                                         sample_weight=sample_weight)))
         return made[-1][-1]
 
     real = densefit._core.Dataset

@@ -50,6 +50,7 @@ cdef extern from "densefit.h" nogil:
         void *grad_a
         void *grad_b
         void **pre
+        void *weight
 
     ctypedef struct df_objective:
         int loss
@@ -98,9 +99,9 @@ cdef extern from "densefit.h" nogil:
                                const double *a, double *grad, double *dw, double *db, double *dx,
                                int rows, int n_in, int n_out, int act, double slope)
     double df_loss_f32(const df_objective *loss, const float *out, const void *target, float *grad,
-                       int64_t rows, int64_t cols)
+                       int64_t rows, int64_t cols, const float *weight)
     double df_loss_f64(const df_objective *loss, const double *out, const void *target, double *grad,
-                       int64_t rows, int64_t cols)
+                       int64_t rows, int64_t cols, const double *weight)
     double df_metric_f32(int metric, double threshold, const float *out, const void *target,
                          int64_t rows, int64_t cols)
     double df_metric_f64(int metric, double threshold, const double *out, const void *target,
@@ -127,19 +128,19 @@ cdef extern from "densefit.h" nogil:
                                  df_optimizer_state *optimizer, const float *x, const void *y,
                                  const int64_t *order, int64_t n, int64_t batch_size,
                                  int64_t first_batch, int64_t end_batch, double *batch_loss,
-                                 double *batch_metric)
+                                 double *batch_metric, const float *sample_weight)
     int64_t df_train_batches_f64(const df_net *net, df_work *work, const df_objective *objective,
                                  df_optimizer_state *optimizer, const double *x, const void *y,
                                  const int64_t *order, int64_t n, int64_t batch_size,
                                  int64_t first_batch, int64_t end_batch, double *batch_loss,
-                                 double *batch_metric)
+                                 double *batch_metric, const double *sample_weight)
     int df_predict_f32(const df_net *net, const float *x, int64_t n, int64_t capacity,
                        float *out)
     int df_predict_f64(const df_net *net, const double *x, int64_t n, int64_t capacity,
                        double *out)
     void df_evaluate_f32(const df_net *net, df_work *work, const df_objective *objective,
                          const float *x, const void *y, int64_t n, double *loss_sum,
-                         double *metric_sum)
+                         double *metric_sum, const float *sample_weight)
     void df_evaluate_f64(const df_net *net, df_work *work, const df_objective *objective,
                          const double *x, const void *y, int64_t n, double *loss_sum,
-                         double *metric_sum)
+                         double *metric_sum, const double *sample_weight)

@@ -406,7 +406,9 @@ def dense_backward(x, kernel, a, grad, activation, slope, bint need_dx, z=None):
         _dense_backward(F32, x, w, z, a, g, act, slp, need_dx)
 
 
-cdef double _loss(floating *tag, df_objective *code, object out, object t, object grad):
+cdef double _loss(floating *tag, df_objective *code, object out, object t, object grad,
+                  object weight):
+    cdef const floating *pw = <const floating *>_data(weight) if weight is not None else NULL
     cdef const floating *po = <const floating *>_data(out)
     cdef const void *pt = _data(t)
     cdef floating *pg = <floating *>_data(grad)
@@ -414,15 +416,17 @@ cdef double _loss(floating *tag, df_objective *code, object out, object t, objec
     cdef double total
     with nogil:
         if floating is float:
-            total = df_loss_f32(code, po, pt, pg, rows, cols)
+            total = df_loss_f32(code, po, pt, pg, rows, cols, pw)
         else:
-            total = df_loss_f64(code, po, pt, pg, rows, cols)
+            total = df_loss_f64(code, po, pt, pg, rows, cols, pw)
     return total
 
 
-def loss(code, out, target, **options):
+def loss(code, out, target, sample_weight=None, **options):
     """``(mean loss, gradient)``: the mean over rows of each row's loss, and its
-    gradient with respect to ``out``.
+    gradient with respect to ``out``.  sample_weight: None, or one weight per row
+    scaling its loss and gradient (the mean stays over the rows, as Keras'
+    sum_over_batch_size), in out's dtype.
 
     code: a value of LOSSES.  out: (rows, cols) float32 or float64, cols >= 1.
     target: int32 labels in [0, cols) (or equal to ignore_class) of length rows
@@ -434,8 +438,9 @@ def loss(code, out, target, **options):
     if out.shape[1] == 0:
         raise ValueError(f"out must have at least one column, got shape {out.shape}")
     grad = np.empty_like(out)
-    total = _loss(F64, &objective.objective, out, t, grad) if _is_f64(out) else \
-        _loss(F32, &objective.objective, out, t, grad)
+    w = _sample_weight(sample_weight, out.shape[0], out.dtype)
+    total = _loss(F64, &objective.objective, out, t, grad, w) if _is_f64(out) else \
+        _loss(F32, &objective.objective, out, t, grad, w)
     rows = out.shape[0]
     return (total / rows if rows else 0.0), grad
 
@@ -715,6 +720,7 @@ cdef class Workspace:
         self.work.capacity = capacity
         self.work.x = self.work.y = self.work.grad_a = self.work.grad_b = NULL
         self.work.pre = NULL
+        self.work.weight = NULL
         if not training:
             return
         # the pre-activations the backward pass reads, for the layers whose
@@ -734,12 +740,14 @@ cdef class Workspace:
                    np.empty(capacity, np.int32) if labels
                    else np.empty((capacity, units[-1]), dtype),
                    np.empty((capacity, widest), dtype),
-                   np.empty((capacity, widest), dtype)]
+                   np.empty((capacity, widest), dtype),
+                   np.empty(capacity, dtype)]
         self._buffers += buffers
         self.work.x = _data(buffers[0])
         self.work.y = _data(buffers[1])
         self.work.grad_a = _data(buffers[2])
         self.work.grad_b = _data(buffers[3])
+        self.work.weight = _data(buffers[4])  # the batch's gathered sample weights
 
     def __dealloc__(self):
         free(self.work.act)
@@ -973,9 +981,10 @@ cdef class Dataset:
     cdef readonly int64_t n
     cdef readonly bint labels
     cdef readonly object ignore_class
+    cdef readonly object sample_weight
 
     def __cinit__(self, Network network not None, x, y, bint labels, bint copy=True,
-                  ignore_class=None):
+                  ignore_class=None, sample_weight=None):
         units = network.units
         self.x = _float_array(x, "x", 2, network.dtype, False)
         _check_shape(self.x, "x", (self.x.shape[0], units[0]))
@@ -990,6 +999,18 @@ cdef class Dataset:
         else:
             self.y = _float_array(y, "y", 2, network.dtype, False)
             _check_shape(self.y, "y", (self.n, units[-1]))
+        # C gathers from it by the epoch's order: one weight per row, private (the
+        # values are the caller's to check: validation.sample_weights)
+        self.sample_weight = _sample_weight(sample_weight, self.n, network.dtype, copy=True)
+
+
+cdef object _sample_weight(object weight, int64_t n, object dtype, bint copy=False):
+    """None, or ``weight`` as a contiguous 1-d array of ``n`` entries of ``dtype``."""
+    if weight is None:
+        return None
+    w = _float_array(weight, "sample_weight", 1, dtype, False)
+    _check_shape(w, "sample_weight", (n,))
+    return w.copy() if copy and w is weight else w
 
 
 cdef _check_parts(Network network, Workspace work, Objective objective,
@@ -1015,16 +1036,18 @@ cdef int64_t _train_batches(floating *tag, Network network, Workspace work, Obje
     cdef const int64_t *idx = <const int64_t *>_data(order)
     cdef double *lp = <double *>_data(losses)
     cdef double *mp = <double *>_data(metrics)
+    cdef const floating *sw = <const floating *>_data(data.sample_weight) \
+        if data.sample_weight is not None else NULL
     cdef int64_t n = data.n, done
     with nogil:
         if floating is float:
             done = df_train_batches_f32(&network.net, &work.work, &objective.objective,
                                         &state.state, x, y, idx, n, batch_size, first, end,
-                                        lp, mp)
+                                        lp, mp, sw)
         else:
             done = df_train_batches_f64(&network.net, &work.work, &objective.objective,
                                         &state.state, x, y, idx, n, batch_size, first, end,
-                                        lp, mp)
+                                        lp, mp, sw)
     return done
 
 
@@ -1199,15 +1222,17 @@ cdef tuple _evaluate(floating *tag, Network network, Workspace work, Objective o
                      Dataset data):
     cdef const floating *x = <const floating *>_data(data.x)
     cdef const void *y = _data(data.y)
+    cdef const floating *sw = <const floating *>_data(data.sample_weight) \
+        if data.sample_weight is not None else NULL
     cdef int64_t n = data.n
     cdef double loss_sum = 0, metric_sum = 0
     with nogil:
         if floating is float:
             df_evaluate_f32(&network.net, &work.work, &objective.objective, x, y, n,
-                            &loss_sum, &metric_sum)
+                            &loss_sum, &metric_sum, sw)
         else:
             df_evaluate_f64(&network.net, &work.work, &objective.objective, x, y, n,
-                            &loss_sum, &metric_sum)
+                            &loss_sum, &metric_sum, sw)
     return loss_sum, metric_sum
 
 

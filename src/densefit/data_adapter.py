@@ -184,9 +184,10 @@ def model_inputs(x, name, n_features, dtype, check_finite=True):
     return x
 
 
-def dataset(network, loss, x, y, xname="x", yname="y"):
+def dataset(network, loss, x, y, xname="x", yname="y", sample_weight=None, class_weight=None):
     """A ``_core.Dataset`` of inputs ``x`` (already through ``model_inputs``) and the
-    targets ``y`` in the form ``loss`` reads (int32 labels or a dense matrix)."""
+    targets ``y`` in the form ``loss`` reads (int32 labels or a dense matrix), with
+    per-sample weights from ``sample_weight`` or ``class_weight`` (at most one)."""
     if y is None:
         raise ValueError(f"{yname} is required for training and evaluation")
     y_arr = as_array(y, yname)
@@ -194,20 +195,46 @@ def dataset(network, loss, x, y, xname="x", yname="y"):
     if y_len != len(x):
         raise ValueError(f"{xname} and {yname} must have the same number of samples, got "
                          f"{len(x)} and {y_len}")
+    weights = weights_of(y_arr, sample_weight, class_weight, len(x), network.dtype)
     targets = loss.prepare_targets(y_arr, (len(x), network.units[-1]), network.dtype, yname)
     # labels are copied once: the core keeps a private copy (C indexes with them)
     # unless converting them to int32 already made a new array
     return _core.Dataset(network, x, targets, loss.labels,
-                         copy=np.may_share_memory(targets, y_arr), ignore_class=loss.ignored_label)
+                         copy=np.may_share_memory(targets, y_arr), ignore_class=loss.ignored_label,
+                         sample_weight=weights)
 
 
-def split_validation(x, y, validation_split):
-    """``(x, y, (x_val, y_val))``: Keras' split, the last fraction of the samples
-    taken before shuffling."""
+def weights_of(y, sample_weight, class_weight, n, dtype):
+    """The per-sample weights (in ``dtype``) of ``sample_weight`` or ``class_weight``,
+    or None: Keras' ``class_weight_to_sample_weights`` for the latter."""
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
+    if class_weight is not None:
+        weights = class_weight_to_sample_weights(y, validation.class_weights(class_weight))
+    elif sample_weight is not None:
+        weights = as_array(sample_weight, "sample_weight")
+    else:
+        return None
+    return converted(validation.sample_weights(weights, n), dtype, "sample_weight")
+
+
+def class_weight_to_sample_weights(y, class_weight):
+    """Each sample's weight is its class's (1 for a class not in the dict): the
+    label, the argmax of a one-hot row, or the rounded value of a 1-column target."""
+    classes = np.asarray(y)
+    if classes.ndim > 1:
+        classes = classes.argmax(axis=-1) if classes.shape[-1] != 1 else classes[..., 0]
+    classes = np.round(classes).astype(np.int64)
+    return np.array([class_weight.get(int(c), 1.0) for c in classes], np.float64)
+
+
+def split_validation(x, y, validation_split, sample_weight=None):
+    """``(x, y, sample_weight, (x_val, y_val, sample_weight_val))``: Keras' split, the
+    last fraction of the samples taken before shuffling."""
     validation_split = validation.real(validation_split, "validation_split", low=0, high=1,
                                        high_open=True)
     if not validation_split:
-        return x, y, None
+        return x, y, sample_weight, None
     if x is None or y is None or x.ndim == 0 or y.ndim == 0:
         raise ValueError("validation_split needs array x and y")
     split = int(np.floor(len(x) * (1 - validation_split)))
@@ -217,14 +244,20 @@ def split_validation(x, y, validation_split):
     if len(y) != len(x):
         raise ValueError(f"x and y must have the same number of samples, got {len(x)} and "
                          f"{len(y)}")
-    return x[:split], y[:split], (x[split:], y[split:])
+    if sample_weight is None:
+        return x[:split], y[:split], None, (x[split:], y[split:], None)
+    sample_weight = validation.sample_weights(as_array(sample_weight, "sample_weight"), len(x))
+    return (x[:split], y[:split], sample_weight[:split],
+            (x[split:], y[split:], sample_weight[split:]))
 
 
-def validation_pair(validation_data):
-    """``(x_val, y_val)`` from fit's ``validation_data``."""
+def validation_triple(validation_data):
+    """``(x_val, y_val, sample_weight_val)`` from fit's ``validation_data``: a tuple
+    ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``."""
     refuse_stream(validation_data, "validation_data")
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         got = (f"{len(validation_data)} items" if isinstance(validation_data, (tuple, list))
                else f"a {type(validation_data).__name__}")
-        raise ValueError(f"validation_data must be a tuple (x_val, y_val), got {got}")
-    return validation_data
+        raise ValueError(f"validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                         f"sample_weight_val), got {got}")
+    return tuple(validation_data) + (None,) * (3 - len(validation_data))

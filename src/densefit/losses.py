@@ -76,8 +76,10 @@ class Loss:
                          f"Dense(1, activation='sigmoid') with BinaryCrossentropy; for more, "
                          f"Dense(n_classes, activation='softmax')")
 
-    def __call__(self, y_true, y_pred):
-        """The mean loss over the batch, as a NumPy scalar of y_pred's float type."""
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """The mean loss over the batch, as a NumPy scalar of y_pred's float type;
+        with ``sample_weight`` (one per sample) ``sum(w * loss) / samples``, as Keras'
+        ``sum_over_batch_size``."""
         y_pred = data_adapter.as_array(y_pred, "y_pred")
         if y_pred.dtype.kind not in "biuf":
             raise TypeError(f"y_pred must hold real numbers, got dtype {y_pred.dtype}")
@@ -86,8 +88,9 @@ class Loss:
         if y_pred.ndim != 2:
             raise ValueError(f"y_pred must have shape (samples, outputs), got {y_pred.shape}")
         target = self.prepare_targets(y_true, y_pred.shape, y_pred.dtype, "y_true")
+        weights = data_adapter.weights_of(None, sample_weight, None, len(y_pred), y_pred.dtype)
         value, _ = _core.loss(self._code(self.from_logits), y_pred, target,
-                              **self.core_options())
+                              sample_weight=weights, **self.core_options())
         return y_pred.dtype.type(value)
 
     def prepare_targets(self, y, output_shape, dtype, name="y"):

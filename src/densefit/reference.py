@@ -303,6 +303,18 @@ def sparse_cross_entropy_ignoring(loss, out, labels, ignore_class):
     return value, grad
 
 
+def weighted(loss, out, targets, weights, **options):
+    """``loss`` (a function of LOSSES) with one weight per sample, Keras'
+    ``sum_over_batch_size``: ``sum(w_i l_i) / rows`` (not divided by the weights'
+    sum), each row's gradient scaled by its weight.  A row's loss is that of the
+    row alone (hinge's 0/1 targets read as -1/1 over the whole batch first)."""
+    if loss in (hinge, squared_hinge):
+        targets = hinge_targets(targets)
+    rows = [loss(out[r:r + 1], targets[r:r + 1], **options)[0] for r in range(len(out))]
+    _, grad = loss(out, targets, **options)
+    return float(np.dot(weights, rows)) / len(out), grad * weights[:, None]
+
+
 # ------------------------------------------------------------------ accuracies: the mean over rows
 
 def sparse_accuracy(out, labels):

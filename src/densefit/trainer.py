@@ -160,14 +160,19 @@ class Trainer:
     # ------------------------------------------------------------ fit
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0):
         """Train for ``epochs`` epochs and return a ``History``.
 
         Each epoch runs in the compiled core; Python regains control between
         epochs (and between batches only for callbacks with batch hooks, or to
         draw the verbose=1 bar).  Arguments as Keras' ``fit``: ``batch_size``
         defaults to 32, ``validation_split`` takes the last fraction of the
-        samples before shuffling, ``validation_data`` is ``(x_val, y_val)``.
+        samples before shuffling, ``validation_data`` is ``(x_val, y_val)`` or
+        ``(x_val, y_val, sample_weight_val)``.  ``sample_weight`` (one weight per
+        sample) or ``class_weight`` (a dict class -> weight) scale each sample's
+        loss; a batch's loss is ``sum(w * loss) / batch_size``, as Keras' (the
+        compiled metric is not weighted).
         """
         # held from the first look at the data: two threads can neither build nor
         # train the same model at once
@@ -175,12 +180,13 @@ class Trainer:
             self._fit_thread = threading.get_ident()
             try:
                 return self._fit(x, y, batch_size, epochs, verbose, callbacks,
-                                 validation_split, validation_data, bool(shuffle), initial_epoch)
+                                 validation_split, validation_data, bool(shuffle), initial_epoch,
+                                 (sample_weight, class_weight))
             finally:
                 self._fit_thread = None
 
     def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
-             validation_data, shuffle, initial_epoch):
+             validation_data, shuffle, initial_epoch, weights):
         self._require_compiled("fit")
         batch_size = (DEFAULT_BATCH_SIZE if batch_size is None
                       else validation.integer(batch_size, "batch_size"))
@@ -188,7 +194,7 @@ class Trainer:
         initial_epoch = validation.integer(initial_epoch, "initial_epoch", low=0)
         verbose = _verbosity(verbose)
         callbacks = callbacks_module.CallbackList(callbacks, model=self)
-        data, val = self._fit_data(x, y, validation_split, validation_data)
+        data, val = self._fit_data(x, y, validation_split, validation_data, *weights)
         history = callbacks_module.History()
         callbacks.append(history)
         batch_size = min(batch_size, data.n)  # a batch larger than the data is all of it
@@ -208,20 +214,23 @@ class Trainer:
             self._workspaces.give(work)
         return history
 
-    def _fit_data(self, x, y, validation_split, validation_data):
-        """The training and validation ``_core.Dataset`` (the latter may be None)."""
+    def _fit_data(self, x, y, validation_split, validation_data, sample_weight, class_weight):
+        """The training and validation ``_core.Dataset`` (the latter may be None);
+        class weights weigh the training samples only, as in Keras."""
         validation_split = validation.real(validation_split, "validation_split", low=0, high=1,
                                            high_open=True)
         x = data_adapter.as_array(x, "x", self.dtype) if x is not None else None
         y = data_adapter.as_array(y, "y") if y is not None else None
         if validation_data is None:
-            x, y, validation_data = data_adapter.split_validation(x, y, validation_split)
-        data = self._dataset(x, y)
+            x, y, sample_weight, validation_data = data_adapter.split_validation(
+                x, y, validation_split, sample_weight)
+        data = self._dataset(x, y, sample_weight=sample_weight, class_weight=class_weight)
         if data.n == 0:
             raise ValueError("x is empty: fit needs at least one sample")
         if validation_data is None:
             return data, None
-        val = self._dataset(*data_adapter.validation_pair(validation_data), "x_val", "y_val")
+        x_val, y_val, weight_val = data_adapter.validation_triple(validation_data)
+        val = self._dataset(x_val, y_val, "x_val", "y_val", weight_val)
         if val.n == 0:
             raise ValueError("validation_data is empty")
         return data, val
@@ -236,11 +245,13 @@ class Trainer:
 
     # ------------------------------------------------------------ evaluate, predict
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 return_dict=False):
         """The loss (and metric) over ``(x, y)``: ``loss``, or ``[loss, metric]`` when a
-        metric is compiled, or a dict of both with ``return_dict=True``."""
+        metric is compiled, or a dict of both with ``return_dict=True``.
+        ``sample_weight`` weighs the loss as in ``fit`` (not the metric)."""
         self._require_compiled("evaluate")
-        data = self._dataset(x, y)
+        data = self._dataset(x, y, sample_weight=sample_weight)
         if data.n == 0:
             raise ValueError("x is empty: evaluate needs at least one sample")
         capacity = (inference.DEFAULT_BATCH if batch_size is None
@@ -320,9 +331,10 @@ class Trainer:
         return data_adapter.model_inputs(x, name, self._network.units[0], self._network.dtype,
                                          check_finite)
 
-    def _dataset(self, x, y, xname="x", yname="y"):
+    def _dataset(self, x, y, xname="x", yname="y", sample_weight=None, class_weight=None):
         x = self._model_inputs(x, xname)
-        return data_adapter.dataset(self._network, self.loss, x, y, xname, yname)
+        return data_adapter.dataset(self._network, self.loss, x, y, xname, yname,
+                                    sample_weight, class_weight)
 
 
 class _Compiled:

@@ -147,3 +147,35 @@ def filepath(value, name="filepath"):
     if not path or "\0" in path:
         raise ValueError(f"{name} must be a path to a file, got {value!r}")
     return path
+
+
+def sample_weights(value, n, name="sample_weight"):
+    """``value`` (one weight per sample: shape (n,) or (n, 1)) as a float64 array of
+    finite numbers >= 0.  Converted by the caller's data adapter first."""
+    weights = np.asarray(value)
+    if weights.ndim == 2 and weights.shape[1] == 1:
+        weights = weights[:, 0]
+    if weights.ndim != 1 or len(weights) != n:
+        raise ValueError(f"{name} must hold one weight per sample, shape ({n},), got shape "
+                         f"{weights.shape}")
+    if weights.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {weights.dtype}")
+    weights = weights.astype(np.float64)
+    bad = np.flatnonzero(~(np.isfinite(weights) & (weights >= 0)))
+    if len(bad):
+        raise ValueError(f"{name} must hold finite numbers >= 0, got {shown(weights[bad[0]])} "
+                         f"at sample {bad[0]}")
+    return weights
+
+
+def class_weights(value, name="class_weight"):
+    """``value`` as a dict of int class -> float weight (finite, >= 0)."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be a dict mapping class indices to weights, e.g. "
+                        f"{{0: 1.0, 1: 5.0}}, got {type(value).__name__}")
+    checked = {}
+    for key, weight in value.items():
+        if not _is_integer(key):
+            raise ValueError(f"{name}'s keys must be integer class indices, got {key!r}")
+        checked[int(key)] = real(weight, f"{name}[{key}]", low=0)
+    return checked
