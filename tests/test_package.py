@@ -64,3 +64,21 @@ def test_the_cycle_finder_finds_one():
 
 def test_version_comes_from_the_installed_metadata():
     assert densefit.__version__ == importlib.metadata.version("densefit")
+
+
+def _sizes():
+    """``(lines, "module.name")`` of every function and class, reference.py excepted
+    (the readable oracle, written to be read top to bottom)."""
+    for path in PACKAGE.glob("*.py"):
+        if path.stem == "reference":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                yield node, node.end_lineno - node.lineno + 1, f"{path.stem}.{node.name}"
+
+
+def test_functions_and_classes_stay_short():
+    """The structure's limits: no function over 50 lines, no class over 300."""
+    too_long = [(name, lines) for node, lines, name in _sizes()
+                if lines > (300 if isinstance(node, ast.ClassDef) else 50)]
+    assert not too_long, too_long

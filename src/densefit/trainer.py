@@ -34,6 +34,24 @@ def _after_fork_in_child():
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+class _ChosenByCompile:
+    """A model attribute that only ``compile`` sets: fit runs the kernels compile
+    chose, so an assignment would change what is saved but not what trains."""
+
+    def __init__(self, doc):
+        self.__doc__ = doc
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, model, owner=None):
+        return self if model is None else getattr(model, "_" + self.name)
+
+    def __set__(self, model, value):
+        raise AttributeError(f"{self.name} cannot be assigned: fit runs the kernels compile "
+                             f"chose; call model.compile(optimizer=..., loss=...) instead")
+
+
 class Trainer:
     """compile/fit/evaluate/predict over the compiled core."""
 
@@ -54,25 +72,8 @@ class Trainer:
         if self._fit_thread != threading.get_ident():
             self._fit_lock, self._fit_thread = threading.Lock(), None
 
-    @property
-    def optimizer(self):
-        """The ``Optimizer`` compile chose (None before); set it through ``compile``."""
-        return self._optimizer
-
-    @optimizer.setter
-    def optimizer(self, value):
-        raise AttributeError("optimizer cannot be assigned: fit runs the kernels compile chose; "
-                             "call model.compile(optimizer=..., loss=...) instead")
-
-    @property
-    def loss(self):
-        """The ``Loss`` compile chose (None before); set it through ``compile``."""
-        return self._loss
-
-    @loss.setter
-    def loss(self, value):
-        raise AttributeError("loss cannot be assigned: fit runs the kernels compile chose; "
-                             "call model.compile(optimizer=..., loss=...) instead")
+    optimizer = _ChosenByCompile("The ``Optimizer`` compile chose (None before).")
+    loss = _ChosenByCompile("The ``Loss`` compile chose (None before).")
 
     @contextlib.contextmanager
     def _changing(self, what):
@@ -284,8 +285,8 @@ class Trainer:
 
     def predict(self, x, batch_size=None, verbose="auto"):
         """The model's outputs for ``x`` as an array of shape (samples, units).  While
-        another thread trains the model, the weights of one step: predict waits for
-        the step running to end (at most one of fit's compiled calls)."""
+        another thread trains the model, the outputs of one step's weights (predict
+        runs again, after that step, when a step overlapped it)."""
         capacity = (inference.DEFAULT_BATCH if batch_size is None  # C-int batches
                     else min(validation.integer(batch_size, "batch_size"), _core.MAX_ROWS))
         if verbose != "auto":
