@@ -231,21 +231,11 @@ def test_predict_and_evaluate_during_fit_see_one_step(reference):
         assert loss in losses, "evaluate answered for weights of no step"
 
 
-def test_readers_go_in_between_compiled_calls_not_after_fit(monkeypatch):
+def test_readers_go_in_between_compiled_calls_not_after_fit(compiled_calls):
     """fit takes the lock again microseconds after each compiled call: readers
     waiting for one must still go in before the next (they were starved until
     fit returned), and wait at most about one call."""
-    calls = []
-    train_batches = _core.train_batches
-
-    def recording(*args):
-        start = time.perf_counter()
-        try:
-            return train_batches(*args)
-        finally:
-            calls.append((start, time.perf_counter()))
-
-    monkeypatch.setattr(_core, "train_batches", recording)
+    calls = compiled_calls  # (start, end) of each compiled chunk
     x, y = data()
     model, reads = make(), []
     thread, done, errors = fit_in_thread(model, x, y, epochs=EPOCHS * 3)  # >= 24 calls
