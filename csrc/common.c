@@ -1,6 +1,7 @@
 #include <math.h>
 
 #include "blas.h"
+#include "dropout.h"
 
 df_sgemm_fn df_sgemm = 0;
 df_dgemm_fn df_dgemm = 0;
@@ -89,6 +90,44 @@ const char *df_slot_name(int code) {
 
 const char *df_schedule_name(int code) {
     return code >= 0 && code < DF_N_SCHEDULES ? schedule_names[code] : NULL;
+}
+
+static const char *const layer_kind_names[DF_N_LAYER_KINDS] = {
+    [DF_LAYER_DENSE] = "dense",
+    [DF_LAYER_DROPOUT] = "dropout",
+    [DF_LAYER_BATCH_NORM] = "batch_normalization",
+    [DF_LAYER_NORMALIZATION] = "normalization",
+    [DF_LAYER_ACTIVATION] = "activation",
+    [DF_LAYER_PRELU] = "prelu",
+};
+
+const char *df_layer_kind_name(int code) {
+    return code >= 0 && code < DF_N_LAYER_KINDS ? layer_kind_names[code] : NULL;
+}
+
+int64_t df_layer_weight_size(int kind, int index, int n_in, int n_out) {
+    switch (kind) {
+    case DF_LAYER_DENSE: return index == 0 ? (int64_t)n_in * n_out : index == 1 ? n_out : 0;
+    case DF_LAYER_BATCH_NORM: return index < 4 ? n_out : 0;
+    case DF_LAYER_NORMALIZATION: return index < 2 ? n_out : 0;
+    case DF_LAYER_PRELU: return index == 0 ? n_out : 0;
+    default: return 0;
+    }
+}
+
+int df_layer_weight_trainable(int kind, int index) {
+    switch (kind) {
+    case DF_LAYER_DENSE: return index < 2;
+    case DF_LAYER_BATCH_NORM: return index < 2; /* gamma, beta; not the moving statistics */
+    case DF_LAYER_PRELU: return index == 0;
+    default: return 0;
+    }
+}
+
+int df_dropout_keeps(uint64_t seed, int64_t step, int64_t row, int64_t col, int64_t cols,
+                     double rate) {
+    return df_dropout_kept(df_dropout_key(seed, step), (uint64_t)(row * cols + col),
+                           df_dropout_threshold(rate));
 }
 
 #define SLOT(s) (1u << (s))

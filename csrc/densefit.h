@@ -123,6 +123,7 @@ const char *df_metric_name(int code);
 const char *df_optimizer_rule_name(int code);
 const char *df_slot_name(int code);
 const char *df_schedule_name(int code);
+const char *df_layer_kind_name(int code);
 
 /* The slots (a bit mask of 1 << df_slot) a rule keeps with these settings. */
 unsigned df_optimizer_slots(int rule, double momentum, int amsgrad);
@@ -153,36 +154,95 @@ void df_set_blas(df_sgemm_fn sgemm, df_dgemm_fn dgemm);
  * (tests compare both paths); returns whether they are now in use. */
 int df_set_narrow(int enabled);
 
-/* Whether a forward pass of the network uses BLAS at all (else it runs wholly
- * on the calling thread in csrc/). */
-int df_forward_uses_blas(const int *units, int n_layers, int is_float32);
 
-/* A Sequential stack of Dense layers.  Layer l maps units[l] inputs to units[l+1]
- * outputs.  params holds, layer after layer, the kernel (units[l] x units[l+1],
- * row-major, Keras' shape) then the bias (units[l+1]); grads has the same layout. */
+/* The kinds of layer a network runs.  Every layer maps n_in to n_out features
+ * (n_out == n_in but for dense), then applies its activation (DF_LINEAR: none). */
+typedef enum {
+    DF_LAYER_DENSE = 0,         /* x kernel + bias; weights kernel (n_in x n_out), bias */
+    DF_LAYER_DROPOUT = 1,       /* training only: each value kept with probability 1 - rate
+                                   and scaled by 1 / (1 - rate) (df_dropout_keeps); no weights */
+    DF_LAYER_BATCH_NORM = 2,    /* Keras' BatchNormalization: weights gamma, beta (trainable;
+                                   either may be absent: scale / center off), moving_mean,
+                                   moving_variance (never trainable) */
+    DF_LAYER_NORMALIZATION = 3, /* (x - mean) / max(sqrt(variance), 1e-7), or with invert
+                                   mean + x sqrt(variance); weights mean, variance (fixed) */
+    DF_LAYER_ACTIVATION = 4,    /* the identity: its activation is all it does; no weights */
+    DF_LAYER_PRELU = 5,         /* max(x, 0) - alpha relu(-x), alpha per feature (trainable) */
+    DF_N_LAYER_KINDS
+} df_layer_kind;
+
+/* The most weights a layer kind keeps. */
+#define DF_MAX_WEIGHTS 4
+
+/* One layer of a network.  Its weights, in Keras' order for the kind, are
+ * offsets into the network's params (where `in_params`: trainable ones of a
+ * trainable layer; their gradients are at the same offset of grads) or into its
+ * state (the others: moving statistics, a frozen layer's weights); -1 for one
+ * the layer does not have. */
+typedef struct {
+    int kind; /* a df_layer_kind */
+    int n_in, n_out;
+    int activation;     /* a df_activation applied after the layer's own map */
+    double slope;       /* leaky_relu's negative slope, elu's alpha */
+    int trainable;      /* a frozen layer keeps its weights in state and runs in
+                           inference mode (batch normalization, as Keras) */
+    int64_t weight[DF_MAX_WEIGHTS];
+    unsigned char in_params[DF_MAX_WEIGHTS];
+    double rate;        /* dropout */
+    uint64_t seed;      /* dropout: masks are a function of (seed, step, row, column) */
+    double momentum;    /* batch normalization: moving = moving momentum + batch (1 - momentum) */
+    double epsilon;     /* batch normalization: added to the variance */
+    int invert;         /* normalization */
+    /* Keras' regularizers, 0 for none: l1 sum |w| + l2 sum w^2 of each weight in
+     * params (kernel_regularizer is weight 0, bias_regularizer weight 1, ...),
+     * and of the layer's output per row (activity_regularizer), added to the loss. */
+    double l1[DF_MAX_WEIGHTS], l2[DF_MAX_WEIGHTS];
+    double activity_l1, activity_l2;
+} df_layer;
+
+/* The sizes of a kind's weights (0 for an index the kind does not have) and
+ * whether each is trainable (takes gradients when its layer is trainable). */
+int64_t df_layer_weight_size(int kind, int index, int n_in, int n_out);
+int df_layer_weight_trainable(int kind, int index);
+
+/* Whether dropout keeps value (row, col) of a batch of `cols` columns at
+ * training step `step`: a counter-based hash, so a mask depends on nothing but
+ * these numbers (bit-reproducible, and the same however an epoch is split). */
+int df_dropout_keeps(uint64_t seed, int64_t step, int64_t row, int64_t col, int64_t cols,
+                     double rate);
+
+/* A Sequential network: its layers in order, one flat buffer of trainable
+ * parameters (the optimizer's, with grads of the same layout) and one of the
+ * other weights (state). */
 typedef struct {
     int n_layers;
-    const int *units;      /* n_layers + 1 entries */
-    const int *activation; /* n_layers entries */
-    const double *slope;   /* n_layers entries: leaky_relu's negative slope, elu's alpha */
+    const df_layer *layers;
     void *params;
     void *grads;
     int64_t n_params;
+    void *state;
+    int64_t n_state;
 } df_net;
+
+/* Whether a forward pass of the network uses BLAS at all (else it runs wholly
+ * on the calling thread in csrc/). */
+int df_forward_uses_blas(const df_net *net, int is_float32);
 
 /* Work buffers for batches of up to `capacity` rows, allocated once by the caller. */
 typedef struct {
     int64_t capacity;
-    void *x;      /* capacity x units[0]: the gathered batch (a narrow first layer
+    void *x;      /* capacity x n_in: the gathered batch (a narrow first layer
                      reads its rows in place instead) */
-    void *y;      /* capacity x units[L] targets, or capacity int32 labels */
-    void **act;   /* n_layers buffers, capacity x units[l+1] */
-    void *grad_a; /* capacity x max(units[1:]): two gradient buffers used in turn */
+    void *y;      /* capacity x n_out targets, or capacity int32 labels */
+    void **act;   /* n_layers buffers, capacity x layers[l].n_out: each layer's output */
+    void *grad_a; /* capacity x the widest layer: two gradient buffers used in turn */
     void *grad_b; /* (the first layer's input gradient is never computed) */
-    void **pre;   /* NULL, or n_layers buffers, capacity x units[l+1], NULL for a layer
+    void **pre;   /* NULL, or n_layers buffers, capacity x n_out, NULL for a layer
                      whose activation does not need its input (df_activation_needs_input):
                      the forward pass keeps there the pre-activation the backward reads */
     void *weight; /* capacity entries: the gathered batch's sample weights (training) */
+    void **stats; /* NULL, or n_layers buffers, 2 n_out entries for a batch normalization
+                     layer (its batch's mean, then variance; training), NULL for others */
 } df_work;
 
 /* What training minimises and reports.  With fused_output the last layer's
@@ -241,6 +301,13 @@ typedef struct {
     void *slots[DF_N_SLOTS];
 } df_optimizer_state;
 
+/* Besides the kernels and the whole-epoch entry points (df_train_batches,
+ * df_predict, df_evaluate), a network's passes are callable on their own for
+ * tests and the Python layer: df_forward over `rows` rows of x into work->act
+ * (training: dropout active, batch normalization on the batch's statistics,
+ * kept in work->stats; `step` seeds dropout); df_backward from dL/d(output) in
+ * work->grad_a into grads (dx: the input's gradient, or NULL); and
+ * df_update_moving_statistics, training's last act on each accepted batch. */
 #define DF_DECLARE(REAL, SFX)                                                                       \
     void df_activation_forward##SFX(int act, double slope, REAL *z, int64_t rows, int64_t cols);   \
     void df_activation_backward##SFX(int act, double slope, const REAL *z, const REAL *a,          \
@@ -268,6 +335,11 @@ typedef struct {
                                   int64_t first_batch, int64_t end_batch, double *batch_loss,      \
                                   double *batch_metric, const REAL *sample_weight);                \
     int df_predict##SFX(const df_net *net, const REAL *x, int64_t n, int64_t capacity, REAL *out); \
+    void df_forward##SFX(const df_net *net, df_work *work, const REAL *x, int rows, int training, \
+                         int64_t step);                                                            \
+    void df_backward##SFX(const df_net *net, df_work *work, const REAL *x, int rows,              \
+                          int64_t step, REAL *dx);                                                 \
+    void df_update_moving_statistics##SFX(const df_net *net, const df_work *work);                \
     void df_evaluate##SFX(const df_net *net, df_work *work, const df_objective *objective,       \
                           const REAL *x, const void *y, int64_t n, double *loss_sum,               \
                           double *metric_sum, const REAL *sample_weight);

@@ -13,6 +13,7 @@
 #include "blas.h"
 #include "denormals.h"
 #include "narrow.h"
+#include "dropout.h"
 
 /* Narrow layers (see narrow.h) exist for float only: kernels_f32.c sets NARROW_REAL.
  * Every entry point reads NARROW_ENABLED once and passes its answer (`narrow`)
@@ -302,7 +303,8 @@ void F(df_dense_forward)(const REAL *x, const REAL *w, const REAL *b, REAL *out,
                           NULL);
 }
 
-/* grad: dL/da on entry (overwritten with dL/dz).  dw, db are overwritten.
+/* grad: dL/da on entry (overwritten with dL/dz).  dw, db are overwritten (both
+ * NULL: not computed, a frozen layer).
  * dx = dz w' is skipped when dx is NULL (the first layer needs no input
  * gradient).  x's rows as in dense_forward_rows. */
 DF_HOT static void F(dense_backward_rows)(const REAL *x, const int64_t *idx, const REAL *w,
@@ -310,18 +312,20 @@ DF_HOT static void F(dense_backward_rows)(const REAL *x, const int64_t *idx, con
                                           int rows, int n_in, int n_out, int act, double slope,
                                           int narrow, const uint16_t *live) {
     F(df_activation_backward)(act, slope, z, a, grad, rows, n_out);
+    if (dw) { /* NULL for a frozen layer */
 #if defined(DF_HAVE_NARROW) && defined(NARROW_REAL)
-    if (narrow && NARROW_FITS(n_out))
-        df_narrow_dw_f32(x, idx, n_in, grad, dw, rows, n_in, n_out, live);
-    else
+        if (narrow && NARROW_FITS(n_out))
+            df_narrow_dw_f32(x, idx, n_in, grad, dw, rows, n_in, n_out, live);
+        else
 #else
-    (void)narrow, (void)idx, (void)live;
+        (void)narrow, (void)idx, (void)live;
 #endif
-        F(gemm_rm)(1, 0, n_in, n_out, rows, x, n_in, grad, n_out, 0, dw, n_out);
-    for (int j = 0; j < n_out; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++) {
-        const REAL *g = grad + (int64_t)r * n_out;
-        for (int j = 0; j < n_out; j++) db[j] += g[j];
+            F(gemm_rm)(1, 0, n_in, n_out, rows, x, n_in, grad, n_out, 0, dw, n_out);
+        for (int j = 0; j < n_out; j++) db[j] = 0;
+        for (int r = 0; r < rows; r++) {
+            const REAL *g = grad + (int64_t)r * n_out;
+            for (int j = 0; j < n_out; j++) db[j] += g[j];
+        }
     }
     if (!dx) return;
 #if defined(DF_HAVE_NARROW) && defined(NARROW_REAL)
@@ -941,10 +945,13 @@ static void F(clip_gradients)(const df_net *net, const df_optimizer_state *opt) 
     REAL *g = (REAL *)net->grads;
     if (opt->clipnorm > 0) {
         for (int l = 0; l < net->n_layers; l++) {
-            const int64_t kernel = (int64_t)net->units[l] * net->units[l + 1];
-            F(clip_by_norm)(g, kernel, opt->clipnorm);
-            F(clip_by_norm)(g + kernel, net->units[l + 1], opt->clipnorm);
-            g += kernel + net->units[l + 1];
+            const df_layer *layer = &net->layers[l];
+            for (int i = 0; i < DF_MAX_WEIGHTS; i++)
+                if (layer->weight[i] >= 0 && layer->in_params[i])
+                    F(clip_by_norm)(g + layer->weight[i],
+                                    df_layer_weight_size(layer->kind, i, layer->n_in,
+                                                         layer->n_out),
+                                    opt->clipnorm);
         }
     } else if (opt->global_clipnorm > 0) {
         F(clip_by_norm)(g, net->n_params, opt->global_clipnorm);
@@ -1057,56 +1064,329 @@ static int F(step_is_finite)(const df_net *net, const df_optimizer_state *opt,
 }
 
 
-/* The network's forward pass over `rows` rows of x (read through idx when not
- * NULL) into work->act.  With skip_last_activation the last buffer holds the
- * output layer's pre-activation.  narrow: the caller's NARROW_ENABLED(). */
-static void F(forward)(const df_net *net, df_work *work, const REAL *x, const int64_t *idx,
-                       int rows, int skip_last_activation, int narrow, uint16_t *live) {
-    const REAL *params = (const REAL *)net->params, *in = x;
+/* ------------------------------------------------------------ layers other than Dense
+ * Each maps a batch `in` (rows x n) to `out` element-wise or per column; the
+ * activation that follows is applied by the caller.  A weight the layer does
+ * not have is NULL: gamma 1, beta 0. */
+
+static inline REAL *F(weight)(const df_net *net, const df_layer *layer, int i) {
+    if (layer->weight[i] < 0) return NULL;
+    return (REAL *)(layer->in_params[i] ? net->params : net->state) + layer->weight[i];
+}
+
+/* The gradient of weight i, or NULL when it takes none (absent, or not in params). */
+static inline REAL *F(weight_grad)(const df_net *net, const df_layer *layer, int i) {
+    if (layer->weight[i] < 0 || !layer->in_params[i]) return NULL;
+    return (REAL *)net->grads + layer->weight[i];
+}
+
+/* Dropout in training: kept values scaled by 1 / (1 - rate), the others 0.
+ * The backward pass is the same map on the gradient (same key: same mask). */
+DF_HOT static void F(dropout_map)(const REAL *in, REAL *out, int rows, int n, double rate,
+                                  uint64_t key) {
+    const uint64_t threshold = df_dropout_threshold(rate);
+    const REAL scale = (REAL)(1 / (1 - rate));
+    for (int64_t i = 0; i < (int64_t)rows * n; i++)
+        out[i] = df_dropout_kept(key, (uint64_t)i, threshold) ? in[i] * scale : 0;
+}
+
+/* y = (x - mean) rstd gamma + beta per column, rstd = 1 / sqrt(variance + epsilon). */
+DF_HOT static void F(normalize_columns)(const REAL *in, REAL *out, int rows, int n,
+                                        const REAL *mean, const REAL *variance, double epsilon,
+                                        const REAL *gamma, const REAL *beta) {
+    for (int j = 0; j < n; j++) {
+        const REAL rstd = (REAL)(1 / sqrt((double)variance[j] + epsilon));
+        const REAL g = gamma ? gamma[j] : 1, b = beta ? beta[j] : 0;
+        const REAL a = rstd * g, c = b - mean[j] * a;
+        for (int r = 0; r < rows; r++) out[(int64_t)r * n + j] = in[(int64_t)r * n + j] * a + c;
+    }
+}
+
+/* Keras' batch moments: the mean and the biased (population) variance of each
+ * column, accumulated in double. */
+static void F(batch_moments)(const REAL *x, int rows, int n, REAL *mean, REAL *variance) {
+    for (int j = 0; j < n; j++) {
+        double sum = 0, sq = 0;
+        for (int r = 0; r < rows; r++) sum += x[(int64_t)r * n + j];
+        const double m = sum / rows;
+        for (int r = 0; r < rows; r++) {
+            const double d = x[(int64_t)r * n + j] - m;
+            sq += d * d;
+        }
+        mean[j] = (REAL)m;
+        variance[j] = (REAL)(sq / rows);
+    }
+}
+
+/* Batch normalization's backward pass on the batch's own statistics (stats:
+ * mean, variance): dbeta = sum dy, dgamma = sum dy xhat, and
+ * dx = gamma rstd (dy - (dbeta + xhat dgamma) / rows). */
+static void F(batch_norm_backward)(const REAL *x, const REAL *dy, REAL *dx, int rows, int n,
+                                   const REAL *stats, double epsilon, const REAL *gamma,
+                                   REAL *dgamma, REAL *dbeta) {
+    const REAL *mean = stats, *variance = stats + n;
+    for (int j = 0; j < n; j++) {
+        const double rstd = 1 / sqrt((double)variance[j] + epsilon);
+        double sum_dy = 0, sum_dy_xhat = 0;
+        for (int r = 0; r < rows; r++) {
+            const double g = dy[(int64_t)r * n + j];
+            sum_dy += g;
+            sum_dy_xhat += g * (x[(int64_t)r * n + j] - mean[j]) * rstd;
+        }
+        if (dbeta) dbeta[j] = (REAL)sum_dy;
+        if (dgamma) dgamma[j] = (REAL)sum_dy_xhat;
+        if (!dx) continue;
+        const double scale = (gamma ? gamma[j] : 1) * rstd;
+        for (int r = 0; r < rows; r++) {
+            const double xhat = (x[(int64_t)r * n + j] - mean[j]) * rstd;
+            dx[(int64_t)r * n + j] =
+                (REAL)(scale * (dy[(int64_t)r * n + j] - (sum_dy + xhat * sum_dy_xhat) / rows));
+        }
+    }
+}
+
+/* Keras' Normalization: (x - mean) / max(sqrt(variance), 1e-7); invert: x
+ * max(sqrt(variance), 1e-7) + mean.  Its backward scales by the same factor. */
+static REAL F(normalization_scale)(const REAL *variance, int j, int invert) {
+    const REAL sd = (REAL)sqrt((double)variance[j]);
+    const REAL floor_sd = sd > EPS ? sd : EPS;
+    return invert ? floor_sd : 1 / floor_sd;
+}
+
+static void F(normalization_map)(const REAL *in, REAL *out, int rows, int n, const REAL *mean,
+                                 const REAL *variance, int invert) {
+    for (int j = 0; j < n; j++) {
+        const REAL a = F(normalization_scale)(variance, j, invert);
+        const REAL m = mean[j];
+        for (int r = 0; r < rows; r++) {
+            const REAL v = in[(int64_t)r * n + j];
+            out[(int64_t)r * n + j] = invert ? v * a + m : (v - m) * a;
+        }
+    }
+}
+
+/* PReLU: x > 0 ? x : alpha x per column; dx = dy (x > 0), alpha dy (x < 0), 0 at 0
+ * (as relu(x) - alpha relu(-x) differentiates); dalpha = sum over x < 0 of dy x. */
+static void F(prelu_map)(const REAL *in, REAL *out, int rows, int n, const REAL *alpha) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < n; j++) {
+            const REAL v = in[(int64_t)r * n + j];
+            out[(int64_t)r * n + j] = v > 0 ? v : (v < 0 ? alpha[j] * v : 0);
+        }
+}
+
+static void F(prelu_backward)(const REAL *x, const REAL *dy, REAL *dx, int rows, int n,
+                              const REAL *alpha, REAL *dalpha) {
+    if (dalpha) memset(dalpha, 0, sizeof(REAL) * n);
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < n; j++) {
+            const int64_t i = (int64_t)r * n + j;
+            if (dalpha && x[i] < 0) dalpha[j] += dy[i] * x[i];
+            if (dx) dx[i] = x[i] > 0 ? dy[i] : (x[i] < 0 ? alpha[j] * dy[i] : 0);
+        }
+}
+
+/* Whether a layer computes with the batch's statistics and masks (training
+ * and, for batch normalization, a trainable layer, as Keras runs a frozen
+ * one in inference mode). */
+static int F(trains)(const df_layer *layer, int training) {
+    return training && (layer->kind != DF_LAYER_BATCH_NORM || layer->trainable);
+}
+
+/* One layer's own map (not dense, not its activation) of `rows` rows of in. */
+static void F(layer_map)(const df_net *net, const df_layer *layer, const REAL *in, REAL *out,
+                         REAL *stats, int rows, int training, int64_t step) {
+    const int n = layer->n_out;
+    switch (layer->kind) {
+    case DF_LAYER_DROPOUT:
+        if (training && layer->rate > 0)
+            F(dropout_map)(in, out, rows, n, layer->rate, df_dropout_key(layer->seed, step));
+        else if (out != in)
+            memcpy(out, in, sizeof(REAL) * (size_t)rows * n);
+        break;
+    case DF_LAYER_BATCH_NORM:
+        if (F(trains)(layer, training)) {
+            F(batch_moments)(in, rows, n, stats, stats + n);
+            F(normalize_columns)(in, out, rows, n, stats, stats + n, layer->epsilon,
+                                 F(weight)(net, layer, 0), F(weight)(net, layer, 1));
+        } else {
+            F(normalize_columns)(in, out, rows, n, F(weight)(net, layer, 2),
+                                 F(weight)(net, layer, 3), layer->epsilon,
+                                 F(weight)(net, layer, 0), F(weight)(net, layer, 1));
+        }
+        break;
+    case DF_LAYER_NORMALIZATION:
+        F(normalization_map)(in, out, rows, n, F(weight)(net, layer, 0), F(weight)(net, layer, 1),
+                             layer->invert);
+        break;
+    case DF_LAYER_PRELU:
+        F(prelu_map)(in, out, rows, n, F(weight)(net, layer, 0));
+        break;
+    default: /* DF_LAYER_ACTIVATION: the identity */
+        if (out != in) memcpy(out, in, sizeof(REAL) * (size_t)rows * n);
+    }
+}
+
+/* The backward of layer_map: dy (rows x n) to dx (NULL: not needed) and the
+ * gradients of its weights in params. */
+static void F(layer_backward)(const df_net *net, const df_layer *layer, const REAL *in,
+                              const REAL *stats, const REAL *dy, REAL *dx, int rows,
+                              int64_t step) {
+    const int n = layer->n_out;
+    switch (layer->kind) {
+    case DF_LAYER_DROPOUT:
+        if (dx) F(dropout_map)(dy, dx, rows, n, layer->rate, df_dropout_key(layer->seed, step));
+        break;
+    case DF_LAYER_BATCH_NORM:
+        if (F(trains)(layer, 1)) {
+            F(batch_norm_backward)(in, dy, dx, rows, n, stats, layer->epsilon,
+                                   F(weight)(net, layer, 0), F(weight_grad)(net, layer, 0),
+                                   F(weight_grad)(net, layer, 1));
+        } else if (dx) { /* frozen: an affine map by the moving statistics */
+            const REAL *gamma = F(weight)(net, layer, 0), *variance = F(weight)(net, layer, 3);
+            for (int j = 0; j < n; j++) {
+                const REAL a = (REAL)((gamma ? gamma[j] : 1) / sqrt((double)variance[j] +
+                                                                    layer->epsilon));
+                for (int r = 0; r < rows; r++) dx[(int64_t)r * n + j] = dy[(int64_t)r * n + j] * a;
+            }
+        }
+        break;
+    case DF_LAYER_NORMALIZATION:
+        if (dx) {
+            const REAL *variance = F(weight)(net, layer, 1);
+            for (int j = 0; j < n; j++) {
+                const REAL a = F(normalization_scale)(variance, j, layer->invert);
+                for (int r = 0; r < rows; r++) dx[(int64_t)r * n + j] = dy[(int64_t)r * n + j] * a;
+            }
+        }
+        break;
+    case DF_LAYER_PRELU:
+        F(prelu_backward)(in, dy, dx, rows, n, F(weight)(net, layer, 0),
+                          F(weight_grad)(net, layer, 0));
+        break;
+    default:
+        if (dx) memcpy(dx, dy, sizeof(REAL) * (size_t)rows * n);
+    }
+}
+
+/* Moving statistics after an accepted training step: Keras'
+ * moving = moving momentum + batch (1 - momentum), for each batch
+ * normalization layer that trained on the batch (stats from the forward pass). */
+void F(df_update_moving_statistics)(const df_net *net, const df_work *work) {
     for (int l = 0; l < net->n_layers; l++) {
-        const int n_in = net->units[l], n_out = net->units[l + 1];
-        const REAL *w = params, *b = params + (int64_t)n_in * n_out;
+        const df_layer *layer = &net->layers[l];
+        if (layer->kind != DF_LAYER_BATCH_NORM || !F(trains)(layer, 1)) continue;
+        const REAL *stats = (const REAL *)work->stats[l];
+        REAL *moving_mean = F(weight)(net, layer, 2), *moving_variance = F(weight)(net, layer, 3);
+        const REAL m = (REAL)layer->momentum, one_minus = (REAL)(1 - layer->momentum);
+        for (int j = 0; j < layer->n_out; j++) {
+            moving_mean[j] = moving_mean[j] * m + stats[j] * one_minus;
+            moving_variance[j] = moving_variance[j] * m + stats[layer->n_out + j] * one_minus;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ the network's passes */
+
+/* The network's forward pass over `rows` rows of x (read through idx when not
+ * NULL: a narrow first Dense layer only) into work->act.  With
+ * skip_last_activation the last buffer holds the output layer's
+ * pre-activation.  training: dropout and batch statistics (see trains);
+ * step: dropout's masks.  narrow: the caller's NARROW_ENABLED(). */
+static void F(forward)(const df_net *net, df_work *work, const REAL *x, const int64_t *idx,
+                       int rows, int skip_last_activation, int training, int64_t step,
+                       int narrow, uint16_t *live) {
+    const REAL *in = x;
+    for (int l = 0; l < net->n_layers; l++) {
+        const df_layer *layer = &net->layers[l];
+        const int n_out = layer->n_out;
         const int act = (skip_last_activation && l == net->n_layers - 1) ? DF_LINEAR
-                                                                          : net->activation[l];
+                                                                          : layer->activation;
         REAL *out = (REAL *)work->act[l];
         REAL *pre = work->pre && df_activation_needs_input(act) ? (REAL *)work->pre[l] : NULL;
-        F(dense_forward_rows)(in, l == 0 ? idx : NULL, w, b, out, pre, rows, n_in, n_out, act,
-                              net->slope[l], narrow, l == 0 ? live : NULL);
-        params = b + n_out;
+        if (layer->kind == DF_LAYER_DENSE) {
+            F(dense_forward_rows)(in, l == 0 ? idx : NULL, F(weight)(net, layer, 0),
+                                  F(weight)(net, layer, 1), out, pre, rows, layer->n_in, n_out,
+                                  act, layer->slope, narrow, l == 0 ? live : NULL);
+        } else {
+            REAL *stats = work->stats ? (REAL *)work->stats[l] : NULL;
+            F(layer_map)(net, layer, in, out, stats, rows, training, step);
+            if (pre) memcpy(pre, out, sizeof(REAL) * (size_t)rows * n_out);
+            if (act != DF_LINEAR) F(df_activation_forward)(act, layer->slope, out, rows, n_out);
+        }
         in = out;
     }
 }
 
-/* Back-propagates work->grad_a (dL/d output of the last layer) into net->grads. */
+/* Back-propagates work->grad_a (dL/d output of the last layer) into net->grads,
+ * and into dx (the input's gradient) unless it is NULL.  A frozen layer's
+ * weights take no gradient; its input still does. */
 static void F(backward)(const df_net *net, df_work *work, const REAL *x, const int64_t *idx,
-                        int rows, int skip_last_activation, int narrow, const uint16_t *live) {
+                        int rows, int skip_last_activation, int64_t step, int narrow,
+                        const uint16_t *live, REAL *dx) {
     const int L = net->n_layers;
-    const REAL *params_end = (const REAL *)net->params + net->n_params;
-    REAL *grads_end = (REAL *)net->grads + net->n_params;
     REAL *grad = (REAL *)work->grad_a, *next = (REAL *)work->grad_b;
     for (int l = L - 1; l >= 0; l--) {
-        const int n_in = net->units[l], n_out = net->units[l + 1];
-        const int64_t size = (int64_t)n_in * n_out + n_out;
-        const REAL *w = params_end - size;
-        REAL *dw = grads_end - size, *db = dw + (int64_t)n_in * n_out;
+        const df_layer *layer = &net->layers[l];
         const REAL *in = l > 0 ? (const REAL *)work->act[l - 1] : x;
-        const int act = (skip_last_activation && l == L - 1) ? DF_LINEAR : net->activation[l];
+        const int act = (skip_last_activation && l == L - 1) ? DF_LINEAR : layer->activation;
         const REAL *pre = df_activation_needs_input(act) ? (const REAL *)work->pre[l] : NULL;
-        F(dense_backward_rows)(in, l == 0 ? idx : NULL, w, pre, (const REAL *)work->act[l], grad, dw,
-                               db, l > 0 ? next : NULL, rows, n_in, n_out, act, net->slope[l],
-                               narrow, l == 0 ? live : NULL);
+        REAL *grad_in = l > 0 ? next : dx;
+        if (layer->kind == DF_LAYER_DENSE) {
+            F(dense_backward_rows)(in, l == 0 ? idx : NULL, F(weight)(net, layer, 0), pre,
+                                   (const REAL *)work->act[l], grad, F(weight_grad)(net, layer, 0),
+                                   F(weight_grad)(net, layer, 1), grad_in, rows, layer->n_in,
+                                   layer->n_out, act, layer->slope, narrow,
+                                   l == 0 ? live : NULL);
+        } else {
+            F(df_activation_backward)(act, layer->slope, pre, (const REAL *)work->act[l], grad,
+                                      rows, layer->n_out);
+            F(layer_backward)(net, layer, in, work->stats ? (const REAL *)work->stats[l] : NULL,
+                              grad, grad_in, rows, step);
+        }
         REAL *swap = grad; grad = next; next = swap;
-        params_end -= size;
-        grads_end -= size;
+    }
+}
+
+void F(df_forward)(const df_net *net, df_work *work, const REAL *x, int rows, int training,
+                   int64_t step) {
+    F(forward)(net, work, x, NULL, rows, 0, training, step, NARROW_ENABLED(), NULL);
+}
+
+void F(df_backward)(const df_net *net, df_work *work, const REAL *x, int rows, int64_t step,
+                    REAL *dx) {
+    F(backward)(net, work, x, NULL, rows, 0, step, NARROW_ENABLED(), NULL, dx);
+}
+
+/* Whether the first layer reads the batch's rows where they lie (a narrow
+ * Dense) rather than from work->x, gathered for BLAS. */
+static int F(reads_rows_in_place)(const df_net *net, int narrow) {
+    return narrow && net->layers[0].kind == DF_LAYER_DENSE && NARROW_FITS(net->layers[0].n_out);
+}
+
+/* Copies the batch's targets (and sample weights) into work. */
+static void F(gather_targets)(df_work *work, const void *y, int labels, int64_t n_out,
+                              const int64_t *idx, int rows, const REAL *sample_weight) {
+    if (labels) {
+        int32_t *yb = (int32_t *)work->y;
+        for (int r = 0; r < rows; r++) yb[r] = ((const int32_t *)y)[idx[r]];
+    } else {
+        REAL *yb = (REAL *)work->y;
+        for (int r = 0; r < rows; r++)
+            memcpy(yb + r * n_out, (const REAL *)y + idx[r] * n_out, sizeof(REAL) * n_out);
+    }
+    if (sample_weight) {
+        REAL *wb = (REAL *)work->weight;
+        for (int r = 0; r < rows; r++) wb[r] = sample_weight[idx[r]];
     }
 }
 
 /* Trains on batches [first_batch, end_batch) of the epoch whose sample order is
  * `order` (n entries).  Each batch: gather rows, forward, loss and metric (on
- * the pre-update weights, as Keras reports them), backward, optimizer step.
- * Stops before updating on a batch whose loss is not finite, or whose step
- * would make a parameter or slot non-finite (step_is_finite), and returns
- * the number of batches fully applied. */
+ * the pre-update weights, as Keras reports them), backward, optimizer step,
+ * then the moving statistics.  Stops before updating on a batch whose loss is
+ * not finite, or whose step would make a parameter or slot non-finite
+ * (step_is_finite), and returns the number of batches fully applied. */
 static int64_t F(train_batches)(const df_net *net, df_work *work, const df_objective *obj,
                                 df_optimizer_state *opt, const REAL *x, const void *y,
                                 const int64_t *order, int64_t n,
@@ -1114,17 +1394,15 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, const df_objec
                                 double *batch_loss, double *batch_metric, int narrow,
                                 uint16_t *live, const REAL *sample_weight) {
     const int L = net->n_layers;
-    const int64_t n_in = net->units[0], n_out = net->units[L];
+    const int64_t n_in = net->layers[0].n_in, n_out = net->layers[L - 1].n_out;
     const int labels = df_loss_uses_labels(obj->loss);
-    /* A narrow first layer reads the batch's rows where they lie; otherwise
-     * they are gathered into work->x for BLAS. */
-    const int gather = !(narrow && NARROW_FITS(net->units[1]));
+    const int gather = !F(reads_rows_in_place)(net, narrow);
     /* Nothing else writes the parameters or slots during this call: their
      * maxima are taken once here, then carried by each update. */
     F(held_max) held = F(current_max)(net, opt);
     REAL *xb = (REAL *)work->x;
     for (int64_t batch = first_batch; batch < end_batch; batch++) {
-        const int64_t start = batch * batch_size;
+        const int64_t start = batch * batch_size, step = opt->iterations;
         const int rows = (int)((n - start) < batch_size ? (n - start) : batch_size);
         const int64_t *idx = order + start;
         if (gather)
@@ -1132,19 +1410,10 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, const df_objec
                 memcpy(xb + r * n_in, x + idx[r] * n_in, sizeof(REAL) * n_in);
         const REAL *xs = gather ? xb : x;
         const int64_t *xs_idx = gather ? NULL : idx;
-        if (labels) {
-            int32_t *yb = (int32_t *)work->y;
-            for (int r = 0; r < rows; r++) yb[r] = ((const int32_t *)y)[idx[r]];
-        } else {
-            REAL *yb = (REAL *)work->y;
-            for (int r = 0; r < rows; r++)
-                memcpy(yb + r * n_out, (const REAL *)y + idx[r] * n_out, sizeof(REAL) * n_out);
-        }
-        REAL *wb = sample_weight ? (REAL *)work->weight : NULL; /* weights travel with y */
-        if (wb)
-            for (int r = 0; r < rows; r++) wb[r] = sample_weight[idx[r]];
+        F(gather_targets)(work, y, labels, n_out, idx, rows, sample_weight);
+        const REAL *wb = sample_weight ? (const REAL *)work->weight : NULL;
         if (live) memset(live, 0, sizeof(uint16_t) * (size_t)((n_in + 15) / 16));
-        F(forward)(net, work, xs, xs_idx, rows, obj->fused_output, narrow, live);
+        F(forward)(net, work, xs, xs_idx, rows, obj->fused_output, 1, step, narrow, live);
         const REAL *out = (const REAL *)work->act[L - 1];
         const double loss = F(df_loss)(obj, out, work->y, (REAL *)work->grad_a, rows,
                                        n_out, wb) / rows;
@@ -1153,11 +1422,12 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, const df_objec
             batch_metric[batch - first_batch] =
                 F(df_metric)(obj->metric, obj->threshold, out, work->y, rows, n_out) / rows;
         if (!isfinite(loss)) return batch - first_batch;
-        F(backward)(net, work, xs, xs_idx, rows, obj->fused_output, narrow, live);
+        F(backward)(net, work, xs, xs_idx, rows, obj->fused_output, step, narrow, live, NULL);
         F(clip_gradients)(net, opt);
         const F(coefs) c = F(step_coefs)(opt);
         if (!F(step_is_finite)(net, opt, &c, &held)) return batch - first_batch;
         F(apply_optimizer)(net, opt, &c, &held);
+        if (work->stats) F(df_update_moving_statistics)(net, work);
     }
     return end_batch - first_batch;
 }
@@ -1173,8 +1443,9 @@ int64_t F(df_train_batches)(const df_net *net, df_work *work, const df_objective
      * its forward finds them, its dw skips the others); without the buffer
      * every input is computed. */
     const int narrow = NARROW_ENABLED();
-    uint16_t *live = narrow && NARROW_FITS(net->units[1])
-                         ? (uint16_t *)malloc(sizeof(uint16_t) * (size_t)((net->units[0] + 15) / 16 + 1))
+    const int n_in = net->layers[0].n_in;
+    uint16_t *live = F(reads_rows_in_place)(net, narrow)
+                         ? (uint16_t *)malloc(sizeof(uint16_t) * (size_t)((n_in + 15) / 16 + 1))
                          : NULL;
     const unsigned saved = df_flush_denormals();
     const int64_t done = F(train_batches)(net, work, objective, optimizer, x, y, order, n, batch_size,
@@ -1186,17 +1457,17 @@ int64_t F(df_train_batches)(const df_net *net, df_work *work, const df_objective
 }
 
 /* The network's output for n rows of x, in batches of up to `capacity` rows.
- * Hidden layers alternate between two buffers, allocated once for the call (on
- * the stack when small: a single-sample call then costs only its arithmetic);
- * the last layer writes straight into out.  Returns -1 if memory runs out. */
+ * Layers write to two buffers in turn, allocated once for the call (on the
+ * stack when small: a single-sample call then costs only its arithmetic); the
+ * last layer writes straight into out.  Returns -1 if memory runs out. */
 int F(df_predict)(const df_net *net, const REAL *x, int64_t n, int64_t capacity, REAL *out) {
     enum { STACK_REALS = 2048, STACK_LAYERS = 32 };
     REAL stack_buffer[STACK_REALS];
     void *stack_act[STACK_LAYERS];
     const int L = net->n_layers, narrow = NARROW_ENABLED();
-    const int64_t n_in = net->units[0], n_out = net->units[L];
+    const int64_t n_in = net->layers[0].n_in, n_out = net->layers[L - 1].n_out;
     int64_t widest = 1;
-    for (int l = 1; l < L; l++) widest = net->units[l] > widest ? net->units[l] : widest;
+    for (int l = 0; l < L - 1; l++) widest = net->layers[l].n_out > widest ? net->layers[l].n_out : widest;
     capacity = capacity < n ? capacity : n;
     capacity = capacity > 0 ? capacity : 1;
     const int64_t reals = 2 * capacity * widest;
@@ -1213,7 +1484,7 @@ int F(df_predict)(const df_net *net, const REAL *x, int64_t n, int64_t capacity,
         for (int64_t start = 0; start < n; start += capacity) {
             const int rows = (int)((n - start) < capacity ? (n - start) : capacity);
             act[L - 1] = out + start * n_out;
-            F(forward)(net, &work, x + start * n_in, NULL, rows, 0, narrow, NULL);
+            F(forward)(net, &work, x + start * n_in, NULL, rows, 0, 0, 0, narrow, NULL);
         }
     }
     if (buffer != stack_buffer) free(buffer);
@@ -1225,7 +1496,7 @@ void F(df_evaluate)(const df_net *net, df_work *work, const df_objective *object
                     const REAL *x, const void *y, int64_t n, double *loss_sum, double *metric_sum,
                     const REAL *sample_weight) {
     const int L = net->n_layers, narrow = NARROW_ENABLED();
-    const int64_t n_in = net->units[0], n_out = net->units[L];
+    const int64_t n_in = net->layers[0].n_in, n_out = net->layers[L - 1].n_out;
     const int labels = df_loss_uses_labels(objective->loss);
     *loss_sum = 0;
     *metric_sum = 0;
@@ -1233,8 +1504,8 @@ void F(df_evaluate)(const df_net *net, df_work *work, const df_objective *object
         const int rows = (int)((n - start) < work->capacity ? (n - start) : work->capacity);
         const void *yb = labels ? (const void *)((const int32_t *)y + start)
                                 : (const void *)((const REAL *)y + start * n_out);
-        F(forward)(net, work, x + start * n_in, NULL, rows, objective->fused_output, narrow,
-                   NULL);
+        F(forward)(net, work, x + start * n_in, NULL, rows, objective->fused_output, 0, 0,
+                   narrow, NULL);
         const REAL *out = (const REAL *)work->act[L - 1];
         *loss_sum += F(df_loss)(objective, out, yb, NULL, rows, n_out,
                                 sample_weight ? sample_weight + start : NULL);

@@ -33,10 +33,11 @@ int df_set_narrow(int enabled) {
     return df_narrow_enabled();
 }
 
-int df_forward_uses_blas(const int *units, int n_layers, int is_float32) {
+int df_forward_uses_blas(const df_net *net, int is_float32) {
     if (!is_float32 || !df_narrow_enabled()) return 1;
-    for (int l = 1; l <= n_layers; l++)
-        if (!DF_NARROW_FITS(units[l])) return 1;
+    for (int l = 0; l < net->n_layers; l++)
+        if (net->layers[l].kind == DF_LAYER_DENSE && !DF_NARROW_FITS(net->layers[l].n_out))
+            return 1;
     return 0;
 }
 
@@ -272,8 +273,8 @@ int df_set_narrow(int enabled) {
     return 0; /* not built for this compiler or CPU family: BLAS everywhere */
 }
 
-int df_forward_uses_blas(const int *units, int n_layers, int is_float32) {
-    (void)units, (void)n_layers, (void)is_float32;
+int df_forward_uses_blas(const df_net *net, int is_float32) {
+    (void)net, (void)is_float32;
     return 1;
 }
 #endif

@@ -275,17 +275,22 @@ def test_folded_model_trains_identically(x):
         assert_array_equal(a, b)
 
 
-def test_activation_layer_must_follow_a_linear_dense():
-    with pytest.raises(ValueError, match="must follow a Dense"):
-        Sequential([ReLU()])
-    with pytest.raises(ValueError, match="must follow a Dense layer without activation"):
-        Sequential([Dense(3, activation="tanh"), ReLU()])
-    with pytest.raises(ValueError, match="must follow a Dense"):
-        Sequential([Dense(3), ReLU(), Softmax()])
+def test_an_activation_layer_that_cannot_fold_runs_as_its_own_layer():
+    """After a layer with an activation of its own (or first), an activation layer
+    is a layer of its own: softmax(tanh(.)) here, as in Keras."""
+    x = np.linspace(-2, 2, 12, dtype=np.float32).reshape(4, 3)
+    model = Sequential([Input((3,)), Dense(3, activation="tanh"), Softmax()])
+    kernel, bias = model.get_weights()
+    expected = activations.softmax(np.tanh(x @ kernel + bias))
+    assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-6)
+    first = Sequential([Input((3,)), ReLU(), Dense(2)])
+    kernel, bias = first.get_weights()
+    assert_allclose(first.predict(x, verbose=0), np.maximum(x, 0) @ kernel + bias, rtol=1e-6)
+    assert [len(layer.weights) for layer in first.layers] == [0, 2]
 
 
 def test_unknown_layer_type_is_refused():
-    with pytest.raises(TypeError, match="Dense, Input or activation layer"):
+    with pytest.raises(TypeError, match="must be a densefit.layers layer"):
         Sequential(["dense"])
 
 

@@ -1,6 +1,6 @@
 # Declarations of csrc/densefit.h for Cython (see there for what each one means).
 # All of it runs without the GIL.
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 
 cdef extern from "densefit.h" nogil:
     enum:
@@ -31,16 +31,40 @@ cdef extern from "densefit.h" nogil:
                                  double *, int *, double *, double *, int *)
     void df_set_blas(df_sgemm_fn sgemm, df_dgemm_fn dgemm)
     int df_set_narrow(int enabled)
-    int df_forward_uses_blas(const int *units, int n_layers, int is_float32)
+    int df_forward_uses_blas(const df_net *net, int is_float32)
+
+    enum: DF_LAYER_DENSE, DF_LAYER_DROPOUT, DF_LAYER_BATCH_NORM, DF_LAYER_NORMALIZATION
+    enum: DF_LAYER_ACTIVATION, DF_LAYER_PRELU, DF_N_LAYER_KINDS, DF_MAX_WEIGHTS
+    const char *df_layer_kind_name(int code)
+    int64_t df_layer_weight_size(int kind, int index, int n_in, int n_out)
+    int df_layer_weight_trainable(int kind, int index)
+    int df_dropout_keeps(uint64_t seed, int64_t step, int64_t row, int64_t col, int64_t cols,
+                         double rate)
+
+    ctypedef struct df_layer:
+        int kind
+        int n_in, n_out
+        int activation
+        double slope
+        int trainable
+        int64_t weight[4]
+        unsigned char in_params[4]
+        double rate
+        uint64_t seed
+        double momentum, epsilon
+        int invert
+        double l1[4]
+        double l2[4]
+        double activity_l1, activity_l2
 
     ctypedef struct df_net:
         int n_layers
-        const int *units
-        const int *activation
-        const double *slope
+        const df_layer *layers
         void *params
         void *grads
         int64_t n_params
+        void *state
+        int64_t n_state
 
     ctypedef struct df_work:
         int64_t capacity
@@ -51,6 +75,7 @@ cdef extern from "densefit.h" nogil:
         void *grad_b
         void **pre
         void *weight
+        void **stats
 
     ctypedef struct df_objective:
         int loss
@@ -144,3 +169,13 @@ cdef extern from "densefit.h" nogil:
     void df_evaluate_f64(const df_net *net, df_work *work, const df_objective *objective,
                          const double *x, const void *y, int64_t n, double *loss_sum,
                          double *metric_sum, const double *sample_weight)
+    void df_forward_f32(const df_net *net, df_work *work, const float *x, int rows,
+                        int training, int64_t step)
+    void df_forward_f64(const df_net *net, df_work *work, const double *x, int rows,
+                        int training, int64_t step)
+    void df_backward_f32(const df_net *net, df_work *work, const float *x, int rows,
+                         int64_t step, float *dx)
+    void df_backward_f64(const df_net *net, df_work *work, const double *x, int rows,
+                         int64_t step, double *dx)
+    void df_update_moving_statistics_f32(const df_net *net, const df_work *work)
+    void df_update_moving_statistics_f64(const df_net *net, const df_work *work)

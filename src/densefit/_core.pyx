@@ -623,22 +623,46 @@ cdef object _int_list(object values, str name):
     return np.array(arr, dtype=np.int64, order="C")
 
 
-cdef class Network:
-    """A stack of Dense layers over one flat parameter buffer (kernel then bias per
-    layer, Keras' shapes) and a gradient buffer of the same layout.
+LAYER_KINDS = _names(df_layer_kind_name, DF_N_LAYER_KINDS)
 
-    units: the layer sizes, input first (each in [1, MAX_ROWS]).  activations: a
-    code of ACTIVATIONS per layer.  slopes: leaky_relu's negative slope or elu's alpha
-    per layer.
-    params, grads: distinct writeable 1-d float32 or float64 arrays of
-    parameter_count(units) entries, used in place."""
-    cdef df_net net
-    cdef object _units, _activation, _slope
-    cdef readonly object params, grads
-    cdef readonly object dtype
-    cdef int typenum
+# The options each kind reads (see df_layer), beyond those every layer takes.
+_KIND_OPTIONS = {"dropout": ("rate", "seed"), "batch_normalization": ("momentum", "epsilon"),
+                 "normalization": ("invert",)}
+_LAYER_OPTIONS = ("trainable", "weights", "l1", "l2", "activity_l1", "activity_l2")
 
-    def __cinit__(self, units, activations, slopes, params, grads):
+
+cdef object _per_weight(object values, str name):
+    """Up to DF_MAX_WEIGHTS finite reals, one per weight index (0 for the rest)."""
+    values = list(values)
+    if len(values) > DF_MAX_WEIGHTS:
+        raise ValueError(f"{name} has {len(values)} entries, more than a layer's "
+                         f"{DF_MAX_WEIGHTS} weights")
+    return [_real(v, name) for v in values] + [0.0] * (DF_MAX_WEIGHTS - len(values))
+
+
+cdef class Layers:
+    """The C description of a network's layers (df_layer) and the layout of
+    its two flat buffers, computed once from the layers' sizes, kinds and options.
+
+    units: the sizes, input first (each in [1, MAX_ROWS]); a layer other than
+    dense keeps its input's size.  activations, slopes: a code of ACTIVATIONS
+    and its slope per layer.  kinds: a code of LAYER_KINDS per layer (None: all
+    dense).  options: per layer None or a dict: ``trainable`` (False keeps its
+    weights in state, frozen), ``weights`` (which of the kind's weights it has:
+    booleans in Keras' order), ``l1``, ``l2`` (regularization per weight),
+    ``activity_l1``, ``activity_l2``, and the kind's own: dropout ``rate`` in
+    [0, 1) and ``seed`` in [0, 2**64); batch normalization ``momentum`` and
+    ``epsilon`` > 0; normalization ``invert``.
+
+    Weights go, layer after layer in Keras' order, to params when the layer is
+    trainable and the weight a trainable one (df_layer_weight_trainable), else
+    to state: ``slices`` gives each layer's ``[(in_params, offset, shape), ...]``."""
+    cdef df_layer *layers
+    cdef readonly int n_layers
+    cdef readonly int64_t n_params, n_state
+    cdef readonly tuple units, kinds, activation_codes, slices
+
+    def __cinit__(self, units, activations, slopes, kinds=None, options=None):
         units_arr = _int_list(units, "units")
         n_layers = len(units_arr) - 1
         if n_layers < 1 or (units_arr < 1).any() or (units_arr > MAX_ROWS).any():
@@ -651,38 +675,154 @@ cdef class Network:
         slope = np.asarray(slopes)
         if slope.dtype.kind not in "iuf":
             raise TypeError(f"slopes must be real numbers, got dtype {slope.dtype}")
-        slope = np.array(slope, dtype=np.float64, order="C")  # a private copy
         _check_shape(slope, "slopes", (n_layers,))
-        for value in slope:
-            _slope(value, "slopes")
-        units_arr, act = units_arr.astype(np.int32), act.astype(np.int32)
-        for a in (units_arr, act, slope):
-            a.flags.writeable = False
-        count = parameter_count([int(u) for u in units_arr])
+        kind = np.zeros(n_layers, np.int64) if kinds is None else _int_list(kinds, "kinds")
+        _check_shape(kind, "kinds", (n_layers,))
+        if (kind < 0).any() or (kind >= DF_N_LAYER_KINDS).any():
+            raise ValueError(f"kinds must be codes in [0, {DF_N_LAYER_KINDS}), got {kind}")
+        options = [None] * n_layers if options is None else list(options)
+        if len(options) != n_layers:
+            raise ValueError(f"options must have one entry per layer ({n_layers})")
+        self.layers = <df_layer *>calloc(n_layers, sizeof(df_layer))
+        if self.layers == NULL:
+            raise MemoryError()
+        self.n_layers = n_layers
+        self.units = tuple(int(u) for u in units_arr)
+        self.kinds = tuple(int(k) for k in kind)
+        self.activation_codes = tuple(int(a) for a in act)
+        slices = []
+        for l in range(n_layers):
+            slices.append(self._describe(l, int(kind[l]), int(units_arr[l]),
+                                         int(units_arr[l + 1]), int(act[l]),
+                                         _slope(slope[l], "slopes"), options[l] or {}))
+        self.slices = tuple(slices)
+
+    cdef list _describe(self, int l, int kind, int n_in, int n_out, int act, double slope,
+                        dict opts):
+        """Fill layers[l]; returns its weights' slices."""
+        cdef df_layer *layer = &self.layers[l]
+        name = df_layer_kind_name(kind).decode()
+        allowed = _LAYER_OPTIONS + _KIND_OPTIONS.get(name, ())
+        for key in opts:
+            if key not in allowed:
+                raise ValueError(f"layer {l} ({name}) takes no option {key!r}")
+        if kind != DF_LAYER_DENSE and n_out != n_in:
+            raise ValueError(f"layer {l} ({name}) must keep its input's size {n_in}, got {n_out}")
+        layer.kind, layer.n_in, layer.n_out = kind, n_in, n_out
+        layer.activation, layer.slope = act, slope
+        layer.trainable = bool(opts.get("trainable", True))
+        if name == "dropout":
+            layer.rate = _real(opts["rate"], "rate")
+            if not 0 <= layer.rate < 1:
+                raise ValueError(f"rate must be in [0, 1), got {layer.rate}")
+            seed = _index(opts["seed"], "seed")
+            if not 0 <= seed < 2 ** 64:
+                raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+            layer.seed = seed
+        if name == "batch_normalization":
+            layer.momentum = _real(opts["momentum"], "momentum")
+            layer.epsilon = _real(opts["epsilon"], "epsilon")
+            if not layer.epsilon > 0:
+                raise ValueError(f"epsilon must be > 0, got {layer.epsilon}")
+        if name == "normalization":
+            layer.invert = bool(opts["invert"])
+        l1 = _per_weight(opts.get("l1", ()), "l1")
+        l2 = _per_weight(opts.get("l2", ()), "l2")
+        for i in range(DF_MAX_WEIGHTS):
+            layer.l1[i], layer.l2[i] = l1[i], l2[i]
+        layer.activity_l1 = _real(opts.get("activity_l1", 0.0), "activity_l1")
+        layer.activity_l2 = _real(opts.get("activity_l2", 0.0), "activity_l2")
+        present = list(opts.get("weights", [True] * DF_MAX_WEIGHTS))
+        present += [False] * (DF_MAX_WEIGHTS - len(present))
+        out = []
+        for i in range(DF_MAX_WEIGHTS):
+            size = df_layer_weight_size(kind, i, n_in, n_out)
+            layer.weight[i] = -1
+            if size == 0 or not present[i]:
+                continue
+            in_params = layer.trainable and df_layer_weight_trainable(kind, i)
+            layer.in_params[i] = in_params
+            if in_params:
+                layer.weight[i], self.n_params = self.n_params, self.n_params + size
+            else:
+                layer.weight[i], self.n_state = self.n_state, self.n_state + size
+            if kind == DF_LAYER_DENSE and i == 0:
+                shape = (n_in, n_out)  # the kernel
+            else:
+                shape = (n_out,)
+            out.append((bool(in_params), int(layer.weight[i]), shape))
+        return out
+
+    def __dealloc__(self):
+        free(self.layers)
+
+
+def layout(units, activations=None, slopes=None, kinds=None, options=None):
+    """``Layers`` for these layers (activations and slopes: linear and 0 if None)."""
+    n_layers = len(units) - 1
+    return Layers(units, activations if activations is not None else [0] * n_layers,
+                  slopes if slopes is not None else [0.0] * n_layers, kinds, options)
+
+
+cdef class Network:
+    """A network of layers (see Layers) over a flat buffer of trainable
+    parameters, a gradient buffer of the same layout, and a buffer of the other
+    weights (state: moving statistics, frozen layers' weights).
+
+    units, activations, slopes, kinds, options: as Layers'.  params, grads:
+    distinct writeable 1-d float32 or float64 arrays of layout(...).n_params
+    entries, used in place; state: one of n_state entries (None when there
+    are none).  A Dense-only network is Network(units, activations, slopes,
+    params, grads)."""
+    cdef df_net net
+    cdef readonly Layers layers
+    cdef readonly object params, grads, state
+    cdef readonly object dtype
+    cdef int typenum
+    cdef int n_in, n_out
+
+    def __cinit__(self, units, activations, slopes, params, grads, kinds=None, options=None,
+                  state=None):
+        self.layers = Layers(units, activations, slopes, kinds, options)
         self.params = _float_array(params, "params", 1, None, True)
         self.grads = _float_array(grads, "grads", 1, self.params.dtype, True)
-        _check_shape(self.params, "params", (count,))
-        _check_shape(self.grads, "grads", (count,))
-        if np.shares_memory(self.params, self.grads):
-            raise ValueError("params and grads must not share memory")
-        self._units, self._activation, self._slope = units_arr, act, slope
+        _check_shape(self.params, "params", (self.layers.n_params,))
+        _check_shape(self.grads, "grads", (self.layers.n_params,))
+        if state is None and self.layers.n_state:
+            raise ValueError(f"state is required: the layers keep {self.layers.n_state} "
+                             f"weights outside params")
+        if state is not None:
+            self.state = _float_array(state, "state", 1, self.params.dtype, True)
+            _check_shape(self.state, "state", (self.layers.n_state,))
+        buffers = [(self.params, "params"), (self.grads, "grads"), (self.state, "state")]
+        for i in range(3):
+            for j in range(i):
+                if buffers[i][0] is not None and np.shares_memory(buffers[i][0], buffers[j][0]):
+                    raise ValueError(f"{buffers[j][1]} and {buffers[i][1]} must not share memory")
         self.dtype = self.params.dtype
         self.typenum = cnp.NPY_DOUBLE if self.dtype == np.float64 else cnp.NPY_FLOAT
-        self.net.n_layers = n_layers
-        self.net.units = <const int *>_data(units_arr)
-        self.net.activation = <const int *>_data(act)
-        self.net.slope = <const double *>_data(slope)
+        self.n_in, self.n_out = self.layers.units[0], self.layers.units[-1]
+        self.net.n_layers = self.layers.n_layers
+        self.net.layers = self.layers.layers
         self.net.params = _data(self.params)
         self.net.grads = _data(self.grads)
-        self.net.n_params = count
+        self.net.n_params = self.layers.n_params
+        self.net.state = _data(self.state) if self.state is not None else NULL
+        self.net.n_state = self.layers.n_state
 
     @property
     def units(self):
-        return tuple(int(u) for u in self._units)
+        return self.layers.units
 
     @property
     def activation_codes(self):
-        return tuple(int(a) for a in self._activation)
+        return self.layers.activation_codes
+
+    def weight_views(self):
+        """Per layer, its weights as views into params or state (Keras' order)."""
+        return [[(self.params if in_params else self.state)[off:off + int(np.prod(shape))]
+                 .reshape(shape) for in_params, off, shape in layer]
+                for layer in self.layers.slices]
 
 
 cdef class Workspace:
@@ -695,6 +835,7 @@ cdef class Workspace:
     the targets in place and computes no gradient); ``train_batches`` refuses it."""
     cdef df_work work
     cdef list _buffers
+    cdef object _grad_a
     cdef readonly int64_t capacity
     cdef readonly bint labels
     cdef readonly bint training
@@ -721,6 +862,7 @@ cdef class Workspace:
         self.work.x = self.work.y = self.work.grad_a = self.work.grad_b = NULL
         self.work.pre = NULL
         self.work.weight = NULL
+        self.work.stats = NULL
         if not training:
             return
         # the pre-activations the backward pass reads, for the layers whose
@@ -732,6 +874,15 @@ cdef class Workspace:
             if df_activation_needs_input(code):
                 self._buffers.append(np.empty((capacity, units[i + 1]), dtype))
                 self.work.pre[i] = _data(self._buffers[-1])
+        # batch normalization's batch statistics, per such layer (NULL for others)
+        if DF_LAYER_BATCH_NORM in network.layers.kinds:
+            self.work.stats = <void **>calloc(len(units) - 1, sizeof(void *))
+            if self.work.stats == NULL:
+                raise MemoryError()
+            for i, kind in enumerate(network.layers.kinds):
+                if kind == DF_LAYER_BATCH_NORM:
+                    self._buffers.append(np.empty(2 * units[i + 1], dtype))
+                    self.work.stats[i] = _data(self._buffers[-1])
         # the gradient buffers hold dL/d(a layer's output), then dL/d(its input) for
         # every layer but the first (whose input gradient is never computed):
         # units[1:] bound both
@@ -746,12 +897,14 @@ cdef class Workspace:
         self.work.x = _data(buffers[0])
         self.work.y = _data(buffers[1])
         self.work.grad_a = _data(buffers[2])
+        self._grad_a = buffers[2]
         self.work.grad_b = _data(buffers[3])
         self.work.weight = _data(buffers[4])  # the batch's gathered sample weights
 
     def __dealloc__(self):
         free(self.work.act)
         free(self.work.pre)
+        free(self.work.stats)
 
 
 cdef class Objective:
@@ -1106,6 +1259,8 @@ def train_batches(Network network not None, Workspace work not None,
     # send later batches' indices out of bounds
     state = optimizer_state
     written = [(network.params, "the network's params"), (network.grads, "the network's grads")]
+    if network.state is not None:  # moving statistics
+        written.append((network.state, "the network's state"))
     written += [(s, name) for name, s in state.slots.items() if s is not None]
     written += [(losses, "batch_loss"), (metrics, "batch_metric")]
     others = written + [(order, "order"), (data.x, "x"), (data.y, "y")]
@@ -1120,6 +1275,89 @@ def train_batches(Network network not None, Workspace work not None,
                           c_first, c_end, losses, metrics)
 
 
+cdef object _rows_for(Network network, Workspace work, object x):
+    """x checked for one pass of the network through ``work``: a C-contiguous 2-d
+    array of the network's dtype and input width, of at most work.capacity rows."""
+    if work.owner is not network:
+        raise ValueError("workspace must belong to the network")
+    if not work.training:
+        raise ValueError("work must be a training Workspace (made with training=True)")
+    x = _float_array(x, "x", 2, network.dtype, False)
+    if not 1 <= x.shape[0] <= work.capacity or x.shape[1] != network.n_in:
+        raise ValueError(f"x must have 1 to {work.capacity} rows of {network.n_in} features, "
+                         f"got shape {x.shape}")
+    return x
+
+
+cdef void _forward(floating *tag, Network network, Workspace work, object x, bint training,
+                   int64_t step):
+    cdef const floating *px = <const floating *>_data(x)
+    cdef int rows = x.shape[0]
+    with nogil:
+        if floating is float:
+            df_forward_f32(&network.net, &work.work, px, rows, training, step)
+        else:
+            df_forward_f64(&network.net, &work.work, px, rows, training, step)
+
+
+def forward(Network network not None, Workspace work not None, x, bint training, step):
+    """The outputs of every layer for the rows of ``x``: a list of copies, the
+    last the network's output.  training: dropout active and batch
+    normalization on the batch's statistics (kept in ``work`` for backward and
+    update_moving_statistics); step: the training step dropout's masks are
+    drawn for (the optimizer's iterations)."""
+    x = _rows_for(network, work, x)
+    cdef int64_t c_step = _int64(step, "step")
+    if _is_f64(x):
+        _forward(F64, network, work, x, training, c_step)
+    else:
+        _forward(F32, network, work, x, training, c_step)
+    rows = x.shape[0]
+    return [a[:rows].copy() for a in work._buffers[:network.layers.n_layers]]
+
+
+cdef void _backward(floating *tag, Network network, Workspace work, object x, int64_t step,
+                    object dx):
+    cdef const floating *px = <const floating *>_data(x)
+    cdef floating *pdx = <floating *>_data(dx) if dx is not None else NULL
+    cdef int rows = x.shape[0]
+    with nogil:
+        if floating is float:
+            df_backward_f32(&network.net, &work.work, px, rows, step, pdx)
+        else:
+            df_backward_f64(&network.net, &work.work, px, rows, step, pdx)
+
+
+def backward(Network network not None, Workspace work not None, x, grad, step,
+             bint need_dx=False):
+    """Back-propagates ``grad`` (dL/d output, rows x units[-1]) through the pass
+    ``forward(network, work, x, True, step)`` just made: the gradients land in
+    network.grads; returns dL/dx (a new array) with need_dx, else None."""
+    x = _rows_for(network, work, x)
+    g = _float_array(grad, "grad", 2, network.dtype, False)
+    _check_shape(g, "grad", (x.shape[0], network.n_out))
+    cdef int64_t c_step = _int64(step, "step")
+    work._grad_a.reshape(-1)[:g.size] = g.reshape(-1)  # C reads it as rows x units[-1]
+    dx = np.empty_like(x) if need_dx else None
+    if _is_f64(x):
+        _backward(F64, network, work, x, c_step, dx)
+    else:
+        _backward(F32, network, work, x, c_step, dx)
+    return dx
+
+
+def update_moving_statistics(Network network not None, Workspace work not None):
+    """Batch normalization's moving statistics updated from the batch of the last
+    training ``forward`` through ``work``, as training does after each step."""
+    if work.owner is not network or not work.training:
+        raise ValueError("work must be a training Workspace of the network")
+    with nogil:
+        if network.typenum == cnp.NPY_DOUBLE:
+            df_update_moving_statistics_f64(&network.net, &work.work)
+        else:
+            df_update_moving_statistics_f32(&network.net, &work.work)
+
+
 def accepts(Network network, x):
     """Whether ``x`` can go to ``predict`` as it is: a C-contiguous 2-d ndarray of
     the network's dtype (in native byte order) and input width.  C-level checks
@@ -1129,14 +1367,13 @@ def accepts(Network network, x):
     cdef cnp.ndarray a = <cnp.ndarray>x
     return (cnp.PyArray_TYPE(a) == network.typenum and cnp.PyArray_ISNOTSWAPPED(a)
             and cnp.PyArray_NDIM(a) == 2 and cnp.PyArray_IS_C_CONTIGUOUS(a)
-            and cnp.PyArray_DIM(a, 1) == network.net.units[0])
+            and cnp.PyArray_DIM(a, 1) == network.n_in)
 
 
 def forward_uses_blas(Network network not None):
     """Whether predicting with ``network`` calls BLAS (whose own threads then split
     the work), or runs wholly on the calling thread (narrow float32 layers)."""
-    return bool(df_forward_uses_blas(network.net.units, network.net.n_layers,
-                                     network.typenum == cnp.NPY_FLOAT))
+    return bool(df_forward_uses_blas(&network.net, network.typenum == cnp.NPY_FLOAT))
 
 
 cdef cnp.ndarray _predict(floating *tag, Network network, cnp.ndarray x, int64_t cap,
@@ -1146,12 +1383,12 @@ cdef cnp.ndarray _predict(floating *tag, Network network, cnp.ndarray x, int64_t
     cdef int64_t n = cnp.PyArray_DIM(x, 0)
     cdef cnp.npy_intp dims[2]
     dims[0] = n
-    dims[1] = network.net.units[network.net.n_layers]
+    dims[1] = network.n_out
     if out is None:
         out = cnp.PyArray_EMPTY(2, dims, network.typenum, 0)
     cdef const floating *px = <const floating *>cnp.PyArray_DATA(x)
     cdef floating *po = <floating *>cnp.PyArray_DATA(out)
-    cdef int n_in = network.net.units[0], n_out = dims[1], status = 0
+    cdef int n_in = network.n_in, n_out = dims[1], status = 0
     cdef int64_t bad = -1
     with nogil:  # the screen too: a large or memory-mapped x takes a while to read
         if floating is float:
@@ -1182,8 +1419,8 @@ cdef object _predict_out(Network network, object x, object out):
     o = _float_array(out, "out", 2, network.dtype, True)
     _check_shape(o, "out", (x.shape[0], network.units[-1]))
     for arr, name in ((x, "x"), (network.params, "the network's params"),
-                      (network.grads, "the network's grads")):
-        if _overlap(o, arr):  # C reads x and params while it writes out
+                      (network.grads, "the network's grads"), (network.state, "the network's state")):
+        if arr is not None and _overlap(o, arr):  # C reads x and the weights while it writes out
             raise ValueError(f"out must not share memory with {name}")
     return o
 

@@ -1,12 +1,13 @@
 """The layers of a Sequential model, and the plan the compiled core runs.
 
 A layer belongs to one model (each model keeps its weights in one buffer) and
-names are unique within a model, as Keras requires.  Activation layers fold
-into the Dense before them and Flatten is in no plan (it flattens the input
-before the first Dense, and is the identity after one), so the *plan* holds one ``(Dense, Activation)``
-pair per Dense layer (see network.py).  Every check is O(1) per layer.
+names are unique within a model, as Keras requires.  The *plan* holds one
+``(layer, activation)`` pair per layer the core runs (see network.py): an
+activation layer folds into the layer before it when that one has none of its
+own, and Flatten is in no plan (it flattens the input before the first layer,
+and is the identity after one).  Every check is O(1) per layer.
 """
-from . import layers as layers_module
+from . import activations, layers as layers_module
 
 
 class LayerStack:
@@ -25,19 +26,18 @@ class LayerStack:
         if isinstance(layer, layers_module.Flatten):
             self._check_newcomer(layer)
             return None, None  # never in the plan: flattens the input, or the identity
-        is_dense = isinstance(layer, layers_module.Dense)
-        if not is_dense and not hasattr(layer, "as_activation"):
-            raise TypeError(f"layer must be a densefit.layers Dense, Input or activation layer, "
-                            f"got {layer!r}")
+        if not isinstance(layer, layers_module.Layer) or layer.core_kind is None:
+            raise TypeError(f"layer must be a densefit.layers layer (Dense, Dropout, "
+                            f"BatchNormalization, an activation layer, ...), got {layer!r}")
         self._check_newcomer(layer)
-        if is_dense:
-            if layer.built:
-                raise ValueError(f"layer {layer.name!r} already belongs to a built model")
-            return len(self.plan), (layer, layer.activation)
-        if not self.plan or self.plan[-1][1].name != "linear":
-            raise ValueError(f"{type(layer).__name__} layer {layer.name!r} must follow a Dense "
-                             f"layer without activation: densefit fuses it into that layer")
-        return len(self.plan) - 1, (self.plan[-1][0], layer.as_activation())
+        if layer.built:
+            raise ValueError(f"layer {layer.name!r} already belongs to a built model")
+        folds = hasattr(layer, "as_activation")
+        if folds and self.plan and self.plan[-1][1].name == "linear":
+            return len(self.plan) - 1, (self.plan[-1][0], layer.as_activation())
+        activation = layer.as_activation() if folds else getattr(
+            layer, "activation", activations.get(None))
+        return len(self.plan), (layer, activation)
 
     def place(self, index, entry):
         """Put ``entry`` at ``index`` of the plan; returns what ``unplace`` needs."""

@@ -10,6 +10,7 @@ Every layer has Keras' ``get_config()`` and ``from_config(config)``;
 import numpy as np
 
 from . import _core, activations, backend, initializers, validation
+from .utils import new_seed
 
 _dtype = validation.float_dtype
 
@@ -51,32 +52,49 @@ class Input:
 
 
 class Layer:
-    """What every layer has: a name and a dtype (None: the model's, float32 by default).
+    """What every layer has: a name, a dtype (None: the model's, float32 by
+    default), ``trainable``, and its weights once its model is built.
 
     The arguments a layer was made with are fixed afterwards (``_FIXED``): its
     model's weights and saved config depend on them, so ``layer.units = 5`` is
     an AttributeError saying to make a new layer.  ``name`` may change while it
     stays unique in the layer's model.  A layer belongs to one model at most.
 
+    A layer the compiled core runs names its kind (``core_kind``, a key of
+    ``_core.LAYER_KINDS``) and its weights (``weight_names``, Keras' order);
+    its weights are views into its model's buffers, so the core updates them in
+    place.
+
     Args:
         name: the layer's name (default: the class name in lower case, numbered
             from the second layer of a class on: ``dense``, ``dense_1``, ...).
         dtype: ``"float32"``, ``"float64"`` or None.
+        trainable: False freezes the layer, as in Keras: its weights are not
+            trained (and a BatchNormalization layer runs in inference mode).
+            Changing it on a built model rebuilds the model's buffers (the
+            weights are kept; the optimizer's state starts anew, as after a
+            recompile in Keras).
     """
 
     _FIXED = ("dtype",)
+    _VIEWS = ()          # attributes that are views into the model's buffers
+    core_kind = None     # what the compiled core runs; None: in no plan (Input, Flatten)
+    weight_names = ()    # the weights it has once built, in Keras' order
 
-    def __init__(self, name=None, dtype=None):
+    def __init__(self, name=None, dtype=None, trainable=True):
         base = type(self).__name__.lower()
         name = validation.string(name, "name")
         if name is None:
             name = backend.unique_name(base)
         self._model = None  # weak reference to the model holding this layer (models.py)
+        self._weights = None  # views into the model's buffers once built (_attach)
+        self._trained = None  # which of them training updates
         self.name = name
         self.dtype = _dtype(dtype)
+        self._trainable = validation.boolean(trainable, "trainable")
 
     def __setattr__(self, attr, value):
-        if attr in self._FIXED and attr in self.__dict__:
+        if attr in self._VIEWS or (attr in self._FIXED and attr in self.__dict__):
             raise AttributeError(_fixed_message(self, attr))
         if attr == "name":
             value = validation.string(value, "name", allow_none=False)
@@ -90,9 +108,82 @@ class Layer:
         """The model this layer is in, or None."""
         return None if self._model is None else self._model()
 
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        value = validation.boolean(value, "trainable")
+        model = self.model
+        if model is not None and value != self._trainable:
+            model._retrain(self, value)  # rebuilds the buffers with the new layout
+        else:
+            self._trainable = value
+
+    # ------------------------------------------------------------ weights
+
+    @property
+    def built(self):
+        return self._weights is not None
+
+    def _attach(self, views, trained):
+        """Make ``views`` (into the model's buffers, ``weight_names`` order) this
+        layer's; ``trained[i]``: whether weight i is trained (in the optimizer's buffer)."""
+        object.__setattr__(self, "_weights", list(views))
+        object.__setattr__(self, "_trained", list(trained))
+
+    def initial_weights(self, n_in, rng):
+        """Fresh weights (``weight_names`` order) for ``n_in`` input features."""
+        return []
+
+    def output_units(self, n_in):
+        """The features this layer outputs for ``n_in`` input features."""
+        return n_in
+
+    def core_options(self):
+        """What the core's ``Layers`` reads of this layer beyond kind and size."""
+        return {"trainable": self.trainable}
+
+    @property
+    def weights(self):
+        """Its weights (views into the model's buffers), Keras' order; [] until built."""
+        return list(self._weights or [])
+
+    @property
+    def trainable_weights(self):
+        """The weights training updates (none once frozen; never moving statistics)."""
+        return [w for w, t in zip(self.weights, self._trained or []) if t]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for w, t in zip(self.weights, self._trained or []) if not t]
+
+    def get_weights(self):
+        """Copies of its weights, Keras' order."""
+        model = self.model
+        if model is not None:
+            with model._step_lock.reading():
+                return [w.copy() for w in self.weights]
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Copy ``weights`` (as from get_weights) in; all are checked before any is written."""
+        model = self.model
+        if model is None or not self.built:
+            raise ValueError(f"layer {self.name!r} is not built yet: add it to a model and "
+                             f"build the model before set_weights")
+        model._set_weights_of(self.weights, weights, f"layer {self.name!r}")
+
+    def count_params(self):
+        return sum(w.size for w in self.weights)
+
     def get_config(self):
         """The arguments that make this layer again with ``from_config``."""
-        return {"name": self.name}
+        config = {"name": self.name}
+        if not self.trainable:
+            config["trainable"] = False
+        return config
 
     @classmethod
     def from_config(cls, config):
@@ -101,10 +192,10 @@ class Layer:
 
 def _fixed_message(layer, attr):
     kind = type(layer).__name__
-    if attr in ("kernel", "bias"):
+    if attr in layer._VIEWS:
         return (f"{kind}.{attr} cannot be assigned: it is a view into its model's parameter "
                 f"buffer; write into it in place (layer.{attr}[...] = values) or use "
-                f"model.set_weights(...)")
+                f"layer.set_weights(...)")
     return (f"{kind}.{attr} cannot be changed once the layer is made (its model's weights and "
             f"saved config depend on it); make a new layer instead, e.g. "
             f"{kind}.from_config(dict(layer.get_config(), {attr}=...)) before building the model")
@@ -122,17 +213,21 @@ class Dense(Layer):
             or a ``densefit.initializers`` class instance such as ``HeNormal(seed=0)``.
         bias_initializer: the bias' initialiser (``"zeros"``).
         input_shape: ``(features,)`` on a model's first layer builds the model at once.
-        name, dtype: as ``Layer``.
+        name, dtype, trainable: as ``Layer``.
 
     >>> layer = Dense(25, activation="relu")
     """
 
     _FIXED = ("dtype", "units", "activation", "use_bias", "kernel_initializer",
-              "bias_initializer", "input_shape", "kernel", "bias")
+              "bias_initializer", "input_shape")
+    _VIEWS = ("kernel", "bias")
+    core_kind = "dense"
+    weight_names = ("kernel", "bias")
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", input_shape=None, name=None, dtype=None):
-        super().__init__(name, dtype)
+                 bias_initializer="zeros", input_shape=None, name=None, dtype=None,
+                 trainable=True):
+        super().__init__(name, dtype, trainable)
         # at most the core's limit, checked here rather than after a build allocated
         self.units = validation.integer(units, "units", high=_core.MAX_ROWS)
         self.activation = activations.get(activation)  # callable on arrays: layer.activation(z)
@@ -146,28 +241,24 @@ class Dense(Layer):
                                                           for f in self._initializers)
         self.input_shape = None if input_shape is None else _input_shape(input_shape, "input_shape",
                                                                     rank=1)
-        self.kernel = None  # views into the model's buffer once built (_attach)
-        self.bias = None
-
-    def _attach(self, kernel, bias):
-        """Make ``kernel`` and ``bias`` (views into the model's buffer) this layer's."""
-        object.__setattr__(self, "kernel", kernel)
-        object.__setattr__(self, "bias", bias)
-
-    def initial_weights(self, n_in, rng):
-        """Fresh (kernel, bias) from this layer's initialisers."""
-        kernel_init, bias_init = self._initializers
-        return (initializers.sample(kernel_init, (n_in, self.units), rng),
-                initializers.sample(bias_init, (self.units,), rng))
 
     @property
-    def built(self):
-        return self.kernel is not None
+    def kernel(self):
+        """The kernel, ``(in, units)``: a view into the model's buffer (None until built)."""
+        return self._weights[0] if self._weights else None
 
-    def get_weights(self):
-        if not self.built:
-            return []
-        return [self.kernel.copy(), self.bias.copy()]
+    @property
+    def bias(self):
+        return self._weights[1] if self._weights else None
+
+    def initial_weights(self, n_in, rng):
+        """Fresh [kernel, bias] from this layer's initialisers."""
+        kernel_init, bias_init = self._initializers
+        return [initializers.sample(kernel_init, (n_in, self.units), rng),
+                initializers.sample(bias_init, (self.units,), rng)]
+
+    def output_units(self, n_in):
+        return self.units
 
     def get_config(self):
         return dict(super().get_config(), units=self.units,
@@ -185,9 +276,58 @@ class Dense(Layer):
         return f"Dense({self.units}, activation={self.activation.name!r}, name={self.name!r})"
 
 
-class Activation(Layer):
-    """An activation as its own layer.  It must follow a Dense layer without an
-    activation of its own, and the model folds it into that layer.
+class Dropout(Layer):
+    """Inverted dropout, as Keras': in training (``fit``) each value is kept with
+    probability ``1 - rate`` and scaled by ``1 / (1 - rate)``, the others set to 0;
+    in ``predict`` and ``evaluate`` it is the identity.
+
+    The masks come from a counter-based generator of ``seed`` and the training
+    step, computed in the compiled loop: a run is bit-reproducible and the same
+    however its epochs are split.  Keras' masks come from another generator, so
+    runs agree with Keras' in distribution, not value by value.
+
+    Args:
+        rate: the fraction of values dropped, in [0, 1).
+        noise_shape: must be None (one mask value per value, Keras' default).
+        seed: an int in [0, 2**64), or None: drawn from the global seed
+            (``densefit.utils.set_random_seed``) when the layer is made, as Keras does.
+        name: as ``Layer``'s.
+    """
+
+    _FIXED = ("dtype", "rate", "noise_shape", "seed")
+    core_kind = "dropout"
+
+    def __init__(self, rate, noise_shape=None, seed=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.rate = validation.real(rate, "rate", low=0, high=1, high_open=True)
+        if noise_shape is not None:
+            raise ValueError("noise_shape is not supported: densefit draws one mask value per "
+                             "value (noise_shape=None, Keras' default)")
+        self.noise_shape = None
+        self.seed = new_seed() if seed is None else validation.integer(seed, "seed", low=0,
+                                                                     high=2**64 - 1)
+
+    def core_options(self):
+        return dict(super().core_options(), rate=self.rate, seed=self.seed)
+
+    def get_config(self):
+        return dict(super().get_config(), rate=self.rate, noise_shape=None, seed=self.seed)
+
+    def __repr__(self):
+        return f"Dropout({self.rate}, name={self.name!r})"
+
+
+class _ActivationLayer(Layer):
+    """An activation as a layer.  The model folds it into the layer before it
+    when that one has no activation of its own (a Dense, BatchNormalization,
+    ...): one pass over the data, as the core fuses them; elsewhere it runs as
+    a layer of its own."""
+
+    core_kind = "activation"
+
+
+class Activation(_ActivationLayer):
+    """An activation as its own layer (see ``_ActivationLayer``).
 
     Args:
         activation: as ``Dense``'s.
@@ -211,7 +351,7 @@ class Activation(Layer):
         return cls(**dict(config, activation=activations.deserialize(config["activation"])))
 
 
-class LeakyReLU(Layer):
+class LeakyReLU(_ActivationLayer):
     """``max(x, negative_slope * x)``.
 
     Args:
@@ -238,7 +378,7 @@ class LeakyReLU(Layer):
         return dict(super().get_config(), negative_slope=self.negative_slope)
 
 
-class ELU(Layer):
+class ELU(_ActivationLayer):
     """``x`` if ``x > 0``, else ``alpha * (exp(x) - 1)``.
 
     Args:
@@ -260,7 +400,7 @@ class ELU(Layer):
         return dict(super().get_config(), alpha=self.alpha)
 
 
-class ReLU(Layer):
+class ReLU(_ActivationLayer):
     """``max(x, 0)`` as a layer.
 
     Args:
@@ -271,7 +411,7 @@ class ReLU(Layer):
         return activations.Activation("relu")
 
 
-class Softmax(Layer):
+class Softmax(_ActivationLayer):
     """Softmax over the last axis as a layer.
 
     Args:
@@ -318,7 +458,7 @@ class Flatten(Layer):
 
 
 _CLASSES = {c.__name__: c for c in (Input, Dense, Activation, LeakyReLU, ELU, ReLU, Softmax,
-                                    Flatten)}
+                                    Flatten, Dropout)}
 
 
 def serialize(layer):

@@ -19,13 +19,14 @@ import weakref
 
 import numpy as np
 
-from . import _core, backend, data_adapter, layers as layers_module, network, saving, summary, validation
+from . import _core, backend, layers as layers_module, network, saving, summary, validation
 from .layer_stack import LayerStack
+from .model_weights import ModelWeights
 from .trainer import Trainer
 from .utils import new_generator
 
 @saving.register_model
-class Sequential(Trainer):
+class Sequential(Trainer, ModelWeights):
     """A linear stack of Dense layers (activation layers fold into the Dense before them).
 
     Args:
@@ -155,7 +156,7 @@ class Sequential(Trainer):
                 self._build(sample_shape)
 
     def _dtype(self, requested=None):
-        dtypes = {d.dtype for d, _ in self._stack.plan if d.dtype is not None}
+        dtypes = {layer.dtype for layer, _ in self._stack.plan if layer.dtype is not None}
         if requested is not None:
             dtypes.add(requested)
         if len(dtypes) > 1:
@@ -166,8 +167,7 @@ class Sequential(Trainer):
         """The output layer's units and activation name (for compile)."""
         if not self._stack.plan:
             raise ValueError("the model has no Dense layer: add layers before compile")
-        dense, activation = self._stack.plan[-1]
-        return dense.units, activation.name
+        return self._output_units(), self._stack.plan[-1][1].name
 
     @property
     def _flattens_input(self):
@@ -182,9 +182,17 @@ class Sequential(Trainer):
     def input_shape(self):
         return None if self._input_shape is None else (None,) + self._input_shape
 
+    def _output_units(self):
+        """The features the model outputs (None until it is known)."""
+        if self._network is not None:
+            return self._network.units[-1]
+        dense = [layer for layer, _ in self._stack.plan if layer.core_kind == "dense"]
+        return dense[-1].units if dense else None
+
     @property
     def output_shape(self):
-        return (None, self._stack.plan[-1][0].units) if self._stack.plan else None
+        units = self._output_units() if self._stack.plan else None
+        return None if units is None else (None, units)
 
     @property
     def seed_generator(self):
@@ -192,76 +200,6 @@ class Sequential(Trainer):
         epoch's shuffle from (None until built); saved with the model, so a loaded
         model continues training exactly."""
         return self._generator
-
-    # ------------------------------------------------------------ weights
-
-    @property
-    def weights(self):
-        return [w for d, _ in self._stack.plan if d.built for w in (d.kernel, d.bias)]
-
-    def weight_shapes(self, n_in):
-        """The shapes ``get_weights()`` has once built for ``n_in`` input features,
-        computed without allocating (a loader checks a file against them)."""
-        return network.weight_shapes(n_in, [d.units for d, _ in self._stack.plan])
-
-    def get_weights(self):
-        """Copies of kernel, bias for each Dense layer in order (Keras' order and shapes),
-        all from one training step when another thread trains the model."""
-        with self._step_lock.reading():
-            return [w.copy() for w in self.weights]
-
-    def get_state_tree(self):
-        """One consistent snapshot of the model's state, as Keras'
-        ``get_state_tree(value_format="numpy_array")``: copies, taken between two
-        training steps when another thread trains the model::
-
-            {"trainable_variables": {layer name: {"kernel": ..., "bias": ...}, ...},
-             "optimizer_variables": {"iterations": ..., "momentums": ..., ...},
-             "seed_generator_state": the shuffle generator's bit_generator state}
-
-        ``optimizer_variables`` is empty until compile; the others until built."""
-        with self._step_lock.reading():
-            tree = {"trainable_variables": {d.name: {"kernel": d.kernel.copy(),
-                                                     "bias": d.bias.copy()}
-                                            for d, _ in self._stack.plan if d.built},
-                    "optimizer_variables": {}, "seed_generator_state": None}
-            tree["optimizer_variables"] = self._optimizer_variables()
-            if self._generator is not None:
-                tree["seed_generator_state"] = self._generator.bit_generator.state
-        return tree
-
-    def _optimizer_variables(self):
-        """Copies of the optimizer's variables; once the model was rebuilt (``add``
-        after fit) its state belongs to weights gone: the state the next fit starts
-        from (step 0, no slots)."""
-        store = {}
-        if self.optimizer is None:
-            return store
-        self.optimizer.save_own_variables(store)
-        if self.built and not self.optimizer.fits(self._network.params):
-            return {"iterations": np.array(0, np.int64)}
-        return {name: np.array(value) for name, value in store.items()}
-
-    def set_weights(self, weights):
-        """Copy ``weights`` (as from get_weights) in; all are checked before any is written.
-
-        Refused while another thread trains the model: the compiled loop bounds
-        each step by the weights it last wrote itself.  Callbacks of the fit
-        (EarlyStopping's restore) may set them between its compiled calls."""
-        if self._fit_lock.locked() and self._fit_thread != threading.get_ident():
-            raise RuntimeError("set_weights: this model is being trained in another thread; "
-                               "wait for fit to return")
-        if not self.built:
-            raise ValueError("the model is not built yet: call it on data, fit it, or start it "
-                             "with Input(shape=...) before set_weights")
-        current = self.weights
-        arrays = _checked_weights(weights, current)
-        with self._step_lock.stepping():  # readers in other threads see all or none of it
-            for new, old in zip(arrays, current):
-                old[...] = new
-
-    def count_params(self):
-        return sum(w.size for w in self.weights)
 
     # ------------------------------------------------------------ config, summary, files
 
@@ -308,31 +246,6 @@ class Sequential(Trainer):
 
     def __repr__(self):
         return f"<Sequential name={self.name!r}, layers={len(self._stack.layers)}, built={self.built}>"
-
-
-def _checked_weights(weights, current):
-    """``weights`` as arrays of the current weights' shapes and dtypes, all checked."""
-    if isinstance(weights, (str, bytes, np.ndarray)) or not hasattr(weights, "__iter__"):
-        raise TypeError(f"weights must be a list of arrays (kernel and bias per Dense "
-                        f"layer, as get_weights() returns), got {type(weights).__name__}")
-    weights = list(weights)
-    if len(weights) != len(current):
-        raise ValueError(f"set_weights expects a list of {len(current)} arrays (kernel and "
-                         f"bias per Dense layer), got {len(weights)}")
-    arrays = []
-    for i, (new, old) in enumerate(zip(weights, current)):
-        new = data_adapter.as_array(new, f"weights[{i}]")
-        if new.shape != old.shape:
-            raise ValueError(f"weights[{i}] must have shape {old.shape}, got {new.shape}")
-        if new.dtype.kind not in "biuf":
-            raise ValueError(f"weights[{i}] must hold finite real numbers, got dtype {new.dtype}")
-        with np.errstate(over="ignore"):  # checked in the model's dtype (1e39: inf in float32)
-            new = new.astype(old.dtype)
-        if not np.isfinite(new).all():
-            raise ValueError(f"weights[{i}] must hold finite real numbers (in {old.dtype}), "
-                             f"got NaN or inf, or values beyond {old.dtype}'s range")
-        arrays.append(new)
-    return arrays
 
 
 load_model = saving.load_model

@@ -1,10 +1,11 @@
 """The compiled network behind a Sequential model.
 
-A model's Dense layers share one flat parameter buffer (kernel then bias per
-layer, Keras' shapes and order); each layer's ``kernel`` and ``bias`` are views
-into it, so the compiled core updates them in place.  A *plan* is what the core
-runs: one ``(Dense, Activation)`` pair per Dense layer, activation layers folded
-into the Dense before them.
+A model's layers share two flat buffers: the trainable parameters (the
+optimizer's, with a gradient buffer of the same layout) and the other weights
+(moving statistics, frozen layers' weights), each layer's weights in Keras'
+shapes and order; ``_core.Layers`` lays them out.  Each layer's weights are
+views into them, so the compiled core updates them in place.  A *plan* is what
+the core runs: one ``(layer, Activation)`` pair per layer (see layer_stack.py).
 """
 import os
 
@@ -14,54 +15,70 @@ from . import _core
 from .summary import format_bytes
 
 
-def weight_shapes(n_in, units):
-    """The shapes of ``get_weights()`` for Dense layers of ``units`` on ``n_in``
-    inputs, computed without allocating anything."""
-    shapes = []
-    for n_out in units:
-        shapes += [(n_in, n_out), (n_out,)]
-        n_in = n_out
-    return shapes
+def layer_units(plan, n_in):
+    """The sizes the plan's layers map between, input first."""
+    units = [n_in]
+    for layer, _ in plan:
+        units.append(layer.output_units(units[-1]))
+    return units
+
+
+def layout(plan, n_in):
+    """The core's ``Layers`` for ``plan`` on ``n_in`` input features (sizes and
+    buffer layout; nothing allocated)."""
+    return _core.layout(layer_units(plan, n_in), [act.code for _, act in plan],
+                        [act.slope for _, act in plan],
+                        [_core.LAYER_KINDS[layer.core_kind] for layer, _ in plan],
+                        [layer.core_options() for layer, _ in plan])
+
+
+def weight_shapes(plan, n_in):
+    """The shapes of ``get_weights()`` for ``plan`` on ``n_in`` inputs, computed
+    without allocating anything."""
+    if not plan:
+        return []
+    return [shape for layer in layout(plan, n_in).slices for _, _, shape in layer]
 
 
 def build(plan, n_in, dtype, rng):
     """A ``_core.Network`` for ``plan`` on ``n_in`` input features.  Layers that
     have weights keep their values, the others draw them from their initialisers
-    with ``rng``; afterwards every layer's kernel and bias view the new buffer."""
-    units = [dense.units for dense, _ in plan]
-    check_fits(plan, n_in, dtype)
-    params = np.empty(_core.parameter_count([n_in] + units), dtype)
-    views, offset = [], 0
-    for (dense, _), shape in zip(plan, _pairs(weight_shapes(n_in, units))):
-        kernel, bias = (dense.kernel, dense.bias) if dense.built else \
-            dense.initial_weights(shape[0][0], rng)
-        k, offset = _view(params, offset, kernel.shape), offset + kernel.size
-        b, offset = _view(params, offset, bias.shape), offset + bias.size
-        k[...], b[...] = kernel, bias
-        views.append((k, b))
-    network = _core.Network([n_in] + units, [act.code for _, act in plan],
-                            [act.slope for _, act in plan], params, np.zeros_like(params))
-    for (dense, _), (k, b) in zip(plan, views):  # only once the core accepted the network
-        dense._attach(k, b)
+    with ``rng`` (in layer order); afterwards every layer's weights view the new
+    buffers."""
+    layers = layout(plan, n_in)
+    check_fits(plan, n_in, dtype, layers=layers)
+    params, state = np.empty(layers.n_params, dtype), np.empty(layers.n_state, dtype)
+    network = _core.Network(layers.units, layers.activation_codes,
+                            [act.slope for _, act in plan], params, np.zeros_like(params),
+                            layers.kinds, [layer.core_options() for layer, _ in plan], state)
+    views = network.weight_views()
+    for (layer, _), n_in_l, layer_views in zip(plan, layers.units, views):
+        values = layer.weights if layer.built else layer.initial_weights(n_in_l, rng)
+        for view, value in zip(layer_views, values):
+            view[...] = value
+    for (layer, _), layer_views, slices in zip(plan, views, layers.slices):
+        layer._attach(layer_views, [in_params for in_params, _, _ in slices])  # all accepted
     return network
 
 
-def check_fits(plan, n_in, dtype, memory=None):
+def check_fits(plan, n_in, dtype, memory=None, layers=None):
     """A MemoryError naming the largest layer when what a build allocates would
     not fit in ``memory`` bytes (default: this machine's physical memory), raised
-    before anything is allocated.  A build holds the parameters and their
-    gradients, and at its peak an initialiser's float64 draw and its scaled copy
-    for one kernel (16 bytes an entry)."""
+    before anything is allocated.  A build holds the parameters, their
+    gradients and the other weights, and at its peak an initialiser's float64
+    draw and its scaled copy for one weight (16 bytes an entry)."""
     memory = memory or physical_memory()
-    units = [dense.units for dense, _ in plan]
-    sizes = [_core.parameter_count([a, b]) for a, b in zip([n_in] + units, units)]
-    need = 2 * sum(sizes) * np.dtype(dtype).itemsize + 16 * max(sizes)
+    layers = layers or layout(plan, n_in)
+    sizes = [sum(int(np.prod(shape)) for _, _, shape in layer) for layer in layers.slices]
+    need = (2 * layers.n_params + layers.n_state) * np.dtype(dtype).itemsize + 16 * max(sizes)
     if memory is None or need <= memory:
         return
     largest = int(np.argmax(sizes))
-    dense, fan_in = plan[largest][0], ([n_in] + units)[largest]
-    raise MemoryError(f"Dense layer {dense.name!r} of {dense.units} units would need a kernel "
-                      f"of shape ({fan_in}, {dense.units}): building the model takes "
+    layer, fan_in = plan[largest][0], layers.units[largest]
+    what = (f"Dense layer {layer.name!r} of {layer.units} units would need a kernel of shape "
+            f"({fan_in}, {layer.units})" if layer.core_kind == "dense"
+            else f"layer {layer.name!r} would need {sizes[largest]} weights")
+    raise MemoryError(f"{what}: building the model takes "
                       f"{format_bytes(need)} in {np.dtype(dtype)} (parameters, gradients and "
                       f"the initial draw), more than this machine's {format_bytes(memory)} of "
                       f"memory; use fewer units")
@@ -73,11 +90,3 @@ def physical_memory():
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
         return None
-
-
-def _pairs(shapes):
-    return list(zip(shapes[0::2], shapes[1::2]))
-
-
-def _view(params, offset, shape):
-    return params[offset:offset + int(np.prod(shape))].reshape(shape)

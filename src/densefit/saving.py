@@ -180,6 +180,17 @@ def register_model(cls):
     return cls
 
 
+def _weights_in_order(state, layer_configs):
+    """Every weight of the state tree, flat, in get_weights order: layer by layer,
+    each layer's trainable ones, then its others (Keras' order for every kind)."""
+    flat = []
+    for layer_config in layer_configs:
+        name = layer_config["config"]["name"]
+        for group in ("trainable_variables", "non_trainable_variables"):
+            flat += [w.ravel() for w in state[group].get(name, {}).values()]
+    return np.concatenate(flat)
+
+
 def save_model(model, filepath):
     """Write ``model`` to one file through its public hooks: ``get_config``,
     ``get_compile_config`` and ``get_state_tree`` (weights, the optimizer's
@@ -192,8 +203,7 @@ def save_model(model, filepath):
               "model": {"class_name": type(model).__name__, "config": model.get_config()},
               "seed_state": state["seed_generator_state"]}
     _check_layer_count(len(config["model"]["config"]["layers"]))
-    arrays = {"params": np.concatenate([w.ravel() for layer in state["trainable_variables"]
-                                        .values() for w in (layer["kernel"], layer["bias"])])}
+    arrays = {"params": _weights_in_order(state, config["model"]["config"]["layers"])}
     compile_config = model.get_compile_config()
     if compile_config is not None:
         config["compile"] = compile_config

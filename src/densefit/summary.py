@@ -11,18 +11,13 @@ def layer_rows(model):
     rows = []
     shape = model.input_shape  # what the next layer receives (None until known)
     for layer in model.layers:
-        units = getattr(layer, "units", None)
-        if units is not None:
-            shape = (None, units)
-            count = layer.kernel.size + layer.bias.size if layer.built else None
-        elif type(layer).__name__ == "Flatten":
+        if type(layer).__name__ == "Flatten":
             shape = None if shape is None else (None, math.prod(shape[1:]))
-            count = 0
-        else:
-            count = 0
-        shown = "(same as input)" if units is None and type(layer).__name__ != "Flatten" else (
-            "?" if shape is None else str(shape))
-        rows.append((f"{layer.name} ({type(layer).__name__})", shown, count))
+        elif getattr(layer, "units", None) is not None:
+            shape = (None, layer.units)
+        count = layer.count_params() if layer.built or not layer.weight_names else None
+        rows.append((f"{layer.name} ({type(layer).__name__})", "?" if shape is None
+                     else str(shape), count))
     return rows
 
 
@@ -37,11 +32,13 @@ def format_summary(model):
         out.append(name.ljust(width[0]) + shape.ljust(width[1])
                    + ("(unbuilt)" if count is None else f"{count:,}").rjust(width[2]))
     out.append("=" * sum(width))
+    itemsize = np.dtype(model.dtype).itemsize
     total = model.count_params()
-    size = total * np.dtype(model.dtype).itemsize
-    out += [f"Total params: {total:,} ({format_bytes(size)})",
-            f"Trainable params: {total:,} ({format_bytes(size)})",
-            "Non-trainable params: 0 (0.00 B)", line]
+    trainable = sum(w.size for w in model.trainable_weights)
+    out += [f"Total params: {total:,} ({format_bytes(total * itemsize)})",
+            f"Trainable params: {trainable:,} ({format_bytes(trainable * itemsize)})",
+            f"Non-trainable params: {total - trainable:,} "
+            f"({format_bytes((total - trainable) * itemsize)})", line]
     return "\n".join(out)
 
 

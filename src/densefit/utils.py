@@ -32,6 +32,11 @@ def new_generator():
     return np.random.default_rng(_generator.integers(2**63))
 
 
+def new_seed():
+    """A seed drawn from the global generator (a layer's own, such as Dropout's)."""
+    return int(_generator.integers(2**63))
+
+
 def warn_at_user(message, category=UserWarning):
     """``warnings.warn`` attributed to the first caller outside densefit: the user's
     line, however deep in densefit the warning arises."""

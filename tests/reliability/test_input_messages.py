@@ -29,7 +29,7 @@ import pytest
 import scipy.sparse
 from numpy.testing import assert_array_equal
 
-from densefit import Sequential, _core, losses, network
+from densefit import Sequential, _core, activations, losses, network
 from densefit.layers import Dense, Input, Softmax
 from densefit.optimizers import SGD
 from densefit.utils import set_random_seed
@@ -419,7 +419,8 @@ def test_a_model_too_large_for_memory_names_the_layer_before_allocating():
 
 
 def test_the_memory_check_counts_what_a_build_allocates():
-    plan = [(Dense(10, name="a"), None), (Dense(1000, name="b"), None)]
+    linear = activations.get(None)
+    plan = [(Dense(10, name="a"), linear), (Dense(1000, name="b"), linear)]
     # parameters and gradients in float32, the largest layer's float64 draw and its copy
     need = 2 * (5 * 10 + 10 + 10 * 1000 + 1000) * 4 + 16 * (10 * 1000 + 1000)
     network.check_fits(plan, 5, np.float32, memory=need)  # fits exactly
