@@ -106,6 +106,9 @@ class ModelWeights:
                 except BaseException:
                     layer._trainable = not trainable
                     raise
+                if self.optimizer is not None:  # its state was for the old layout
+                    with self._step_lock.stepping():
+                        self.optimizer.reset()
 
     def count_params(self):
         return sum(w.size for w in self.weights)

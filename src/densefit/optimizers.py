@@ -140,6 +140,14 @@ class Optimizer:
         self.iterations = 0
         self._reset_scalars()
 
+    def reset(self):
+        """Forget the state (the model's weights were laid out anew, e.g. a layer
+        frozen): the next ``build`` starts it from zero, step 0."""
+        for name in _STATE:
+            setattr(self, name, None)
+        self.iterations = 0
+        self._reset_scalars()
+
     def _reset_scalars(self):
         """Scalar state beyond ``iterations`` back to its start (Nadam's ``u_product``)."""
 
