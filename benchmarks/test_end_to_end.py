@@ -1,4 +1,4 @@
-"""Whole-network timings: one training epoch of models A, B and C, and
+"""Whole-network timings: one training epoch of models A, B, C and D, and
 inference, densefit beside its peers in the same group.
 
 The peers: "numpy", the readable NumPy reference trainer (densefit.reference.MLP,
@@ -7,7 +7,10 @@ from the densefit model's own initial weights); then, built by compare.build()
 (careful_numpy.py, the fast hand-written NumPy loop), and "sklearn", "torch" and
 "keras" when scikit-learn, PyTorch or TensorFlow/Keras are installed (each is
 skipped otherwise).  compare.build() peers are warmed up by one fit on
-compare.WARMUP_ROWS rows before they are timed, as compare.py does.
+compare.WARMUP_ROWS rows before they are timed, as compare.py does.  Model D
+(B with BatchNormalization and Dropout after each hidden layer) is built by
+densefit, PyTorch and Keras only (compare.supports): the other cells skip, and
+densefit's skips until densefit.layers has those layers.
 
     pytest benchmarks --benchmark-only -k end_to_end --benchmark-columns=median,rounds
 
@@ -22,12 +25,8 @@ to leave out scikit-learn, PyTorch and Keras.
 import numpy as np
 import pytest
 
-from densefit import Sequential, reference
+from densefit import reference
 from densefit.activations import LEAKY_RELU_SLOPE
-from densefit.layers import Dense
-from densefit.losses import SparseCategoricalCrossentropy
-from densefit.optimizers import Adam
-from densefit.utils import set_random_seed
 
 import compare
 from conftest import MODELS
@@ -46,15 +45,6 @@ PEERS = [p for p in compare.PEERS if p not in ("densefit", "numpy")]
 IMPLS = ["densefit", "numpy", *PEERS]
 
 
-def _model(hidden, n_in=784):
-    set_random_seed(0)
-    model = Sequential([Dense(h, activation="relu") for h in hidden] + [Dense(10)])
-    model.compile(optimizer=Adam(1e-3), loss=SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    model.build((None, n_in))
-    return model
-
-
 def _reference(model):
     weights = model.get_weights()
     layers = [(weights[i], weights[i + 1], "relu") for i in range(0, len(weights) - 2, 2)]
@@ -63,39 +53,42 @@ def _reference(model):
                          **model.optimizer.get_config())
 
 
-def _peer(impl, hidden, x, y, batch_size):
+def _peer(impl, net, x, y):
     """compare.build()'s (epoch, predict) for one peer on one thread, after one
     warm-up fit (tracing, lazy init; scikit-learn must fit before it predicts).
     Skips when the peer's library is not installed."""
     for module in compare.PEER_MODULES.get(impl, ()):
         pytest.importorskip(module)
-    epoch, predict = compare.build(impl, hidden, threads=1)
-    epoch(x[:compare.WARMUP_ROWS], y[:compare.WARMUP_ROWS], batch_size)
+    epoch, predict = compare.build(impl, net, threads=1)
+    epoch(x[:compare.WARMUP_ROWS], y[:compare.WARMUP_ROWS], net.batch)
     return epoch, predict
 
 
 def _predictor(impl, mnist):
     """The predict function of model A for one impl."""
-    hidden, batch_size = MODELS["A"]
+    net = MODELS["A"]
     if impl in PEERS:
-        return _peer(impl, hidden, mnist[0], mnist[1], batch_size)[1]
-    model = _model(hidden)
+        return _peer(impl, net, mnist[0], mnist[1])[1]
+    model = compare.densefit_model(net)
     return model.predict if impl == "densefit" else _reference(model).predict
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("name", MODELS)
 def test_epoch(benchmark, mnist, name, impl):
-    hidden, batch_size = MODELS[name]
+    net = MODELS[name]
+    batch_size = net.batch
     x, y, _, _ = mnist
-    benchmark.group = f"epoch {name}: 784-{'-'.join(map(str, hidden))}-10, batch {batch_size}"
+    benchmark.group = f"epoch {net.describe(name)}"
+    if not compare.supports(impl, net):
+        pytest.skip(f"{net.shape()}: {compare.unbuilt(impl, net)}")
     rounds = 1 if name == "C" else 3
     if impl in PEERS:
-        epoch, predict = _peer(impl, hidden, x, y, batch_size)
+        epoch, predict = _peer(impl, net, x, y)
         benchmark.pedantic(epoch, args=(x, y, batch_size), rounds=rounds)
         assert np.isfinite(np.asarray(predict(x[:100]))).all()
         return
-    model = _model(hidden)
+    model = compare.densefit_model(net)
     if impl == "densefit":
         history = benchmark.pedantic(model.fit, args=(x, y),
                                      kwargs=dict(epochs=1, batch_size=batch_size, verbose=0),
