@@ -1090,15 +1090,18 @@ DF_HOT static void F(dropout_map)(const REAL *in, REAL *out, int rows, int n, do
         out[i] = df_dropout_kept(key, (uint64_t)i, threshold) ? in[i] * scale : 0;
 }
 
-/* y = (x - mean) rstd gamma + beta per column, rstd = 1 / sqrt(variance + epsilon). */
+/* y = (x - mean) rstd gamma + beta per column, rstd = 1 / sqrt(variance + epsilon).
+ * Centred first: x a + (beta - mean a), TensorFlow's form, loses the digits of
+ * x - mean when |mean| >> the spread (a row of one gives beta only up to
+ * eps |x| a); the centred form gives beta exactly there, at the same cost. */
 DF_HOT static void F(normalize_columns)(const REAL *in, REAL *out, int rows, int n,
                                         const REAL *mean, const REAL *variance, double epsilon,
                                         const REAL *gamma, const REAL *beta) {
     for (int j = 0; j < n; j++) {
         const REAL rstd = (REAL)(1 / sqrt((double)variance[j] + epsilon));
-        const REAL g = gamma ? gamma[j] : 1, b = beta ? beta[j] : 0;
-        const REAL a = rstd * g, c = b - mean[j] * a;
-        for (int r = 0; r < rows; r++) out[(int64_t)r * n + j] = in[(int64_t)r * n + j] * a + c;
+        const REAL a = rstd * (gamma ? gamma[j] : 1), b = beta ? beta[j] : 0, m = mean[j];
+        for (int r = 0; r < rows; r++)
+            out[(int64_t)r * n + j] = (in[(int64_t)r * n + j] - m) * a + b;
     }
 }
 

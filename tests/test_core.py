@@ -2118,3 +2118,186 @@ def test_evaluate_with_sample_weights(dtype):
     unweighted = _core.evaluate(s.net, s.work, s.objective,
                                 _core.Dataset(s.net, s.x, s.y, False))
     assert metric_sum == unweighted[1]  # metrics are not weighted (Keras' metrics=[...])
+
+
+# ------------------------------------------------------------------ batch normalization
+
+BN = _core.LAYER_KINDS["batch_normalization"]
+DENSE = _core.LAYER_KINDS["dense"]
+BN_EPSILON = 1e-3  # Keras' default
+BN_SHAPES = [(1, 1), (1, 5), (2, 3), (7, 13), (33, 4)]  # (rows, features); one row: variance 0
+BN_TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-11, atol=1e-11)}
+
+
+def bn_net(units, kinds, dtype, rng, acts=None, trainable=True, scale=True, center=True,
+           momentum=0.9):
+    """A core Network of dense and batch normalization layers (momentum 0.9, not Keras'
+    0.99, so an update shows), with random weights (moving variance > 0)."""
+    bn_options = dict(momentum=momentum, epsilon=BN_EPSILON, trainable=trainable,
+                      weights=[scale, center, True, True])
+    options = [bn_options if k == BN else None for k in kinds]
+    acts = acts or ["linear"] * len(kinds)
+    layers = _core.layout(units, [ACT[a] for a in acts], [0.0] * len(kinds), kinds, options)
+    net = _core.Network(units, [ACT[a] for a in acts], [0.0] * len(kinds),
+                        np.zeros(layers.n_params, dtype), np.zeros(layers.n_params, dtype),
+                        kinds, options, np.zeros(layers.n_state, dtype))
+    for layer, kind in zip(net.weight_views(), kinds):
+        for i, view in enumerate(layer):
+            view[...] = rng.uniform(0.5, 1.5, view.shape) if (kind == BN and i == len(layer) - 1) \
+                else rng.normal(size=view.shape)
+    return net
+
+
+def bn_weights(net, l, scale=True, center=True):
+    """gamma, beta (None when absent), moving_mean, moving_variance of layer l, copied."""
+    views = [v.copy() for v in net.weight_views()[l]]
+    gamma = views.pop(0) if scale else None
+    beta = views.pop(0) if center else None
+    return gamma, beta, views[0], views[1]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows, n", BN_SHAPES)
+@pytest.mark.parametrize("scale, center", [(True, True), (False, True), (True, False),
+                                           (False, False)])
+def test_batch_norm_against_the_reference(dtype, rows, n, scale, center):
+    """Training forward (batch moments), its backward (gamma, beta and x), the moving
+    update, and the inference forward (moving moments), each against reference.py."""
+    rng = np.random.default_rng(rows * 100 + n)
+    net = bn_net((n, n), [BN], dtype, rng, scale=scale, center=center)
+    gamma, beta, mm, mv = bn_weights(net, 0, scale, center)
+    x = (rng.normal(size=(rows, n)) * 3 + 1).astype(dtype)
+    work = _core.Workspace(net, rows)
+    y = _core.forward(net, work, x, True, 0)[-1]
+    want, (mean, var) = reference.batch_norm_forward(x, gamma, beta, mm, mv, BN_EPSILON, True)
+    assert_allclose(y, want, **BN_TOL[dtype])
+    grad = rng.normal(size=(rows, n)).astype(dtype)
+    dx = _core.backward(net, work, x, grad, 0, need_dx=True)
+    dgamma, dbeta, want_dx = reference.batch_norm_backward(x, grad, gamma, BN_EPSILON)
+    grads = [g for g, present in zip((dgamma, dbeta), (scale, center)) if present]
+    assert_allclose(net.grads, np.concatenate(grads) if grads else [], **BN_TOL[dtype])
+    assert_allclose(dx, want_dx, **BN_TOL[dtype])
+    _core.update_moving_statistics(net, work)
+    _, _, new_mm, new_mv = bn_weights(net, 0, scale, center)
+    assert_allclose(new_mm, reference.moving_update(mm, mean, 0.9), **BN_TOL[dtype])
+    assert_allclose(new_mv, reference.moving_update(mv, var, 0.9), **BN_TOL[dtype])
+    y = _core.forward(net, work, x, False, 0)[-1]
+    want, _ = reference.batch_norm_forward(x, gamma, beta, new_mm, new_mv, BN_EPSILON, False)
+    assert_allclose(y, want, **BN_TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_norm_of_one_row_is_beta(dtype):
+    """One row: variance 0, x - mean = 0: the output is beta exactly and no gradient
+    reaches x (Keras raises nothing either)."""
+    rng = np.random.default_rng(1)
+    net = bn_net((4, 4), [BN], dtype, rng)
+    _, beta, _, _ = bn_weights(net, 0)
+    work = _core.Workspace(net, 1)
+    x = rng.normal(size=(1, 4)).astype(dtype) * 1e3
+    assert_array_equal(_core.forward(net, work, x, True, 0)[-1][0], beta)
+    assert_array_equal(_core.backward(net, work, x, np.ones((1, 4), dtype), 0, True), 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("offset, spread", [(1e4, 1.0), (0.0, 1e4), (0.0, 1e-4), (-80.0, 1e-2)])
+def test_batch_norm_extreme_inputs(dtype, offset, spread):
+    """Large offsets and tiny or huge spreads: finite and as the reference (the moments
+    are two-pass, so a large mean costs no precision of the variance)."""
+    rng = np.random.default_rng(2)
+    net = bn_net((5, 5), [BN], dtype, rng)
+    gamma, beta, mm, mv = bn_weights(net, 0)
+    x = (offset + spread * rng.normal(size=(9, 5))).astype(dtype)
+    work = _core.Workspace(net, 9)
+    y = _core.forward(net, work, x, True, 0)[-1]
+    want, _ = reference.batch_norm_forward(x.astype(np.float64), gamma, beta, mm, mv,
+                                           BN_EPSILON, True)
+    tol = dict(rtol=1e-3, atol=1e-3) if dtype == np.float32 else BN_TOL[dtype]
+    assert np.isfinite(y).all()
+    assert_allclose(y, want, **tol)
+    dx = _core.backward(net, work, x, np.ones((9, 5), dtype), 0, True)
+    assert np.isfinite(dx).all()
+
+
+BN_NET_CASES = [((3, 5, 5, 2), [DENSE, BN, DENSE], ["linear", "tanh", "linear"], True, True),
+                ((3, 5, 5, 2), [DENSE, BN, DENSE], ["linear", "sigmoid", "linear"], False, True),
+                ((3, 5, 5, 2), [DENSE, BN, DENSE], ["linear", "linear", "linear"], True, False),
+                ((4, 4, 3, 3), [BN, DENSE, BN], ["linear", "tanh", "linear"], True, True)]
+
+
+@pytest.mark.parametrize("units, kinds, acts, scale, center", BN_NET_CASES)
+def test_batch_norm_network_gradient(units, kinds, acts, scale, center):
+    """Central finite differences of a network with batch normalization in training
+    mode (batch moments), for every parameter and for the input: BN's dx goes
+    through the batch's mean and variance."""
+    rng = np.random.default_rng(3)
+    net = bn_net(units, kinds, np.float64, rng, acts, scale=scale, center=center)
+    x = rng.normal(size=(6, units[0]))
+    g = rng.normal(size=(6, units[-1]))
+    work = _core.Workspace(net, 6)
+
+    def loss():
+        return float((_core.forward(net, work, x, True, 0)[-1] * g).sum())
+
+    loss()
+    dx = _core.backward(net, work, x, g, 0, need_dx=True)
+    analytic = net.grads.copy()
+    assert_allclose(analytic, numerical_gradient(loss, net.params), rtol=1e-6, atol=1e-8)
+    assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-6, atol=1e-8)
+
+
+def bn_setup(dtype, trainable=True, n=8, batch=4):
+    """Dense(3 -> 4), BatchNormalization, Dense(4 -> 2) with an SGD step, MSE."""
+    rng = np.random.default_rng(4)
+    units, kinds = (3, 4, 4, 2), [DENSE, BN, DENSE]
+    net = bn_net(units, kinds, dtype, rng, trainable=trainable)
+    work = _core.Workspace(net, batch)
+    objective = _core.Objective(LOSS["mse"], False, METRIC["binary_accuracy"], 0.5)
+    state = optimizer_state(net, "sgd", 0.1)
+    x, y = rng.normal(size=(n, 3)).astype(dtype), rng.normal(size=(n, 2)).astype(dtype)
+    return net, work, objective, state, x, y
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_moving_statistics_change_only_on_an_accepted_step(dtype):
+    """The moving statistics take the batch moments of the pre-step forward pass
+    after the step is applied; a batch whose loss is not finite leaves them as they were."""
+    net, work, objective, state, x, y = bn_setup(dtype)
+    y[4:] = 1e30 if dtype == np.float32 else 1e200  # the second batch: the loss overflows
+    kernel, bias = [v.copy() for v in net.weight_views()[0]]
+    _, _, mm, mv = bn_weights(net, 1)
+    mean, var = reference.batch_moments((x[:4] @ kernel + bias).astype(np.float64))
+    data = _core.Dataset(net, x, y, False)
+    losses, metrics = np.full(2, np.nan), np.full(2, np.nan)
+    done = _core.train_batches(net, work, objective, state, data, np.arange(8, dtype=np.int64),
+                               4, 0, 2, losses, metrics)
+    assert done == 1 and not np.isfinite(losses[1])
+    _, _, new_mm, new_mv = bn_weights(net, 1)
+    assert_allclose(new_mm, reference.moving_update(mm, mean, 0.9), **BN_TOL[dtype])
+    assert_allclose(new_mv, reference.moving_update(mv, var, 0.9), **BN_TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_frozen_batch_norm_runs_in_inference_mode(dtype):
+    """trainable=False (Keras): gamma and beta are in state, the training forward
+    uses the moving statistics, training changes none of the four, and dx is the
+    affine map's gamma / sqrt(moving_variance + epsilon)."""
+    net, work, objective, state, x, y = bn_setup(dtype, trainable=False)
+    frozen = bn_weights(net, 1)
+    assert (net.params.size, net.state.size) == ((3 * 4 + 4) + (4 * 2 + 2), 4 * 4)
+    assert_array_equal(_core.forward(net, work, x[:4], True, 0)[-1],
+                       _core.forward(net, work, x[:4], False, 0)[-1])
+    data = _core.Dataset(net, x, y, False)
+    losses, metrics = np.full(2, np.nan), np.full(2, np.nan)
+    assert _core.train_batches(net, work, objective, state, data, np.arange(8, dtype=np.int64),
+                               4, 0, 2, losses, metrics) == 2
+    for before, after in zip(frozen, bn_weights(net, 1)):
+        assert_array_equal(before, after)
+    single = bn_net((4, 4), [BN], dtype, np.random.default_rng(5), trainable=False)
+    gamma, _, _, mv = bn_weights(single, 0)
+    w1 = _core.Workspace(single, 3)
+    h = np.random.default_rng(6).normal(size=(3, 4)).astype(dtype)
+    _core.forward(single, w1, h, True, 0)
+    g = np.ones((3, 4), dtype)
+    assert_allclose(_core.backward(single, w1, h, g, 0, True),
+                    g * gamma / np.sqrt(mv + BN_EPSILON), **BN_TOL[dtype])

@@ -6,6 +6,8 @@ type (``floatx``/``set_floatx``), and the unique names of layers and models
 >>> backend.floatx()
 'float32'
 """
+import re
+
 import numpy as np
 
 from . import validation
@@ -48,6 +50,13 @@ def unique_name(prefix):
     """``prefix``, then ``prefix_1``, ``prefix_2``, ... (Keras' automatic names)."""
     uid = get_uid(prefix)
     return prefix if uid == 1 else f"{prefix}_{uid - 1}"
+
+
+def snake_case(name):
+    """Keras' automatic layer name for a class name: ``BatchNormalization`` ->
+    ``batch_normalization``, ``PReLU`` -> ``p_re_lu``, ``Dense`` -> ``dense``."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def clear_session():

@@ -66,8 +66,9 @@ class Layer:
     place.
 
     Args:
-        name: the layer's name (default: the class name in lower case, numbered
-            from the second layer of a class on: ``dense``, ``dense_1``, ...).
+        name: the layer's name (default: the class name in snake case, numbered
+            from the second layer of a class on: ``dense``, ``dense_1``,
+            ``batch_normalization``, ...).
         dtype: ``"float32"``, ``"float64"`` or None.
         trainable: False freezes the layer, as in Keras: its weights are not
             trained (and a BatchNormalization layer runs in inference mode).
@@ -82,7 +83,7 @@ class Layer:
     weight_names = ()    # the weights it has once built, in Keras' order
 
     def __init__(self, name=None, dtype=None, trainable=True):
-        base = type(self).__name__.lower()
+        base = backend.snake_case(type(self).__name__)
         name = validation.string(name, "name")
         if name is None:
             name = backend.unique_name(base)
@@ -317,6 +318,132 @@ class Dropout(Layer):
         return f"Dropout({self.rate}, name={self.name!r})"
 
 
+class BatchNormalization(Layer):
+    """Keras' BatchNormalization over the features of 2-d data (``axis=-1``).
+
+    In ``fit`` each feature is normalised by its batch mean and biased variance,
+    ``gamma * (x - mean) / sqrt(variance + epsilon) + beta``, and after each
+    accepted step ``moving = moving * momentum + batch * (1 - momentum)``
+    (momentum weighs the old value: Keras' 0.99 is PyTorch's 0.01); ``evaluate``
+    and ``predict`` normalise by the moving statistics.  A frozen layer
+    (``trainable=False``) runs in inference mode in ``fit`` too, as in Keras.
+    All of it runs in the compiled loop.
+
+    Args:
+        axis: -1 (or 1): the features axis of 2-d data, the only one densefit has.
+        momentum: the weight of the old moving statistics in each update.
+        epsilon: added to the variance, > 0.
+        center: whether the layer has ``beta`` (False: no offset).
+        scale: whether it has ``gamma`` (False: no scale; fine before a relu).
+        beta_initializer, gamma_initializer, moving_mean_initializer,
+            moving_variance_initializer: initialisers (names or instances).
+        beta_regularizer, gamma_regularizer: None, or a ``densefit.regularizers``
+            penalty on beta / gamma.
+        beta_constraint, gamma_constraint: must be None (not supported).
+        synchronized: must be False (one device: there is nothing to synchronise).
+        renorm: must be False (batch renormalisation is not supported).
+        name, dtype, trainable: as ``Layer``.
+
+    Weights, Keras' order: ``gamma``, ``beta`` (trainable), ``moving_mean``,
+    ``moving_variance`` (non-trainable); center/scale False drop beta/gamma.
+
+    >>> layer = BatchNormalization(momentum=0.9)
+    """
+
+    _FIXED = ("dtype", "axis", "momentum", "epsilon", "center", "scale", "beta_initializer",
+              "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
+              "beta_regularizer", "gamma_regularizer", "weight_names")
+    core_kind = "batch_normalization"
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones",
+                 moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, synchronized=False, renorm=False, renorm_clipping=None,
+                 renorm_momentum=0.99, name=None, dtype=None, trainable=True):
+        super().__init__(name, dtype, trainable)
+        _check_batch_norm_support(axis, beta_constraint, gamma_constraint, synchronized, renorm)
+        self.axis = -1
+        self.momentum = validation.real(momentum, "momentum")
+        self.epsilon = validation.real(epsilon, "epsilon", low=0, low_open=True)
+        self.center = validation.boolean(center, "center")
+        self.scale = validation.boolean(scale, "scale")
+        self._initializers = [initializers.get(f) for f in (
+            gamma_initializer, beta_initializer, moving_mean_initializer,
+            moving_variance_initializer)]
+        (self.gamma_initializer, self.beta_initializer, self.moving_mean_initializer,
+         self.moving_variance_initializer) = (initializers.serialize(f) for f in self._initializers)
+        self.gamma_regularizer = _regularizer(gamma_regularizer, "gamma_regularizer")
+        self.beta_regularizer = _regularizer(beta_regularizer, "beta_regularizer")
+        self._present = (self.scale, self.center, True, True)
+        self.weight_names = tuple(n for n, p in zip(
+            ("gamma", "beta", "moving_mean", "moving_variance"), self._present) if p)
+
+    def initial_weights(self, n_in, rng):
+        """Fresh weights (``weight_names`` order) from this layer's initialisers."""
+        return [initializers.sample(f, (n_in,), rng)
+                for f, present in zip(self._initializers, self._present) if present]
+
+    def core_options(self):
+        penalties = (self.gamma_regularizer, self.beta_regularizer)  # weights 0 and 1
+        return dict(super().core_options(), momentum=self.momentum, epsilon=self.epsilon,
+                    weights=list(self._present),
+                    l1=[float(getattr(r, "l1", 0.0)) for r in penalties],
+                    l2=[float(getattr(r, "l2", 0.0)) for r in penalties])
+
+    def get_config(self):
+        return dict(super().get_config(), dtype=_dtype_name(self.dtype), axis=self.axis,
+                    momentum=self.momentum, epsilon=self.epsilon, center=self.center,
+                    scale=self.scale, beta_initializer=self.beta_initializer,
+                    gamma_initializer=self.gamma_initializer,
+                    moving_mean_initializer=self.moving_mean_initializer,
+                    moving_variance_initializer=self.moving_variance_initializer,
+                    beta_regularizer=_serialize_regularizer(self.beta_regularizer),
+                    gamma_regularizer=_serialize_regularizer(self.gamma_regularizer),
+                    beta_constraint=None, gamma_constraint=None, synchronized=False,
+                    renorm=False, renorm_clipping=None, renorm_momentum=0.99)
+
+    def __repr__(self):
+        return f"BatchNormalization(momentum={self.momentum}, name={self.name!r})"
+
+
+def _check_batch_norm_support(axis, beta_constraint, gamma_constraint, synchronized, renorm):
+    """ValueErrors naming the alternative for what densefit's BatchNormalization cannot do."""
+    axis = validation.integer(axis, "axis", low=-2**31)
+    if axis not in (-1, 1):
+        raise ValueError(f"BatchNormalization(axis={axis}) is not supported: densefit's data is "
+                         f"2-d (samples, features) and its BatchNormalization normalises each "
+                         f"feature, axis=-1 (Keras' default, the same as axis=1)")
+    if beta_constraint is not None or gamma_constraint is not None:
+        raise ValueError("beta_constraint and gamma_constraint are not supported: pass None "
+                         "(to bound gamma or beta, clip them in a callback with set_weights)")
+    if validation.boolean(synchronized, "synchronized"):
+        raise ValueError("synchronized=True is not supported: it synchronises batch statistics "
+                         "across devices, and densefit trains on one; synchronized=False "
+                         "computes the same numbers there")
+    if validation.boolean(renorm, "renorm"):
+        raise ValueError("renorm=True (batch renormalisation) is not supported: use renorm=False")
+
+
+def _regularizer(value, name):
+    """A weight penalty from ``densefit.regularizers`` (its ``l1``/``l2`` factors
+    go to the core), or None."""
+    if value is None:
+        return None
+    try:
+        from . import regularizers
+    except ImportError:
+        raise ValueError(f"{name} must be None: this densefit has no regularizers") from None
+    return regularizers.get(value)
+
+
+def _serialize_regularizer(value):
+    if value is None:
+        return None
+    from . import regularizers
+    return regularizers.serialize(value)
+
+
 class _ActivationLayer(Layer):
     """An activation as a layer.  The model folds it into the layer before it
     when that one has no activation of its own (a Dense, BatchNormalization,
@@ -458,7 +585,7 @@ class Flatten(Layer):
 
 
 _CLASSES = {c.__name__: c for c in (Input, Dense, Activation, LeakyReLU, ELU, ReLU, Softmax,
-                                    Flatten, Dropout)}
+                                    Flatten, Dropout, BatchNormalization)}
 
 
 def serialize(layer):

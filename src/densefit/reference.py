@@ -158,6 +158,43 @@ def dense_backward(x, kernel, a, grad, name, slope, need_dx, z=None):
     return x.T @ dz, dz.sum(axis=0), (dz @ kernel.T if need_dx else None)
 
 
+# ------------------------------------------------------------------ a BatchNormalization layer (Keras')
+
+def batch_moments(x):
+    """Each column's mean and biased (population, /N) variance, as Keras' ``ops.moments``."""
+    mean = x.mean(axis=0)
+    return mean, ((x - mean) ** 2).mean(axis=0)
+
+
+def batch_norm_forward(x, gamma, beta, moving_mean, moving_variance, epsilon, training):
+    """``(y, (mean, variance))``: in training normalised by the batch's own moments
+    (returned for the backward pass and the moving update), else by the moving ones.
+    gamma, beta: None when the layer has none (scale / center False)."""
+    mean, variance = batch_moments(x) if training else (moving_mean, moving_variance)
+    y = (x - mean) / np.sqrt(variance + epsilon)
+    if gamma is not None:
+        y = y * gamma
+    if beta is not None:
+        y = y + beta
+    return y, (mean, variance)
+
+
+def batch_norm_backward(x, grad, gamma, epsilon):
+    """``(d_gamma, d_beta, d_x)`` of the training forward pass (through the batch
+    moments: ``dx = gamma / s (g - mean(g) - xhat mean(g xhat))``)."""
+    mean, variance = batch_moments(x)
+    s = np.sqrt(variance + epsilon)
+    xhat = (x - mean) / s
+    scale = 1.0 if gamma is None else gamma
+    dx = scale / s * (grad - grad.mean(axis=0) - xhat * (grad * xhat).mean(axis=0))
+    return (grad * xhat).sum(axis=0), grad.sum(axis=0), dx
+
+
+def moving_update(moving, batch_value, momentum):
+    """Keras' moving statistic after a training step: momentum weighs the old value."""
+    return moving * momentum + batch_value * (1 - momentum)
+
+
 # ------------------------------------------------------------------ losses: (mean loss, gradient)
 
 def sparse_softmax_cross_entropy(logits, labels):
