@@ -529,8 +529,9 @@ def _restore_optimizer(model, config, arrays):
     store = {name[len(_OPTIMIZER_PREFIX):]: value for name, value in arrays.items()
              if name.startswith(_OPTIMIZER_PREFIX)}
     if store:  # trained: the state belongs to the weights just loaded
-        # build takes the flat parameter array or any of its shape and dtype
-        optimizer.build(np.empty(model.count_params(), model.dtype))
+        # build takes the flat trainable-parameter array or any of its shape and dtype
+        # (the optimizer keeps no state for moving statistics or a Normalization's)
+        optimizer.build(np.empty(sum(w.size for w in model.trainable_weights), model.dtype))
         scalars = {name[len(_OPTIMIZER_PREFIX):]: value for name, value in config.items()
                    if name.startswith(_OPTIMIZER_PREFIX) and name != "optimizer_iterations"}
         optimizer.load_own_variables(dict(store, **scalars, iterations=iterations))
