@@ -109,7 +109,7 @@ int64_t df_layer_weight_size(int kind, int index, int n_in, int n_out) {
     switch (kind) {
     case DF_LAYER_DENSE: return index == 0 ? (int64_t)n_in * n_out : index == 1 ? n_out : 0;
     case DF_LAYER_BATCH_NORM: return index < 4 ? n_out : 0;
-    case DF_LAYER_NORMALIZATION: return index < 2 ? n_out : 0;
+    case DF_LAYER_NORMALIZATION: return index < 2 ? n_out : index == 2; /* count: one */
     case DF_LAYER_PRELU: return index == 0 ? n_out : 0;
     default: return 0;
     }

@@ -165,7 +165,9 @@ typedef enum {
                                    either may be absent: scale / center off), moving_mean,
                                    moving_variance (never trainable) */
     DF_LAYER_NORMALIZATION = 3, /* (x - mean) / max(sqrt(variance), 1e-7), or with invert
-                                   mean + x sqrt(variance); weights mean, variance (fixed) */
+                                   mean + x max(sqrt(variance), 1e-7); weights mean, variance
+                                   (fixed) and count (one entry, Keras' weight for old
+                                   files, never read) */
     DF_LAYER_ACTIVATION = 4,    /* the identity: its activation is all it does; no weights */
     DF_LAYER_PRELU = 5,         /* max(x, 0) - alpha relu(-x), alpha per feature (trainable) */
     DF_N_LAYER_KINDS

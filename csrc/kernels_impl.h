@@ -1148,33 +1148,45 @@ static void F(batch_norm_backward)(const REAL *x, const REAL *dy, REAL *dx, int 
     }
 }
 
-/* Keras' Normalization: (x - mean) / max(sqrt(variance), 1e-7); invert: x
- * max(sqrt(variance), 1e-7) + mean.  Its backward scales by the same factor. */
-static REAL F(normalization_scale)(const REAL *variance, int j, int invert) {
+/* Keras' Normalization: (x - mean) / sd with sd = max(sqrt(variance), 1e-7)
+ * (a floor on the deviation, not added to the variance); invert: mean + x sd.
+ * Divided, not multiplied by 1 / sd, as Keras does: the same bits.  Its
+ * backward is dy / sd (dy sd inverted). */
+static REAL F(normalization_sd)(const REAL *variance, int j) {
     const REAL sd = (REAL)sqrt((double)variance[j]);
-    const REAL floor_sd = sd > EPS ? sd : EPS;
-    return invert ? floor_sd : 1 / floor_sd;
+    return sd > EPS ? sd : EPS; /* NaN (a negative variance) too: the floor */
 }
 
 static void F(normalization_map)(const REAL *in, REAL *out, int rows, int n, const REAL *mean,
                                  const REAL *variance, int invert) {
     for (int j = 0; j < n; j++) {
-        const REAL a = F(normalization_scale)(variance, j, invert);
-        const REAL m = mean[j];
+        const REAL sd = F(normalization_sd)(variance, j), m = mean[j];
         for (int r = 0; r < rows; r++) {
             const REAL v = in[(int64_t)r * n + j];
-            out[(int64_t)r * n + j] = invert ? v * a + m : (v - m) * a;
+            out[(int64_t)r * n + j] = invert ? m + v * sd : (v - m) / sd;
         }
     }
 }
 
-/* PReLU: x > 0 ? x : alpha x per column; dx = dy (x > 0), alpha dy (x < 0), 0 at 0
- * (as relu(x) - alpha relu(-x) differentiates); dalpha = sum over x < 0 of dy x. */
+static void F(normalization_backward)(const REAL *dy, REAL *dx, int rows, int n,
+                                      const REAL *variance, int invert) {
+    for (int j = 0; j < n; j++) {
+        const REAL sd = F(normalization_sd)(variance, j);
+        for (int r = 0; r < rows; r++) {
+            const REAL g = dy[(int64_t)r * n + j];
+            dx[(int64_t)r * n + j] = invert ? g * sd : g / sd;
+        }
+    }
+}
+
+/* PReLU, Keras' relu(x) - alpha relu(-x) per column: x for x >= 0, alpha x
+ * below (NaN stays NaN).  dx = dy (x > 0), alpha dy (x < 0), 0 at 0 (TF's
+ * relu' (0) = 0 on both terms); dalpha = sum over x < 0 of dy x. */
 static void F(prelu_map)(const REAL *in, REAL *out, int rows, int n, const REAL *alpha) {
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < n; j++) {
             const REAL v = in[(int64_t)r * n + j];
-            out[(int64_t)r * n + j] = v > 0 ? v : (v < 0 ? alpha[j] * v : 0);
+            out[(int64_t)r * n + j] = v < 0 ? alpha[j] * v : v;
         }
 }
 
@@ -1255,13 +1267,7 @@ static void F(layer_backward)(const df_net *net, const df_layer *layer, const RE
         }
         break;
     case DF_LAYER_NORMALIZATION:
-        if (dx) {
-            const REAL *variance = F(weight)(net, layer, 1);
-            for (int j = 0; j < n; j++) {
-                const REAL a = F(normalization_scale)(variance, j, layer->invert);
-                for (int r = 0; r < rows; r++) dx[(int64_t)r * n + j] = dy[(int64_t)r * n + j] * a;
-            }
-        }
+        if (dx) F(normalization_backward)(dy, dx, rows, n, F(weight)(net, layer, 1), layer->invert);
         break;
     case DF_LAYER_PRELU:
         F(prelu_backward)(in, dy, dx, rows, n, F(weight)(net, layer, 0),

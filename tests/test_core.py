@@ -2235,6 +2235,104 @@ def test_batch_norm_network_gradient(units, kinds, acts, scale, center):
     x = rng.normal(size=(6, units[0]))
     g = rng.normal(size=(6, units[-1]))
     work = _core.Workspace(net, 6)
+# ---------------------------------------------------------------- Normalization and PReLU
+
+KIND = _core.LAYER_KINDS
+
+
+def layer_network(dtype, units, kinds, options, acts=None, rng=None):
+    """A network of these kinds with random trainable weights; state from the
+    layers' defaults (0 means, 1 variances) for the caller to overwrite."""
+    n = len(units) - 1
+    acts = acts or ["linear"] * n
+    layers = _core.layout(units, [ACT[a] for a in acts], [0.0] * n,
+                          [KIND[k] for k in kinds], options)
+    rng = rng or np.random.default_rng(0)
+    params = rand(rng, (layers.n_params,), dtype, 0.5)
+    net = _core.Network(units, [ACT[a] for a in acts], [0.0] * n, params,
+                        np.zeros_like(params), [KIND[k] for k in kinds], options,
+                        np.zeros(layers.n_state, dtype))
+    return net, net.weight_views()
+
+
+def normalization_inputs(dtype, rows, n, rng):
+    """Inputs, means and variances with the edges: a zero variance (the 1e-7
+    floor), a tiny one, huge values."""
+    x = rand(rng, (rows, n), dtype, 3.0)
+    mean = rand(rng, (n,), dtype, 2.0)
+    variance = (rng.random(n) * 4).astype(dtype)
+    variance[0] = 0
+    if n > 2:
+        variance[1], x[:, 2], mean[2], variance[2] = 1e-20, 1e30, 1e30, 1e36
+    return x, mean, variance
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows, n", [(1, 1), (1, 5), (7, 3), (33, 13)])
+@pytest.mark.parametrize("invert", [False, True])
+def test_normalization_layer(dtype, rows, n, invert):
+    rng = np.random.default_rng(rows * n)
+    net, views = layer_network(dtype, [n, n], ["normalization"], [{"invert": invert}])
+    x, mean, variance = normalization_inputs(dtype, rows, n, rng)
+    (m, v, count), = views
+    m[...], v[...] = mean, variance
+    assert count.shape == () and net.params.size == 0  # no trainable weights
+    work = _core.Workspace(net, rows, False)
+    out, = _core.forward(net, work, x, True, 0)
+    with np.errstate(over="ignore"):  # 1e30 * 1e18 is inf in float32, in both
+        expected = reference.normalization_forward(x, mean, variance, invert)
+    assert_allclose(out, expected, rtol=RTOL[dtype])
+    if not invert:  # divided by the floored deviation, as Keras: the same bits
+        assert_array_equal(out[:, 0], (x[:, 0] - mean[0]) / dtype(1e-7))
+    grad = rand(rng, (rows, n), dtype)
+    dx = _core.backward(net, work, x, grad, 0, need_dx=True)
+    assert_allclose(dx, reference.normalization_backward(grad, variance, invert),
+                    rtol=RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows, n", [(1, 1), (1, 4), (9, 3), (40, 17)])
+def test_prelu_layer(dtype, rows, n):
+    rng = np.random.default_rng(rows + n)
+    net, ((alpha,),) = layer_network(dtype, [n, n], ["prelu"], [None])
+    alpha[...] = rand(rng, (n,), dtype)
+    x = rand(rng, (rows, n), dtype, 2.0)
+    x.flat[::3] = 0  # the kink: value and gradients 0 there, as Keras (TensorFlow)
+    x.flat[1::5] = -np.finfo(dtype).max / 4
+    work = _core.Workspace(net, rows, False)
+    out, = _core.forward(net, work, x, True, 0)
+    assert_allclose(out, reference.prelu_forward(x, alpha), rtol=RTOL[dtype])
+    grad = rand(rng, (rows, n), dtype)
+    grad.flat[1::5] = 1e-30
+    dx = _core.backward(net, work, x, grad, 0, need_dx=True)
+    d_alpha, d_x = reference.prelu_backward(x.astype(np.float64), alpha.astype(np.float64), grad)
+    assert_allclose(dx, d_x, rtol=RTOL[dtype])
+    assert_allclose(net.grads, d_alpha, rtol=RTOL[dtype], atol=atol(dtype, rows, 2.0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_prelu_keeps_nan_and_frozen_prelu_takes_no_gradient(dtype):
+    net, ((alpha,),) = layer_network(dtype, [2, 2], ["prelu"], [{"trainable": False}])
+    alpha[...] = 0.5
+    x = np.array([[np.nan, -2.0]], dtype)
+    work = _core.Workspace(net, 1, False)
+    out, = _core.forward(net, work, x, True, 0)
+    assert np.isnan(out[0, 0]) and out[0, 1] == -1
+    assert net.params.size == 0  # alpha in state
+    assert_array_equal(_core.backward(net, work, x, np.ones((1, 2), dtype), 0, True)[0, 1], 0.5)
+
+
+def network_loss_gradients(kinds, units, options, acts, rng, invert=False):
+    """The float64 network's analytic gradients (params, input) of sum(out * g),
+    and the same by central finite differences."""
+    net, views = layer_network(np.float64, units, kinds, options, acts, rng)
+    for kind, layer_views in zip(kinds, views):
+        if kind == "normalization":
+            layer_views[0][...] = rng.normal(size=layer_views[0].shape)
+            layer_views[1][...] = rng.random(layer_views[1].shape) + 0.1
+    x = rng.normal(size=(5, units[0]))
+    g = rng.normal(size=(5, units[-1]))
+    work = _core.Workspace(net, 5, False)
 
     def loss():
         return float((_core.forward(net, work, x, True, 0)[-1] * g).sum())
@@ -2301,3 +2399,25 @@ def test_frozen_batch_norm_runs_in_inference_mode(dtype):
     g = np.ones((3, 4), dtype)
     assert_allclose(_core.backward(single, w1, h, g, 0, True),
                     g * gamma / np.sqrt(mv + BN_EPSILON), **BN_TOL[dtype])
+    analytic = (net.grads.copy(), dx)
+    return analytic, (numerical_gradient(loss, net.params, 1e-6),
+                      numerical_gradient(loss, x, 1e-6))
+
+
+@pytest.mark.parametrize("acts", [["linear", "linear", "linear"], ["tanh", "linear", "sigmoid"]])
+def test_prelu_finite_differences(acts):
+    rng = np.random.default_rng(5)
+    (dparams, dx), (num_params, num_x) = network_loss_gradients(
+        ["dense", "prelu", "dense"], [4, 6, 6, 3], [None, None, None], acts, rng)
+    assert_allclose(dparams, num_params, rtol=1e-6, atol=1e-8)
+    assert_allclose(dx, num_x, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("invert", [False, True])
+def test_normalization_finite_differences(invert):
+    rng = np.random.default_rng(6)
+    (dparams, dx), (num_params, num_x) = network_loss_gradients(
+        ["normalization", "dense", "prelu", "dense"], [3, 3, 5, 5, 2],
+        [{"invert": invert}, None, None, None], ["linear", "tanh", "linear", "linear"], rng)
+    assert_allclose(dparams, num_params, rtol=1e-6, atol=1e-8)
+    assert_allclose(dx, num_x, rtol=1e-6, atol=1e-8)

@@ -333,6 +333,16 @@ for _act in NEW_ACTIVATIONS:
         loss=("MeanSquaredError", {}), optimizer=("Adam", {"learning_rate": 1e-2}))
 
 
+# PReLU after a Dense (``(units, (class name, kwargs))``: Dense(units), then the layer)
+CASES["mse_prelu_adam"] = dict(layers=[(25, ("PReLU", {})), (15, ("PReLU", {})), (3, "linear")],
+                               data=_regression, loss=("MeanSquaredError", {}),
+                               optimizer=("Adam", {"learning_rate": 1e-2}))
+CASES["sparse_ce_prelu_alpha_sgd"] = dict(
+    layers=[(25, ("PReLU", {"alpha_initializer": "ones"})), (10, "linear")], data=_labels,
+    loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
+    optimizer=("SGD", {"learning_rate": 0.1, "momentum": 0.9}), metrics=["accuracy"])
+
+
 def _layers(module, units, act):
     """``Dense(units, act)`` in ``module`` (densefit or keras), or a linear Dense and
     the activation layer ``act = (class name, kwargs)``; with ``units`` None, the
@@ -567,3 +577,58 @@ def test_learning_rate_set_between_epochs_matches_keras():
     for a, b in zip(out["densefit"].get_weights(), out["keras"].get_weights()):
         assert _rel(a, b) < WEIGHT_TOL
     assert float(out["densefit"].optimizer.learning_rate) == pytest.approx(rates[-1])
+
+
+# ------------------------------------------------------------------ Normalization
+
+def _unscaled(seed=0):
+    """Features far from mean 0, variance 1 (what Normalization is for), and a
+    constant one (variance 0: the 1e-7 floor on the deviation)."""
+    x, y = _regression(seed)
+    x = x * np.linspace(0.1, 50, FEATURES, dtype=np.float32) + np.arange(FEATURES) * 10
+    x[:, 3] = 4.0
+    return x.astype(np.float32), y
+
+
+def test_normalization_adapt_matches_keras():
+    x, _ = _unscaled()
+    mine, theirs = densefit.layers.Normalization(), keras.layers.Normalization()
+    mine.adapt(x)
+    theirs.adapt(x)
+    np.testing.assert_allclose(mine.mean, np.asarray(theirs.mean), rtol=1e-6)
+    np.testing.assert_allclose(mine.variance, np.asarray(theirs.variance), rtol=1e-5, atol=1e-6)
+    model = Sequential([mine])
+    assert [w.shape for w in model.get_weights()] == [w.shape for w in theirs.get_weights()]
+    assert model.get_weights()[2] == theirs.get_weights()[2] == 0  # count
+    for invert in (False, True):
+        km = keras.layers.Normalization(invert=invert)
+        km.adapt(x)
+        df = Sequential([Input((FEATURES,)), densefit.layers.Normalization(invert=invert)])
+        df.set_weights(km.get_weights())
+        assert _rel(df.predict(x, verbose=0), km(x)) < 1e-6
+
+
+@pytest.mark.parametrize("invert", [False, True])
+def test_normalization_model_trains_in_lockstep_with_keras(invert):
+    """Keras' weights (mean, variance, count, kernels, biases) copied into
+    densefit, then both trained on the same batches: the same weights."""
+    set_random_seed(0)
+    keras.utils.set_random_seed(0)
+    x, y = _unscaled()
+    models = {}
+    for side, module in (("densefit", densefit), ("keras", keras)):
+        norm = module.layers.Normalization(invert=invert)
+        norm.adapt(x if not invert else x / 100)
+        models[side] = module.Sequential([module.layers.Input((FEATURES,)), norm,
+                                          module.layers.Dense(16, activation="relu"),
+                                          module.layers.Dense(3)])
+        models[side].compile(optimizer=module.optimizers.Adam(1e-2), loss="mse")
+    df, km = models["densefit"], models["keras"]
+    df.set_weights(km.get_weights())
+    histories = [m.fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0).history
+                 for m in (df, km)]
+    np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=LOSS_RTOL)
+    for i, (a, b) in enumerate(zip(df.get_weights(), km.get_weights())):
+        assert _rel(a, b) < WEIGHT_TOL, f"weights[{i}]: {_rel(a, b):.2e}"
+    assert _rel(df.get_weights()[3], km.get_weights()[3]) < WEIGHT_TOL
+    assert _rel(df.predict(x, verbose=0), km.predict(x, verbose=0)) < PREDICT_TOL

@@ -748,6 +748,8 @@ cdef class Layers:
                 layer.weight[i], self.n_state = self.n_state, self.n_state + size
             if kind == DF_LAYER_DENSE and i == 0:
                 shape = (n_in, n_out)  # the kernel
+            elif kind == DF_LAYER_NORMALIZATION and i == 2:
+                shape = ()  # count, Keras' scalar
             else:
                 shape = (n_out,)
             out.append((bool(in_params), int(layer.weight[i]), shape))

@@ -9,7 +9,7 @@ Every layer has Keras' ``get_config()`` and ``from_config(config)``;
 """
 import numpy as np
 
-from . import _core, activations, backend, initializers, validation
+from . import _core, activations, backend, data_adapter, initializers, validation
 from .utils import new_seed
 
 _dtype = validation.float_dtype
@@ -444,6 +444,237 @@ def _serialize_regularizer(value):
     return regularizers.serialize(value)
 
 
+class Normalization(Layer):
+    """Each feature shifted and scaled, as Keras': ``(x - mean) / sd`` with
+    ``sd = max(sqrt(variance), 1e-7)`` (a floor on the deviation), or with
+    ``invert=True`` the inverse, ``mean + x * sd``.
+
+    ``adapt(data)`` sets mean and variance from data (the population variance,
+    as ``np.var``); without it (or ``mean``/``variance``) the layer is the
+    identity, as in Keras.  Its weights ``mean``, ``variance`` and ``count``
+    (Keras' weight for old files: 0, never updated) are never trained.  Adapted
+    before the model is built, it gives the model its input width.
+
+    Args:
+        axis: -1 (or 1): one mean and variance per feature of 2-d data, the only
+            axis densefit supports.
+        mean, variance: fixed statistics instead of adapt (both or neither): a
+            scalar or one value per feature.  Unlike Keras, which then keeps them
+            as constants, densefit keeps them as the layer's weights.
+        invert: True: ``mean + x * sd`` (undoes a normalization).
+        input_shape: ``(features,)`` on a model's first layer builds the model.
+        name, dtype: as ``Layer``'s.
+
+    >>> norm = Normalization(); norm.adapt(x_train)
+    >>> model = Sequential([norm, Dense(64, activation="relu"), Dense(1)])
+    """
+
+    _FIXED = ("dtype", "axis", "invert")
+    core_kind = "normalization"
+    weight_names = ("mean", "variance", "count")
+
+    def __init__(self, axis=-1, mean=None, variance=None, invert=False, input_shape=None,
+                 name=None, dtype=None, trainable=True):
+        super().__init__(name, dtype, trainable)
+        self.axis = _feature_axis(axis)
+        self._given = _given_statistics(mean, variance)
+        self.invert = validation.boolean(invert, "invert")
+        self._adapted = None  # (mean, variance) from adapt before the layer is built
+        self.input_shape = None if input_shape is None else _input_shape(input_shape,
+                                                                         "input_shape", rank=1)
+
+    def adapt(self, data, batch_size=None, steps=None):
+        """Set mean and variance to each feature's mean and population variance
+        over ``data`` (2-d: an array, a list of rows, a pandas DataFrame, or a
+        list of such batches), replacing earlier ones.  ``batch_size`` and
+        ``steps`` (Keras' arguments for datasets) change nothing for arrays."""
+        if self._given is not None:
+            raise ValueError(f"Normalization {self.name!r} was made with mean and variance: "
+                             f"adapt would replace them; make it without them to adapt")
+        if batch_size is not None:
+            validation.integer(batch_size, "batch_size")
+        if steps is not None:
+            validation.integer(steps, "steps")
+        x = _adapt_data(data)
+        mean, variance = x.mean(axis=0), x.var(axis=0)
+        if self.built:
+            self._check_width(x.shape[1], "adapt's data has")
+            self.set_weights([mean, variance, self.weights[2]])
+        else:
+            self._adapted = (mean, variance)
+            self.input_shape = (x.shape[1],)
+
+    @property
+    def mean(self):
+        """Keras' broadcast shape ``(1, features)``: a copy, None until known."""
+        return self._statistic(0)
+
+    @property
+    def variance(self):
+        return self._statistic(1)
+
+    def _statistic(self, i):
+        if self.built:
+            return self.get_weights()[i].reshape(1, -1)
+        known = self._adapted or (self._given if self.input_shape is None else
+                                  self._statistics(self.input_shape[0]))
+        if known is None or np.ndim(known[i]) == 0:
+            return None
+        return np.asarray(known[i], self.dtype or backend.floatx()).reshape(1, -1)
+
+    def _check_width(self, n, what):
+        width = self.weights[0].shape[0] if self.built else self._adapted[0].shape[0]
+        if n != width:
+            raise ValueError(f"Normalization {self.name!r} has {width} features but {what} {n}")
+
+    def _statistics(self, n_in):
+        """(mean, variance) for ``n_in`` features: given, adapted, or 0 and 1."""
+        if self._adapted is not None:
+            self._check_width(n_in, "the model's input has")
+            return self._adapted
+        mean, variance = self._given if self._given is not None else (0.0, 1.0)
+        try:
+            return np.broadcast_to(mean, (n_in,)), np.broadcast_to(variance, (n_in,))
+        except ValueError:
+            raise ValueError(f"Normalization {self.name!r} has mean and variance of shape "
+                             f"{np.shape(mean)}, the model's input has {n_in} "
+                             f"features") from None
+
+    def initial_weights(self, n_in, rng):
+        """[mean, variance, count]: given, adapted, or Keras' zeros, ones, 0."""
+        return [*self._statistics(n_in), np.zeros(())]
+
+    def core_options(self):
+        return dict(super().core_options(), invert=self.invert)
+
+    def get_config(self):
+        mean, variance = self._given or (None, None)
+        return dict(super().get_config(), axis=self.axis, invert=self.invert,
+                    mean=None if mean is None else np.asarray(mean).tolist(),
+                    variance=None if variance is None else np.asarray(variance).tolist(),
+                    dtype=_dtype_name(self.dtype))
+
+    def __repr__(self):
+        return f"Normalization(invert={self.invert}, name={self.name!r})"
+
+
+def _feature_axis(axis):
+    """Keras' axis as a tuple; densefit normalizes the features of 2-d data only."""
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    if axes not in ((-1,), (1,)):
+        raise ValueError(f"axis={axis!r} is not supported: densefit's Normalization keeps one "
+                         f"mean and variance per feature of 2-d data (axis=-1)")
+    return (-1,)
+
+
+def _given_statistics(mean, variance):
+    """Keras' checks of mean and variance given directly: (mean, variance) or None."""
+    if (mean is None) != (variance is None):
+        raise ValueError(f"When setting values directly, both `mean` and `variance` must be "
+                         f"set. Received: mean={mean} and variance={variance}")
+    if mean is None:
+        return None
+    mean, variance = (np.array(v, np.float64) for v in (mean, variance))
+    if mean.shape != variance.shape:
+        raise ValueError(f"When setting values directly, `mean` and `variance` must have "
+                         f"the same shape. Received: mean shape {mean.shape} and variance "
+                         f"shape {variance.shape}")
+    if mean.ndim > 1 or not (np.isfinite(mean).all() and np.isfinite(variance).all()):
+        raise ValueError(f"mean and variance must be finite scalars or one value per "
+                         f"feature, got shape {mean.shape}")
+    return mean, variance
+
+
+def _adapt_data(data):
+    """adapt's data as a 2-d float64 array (a list of 2-d batches concatenated)."""
+    if isinstance(data, (list, tuple)) and data and all(np.ndim(b) == 2 for b in data) \
+            and not isinstance(data[0], (list, tuple)):
+        data = np.concatenate([data_adapter.as_array(b, "data") for b in data])
+    x = data_adapter.as_array(data, "data")
+    if x.ndim != 2 or x.shape[0] == 0 or x.dtype.kind not in "biuf":
+        raise ValueError(f"adapt takes 2-d data of real numbers (samples, features), got "
+                         f"shape {x.shape} and dtype {x.dtype}; one feature: "
+                         f"x.reshape(-1, 1)")
+    x = x.astype(np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError("adapt's data holds NaN or inf")
+    return x
+
+
+class PReLU(Layer):
+    """A leaky ReLU whose slope is trained, one per feature, as Keras':
+    ``x`` for ``x >= 0``, ``alpha * x`` below.  Its gradient at exactly 0 is 0
+    (TensorFlow's, which Keras runs).
+
+    Args:
+        alpha_initializer: the slopes' initialiser (``"zeros"``: it starts as relu).
+        alpha_regularizer: None, or a regularizer with ``l1``/``l2`` factors
+            (``densefit.regularizers``).
+        alpha_constraint: must be None (not supported).
+        shared_axes: must be None: one slope per feature.
+        name, dtype, trainable: as ``Layer``'s (the automatic name is Keras'
+            ``p_re_lu``).
+
+    >>> model = Sequential([Dense(64), PReLU(), Dense(1)])
+    """
+
+    _FIXED = ("dtype", "alpha_initializer", "alpha_regularizer", "alpha_constraint",
+              "shared_axes")
+    _VIEWS = ("alpha",)
+    core_kind = "prelu"
+    weight_names = ("alpha",)
+
+    def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None,
+                 shared_axes=None, name=None, dtype=None, trainable=True):
+        if name is None:
+            name = backend.unique_name("p_re_lu")  # Keras' snake case of the class name
+        super().__init__(name, dtype, trainable)
+        for arg, value in (("alpha_constraint", alpha_constraint), ("shared_axes", shared_axes)):
+            if value is not None:
+                raise ValueError(f"{arg}={value!r} is not supported: densefit's PReLU trains "
+                                 f"one unconstrained slope per feature ({arg}=None)")
+        self.alpha_constraint = self.shared_axes = None
+        self._initializer = initializers.get(alpha_initializer)
+        self.alpha_initializer = initializers.serialize(self._initializer)
+        self.alpha_regularizer = _regularizer(alpha_regularizer)
+
+    @property
+    def alpha(self):
+        """The slopes, ``(features,)``: a view into the model's buffer (None until built)."""
+        return self._weights[0] if self._weights else None
+
+    def initial_weights(self, n_in, rng):
+        return [initializers.sample(self._initializer, (n_in,), rng)]
+
+    def core_options(self):
+        r = self.alpha_regularizer
+        return dict(super().core_options(), l1=[getattr(r, "l1", 0.0)],
+                    l2=[getattr(r, "l2", 0.0)])
+
+    def get_config(self):
+        r = self.alpha_regularizer
+        return dict(super().get_config(), alpha_initializer=self.alpha_initializer,
+                    alpha_regularizer=None if r is None else {
+                        "class_name": type(r).__name__, "config": r.get_config()},
+                    alpha_constraint=None, shared_axes=None, dtype=_dtype_name(self.dtype))
+
+    def __repr__(self):
+        return f"PReLU(name={self.name!r})"
+
+
+def _regularizer(value):
+    """None, a regularizer object (its ``l1``/``l2`` factors go to the core), or
+    a name or config ``densefit.regularizers.get`` reads."""
+    if value is None or hasattr(value, "l1") or hasattr(value, "l2"):
+        return value
+    try:
+        from . import regularizers
+    except ImportError:
+        raise ValueError(f"regularizer {value!r} is not supported: pass None or an object "
+                         f"with l1/l2 factors and get_config()") from None
+    return regularizers.get(value)
+
+
 class _ActivationLayer(Layer):
     """An activation as a layer.  The model folds it into the layer before it
     when that one has no activation of its own (a Dense, BatchNormalization,
@@ -585,7 +816,8 @@ class Flatten(Layer):
 
 
 _CLASSES = {c.__name__: c for c in (Input, Dense, Activation, LeakyReLU, ELU, ReLU, Softmax,
-                                    Flatten, Dropout, BatchNormalization)}
+                                    Flatten, Dropout, BatchNormalization, Normalization,
+                                    PReLU)}
 
 
 def serialize(layer):

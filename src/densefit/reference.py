@@ -193,6 +193,43 @@ def batch_norm_backward(x, grad, gamma, epsilon):
 def moving_update(moving, batch_value, momentum):
     """Keras' moving statistic after a training step: momentum weighs the old value."""
     return moving * momentum + batch_value * (1 - momentum)
+# ------------------------------------------------------------------ Normalization and PReLU
+
+def normalization_sd(variance):
+    """Keras' Normalization divides by the standard deviation floored at 1e-7
+    (not by sqrt(variance + epsilon))."""
+    return np.maximum(np.sqrt(variance), EPSILON).astype(variance.dtype)
+
+
+def normalization_forward(x, mean, variance, invert=False):
+    sd = normalization_sd(variance)
+    return mean + x * sd if invert else (x - mean) / sd
+
+
+def normalization_backward(grad, variance, invert=False):
+    """dL/dx: the map is affine per feature."""
+    sd = normalization_sd(variance)
+    return grad * sd if invert else grad / sd
+
+
+def adapt_statistics(x):
+    """Keras' ``Normalization.adapt`` on 2-d data: each feature's mean and
+    population variance (``np.var``, ddof=0)."""
+    x = np.asarray(x, np.float64)
+    return x.mean(axis=0), x.var(axis=0)
+
+
+def prelu_forward(x, alpha):
+    """``relu(x) - alpha relu(-x)``: x where x >= 0, alpha x below."""
+    return np.maximum(x, 0) - alpha * np.maximum(-x, 0)
+
+
+def prelu_backward(x, alpha, grad):
+    """``(d_alpha, d_x)``.  At x = 0 both are 0, as TensorFlow differentiates
+    relu there (relu'(0) = 0 on both terms)."""
+    d_alpha = (grad * np.minimum(x, 0)).sum(axis=0)
+    d_x = grad * ((x > 0) + alpha * (x < 0))
+    return d_alpha, d_x.astype(x.dtype)
 
 
 # ------------------------------------------------------------------ losses: (mean loss, gradient)
