@@ -529,8 +529,10 @@ def _restore_optimizer(model, config, arrays):
     store = {name[len(_OPTIMIZER_PREFIX):]: value for name, value in arrays.items()
              if name.startswith(_OPTIMIZER_PREFIX)}
     if store:  # trained: the state belongs to the weights just loaded
-        # build takes the flat parameter array or any of its shape and dtype
-        optimizer.build(np.empty(model.count_params(), model.dtype))
+        # build takes the flat parameter array or any of its shape and dtype: the
+        # trainable weights' (a frozen layer's are not the optimizer's)
+        trainable = sum(w.size for w in model.trainable_weights)
+        optimizer.build(np.empty(trainable, model.dtype))
         scalars = {name[len(_OPTIMIZER_PREFIX):]: value for name, value in config.items()
                    if name.startswith(_OPTIMIZER_PREFIX) and name != "optimizer_iterations"}
         optimizer.load_own_variables(dict(store, **scalars, iterations=iterations))
