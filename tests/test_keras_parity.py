@@ -302,11 +302,30 @@ for _act in NEW_ACTIVATIONS:
         layers=[(25, _act), (15, _act), (3, "linear")], data=_regression,
         loss=("MeanSquaredError", {}), optimizer=("Adam", {"learning_rate": 1e-2}))
 
+# Layers (issue 10): a layer other than Dense is ``(None, (class name, kwargs))``;
+# ``frozen`` lists model.layers indices set ``trainable = False`` before compile
+# (both sides: Keras then honours it; densefit would even after compile).
+_FROZEN = dict(layers=CLASSIFIER, data=_labels, metrics=["accuracy"],
+               loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
+               optimizer=("Adam", {"learning_rate": 1e-2}))
+LAYER_CASES = {
+    "frozen_first_dense": dict(_FROZEN, frozen=[0]),
+    "frozen_middle_dense_sgd": dict(_FROZEN, frozen=[1],
+                                    optimizer=("SGD", {"learning_rate": 0.1, "momentum": 0.9})),
+    "dropout_rate_zero": dict(_FROZEN, layers=[(25, "relu"), (None, ("Dropout", {"rate": 0.0})),
+                                               (15, "relu"), (10, "linear")]),
+    "dropout_zero_frozen_first": dict(_FROZEN, frozen=[0], layers=[
+        (25, "relu"), (None, ("Dropout", {"rate": 0.0})), (10, "linear")]),
+}
+CASES.update(LAYER_CASES)
+
 
 def _layers(module, units, act):
     """``Dense(units, act)`` in ``module`` (densefit or keras), or a linear Dense and
     the activation layer ``act = (class name, kwargs)``."""
     dense = module.layers.Dense
+    if units is None:
+        return [getattr(module.layers, act[0])(**act[1])]
     if isinstance(act, tuple):
         return [dense(units), getattr(module.layers, act[0])(**act[1])]
     if module is keras and act == "gelu_approximate":
@@ -336,6 +355,8 @@ def run_case(case, seed=0):
     initial = df.get_weights()
     assert [w.shape for w in initial] == [tuple(w.shape) for w in km.get_weights()]
     km.set_weights(initial)
+    for i in case.get("frozen", ()):
+        df.layers[i].trainable = km.layers[i].trainable = False
 
     metrics = case.get("metrics")
     df.compile(optimizer=_optimizer(densefit.optimizers, case["optimizer"]),
@@ -419,8 +440,15 @@ def test_weights_actually_trained(results, name):
     """Guard against a vacuous comparison: training moved every kernel far beyond the
     tolerance (the biases start at zero, so any value they reach is a move)."""
     out = results(name)
-    kernels = zip(out["densefit"]["weights"][::2], out["initial"][::2])
-    assert min(_rel(trained, start) for trained, start in kernels) > 100 * WEIGHT_TOL
+    kernels = list(zip(out["densefit"]["weights"][::2], out["initial"][::2]))
+    frozen = [i for i in range(len(kernels)) if i in CASES[name].get("frozen", ())]
+    for i in frozen:  # a frozen Dense (model.layers[i] = the i-th Dense in these cases)
+        for side in ("densefit", "keras"):
+            np.testing.assert_array_equal(out[side]["weights"][2 * i], out["initial"][2 * i])
+            np.testing.assert_array_equal(out[side]["weights"][2 * i + 1],
+                                          out["initial"][2 * i + 1])
+    assert min(_rel(trained, start) for i, (trained, start) in enumerate(kernels)
+               if i not in frozen) > 100 * WEIGHT_TOL
 
 
 def test_validation_split_takes_the_last_fraction(results):
@@ -529,3 +557,37 @@ def test_learning_rate_set_between_epochs_matches_keras():
     for a, b in zip(out["densefit"].get_weights(), out["keras"].get_weights()):
         assert _rel(a, b) < WEIGHT_TOL
     assert float(out["densefit"].optimizer.learning_rate) == pytest.approx(rates[-1])
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.5])
+def test_dropout_is_identity_in_predict_and_evaluate(rate):
+    """Dropout(rate) models with the same weights: predict, evaluate and
+    ``model(x)`` / ``model(x, training=False)`` agree with Keras (no dropout);
+    ``model(x, training=True)`` drops about ``rate`` of a Dropout output's values
+    and scales the kept ones by 1 / (1 - rate) in both."""
+    set_random_seed(0)
+    x, y = _labels(0)
+    models = []
+    for module in (densefit, keras):
+        layers = module.layers
+        models.append(module.Sequential([layers.Input(shape=(FEATURES,)),
+                                         layers.Dense(25, activation="relu"),
+                                         layers.Dropout(rate, seed=3), layers.Dense(10)]))
+    df, km = models
+    km.set_weights(df.get_weights())
+    for model, module in ((df, densefit), (km, keras)):
+        model.compile("adam", module.losses.SparseCategoricalCrossentropy(from_logits=True))
+    np.testing.assert_allclose(df.predict(x, verbose=0), km.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(df(x, training=False), np.asarray(km(x, training=False)),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(df(x), np.asarray(km(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(df.evaluate(x, y, verbose=0), km.evaluate(x, y, verbose=0),
+                               rtol=LOSS_RTOL)
+    ones = np.ones((400, 50), np.float32)
+    for module in (densefit, keras):
+        only = module.Sequential([module.layers.Input(shape=(50,)),
+                                  module.layers.Dropout(rate, seed=4)])
+        out = np.asarray(only(ones, training=True))
+        assert set(np.unique(out)) == {0.0, np.float32(1 / (1 - rate))}
+        assert abs((out == 0).mean() - rate) < 0.02
