@@ -405,3 +405,29 @@ def test_call_in_training_mode_builds_and_checks_inputs():
     with pytest.raises(ValueError):
         model(np.full((2, 5), np.nan, np.float32), training=True)
     assert model(np.ones((0, 5), np.float32), training=True).shape == (0, 1)
+
+
+def test_training_outputs_update_moving_statistics():
+    """A training call normalizes by the batch's statistics and then moves batch
+    normalization's moving statistics as Keras 3's does (momentum weighs the
+    old value; the variance is the biased one); a frozen layer stays put."""
+    bn = _core.LAYER_KINDS["batch_normalization"]
+    x = np.random.default_rng(3).normal(2.0, 3.0, size=(9, 3))
+    for trainable in (True, False):
+        options = [{"momentum": 0.99, "epsilon": 1e-3, "trainable": trainable}]
+        layout = _core.layout([3, 3], kinds=[bn], options=options)
+        params = np.zeros(layout.n_params)
+        net = _core.Network([3, 3], [LINEAR], [0.0], params, np.zeros_like(params), kinds=[bn],
+                            options=options, state=np.zeros(layout.n_state))
+        gamma, beta, mean, variance = net.weight_views()[0]
+        gamma[...], beta[...], mean[...], variance[...] = 1.5, 0.5, 0.25, 2.0
+        out = densefit.inference.training_outputs(net, x, 0)
+        if trainable:
+            z = (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-3)
+            assert_allclose(out, 1.5 * z + 0.5, rtol=1e-12, atol=1e-12)
+            assert_allclose(mean, 0.99 * 0.25 + 0.01 * x.mean(0), rtol=1e-12)
+            assert_allclose(variance, 0.99 * 2.0 + 0.01 * x.var(0), rtol=1e-12)
+        else:
+            assert_allclose(out, 1.5 * (x - 0.25) / np.sqrt(2.0 + 1e-3) + 0.5, rtol=1e-12)
+            assert_array_equal(mean, 0.25)
+            assert_array_equal(variance, 2.0)
