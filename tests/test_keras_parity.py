@@ -332,6 +332,23 @@ for _act in NEW_ACTIVATIONS:
         layers=[(25, _act), (15, _act), (3, "linear")], data=_regression,
         loss=("MeanSquaredError", {}), optimizer=("Adam", {"learning_rate": 1e-2}))
 
+# Layers (issue 10): a layer other than Dense is ``(None, (class name, kwargs))``;
+# ``frozen`` lists model.layers indices set ``trainable = False`` before compile
+# (both sides: Keras then honours it; densefit would even after compile).
+_FROZEN = dict(layers=CLASSIFIER, data=_labels, metrics=["accuracy"],
+               loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
+               optimizer=("Adam", {"learning_rate": 1e-2}))
+LAYER_CASES = {
+    "frozen_first_dense": dict(_FROZEN, frozen=[0]),
+    "frozen_middle_dense_sgd": dict(_FROZEN, frozen=[1],
+                                    optimizer=("SGD", {"learning_rate": 0.1, "momentum": 0.9})),
+    "dropout_rate_zero": dict(_FROZEN, layers=[(25, "relu"), (None, ("Dropout", {"rate": 0.0})),
+                                               (15, "relu"), (10, "linear")]),
+    "dropout_zero_frozen_first": dict(_FROZEN, frozen=[0], layers=[
+        (25, "relu"), (None, ("Dropout", {"rate": 0.0})), (10, "linear")]),
+}
+CASES.update(LAYER_CASES)
+
 
 # PReLU after a Dense (``(units, (class name, kwargs))``: Dense(units), then the layer)
 CASES["mse_prelu_adam"] = dict(layers=[(25, ("PReLU", {})), (15, ("PReLU", {})), (3, "linear")],
@@ -379,6 +396,8 @@ def run_case(case, seed=0):
     initial = df.get_weights()
     assert [w.shape for w in initial] == [tuple(w.shape) for w in km.get_weights()]
     km.set_weights(initial)
+    for i in case.get("frozen", ()):
+        df.layers[i].trainable = km.layers[i].trainable = False
 
     metrics = case.get("metrics")
     df.compile(optimizer=_optimizer(densefit.optimizers, case["optimizer"]),
@@ -466,9 +485,16 @@ def test_weights_actually_trained(results, name):
     """Guard against a vacuous comparison: training moved every kernel far beyond the
     tolerance (the biases start at zero, so any value they reach is a move)."""
     out = results(name)
-    kernels = [(trained, start) for trained, start in zip(out["densefit"]["weights"],
-                                                          out["initial"]) if trained.ndim == 2]
-    assert min(_rel(trained, start) for trained, start in kernels) > 100 * WEIGHT_TOL
+    pairs = [(i, trained, start) for i, (trained, start) in
+             enumerate(zip(out["densefit"]["weights"], out["initial"])) if trained.ndim == 2]
+    frozen = set(CASES[name].get("frozen", ()))  # model.layers[k] is the k-th Dense here
+    for k, (i, _, _) in enumerate(pairs):
+        if k in frozen:
+            for side in ("densefit", "keras"):
+                np.testing.assert_array_equal(out[side]["weights"][i], out["initial"][i])
+                np.testing.assert_array_equal(out[side]["weights"][i + 1], out["initial"][i + 1])
+    assert min(_rel(trained, start) for k, (_, trained, start) in enumerate(pairs)
+               if k not in frozen) > 100 * WEIGHT_TOL
 
 
 def test_validation_split_takes_the_last_fraction(results):
@@ -632,3 +658,35 @@ def test_normalization_model_trains_in_lockstep_with_keras(invert):
         assert _rel(a, b) < WEIGHT_TOL, f"weights[{i}]: {_rel(a, b):.2e}"
     assert _rel(df.get_weights()[3], km.get_weights()[3]) < WEIGHT_TOL
     assert _rel(df.predict(x, verbose=0), km.predict(x, verbose=0)) < PREDICT_TOL
+@pytest.mark.parametrize("rate", [0.2, 0.5])
+def test_dropout_is_identity_in_predict_and_evaluate(rate):
+    """Dropout(rate) models with the same weights: predict, evaluate and
+    ``model(x)`` / ``model(x, training=False)`` agree with Keras (no dropout);
+    ``model(x, training=True)`` drops about ``rate`` of a Dropout output's values
+    and scales the kept ones by 1 / (1 - rate) in both."""
+    set_random_seed(0)
+    x, y = _labels(0)
+    models = []
+    for module in (densefit, keras):
+        layers = module.layers
+        models.append(module.Sequential([layers.Input(shape=(FEATURES,)),
+                                         layers.Dense(25, activation="relu"),
+                                         layers.Dropout(rate, seed=3), layers.Dense(10)]))
+    df, km = models
+    km.set_weights(df.get_weights())
+    for model, module in ((df, densefit), (km, keras)):
+        model.compile("adam", module.losses.SparseCategoricalCrossentropy(from_logits=True))
+    np.testing.assert_allclose(df.predict(x, verbose=0), km.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(df(x, training=False), np.asarray(km(x, training=False)),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(df(x), np.asarray(km(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(df.evaluate(x, y, verbose=0), km.evaluate(x, y, verbose=0),
+                               rtol=LOSS_RTOL)
+    ones = np.ones((400, 50), np.float32)
+    for module in (densefit, keras):
+        only = module.Sequential([module.layers.Input(shape=(50,)),
+                                  module.layers.Dropout(rate, seed=4)])
+        out = np.asarray(only(ones, training=True))
+        assert set(np.unique(out)) == {0.0, np.float32(1 / (1 - rate))}
+        assert abs((out == 0).mean() - rate) < 0.02

@@ -86,6 +86,28 @@ def _predict_part(network, x, capacity, out, start, end):
     return start + row if row >= 0 else -1
 
 
+def training_step(call):
+    """The dropout step of the ``call``-th (from 0) ``model(x, training=True)``:
+    -1 - call, never one of fit's steps (the optimizer's iterations, >= 0), so
+    each call draws fresh masks, reproducibly from a freshly built model."""
+    return -1 - call
+
+
+def training_outputs(network, x, call):
+    """The network's outputs for ``x`` (checked by ``model_inputs``) as one batch in
+    training mode: dropout active (``training_step(call)``'s masks), batch
+    normalization on the batch's statistics, which then update its moving
+    statistics, as a Keras training call does.  The caller holds the model's
+    step lock."""
+    if len(x) == 0:
+        return np.empty((0, network.units[-1]), network.dtype)
+    # buffers of its own, not a pool's: x may be far larger than a batch
+    work = _core.Workspace(network, len(x), False, True)
+    outputs = _core.forward(network, work, x, True, training_step(call))[-1]
+    _core.update_moving_statistics(network, work)
+    return outputs
+
+
 # ---------------------------------------------------------------- non-finite results
 
 _SHOWN_ROWS = 5  # rows a warning names before "..."

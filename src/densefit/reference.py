@@ -230,6 +230,39 @@ def prelu_backward(x, alpha, grad):
     d_alpha = (grad * np.minimum(x, 0)).sum(axis=0)
     d_x = grad * ((x > 0) + alpha * (x < 0))
     return d_alpha, d_x.astype(x.dtype)
+# ------------------------------------------------------------------ dropout
+
+_GOLDEN = 0x9E3779B97F4A7C15  # 2**64 / golden ratio, SplitMix64's increment
+_U64 = 2**64
+
+
+def _mix64(z):
+    """SplitMix64's finaliser on a uint64 array (multiplies wrap around mod 2**64)."""
+    with np.errstate(over="ignore"):
+        z = z ^ (z >> np.uint64(30))
+        z = z * np.uint64(0xBF58476D1CE4E5B9)
+        z = z ^ (z >> np.uint64(27))
+        z = z * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def dropout_mask(seed, step, rows, cols, rate):
+    """Which values of a ``rows x cols`` batch dropout keeps at training ``step``
+    (the optimizer's iterations before the step): value ``i = r * cols + c`` is
+    kept when the top 53 bits of ``mix(key + golden * (i + 1))`` reach
+    ``rate * 2**53``, with ``key = mix(seed + golden * (step + 1))``, all mod 2**64."""
+    key = _mix64(np.array([(seed + _GOLDEN * (step + 1)) % _U64], np.uint64))
+    index = np.arange(1, rows * cols + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        bits = _mix64(key + np.uint64(_GOLDEN) * index) >> np.uint64(11)
+    return (bits >= np.uint64(int(rate * 2.0**53))).reshape(rows, cols)
+
+
+def dropout(x, mask, rate):
+    """Inverted dropout: kept values scaled by ``1 / (1 - rate)`` (in x's dtype),
+    the others 0.  Its gradient is the same map on the upstream gradient."""
+    scale = x.dtype.type(1 / (1 - rate))
+    return np.where(mask, x * scale, x.dtype.type(0))
 
 
 # ------------------------------------------------------------------ losses: (mean loss, gradient)

@@ -64,6 +64,7 @@ class Trainer:
         self._fit_thread = None  # the thread running fit while _fit_lock is held
         self._step_lock = StepLock()  # fit's compiled calls against readers (step_lock.py)
         self._workspaces = WorkspacePool()
+        self._training_calls = 0  # model(x, training=True) calls: their dropout masks
         _models.add(self)
 
     def _after_fork_in_child(self):
@@ -293,9 +294,18 @@ class Trainer:
             _verbosity(verbose)
         return self._outputs(x, capacity, "predict")
 
-    def __call__(self, x):
-        """``model(x)``: the outputs for a batch, as predict."""
-        return self._outputs(x, inference.DEFAULT_BATCH, "model(x)")
+    def __call__(self, x, training=None):
+        """``model(x)``: the outputs for a batch, as predict.  ``training=True`` (Keras'
+        keyword): ``x`` as one batch in training mode (``inference.training_outputs``)."""
+        if training is None or training is False or not validation.boolean(training,
+                                                                            "training"):
+            return self._outputs(x, inference.DEFAULT_BATCH, "model(x)")
+        with self._changing("model(x, training=True)"):  # it writes moving statistics
+            x = self._model_inputs(x, "x")
+            validation.integer(len(x), "len(x) with training=True", 0, _core.MAX_ROWS)
+            with self._step_lock.stepping():
+                self._training_calls += 1
+                return inference.training_outputs(self._network, x, self._training_calls - 1)
 
     def _outputs(self, x, capacity, caller):
         """predict's outputs; rows whose outputs are NaN or inf (the inputs being
