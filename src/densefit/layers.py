@@ -9,7 +9,7 @@ Every layer has Keras' ``get_config()`` and ``from_config(config)``;
 """
 import numpy as np
 
-from . import _core, activations, backend, initializers, validation
+from . import _core, activations, backend, initializers, regularizers, validation
 from .utils import new_seed
 
 _dtype = validation.float_dtype
@@ -63,25 +63,36 @@ class Layer:
     A layer the compiled core runs names its kind (``core_kind``, a key of
     ``_core.LAYER_KINDS``) and its weights (``weight_names``, Keras' order);
     its weights are views into its model's buffers, so the core updates them in
-    place.
+    place.  A layer whose weights take regularizers names the constructor
+    argument of each (``regularizer_arguments``: argument -> weight name) and
+    passes them on to ``Layer.__init__``, which also takes every layer's
+    ``activity_regularizer``; the core runs them (``core_options``).
 
     Args:
         name: the layer's name (default: the class name in lower case, numbered
             from the second layer of a class on: ``dense``, ``dense_1``, ...).
         dtype: ``"float32"``, ``"float64"`` or None.
         trainable: False freezes the layer, as in Keras: its weights are not
-            trained (and a BatchNormalization layer runs in inference mode).
+            trained (and a BatchNormalization layer runs in inference mode), nor
+            regularized.
             Changing it on a built model rebuilds the model's buffers (the
             weights are kept; the optimizer's state starts anew, as after a
             recompile in Keras).
+        activity_regularizer: a penalty of the layer's output (after its
+            activation), divided by the batch's rows, added to the loss: a
+            ``densefit.regularizers`` name or instance, or None.
+        **weight_regularizers: the class' ``regularizer_arguments``.
     """
 
     _FIXED = ("dtype",)
     _VIEWS = ()          # attributes that are views into the model's buffers
     core_kind = None     # what the compiled core runs; None: in no plan (Input, Flatten)
-    weight_names = ()    # the weights it has once built, in Keras' order
+    weight_names = ()    # the weights it has once built, in Keras' order (the class'
+    #                      attribute: all the kind's weights, in the core's index order)
+    regularizer_arguments = {}  # the arguments naming a weight's regularizer -> that weight
 
-    def __init__(self, name=None, dtype=None, trainable=True):
+    def __init__(self, name=None, dtype=None, trainable=True, activity_regularizer=None,
+                 **weight_regularizers):
         base = type(self).__name__.lower()
         name = validation.string(name, "name")
         if name is None:
@@ -92,9 +103,17 @@ class Layer:
         self.name = name
         self.dtype = _dtype(dtype)
         self._trainable = validation.boolean(trainable, "trainable")
+        unknown = set(weight_regularizers) - set(self.regularizer_arguments)
+        if unknown:
+            raise TypeError(f"unexpected arguments: {', '.join(sorted(unknown))}")
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        for argument in self.regularizer_arguments:
+            setattr(self, argument, regularizers.get(weight_regularizers.get(argument)))
+        self._regularizer_options()  # a penalty the core cannot run is refused here
 
     def __setattr__(self, attr, value):
-        if attr in self._VIEWS or (attr in self._FIXED and attr in self.__dict__):
+        fixed = attr in self._FIXED or attr in self._regularizer_names()
+        if attr in self._VIEWS or (fixed and attr in self.__dict__):
             raise AttributeError(_fixed_message(self, attr))
         if attr == "name":
             value = validation.string(value, "name", allow_none=False)
@@ -143,7 +162,35 @@ class Layer:
 
     def core_options(self):
         """What the core's ``Layers`` reads of this layer beyond kind and size."""
-        return {"trainable": self.trainable}
+        return dict({"trainable": self.trainable}, **self._regularizer_options())
+
+    def _regularizer_names(self):
+        return ("activity_regularizer", *self.regularizer_arguments)
+
+    def _regularizer_options(self):
+        """The core's ``l1``, ``l2`` (per weight index of the kind) and
+        ``activity_l1``, ``activity_l2``, where any is set."""
+        names = type(self).weight_names
+        l1, l2 = [0.0] * len(names), [0.0] * len(names)
+        for argument, weight in self.regularizer_arguments.items():
+            index = names.index(weight)
+            l1[index], l2[index] = regularizers.core_factors(getattr(self, argument), argument)
+        options = {"l1": l1, "l2": l2} if any(l1) or any(l2) else {}
+        activity = regularizers.core_factors(self.activity_regularizer, "activity_regularizer")
+        if any(activity):
+            options["activity_l1"], options["activity_l2"] = activity
+        return options
+
+    def regularized_weights(self):
+        """``(regularizer, weight)`` for each weight training regularizes (a
+        frozen layer's none, as Keras counts trainable weights only)."""
+        if not self.built:
+            return []
+        names = type(self).weight_names
+        built = dict(zip(getattr(self, "weight_names", names), zip(self._weights, self._trained)))
+        return [(getattr(self, argument), built[weight][0])
+                for argument, weight in self.regularizer_arguments.items()
+                if getattr(self, argument) is not None and weight in built and built[weight][1]]
 
     @property
     def weights(self):
@@ -183,6 +230,10 @@ class Layer:
         config = {"name": self.name}
         if not self.trainable:
             config["trainable"] = False
+        for argument in self._regularizer_names():  # Dense lists them all, as Keras
+            value = getattr(self, argument)
+            if value is not None or self.regularizer_arguments:
+                config[argument] = regularizers.serialize(value)
         return config
 
     @classmethod
@@ -212,6 +263,12 @@ class Dense(Layer):
         kernel_initializer: the kernel's initialiser, a name such as ``"glorot_uniform"``
             or a ``densefit.initializers`` class instance such as ``HeNormal(seed=0)``.
         bias_initializer: the bias' initialiser (``"zeros"``).
+        kernel_regularizer: a penalty of the kernel added to the loss: a
+            ``densefit.regularizers`` name (``"l2"``: ``L2(0.01)``) or instance
+            (``regularizers.L2(0.001)``), or None.
+        bias_regularizer: the same for the bias.
+        activity_regularizer: a penalty of the layer's output (after the
+            activation), divided by the batch's rows (Keras').
         input_shape: ``(features,)`` on a model's first layer builds the model at once.
         name, dtype, trainable: as ``Layer``.
 
@@ -223,11 +280,14 @@ class Dense(Layer):
     _VIEWS = ("kernel", "bias")
     core_kind = "dense"
     weight_names = ("kernel", "bias")
+    regularizer_arguments = {"kernel_regularizer": "kernel", "bias_regularizer": "bias"}
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", input_shape=None, name=None, dtype=None,
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, input_shape=None, name=None, dtype=None,
                  trainable=True):
-        super().__init__(name, dtype, trainable)
+        super().__init__(name, dtype, trainable, activity_regularizer=activity_regularizer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer)
         # at most the core's limit, checked here rather than after a build allocated
         self.units = validation.integer(units, "units", high=_core.MAX_ROWS)
         self.activation = activations.get(activation)  # callable on arrays: layer.activation(z)

@@ -119,6 +119,11 @@ class Trainer:
         units, output_activation = self._output()
         loss.check_output(units, output_activation)  # these two warn at the user's line
         loss_code, fused = loss.kernel_for(output_activation)
+        if fused and self._stack.plan[-1][0].activity_regularizer is not None:
+            raise ValueError(f"an activity_regularizer on the output layer is not supported "
+                             f"with a {output_activation} output under {type(loss).__name__}: "
+                             f"the compiled loop trains on its logits; put it on a hidden "
+                             f"layer, or use a linear output with from_logits=True")
         names = _metric_names(metrics)
         metric = (metrics_module.resolve(names[0], loss, units,
                                          output_is_logits=fused or loss.from_logits)
@@ -294,8 +299,11 @@ class Trainer:
         return self._outputs(x, capacity, "predict")
 
     def __call__(self, x):
-        """``model(x)``: the outputs for a batch, as predict."""
-        return self._outputs(x, inference.DEFAULT_BATCH, "model(x)")
+        """``model(x)``: the outputs for a batch, as predict; records the layers'
+        activity penalties for ``model.losses``, as Keras' call does."""
+        out = self._outputs(x, inference.DEFAULT_BATCH, "model(x)")
+        self._activity_losses = self._activity_penalties(x)
+        return out
 
     def _outputs(self, x, capacity, caller):
         """predict's outputs; rows whose outputs are NaN or inf (the inputs being
