@@ -308,8 +308,11 @@ typedef struct {
  * tests and the Python layer: df_forward over `rows` rows of x into work->act
  * (training: dropout active, batch normalization on the batch's statistics,
  * kept in work->stats; `step` seeds dropout); df_backward from dL/d(output) in
- * work->grad_a into grads (dx: the input's gradient, or NULL); and
- * df_update_moving_statistics, training's last act on each accepted batch. */
+ * work->grad_a into grads (dx: the input's gradient, or NULL; the
+ * regularizers' gradients included); df_update_moving_statistics, training's
+ * last act on each accepted batch; and df_penalty, what the regularizers add
+ * to the mean loss of the rows just passed forward (df_evaluate's loss_sum
+ * includes it per row, df_train_batches' batch_loss per batch). */
 #define DF_DECLARE(REAL, SFX)                                                                       \
     void df_activation_forward##SFX(int act, double slope, REAL *z, int64_t rows, int64_t cols);   \
     void df_activation_backward##SFX(int act, double slope, const REAL *z, const REAL *a,          \
@@ -344,7 +347,8 @@ typedef struct {
     void df_update_moving_statistics##SFX(const df_net *net, const df_work *work);                \
     void df_evaluate##SFX(const df_net *net, df_work *work, const df_objective *objective,       \
                           const REAL *x, const void *y, int64_t n, double *loss_sum,               \
-                          double *metric_sum, const REAL *sample_weight);
+                          double *metric_sum, const REAL *sample_weight);                         \
+    double df_penalty##SFX(const df_net *net, const df_work *work, int rows);
 
 DF_DECLARE(float, _f32)
 DF_DECLARE(double, _f64)

@@ -1295,6 +1295,90 @@ void F(df_update_moving_statistics)(const df_net *net, const df_work *work) {
     }
 }
 
+/* ------------------------------------------------------------ regularizers
+ * Keras' penalties, l1 sum |v| + l2 sum v^2: of each weight in params with
+ * factors (frozen weights, in state, have none: Keras counts trainable weights
+ * only), added to the batch's loss as they are; and of each layer's output
+ * after its activation (activity), divided by the batch's rows.  Their
+ * gradients l1 sign(v) + 2 l2 v (the activity's over rows) join the loss'
+ * before clipping.  A layer without factors costs a comparison. */
+
+static inline int F(penalized)(double l1, double l2) { return l1 != 0 || l2 != 0; }
+
+static double F(penalty)(const REAL *v, int64_t n, double l1, double l2) {
+    double sum_abs = 0, sum_sq = 0;
+    for (int64_t i = 0; i < n; i++) {
+        sum_abs += fabs((double)v[i]);
+        sum_sq += (double)v[i] * (double)v[i];
+    }
+    return l1 * sum_abs + l2 * sum_sq;
+}
+
+/* g += scale (l1 sign(v) + 2 l2 v) */
+static void F(add_penalty_gradient)(const REAL *v, REAL *g, int64_t n, double l1, double l2,
+                                    double scale) {
+    const REAL a = (REAL)(l1 * scale), b = (REAL)(2 * l2 * scale);
+    for (int64_t i = 0; i < n; i++) g[i] += a * (REAL)((v[i] > 0) - (v[i] < 0)) + b * v[i];
+}
+
+/* The size of weight i of a layer when it is in params with factors, else 0. */
+static int64_t F(penalized_size)(const df_layer *layer, int i) {
+    if (layer->weight[i] < 0 || !layer->in_params[i] || !F(penalized)(layer->l1[i], layer->l2[i]))
+        return 0;
+    return df_layer_weight_size(layer->kind, i, layer->n_in, layer->n_out);
+}
+
+static double F(weight_penalty)(const df_net *net) {
+    double total = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        const df_layer *layer = &net->layers[l];
+        for (int i = 0; i < DF_MAX_WEIGHTS; i++) {
+            const int64_t n = F(penalized_size)(layer, i);
+            if (n) total += F(penalty)((const REAL *)net->params + layer->weight[i], n,
+                                       layer->l1[i], layer->l2[i]);
+        }
+    }
+    return total;
+}
+
+static void F(add_weight_penalty_gradients)(const df_net *net) {
+    for (int l = 0; l < net->n_layers; l++) {
+        const df_layer *layer = &net->layers[l];
+        for (int i = 0; i < DF_MAX_WEIGHTS; i++) {
+            const int64_t n = F(penalized_size)(layer, i);
+            if (n) F(add_penalty_gradient)((const REAL *)net->params + layer->weight[i],
+                                           (REAL *)net->grads + layer->weight[i], n,
+                                           layer->l1[i], layer->l2[i], 1);
+        }
+    }
+}
+
+/* Whether layer l's output takes an activity penalty: with skip_last_activation
+ * the last buffer holds the output's pre-activation, which takes none (the
+ * Python layer refuses that combination). */
+static int F(activity_penalized)(const df_net *net, int l, int skip_last_activation) {
+    const df_layer *layer = &net->layers[l];
+    return F(penalized)(layer->activity_l1, layer->activity_l2) &&
+           !(skip_last_activation && l == net->n_layers - 1);
+}
+
+/* The activity penalties of the forward pass in work, summed over its rows
+ * (not yet divided by them). */
+static double F(activity_penalty_sum)(const df_net *net, const df_work *work, int rows,
+                                      int skip_last_activation) {
+    double total = 0;
+    for (int l = 0; l < net->n_layers; l++)
+        if (F(activity_penalized)(net, l, skip_last_activation))
+            total += F(penalty)((const REAL *)work->act[l], (int64_t)rows * net->layers[l].n_out,
+                                net->layers[l].activity_l1, net->layers[l].activity_l2);
+    return total;
+}
+
+/* What the regularizers add to a batch's mean loss, for the forward pass in work. */
+double F(df_penalty)(const df_net *net, const df_work *work, int rows) {
+    return F(weight_penalty)(net) + F(activity_penalty_sum)(net, work, rows, 0) / rows;
+}
+
 /* ------------------------------------------------------------ the network's passes */
 
 /* The network's forward pass over `rows` rows of x (read through idx when not
@@ -1328,8 +1412,9 @@ static void F(forward)(const df_net *net, df_work *work, const REAL *x, const in
 }
 
 /* Back-propagates work->grad_a (dL/d output of the last layer) into net->grads,
- * and into dx (the input's gradient) unless it is NULL.  A frozen layer's
- * weights take no gradient; its input still does. */
+ * and into dx (the input's gradient) unless it is NULL, the regularizers'
+ * gradients included.  A frozen layer's weights take no gradient; its input
+ * still does. */
 static void F(backward)(const df_net *net, df_work *work, const REAL *x, const int64_t *idx,
                         int rows, int skip_last_activation, int64_t step, int narrow,
                         const uint16_t *live, REAL *dx) {
@@ -1341,6 +1426,10 @@ static void F(backward)(const df_net *net, df_work *work, const REAL *x, const i
         const int act = (skip_last_activation && l == L - 1) ? DF_LINEAR : layer->activation;
         const REAL *pre = df_activation_needs_input(act) ? (const REAL *)work->pre[l] : NULL;
         REAL *grad_in = l > 0 ? next : dx;
+        if (F(activity_penalized)(net, l, skip_last_activation))
+            F(add_penalty_gradient)((const REAL *)work->act[l], grad,
+                                    (int64_t)rows * layer->n_out, layer->activity_l1,
+                                    layer->activity_l2, 1.0 / rows);
         if (layer->kind == DF_LAYER_DENSE) {
             F(dense_backward_rows)(in, l == 0 ? idx : NULL, F(weight)(net, layer, 0), pre,
                                    (const REAL *)work->act[l], grad, F(weight_grad)(net, layer, 0),
@@ -1355,6 +1444,7 @@ static void F(backward)(const df_net *net, df_work *work, const REAL *x, const i
         }
         REAL *swap = grad; grad = next; next = swap;
     }
+    F(add_weight_penalty_gradients)(net);
 }
 
 void F(df_forward)(const df_net *net, df_work *work, const REAL *x, int rows, int training,
@@ -1391,8 +1481,9 @@ static void F(gather_targets)(df_work *work, const void *y, int labels, int64_t 
 }
 
 /* Trains on batches [first_batch, end_batch) of the epoch whose sample order is
- * `order` (n entries).  Each batch: gather rows, forward, loss and metric (on
- * the pre-update weights, as Keras reports them), backward, optimizer step,
+ * `order` (n entries).  Each batch: gather rows, forward, loss (the
+ * regularizers' penalties included) and metric (on the pre-update weights, as
+ * Keras reports them), backward, optimizer step,
  * then the moving statistics.  Stops before updating on a batch whose loss is
  * not finite, or whose step would make a parameter or slot non-finite
  * (step_is_finite), and returns the number of batches fully applied. */
@@ -1424,8 +1515,9 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, const df_objec
         if (live) memset(live, 0, sizeof(uint16_t) * (size_t)((n_in + 15) / 16));
         F(forward)(net, work, xs, xs_idx, rows, obj->fused_output, 1, step, narrow, live);
         const REAL *out = (const REAL *)work->act[L - 1];
-        const double loss = F(df_loss)(obj, out, work->y, (REAL *)work->grad_a, rows,
-                                       n_out, wb) / rows;
+        const double loss = (F(df_loss)(obj, out, work->y, (REAL *)work->grad_a, rows, n_out, wb) +
+                             F(activity_penalty_sum)(net, work, rows, obj->fused_output)) / rows +
+                            F(weight_penalty)(net);
         batch_loss[batch - first_batch] = loss;
         if (batch_metric)
             batch_metric[batch - first_batch] =
@@ -1507,6 +1599,7 @@ void F(df_evaluate)(const df_net *net, df_work *work, const df_objective *object
     const int L = net->n_layers, narrow = NARROW_ENABLED();
     const int64_t n_in = net->layers[0].n_in, n_out = net->layers[L - 1].n_out;
     const int labels = df_loss_uses_labels(objective->loss);
+    const double weight_penalty = F(weight_penalty)(net); /* the weights stay put */
     *loss_sum = 0;
     *metric_sum = 0;
     for (int64_t start = 0; start < n; start += work->capacity) {
@@ -1517,7 +1610,9 @@ void F(df_evaluate)(const df_net *net, df_work *work, const df_objective *object
                    narrow, NULL);
         const REAL *out = (const REAL *)work->act[L - 1];
         *loss_sum += F(df_loss)(objective, out, yb, NULL, rows, n_out,
-                                sample_weight ? sample_weight + start : NULL);
+                                sample_weight ? sample_weight + start : NULL) +
+                     F(activity_penalty_sum)(net, work, rows, objective->fused_output) +
+                     rows * weight_penalty;
         *metric_sum += F(df_metric)(objective->metric, objective->threshold, out, yb, rows, n_out);
     }
 }

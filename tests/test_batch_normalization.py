@@ -8,7 +8,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import densefit
-from densefit import layers, losses, optimizers, reference
+from densefit import layers, losses, optimizers, reference, regularizers
 from densefit.layers import Activation, BatchNormalization, Dense, Input
 
 TOL = dict(rtol=1e-5, atol=1e-6)
@@ -186,16 +186,12 @@ def test_arguments_are_fixed_once_made():
         bn.momentum = 0.5
 
 
-class _Penalty:
-    """What the core reads of a regularizer: its l1 and l2 factors."""
-    l1, l2 = 0.5, 0.25
-
-
 def test_regularizer_factors_reach_the_core_for_gamma_and_beta():
-    bn = BatchNormalization()
-    object.__setattr__(bn, "gamma_regularizer", _Penalty())
+    bn = BatchNormalization(gamma_regularizer=regularizers.L1L2(0.5, 0.25),
+                            beta_regularizer="l2")
     options = bn.core_options()
-    assert options["l1"] == [0.5, 0.0] and options["l2"] == [0.25, 0.0]
+    assert options["l1"] == [0.5, 0.0, 0.0, 0.0] and options["l2"] == [0.25, 0.01, 0.0, 0.0]
+    assert bn.get_config()["beta_regularizer"] == {"class_name": "L2", "config": {"l2": 0.01}}
     assert options["weights"] == [True, True, True, True]
     assert (options["momentum"], options["epsilon"]) == (0.99, 1e-3)
 

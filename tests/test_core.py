@@ -2235,6 +2235,17 @@ def test_batch_norm_network_gradient(units, kinds, acts, scale, center):
     x = rng.normal(size=(6, units[0]))
     g = rng.normal(size=(6, units[-1]))
     work = _core.Workspace(net, 6)
+
+    def loss():
+        return float((_core.forward(net, work, x, True, 0)[-1] * g).sum())
+
+    loss()
+    dx = _core.backward(net, work, x, g, 0, need_dx=True)
+    analytic = net.grads.copy()
+    assert_allclose(analytic, numerical_gradient(loss, net.params), rtol=1e-6, atol=1e-8)
+    assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-6, atol=1e-8)
+
+
 # ---------------------------------------------------------------- Normalization and PReLU
 
 KIND = _core.LAYER_KINDS
@@ -2339,9 +2350,9 @@ def network_loss_gradients(kinds, units, options, acts, rng, invert=False):
 
     loss()
     dx = _core.backward(net, work, x, g, 0, need_dx=True)
-    analytic = net.grads.copy()
-    assert_allclose(analytic, numerical_gradient(loss, net.params), rtol=1e-6, atol=1e-8)
-    assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-6, atol=1e-8)
+    analytic = (net.grads.copy(), dx)
+    return analytic, (numerical_gradient(loss, net.params, 1e-6),
+                      numerical_gradient(loss, x, 1e-6))
 
 
 def bn_setup(dtype, trainable=True, n=8, batch=4):
@@ -2399,9 +2410,6 @@ def test_frozen_batch_norm_runs_in_inference_mode(dtype):
     g = np.ones((3, 4), dtype)
     assert_allclose(_core.backward(single, w1, h, g, 0, True),
                     g * gamma / np.sqrt(mv + BN_EPSILON), **BN_TOL[dtype])
-    analytic = (net.grads.copy(), dx)
-    return analytic, (numerical_gradient(loss, net.params, 1e-6),
-                      numerical_gradient(loss, x, 1e-6))
 
 
 @pytest.mark.parametrize("acts", [["linear", "linear", "linear"], ["tanh", "linear", "sigmoid"]])
@@ -2421,3 +2429,102 @@ def test_normalization_finite_differences(invert):
         [{"invert": invert}, None, None, None], ["linear", "tanh", "linear", "linear"], rng)
     assert_allclose(dparams, num_params, rtol=1e-6, atol=1e-8)
     assert_allclose(dx, num_x, rtol=1e-6, atol=1e-8)
+# ------------------------------------------------------------------ regularizers (issue 10)
+
+# per layer: (activation, kernel l1, l2, bias l1, l2, activity l1, l2)
+REG_LAYERS = [("tanh", 0.01, 0.02, 0.0, 0.3, 0.05, 0.0),
+              ("relu", 0.0, 0.0, 0.1, 0.0, 0.02, 0.04),
+              ("linear", 0.03, 0.0, 0.0, 0.0, 0.0, 0.1)]
+
+
+def _regularized_net(dtype, rows, frozen=()):
+    units = [5, 7, 4, 3]
+    options = [{"l1": [k1, b1], "l2": [k2, b2], "activity_l1": a1, "activity_l2": a2,
+                "trainable": l not in frozen}
+               for l, (_, k1, k2, b1, b2, a1, a2) in enumerate(REG_LAYERS)]
+    acts = [ACT[spec[0]] for spec in REG_LAYERS]
+    layers = _core.layout(units, acts, [0.0] * 3, None, options)
+    rng = np.random.default_rng(3)
+    params = rng.normal(size=layers.n_params).astype(dtype)
+    state = rng.normal(size=layers.n_state).astype(dtype)
+    params[0] = 0.0  # l1's gradient at 0 is 0, as TensorFlow's sign
+    net = _core.Network(units, acts, [0.0] * 3, params, np.zeros_like(params), None, options,
+                        state if layers.n_state else None)
+    return net, _core.Workspace(net, rows)
+
+
+def _reference_penalty(net, outputs, frozen=()):
+    """(penalty of the pass, per-layer weight gradients) from reference.py."""
+    total, grads = 0.0, []
+    for l, (views, spec) in enumerate(zip(net.weight_views(), REG_LAYERS)):
+        _, k1, k2, b1, b2, a1, a2 = spec
+        trained = l not in frozen
+        for w, f1, f2 in zip(views, (k1, b1), (k2, b2)):
+            total += reference.regularization(w, f1, f2) if trained else 0.0
+            grads.append(reference.regularization_gradient(w, f1, f2))
+        penalty, _ = reference.activity_regularization(outputs[l], a1, a2)
+        total += penalty
+    return total, grads
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 6])
+def test_regularizers_match_reference(dtype, rows):
+    """The core's penalty of a pass equals reference.py's, and with a zero loss
+    gradient backward leaves exactly the penalties' gradients (activity
+    gradients back-propagated through the layers)."""
+    net, work = _regularized_net(dtype, rows)
+    x = np.random.default_rng(4).normal(size=(rows, 5)).astype(dtype)
+    outputs = _core.forward(net, work, x, True, 0)
+    expected, weight_grads = _reference_penalty(net, outputs)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert _core.penalty(net, work, rows) == pytest.approx(expected, rel=tol)
+    _core.backward(net, work, x, np.zeros((rows, 3), dtype), 0)
+    # the last layer's kernel gradient holds its own penalty's plus its activity's through x
+    a_prev, (_, _, _, _, _, a1, a2) = outputs[1], REG_LAYERS[2]
+    _, d_out = reference.activity_regularization(outputs[2], a1, a2)
+    views = net.weight_views()
+    k_grad = net.grads[-(views[2][0].size + views[2][1].size):-views[2][1].size]
+    np.testing.assert_allclose(k_grad.reshape(views[2][0].shape),
+                               weight_grads[4] + a_prev.T @ d_out, rtol=tol * 10, atol=tol)
+
+
+@pytest.mark.parametrize("frozen", [(), (0,)])
+def test_regularized_gradients_match_finite_differences(frozen):
+    """The loss plus every penalty, differentiated numerically in float64: backward's
+    gradients (a frozen layer's weights take no penalty, its output still does)."""
+    rows = 4
+    net, work = _regularized_net(np.float64, rows, frozen)
+    rng = np.random.default_rng(5)
+    x, target = rng.normal(size=(rows, 5)), rng.normal(size=(rows, 3))
+
+    def total():
+        out = _core.forward(net, work, x, True, 0)[-1]
+        return 0.5 * np.sum((out - target) ** 2) / rows + _core.penalty(net, work, rows)
+
+    out = _core.forward(net, work, x, True, 0)[-1]
+    _core.backward(net, work, x, (out - target) / rows, 0)
+    analytic, h = net.grads.copy(), 1e-6
+    numeric = np.empty_like(analytic)
+    for i in range(net.params.size):
+        saved = net.params[i]
+        net.params[i] = saved + h
+        up = total()
+        net.params[i] = saved - h
+        numeric[i] = (up - total()) / (2 * h)
+        net.params[i] = saved
+    kink = np.abs(net.params) < 1e-4  # |w| is not differentiable at 0
+    np.testing.assert_allclose(analytic[~kink], numeric[~kink], rtol=1e-5, atol=1e-7)
+    expected, _ = _reference_penalty(net, _core.forward(net, work, x, True, 0), frozen)
+    assert _core.penalty(net, work, rows) == pytest.approx(expected, rel=1e-12)
+    assert net.layers.n_state == (net.weight_views()[0][0].size + 7 if frozen else 0)
+
+
+def test_penalty_off_costs_nothing_and_changes_nothing():
+    """Without factors the options are absent and the penalty is exactly 0."""
+    net = _core.Network([3, 2], [ACT["relu"]], [0.0], np.ones(8), np.zeros(8))
+    work = _core.Workspace(net, 2)
+    _core.forward(net, work, np.ones((2, 3)), True, 0)
+    assert _core.penalty(net, work, 2) == 0.0
+    with pytest.raises(ValueError, match="rows"):
+        _core.penalty(net, work, 3)

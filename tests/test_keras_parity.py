@@ -197,7 +197,33 @@ WEIGHTED_CASES = {
     "sample_weight_validation_data": dict(_WEIGHTED, weights=_weighted_validation),
 }
 
+# regularizers (issue 10): the penalties in the loss History and evaluate report
+# and their gradients in the step; Adam(1e-2) and strong factors so they matter
+_REGULARIZED = dict(data=_labels, metrics=["accuracy"],
+                    loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
+                    optimizer=("Adam", {"learning_rate": 1e-2}))
+REGULARIZER_CASES = {
+    "l2_kernel": dict(_REGULARIZED, layers=[
+        (64, "relu", {"kernel_regularizer": ("l2", {"l2": 0.01})}), (10, "linear")]),
+    "l1_kernel_sgd": dict(_REGULARIZED, optimizer=("SGD", {"learning_rate": 0.05}), layers=[
+        (64, "relu", {"kernel_regularizer": ("L1", {"l1": 0.01})}), (10, "linear")]),
+    "l1_l2_kernel_and_bias": dict(_REGULARIZED, layers=[
+        (25, "tanh", {"kernel_regularizer": ("L1L2", {"l1": 0.005, "l2": 0.02}),
+                      "bias_regularizer": ("l2", {"l2": 0.5})}),
+        (10, "linear", {"kernel_regularizer": ("l1", {})})]),
+    "activity_after_activation": dict(_REGULARIZED, layers=[
+        (25, "relu", {"activity_regularizer": ("l1", {"l1": 0.05})}),
+        (15, "tanh", {"activity_regularizer": ("L1L2", {"l1": 0.01, "l2": 0.1})}),
+        (10, "linear", {"activity_regularizer": ("l2", {"l2": 0.01})})]),
+    "activity_softmax_hidden_mse": dict(
+        layers=[(25, "sigmoid", {"activity_regularizer": ("l2", {"l2": 0.1})}), (3, "linear")],
+        data=_regression, loss=("MeanSquaredError", {}),
+        optimizer=("Adam", {"learning_rate": 1e-2})),
+}
+
+
 CASES = {
+    **{f"regularizer_{name}": case for name, case in REGULARIZER_CASES.items()},
     "sparse_ce_logits_adam": dict(
         layers=CLASSIFIER, data=_labels,
         loss=("SparseCategoricalCrossentropy", {"from_logits": True}),
@@ -360,13 +386,16 @@ CASES["sparse_ce_prelu_alpha_sgd"] = dict(
     optimizer=("SGD", {"learning_rate": 0.1, "momentum": 0.9}), metrics=["accuracy"])
 
 
-def _layers(module, units, act):
+def _layers(module, units, act, regularizers=None):
     """``Dense(units, act)`` in ``module`` (densefit or keras), or a linear Dense and
     the activation layer ``act = (class name, kwargs)``; with ``units`` None, the
-    layer ``act`` alone (``(None, ("BatchNormalization", {}))``)."""
-    dense = module.layers.Dense
+    layer ``act`` alone (``(None, ("BatchNormalization", {}))``); ``regularizers``:
+    the Dense's regularizer arguments as ``{argument: (class name, kwargs)}``."""
     if units is None:
         return [getattr(module.layers, act[0])(**act[1])]
+    given = {argument: getattr(module.regularizers, name)(**kwargs)
+             for argument, (name, kwargs) in (regularizers or {}).items()}
+    dense = lambda units, **kw: module.layers.Dense(units, **given, **kw)  # noqa: E731
     if isinstance(act, tuple):
         return [dense(units), getattr(module.layers, act[0])(**act[1])]
     if module is keras and act == "gelu_approximate":
@@ -387,12 +416,10 @@ def run_case(case, seed=0):
     x, y = case["data"](seed)
     shape = x.shape[1:]  # image-shaped samples start with a Flatten
     df = Sequential([Input(shape=shape)] + ([densefit.layers.Flatten()] if len(shape) > 1 else [])
-                    + [layer for units, act in case["layers"]
-                       for layer in _layers(densefit, units, act)])
+                    + [layer for spec in case["layers"] for layer in _layers(densefit, *spec)])
     km = keras.Sequential([keras.Input(shape=shape)]
                           + ([keras.layers.Flatten()] if len(shape) > 1 else [])
-                          + [layer for units, act in case["layers"]
-                             for layer in _layers(keras, units, act)])
+                          + [layer for spec in case["layers"] for layer in _layers(keras, *spec)])
     initial = df.get_weights()
     assert [w.shape for w in initial] == [tuple(w.shape) for w in km.get_weights()]
     km.set_weights(initial)

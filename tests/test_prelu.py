@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from densefit import Sequential, backend, reference
+from densefit import Sequential, backend, reference, regularizers
 from densefit.initializers import Constant
 from densefit.layers import Dense, Input, PReLU, deserialize, serialize
 from densefit.models import load_model
@@ -75,13 +75,7 @@ def test_unsupported_arguments(kwargs):
 
 
 def test_regularizer_factors_reach_the_core():
-    class L2:
-        l2 = 0.5
-
-        def get_config(self):
-            return {"l2": 0.5}
-
-    layer = PReLU(alpha_regularizer=L2())
+    layer = PReLU(alpha_regularizer=regularizers.L2(0.5))
     assert layer.core_options()["l2"] == [0.5] and layer.core_options()["l1"] == [0.0]
     assert layer.get_config()["alpha_regularizer"] == {"class_name": "L2",
                                                         "config": {"l2": 0.5}}

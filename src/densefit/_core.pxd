@@ -179,3 +179,5 @@ cdef extern from "densefit.h" nogil:
                          int64_t step, double *dx)
     void df_update_moving_statistics_f32(const df_net *net, const df_work *work)
     void df_update_moving_statistics_f64(const df_net *net, const df_work *work)
+    double df_penalty_f32(const df_net *net, const df_work *work, int rows)
+    double df_penalty_f64(const df_net *net, const df_work *work, int rows)

@@ -1360,6 +1360,20 @@ def update_moving_statistics(Network network not None, Workspace work not None):
             df_update_moving_statistics_f32(&network.net, &work.work)
 
 
+def penalty(Network network not None, Workspace work not None, rows):
+    """What the regularizers add to the mean loss of the last ``forward``
+    through ``work`` over ``rows`` rows: the weights' penalties, and the layers'
+    output (activity) penalties over rows."""
+    if work.owner is not network:
+        raise ValueError("workspace must belong to the network")
+    cdef int64_t c_rows = _int64(rows, "rows")
+    if not 1 <= c_rows <= work.capacity:
+        raise ValueError(f"rows must be in [1, {work.capacity}], got {c_rows}")
+    if network.typenum == cnp.NPY_DOUBLE:
+        return df_penalty_f64(&network.net, &work.work, <int>c_rows)
+    return df_penalty_f32(&network.net, &work.work, <int>c_rows)
+
+
 def accepts(Network network, x):
     """Whether ``x`` can go to ``predict`` as it is: a C-contiguous 2-d ndarray of
     the network's dtype (in native byte order) and input width.  C-level checks

@@ -4,8 +4,9 @@ A layer belongs to one model (each model keeps its weights in one buffer) and
 names are unique within a model, as Keras requires.  The *plan* holds one
 ``(layer, activation)`` pair per layer the core runs (see network.py): an
 activation layer folds into the layer before it when that one has none of its
-own, and Flatten is in no plan (it flattens the input before the first layer,
-and is the identity after one).  Every check is O(1) per layer.
+own (nor an activity regularizer), and Flatten is in no plan (it flattens the
+input before the first layer, and is the identity after one).  Every check is
+O(1) per layer.
 """
 from . import activations, layers as layers_module
 
@@ -33,11 +34,19 @@ class LayerStack:
         if layer.built:
             raise ValueError(f"layer {layer.name!r} already belongs to a built model")
         folds = hasattr(layer, "as_activation")
-        if folds and self.plan and self.plan[-1][1].name == "linear":
+        if folds and self.plan and self._takes_activation(self.plan[-1]):
             return len(self.plan) - 1, (self.plan[-1][0], layer.as_activation())
         activation = layer.as_activation() if folds else getattr(
             layer, "activation", activations.get(None))
         return len(self.plan), (layer, activation)
+
+    @staticmethod
+    def _takes_activation(entry):
+        """Whether an activation layer folds into the plan's ``entry``: one without
+        an activation, whose output no activity regularizer reads (Keras'
+        penalizes the output before the next layer's activation)."""
+        layer, activation = entry
+        return activation.name == "linear" and getattr(layer, "activity_regularizer", None) is None
 
     def place(self, index, entry):
         """Put ``entry`` at ``index`` of the plan; returns what ``unplace`` needs."""

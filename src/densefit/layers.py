@@ -9,7 +9,7 @@ Every layer has Keras' ``get_config()`` and ``from_config(config)``;
 """
 import numpy as np
 
-from . import _core, activations, backend, data_adapter, initializers, validation
+from . import _core, activations, backend, data_adapter, initializers, regularizers, validation
 from .utils import new_seed
 
 _dtype = validation.float_dtype
@@ -63,7 +63,10 @@ class Layer:
     A layer the compiled core runs names its kind (``core_kind``, a key of
     ``_core.LAYER_KINDS``) and its weights (``weight_names``, Keras' order);
     its weights are views into its model's buffers, so the core updates them in
-    place.
+    place.  A layer whose weights take regularizers names the constructor
+    argument of each (``regularizer_arguments``: argument -> weight name) and
+    passes them on to ``Layer.__init__``, which also takes every layer's
+    ``activity_regularizer``; the core runs them (``core_options``).
 
     Args:
         name: the layer's name (default: the class name in snake case, numbered
@@ -71,18 +74,27 @@ class Layer:
             ``batch_normalization``, ...).
         dtype: ``"float32"``, ``"float64"`` or None.
         trainable: False freezes the layer, as in Keras: its weights are not
-            trained (and a BatchNormalization layer runs in inference mode).
+            trained (and a BatchNormalization layer runs in inference mode), nor
+            regularized.
             Changing it on a built model rebuilds the model's buffers (the
             weights are kept; the optimizer's state starts anew, as after a
             recompile in Keras).
+        activity_regularizer: a penalty of the layer's output (after its
+            activation), divided by the batch's rows, added to the loss: a
+            ``densefit.regularizers`` name or instance, or None.
+        **weight_regularizers: the class' ``regularizer_arguments``.
     """
 
     _FIXED = ("dtype",)
     _VIEWS = ()          # attributes that are views into the model's buffers
     core_kind = None     # what the compiled core runs; None: in no plan (Input, Flatten)
-    weight_names = ()    # the weights it has once built, in Keras' order
+    weight_names = ()    # the weights it has once built, in Keras' order (the class'
+    #                      attribute: all the kind's weights, in the core's index order)
+    regularizer_arguments = {}  # the arguments naming a weight's regularizer -> that weight
+    lists_activity_regularizer = False  # get_config lists it when None too (Keras' Dense)
 
-    def __init__(self, name=None, dtype=None, trainable=True):
+    def __init__(self, name=None, dtype=None, trainable=True, activity_regularizer=None,
+                 **weight_regularizers):
         base = backend.snake_case(type(self).__name__)
         name = validation.string(name, "name")
         if name is None:
@@ -93,9 +105,17 @@ class Layer:
         self.name = name
         self.dtype = _dtype(dtype)
         self._trainable = validation.boolean(trainable, "trainable")
+        unknown = set(weight_regularizers) - set(self.regularizer_arguments)
+        if unknown:
+            raise TypeError(f"unexpected arguments: {', '.join(sorted(unknown))}")
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        for argument in self.regularizer_arguments:
+            setattr(self, argument, regularizers.get(weight_regularizers.get(argument)))
+        self._regularizer_options()  # a penalty the core cannot run is refused here
 
     def __setattr__(self, attr, value):
-        if attr in self._VIEWS or (attr in self._FIXED and attr in self.__dict__):
+        fixed = attr in self._FIXED or attr in self._regularizer_names()
+        if attr in self._VIEWS or (fixed and attr in self.__dict__):
             raise AttributeError(_fixed_message(self, attr))
         if attr == "name":
             value = validation.string(value, "name", allow_none=False)
@@ -144,7 +164,35 @@ class Layer:
 
     def core_options(self):
         """What the core's ``Layers`` reads of this layer beyond kind and size."""
-        return {"trainable": self.trainable}
+        return dict({"trainable": self.trainable}, **self._regularizer_options())
+
+    def _regularizer_names(self):
+        return ("activity_regularizer", *self.regularizer_arguments)
+
+    def _regularizer_options(self):
+        """The core's ``l1``, ``l2`` (per weight index of the kind) and
+        ``activity_l1``, ``activity_l2``, where any is set."""
+        names = type(self).weight_names
+        l1, l2 = [0.0] * len(names), [0.0] * len(names)
+        for argument, weight in self.regularizer_arguments.items():
+            index = names.index(weight)
+            l1[index], l2[index] = regularizers.core_factors(getattr(self, argument), argument)
+        options = {"l1": l1, "l2": l2} if any(l1) or any(l2) else {}
+        activity = regularizers.core_factors(self.activity_regularizer, "activity_regularizer")
+        if any(activity):
+            options["activity_l1"], options["activity_l2"] = activity
+        return options
+
+    def regularized_weights(self):
+        """``(regularizer, weight)`` for each weight training regularizes (a
+        frozen layer's none, as Keras counts trainable weights only)."""
+        if not self.built:
+            return []
+        names = type(self).weight_names
+        built = dict(zip(getattr(self, "weight_names", names), zip(self._weights, self._trained)))
+        return [(getattr(self, argument), built[weight][0])
+                for argument, weight in self.regularizer_arguments.items()
+                if getattr(self, argument) is not None and weight in built and built[weight][1]]
 
     @property
     def weights(self):
@@ -184,6 +232,11 @@ class Layer:
         config = {"name": self.name}
         if not self.trainable:
             config["trainable"] = False
+        for argument in self._regularizer_names():  # its weights' always, as Keras
+            value = getattr(self, argument)
+            if value is not None or argument in self.regularizer_arguments or (
+                    self.lists_activity_regularizer):
+                config[argument] = regularizers.serialize(value)
         return config
 
     @classmethod
@@ -213,6 +266,12 @@ class Dense(Layer):
         kernel_initializer: the kernel's initialiser, a name such as ``"glorot_uniform"``
             or a ``densefit.initializers`` class instance such as ``HeNormal(seed=0)``.
         bias_initializer: the bias' initialiser (``"zeros"``).
+        kernel_regularizer: a penalty of the kernel added to the loss: a
+            ``densefit.regularizers`` name (``"l2"``: ``L2(0.01)``) or instance
+            (``regularizers.L2(0.001)``), or None.
+        bias_regularizer: the same for the bias.
+        activity_regularizer: a penalty of the layer's output (after the
+            activation), divided by the batch's rows (Keras').
         input_shape: ``(features,)`` on a model's first layer builds the model at once.
         name, dtype, trainable: as ``Layer``.
 
@@ -224,11 +283,15 @@ class Dense(Layer):
     _VIEWS = ("kernel", "bias")
     core_kind = "dense"
     weight_names = ("kernel", "bias")
+    regularizer_arguments = {"kernel_regularizer": "kernel", "bias_regularizer": "bias"}
+    lists_activity_regularizer = True
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", input_shape=None, name=None, dtype=None,
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, input_shape=None, name=None, dtype=None,
                  trainable=True):
-        super().__init__(name, dtype, trainable)
+        super().__init__(name, dtype, trainable, activity_regularizer=activity_regularizer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer)
         # at most the core's limit, checked here rather than after a build allocated
         self.units = validation.integer(units, "units", high=_core.MAX_ROWS)
         self.activation = activations.get(activation)  # callable on arrays: layer.activation(z)
@@ -352,16 +415,21 @@ class BatchNormalization(Layer):
 
     _FIXED = ("dtype", "axis", "momentum", "epsilon", "center", "scale", "beta_initializer",
               "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
-              "beta_regularizer", "gamma_regularizer", "weight_names")
+              "weight_names")
     core_kind = "batch_normalization"
+    weight_names = ("gamma", "beta", "moving_mean", "moving_variance")  # the kind's; an
+    #                                     instance's lacks those center/scale turn off
+    regularizer_arguments = {"gamma_regularizer": "gamma", "beta_regularizer": "beta"}
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
                  gamma_constraint=None, synchronized=False, renorm=False, renorm_clipping=None,
-                 renorm_momentum=0.99, name=None, dtype=None, trainable=True):
-        super().__init__(name, dtype, trainable)
+                 renorm_momentum=0.99, name=None, dtype=None, trainable=True,
+                 activity_regularizer=None):
+        super().__init__(name, dtype, trainable, activity_regularizer=activity_regularizer,
+                         beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer)
         _check_batch_norm_support(axis, beta_constraint, gamma_constraint, synchronized, renorm)
         self.axis = -1
         self.momentum = validation.real(momentum, "momentum")
@@ -373,8 +441,6 @@ class BatchNormalization(Layer):
             moving_variance_initializer)]
         (self.gamma_initializer, self.beta_initializer, self.moving_mean_initializer,
          self.moving_variance_initializer) = (initializers.serialize(f) for f in self._initializers)
-        self.gamma_regularizer = _regularizer(gamma_regularizer, "gamma_regularizer")
-        self.beta_regularizer = _regularizer(beta_regularizer, "beta_regularizer")
         self._present = (self.scale, self.center, True, True)
         self.weight_names = tuple(n for n, p in zip(
             ("gamma", "beta", "moving_mean", "moving_variance"), self._present) if p)
@@ -385,22 +451,27 @@ class BatchNormalization(Layer):
                 for f, present in zip(self._initializers, self._present) if present]
 
     def core_options(self):
-        penalties = (self.gamma_regularizer, self.beta_regularizer)  # weights 0 and 1
         return dict(super().core_options(), momentum=self.momentum, epsilon=self.epsilon,
-                    weights=list(self._present),
-                    l1=[float(getattr(r, "l1", 0.0)) for r in penalties],
-                    l2=[float(getattr(r, "l2", 0.0)) for r in penalties])
+                    weights=list(self._present))
 
     def get_config(self):
-        return dict(super().get_config(), dtype=_dtype_name(self.dtype), axis=self.axis,
+        config = super().get_config()  # its regularizers go where Keras lists them
+        penalties = {key: config.pop(key, None)
+                     for key in ("gamma_regularizer", "beta_regularizer", "activity_regularizer")}
+        activity = penalties.pop("activity_regularizer")
+        return dict(config, **self._keras_config(penalties),
+                    **({} if activity is None else {"activity_regularizer": activity}))
+
+    def _keras_config(self, penalties):
+        """Its own arguments in the order of Keras' get_config."""
+        return dict(dtype=_dtype_name(self.dtype), axis=self.axis,
                     momentum=self.momentum, epsilon=self.epsilon, center=self.center,
                     scale=self.scale, beta_initializer=self.beta_initializer,
                     gamma_initializer=self.gamma_initializer,
                     moving_mean_initializer=self.moving_mean_initializer,
                     moving_variance_initializer=self.moving_variance_initializer,
-                    beta_regularizer=_serialize_regularizer(self.beta_regularizer),
-                    gamma_regularizer=_serialize_regularizer(self.gamma_regularizer),
-                    beta_constraint=None, gamma_constraint=None, synchronized=False,
+                    beta_regularizer=penalties["beta_regularizer"],
+                    gamma_regularizer=penalties["gamma_regularizer"], beta_constraint=None, gamma_constraint=None, synchronized=False,
                     renorm=False, renorm_clipping=None, renorm_momentum=0.99)
 
     def __repr__(self):
@@ -425,23 +496,6 @@ def _check_batch_norm_support(axis, beta_constraint, gamma_constraint, synchroni
         raise ValueError("renorm=True (batch renormalisation) is not supported: use renorm=False")
 
 
-def _regularizer(value, name):
-    """A weight penalty from ``densefit.regularizers`` (its ``l1``/``l2`` factors
-    go to the core), or None."""
-    if value is None:
-        return None
-    try:
-        from . import regularizers
-    except ImportError:
-        raise ValueError(f"{name} must be None: this densefit has no regularizers") from None
-    return regularizers.get(value)
-
-
-def _serialize_regularizer(value):
-    if value is None:
-        return None
-    from . import regularizers
-    return regularizers.serialize(value)
 
 
 class Normalization(Layer):
@@ -618,17 +672,17 @@ class PReLU(Layer):
     >>> model = Sequential([Dense(64), PReLU(), Dense(1)])
     """
 
-    _FIXED = ("dtype", "alpha_initializer", "alpha_regularizer", "alpha_constraint",
-              "shared_axes")
+    _FIXED = ("dtype", "alpha_initializer", "alpha_constraint", "shared_axes")
     _VIEWS = ("alpha",)
     core_kind = "prelu"
     weight_names = ("alpha",)
+    regularizer_arguments = {"alpha_regularizer": "alpha"}
 
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None,
-                 shared_axes=None, name=None, dtype=None, trainable=True):
-        if name is None:
-            name = backend.unique_name("p_re_lu")  # Keras' snake case of the class name
-        super().__init__(name, dtype, trainable)
+                 shared_axes=None, name=None, dtype=None, trainable=True,
+                 activity_regularizer=None):
+        super().__init__(name, dtype, trainable, activity_regularizer=activity_regularizer,
+                         alpha_regularizer=alpha_regularizer)
         for arg, value in (("alpha_constraint", alpha_constraint), ("shared_axes", shared_axes)):
             if value is not None:
                 raise ValueError(f"{arg}={value!r} is not supported: densefit's PReLU trains "
@@ -636,7 +690,6 @@ class PReLU(Layer):
         self.alpha_constraint = self.shared_axes = None
         self._initializer = initializers.get(alpha_initializer)
         self.alpha_initializer = initializers.serialize(self._initializer)
-        self.alpha_regularizer = _regularizer(alpha_regularizer)
 
     @property
     def alpha(self):
@@ -646,33 +699,12 @@ class PReLU(Layer):
     def initial_weights(self, n_in, rng):
         return [initializers.sample(self._initializer, (n_in,), rng)]
 
-    def core_options(self):
-        r = self.alpha_regularizer
-        return dict(super().core_options(), l1=[getattr(r, "l1", 0.0)],
-                    l2=[getattr(r, "l2", 0.0)])
-
     def get_config(self):
-        r = self.alpha_regularizer
         return dict(super().get_config(), alpha_initializer=self.alpha_initializer,
-                    alpha_regularizer=None if r is None else {
-                        "class_name": type(r).__name__, "config": r.get_config()},
                     alpha_constraint=None, shared_axes=None, dtype=_dtype_name(self.dtype))
 
     def __repr__(self):
         return f"PReLU(name={self.name!r})"
-
-
-def _regularizer(value):
-    """None, a regularizer object (its ``l1``/``l2`` factors go to the core), or
-    a name or config ``densefit.regularizers.get`` reads."""
-    if value is None or hasattr(value, "l1") or hasattr(value, "l2"):
-        return value
-    try:
-        from . import regularizers
-    except ImportError:
-        raise ValueError(f"regularizer {value!r} is not supported: pass None or an object "
-                         f"with l1/l2 factors and get_config()") from None
-    return regularizers.get(value)
 
 
 class _ActivationLayer(Layer):

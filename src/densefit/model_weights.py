@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 
-from . import data_adapter, network
+from . import _core, data_adapter, inference, network, validation
 
 
 class ModelWeights:
@@ -30,6 +30,42 @@ class ModelWeights:
     @property
     def non_trainable_weights(self):
         return [w for layer, _ in self._stack.plan for w in layer.non_trainable_weights]
+
+    @property
+    def losses(self):
+        """Keras' ``model.losses``: the activity penalties the last ``model(x)``
+        recorded (one per layer with an ``activity_regularizer``), then one per
+        regularized trainable weight (kernel, then bias), computed from the
+        current weights.  Training adds the same penalties to its loss."""
+        with self._step_lock.reading():
+            penalties = [regularizer(w) for layer, _ in self._stack.plan
+                         for regularizer, w in layer.regularized_weights()]
+        return list(getattr(self, "_activity_losses", [])) + penalties
+
+    def _training_outputs(self, x):
+        """``model(x, training=True)``: ``x`` as one batch in training mode
+        (``inference.training_outputs``); it writes moving statistics."""
+        with self._changing("model(x, training=True)"):
+            x = self._model_inputs(x, "x")
+            validation.integer(len(x), "len(x) with training=True", 0, _core.MAX_ROWS)
+            with self._step_lock.stepping():
+                self._training_calls += 1
+                return inference.training_outputs(self._network, x, self._training_calls - 1)
+
+    def _activity_penalties(self, x):
+        """Each activity regularizer's penalty of its layer's output for ``x``
+        (over its rows), in layer order: a pass keeping every layer's output."""
+        plan = self._stack.plan
+        if all(layer.activity_regularizer is None for layer, _ in plan):
+            return []
+        x = self._model_inputs(x, "x", check_finite=False)
+        if not len(x):
+            return []
+        work = _core.Workspace(self._network, len(x))
+        with self._step_lock.reading():
+            outputs = _core.forward(self._network, work, x, False, 0)
+        return [layer.activity_regularizer(a) / len(a) for (layer, _), a in zip(plan, outputs)
+                if layer.activity_regularizer is not None]
 
     def weight_shapes(self, n_in):
         """The shapes ``get_weights()`` has once built for ``n_in`` input features,

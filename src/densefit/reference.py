@@ -422,6 +422,26 @@ def weighted(loss, out, targets, weights, **options):
     return float(np.dot(weights, rows)) / len(out), grad * weights[:, None]
 
 
+# ------------------------------------------------------------------ regularizers: (penalty, gradient)
+
+def regularization(v, l1, l2):
+    """Keras' L1L2 penalty ``l1 sum|v| + l2 sum v^2`` (in float64)."""
+    v = np.asarray(v, np.float64)
+    return np.float64(l1 * np.abs(v).sum() + l2 * np.square(v).sum())
+
+
+def regularization_gradient(v, l1, l2):
+    """Its gradient ``l1 sign(v) + 2 l2 v`` (0 for l1 at v = 0, as TensorFlow's abs)."""
+    return (l1 * np.sign(v) + 2 * l2 * v).astype(np.asarray(v).dtype)
+
+
+def activity_regularization(a, l1, l2):
+    """``(penalty, dpenalty/da)`` of a layer's output ``a`` (rows x units): Keras
+    divides an activity penalty by the batch's rows."""
+    rows = a.shape[0]
+    return regularization(a, l1, l2) / rows, regularization_gradient(a, l1, l2) / rows
+
+
 # ------------------------------------------------------------------ accuracies: the mean over rows
 
 def sparse_accuracy(out, labels):

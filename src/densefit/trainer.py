@@ -120,6 +120,11 @@ class Trainer:
         units, output_activation = self._output()
         loss.check_output(units, output_activation)  # these two warn at the user's line
         loss_code, fused = loss.kernel_for(output_activation)
+        if fused and self._stack.plan[-1][0].activity_regularizer is not None:
+            raise ValueError(f"an activity_regularizer on the output layer is not supported "
+                             f"with a {output_activation} output under {type(loss).__name__}: "
+                             f"the compiled loop trains on its logits; put it on a hidden "
+                             f"layer, or use a linear output with from_logits=True")
         names = _metric_names(metrics)
         metric = (metrics_module.resolve(names[0], loss, units,
                                          output_is_logits=fused or loss.from_logits)
@@ -296,16 +301,15 @@ class Trainer:
 
     def __call__(self, x, training=None):
         """``model(x)``: the outputs for a batch, as predict.  ``training=True`` (Keras'
-        keyword): ``x`` as one batch in training mode (``inference.training_outputs``)."""
+        keyword): ``x`` as one batch in training mode (``inference.training_outputs``).
+        Records the layers' activity penalties for ``model.losses``, as Keras' call."""
         if training is None or training is False or not validation.boolean(training,
                                                                             "training"):
-            return self._outputs(x, inference.DEFAULT_BATCH, "model(x)")
-        with self._changing("model(x, training=True)"):  # it writes moving statistics
-            x = self._model_inputs(x, "x")
-            validation.integer(len(x), "len(x) with training=True", 0, _core.MAX_ROWS)
-            with self._step_lock.stepping():
-                self._training_calls += 1
-                return inference.training_outputs(self._network, x, self._training_calls - 1)
+            out = self._outputs(x, inference.DEFAULT_BATCH, "model(x)")
+        else:
+            out = self._training_outputs(x)
+        self._activity_losses = self._activity_penalties(x)
+        return out
 
     def _outputs(self, x, capacity, caller):
         """predict's outputs; rows whose outputs are NaN or inf (the inputs being
