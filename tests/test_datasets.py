@@ -184,3 +184,92 @@ def test_read_idx_plain_and_gz(tmp_path):
     (tmp_path / "long.idx").write_bytes(data + b"\0")
     with pytest.raises(ValueError, match="more than that"):
         datasets.read_idx(tmp_path / "long.idx")
+
+
+# ---- keras.datasets modules: the files Keras downloads, read from disk ----------
+
+def _keras_npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def test_mnist_load_data_reads_keras_npz(tmp_path, monkeypatch):
+    monkeypatch.delenv("DENSEFIT_DATA", raising=False)
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 256, (5, 28, 28), dtype=np.uint8),
+              "y_train": np.arange(5, dtype=np.uint8),
+              "x_test": rng.integers(0, 256, (2, 28, 28), dtype=np.uint8),
+              "y_test": np.arange(2, dtype=np.uint8)}
+    path = _keras_npz(tmp_path / "mnist.npz", **arrays)
+    (x, y), (xt, yt) = datasets.mnist.load_data(path)
+    for got, key in ((x, "x_train"), (y, "y_train"), (xt, "x_test"), (yt, "y_test")):
+        assert_array_equal(got, arrays[key])
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))  # Keras' own cache
+    (tmp_path / "home" / "datasets").mkdir(parents=True)
+    path.rename(tmp_path / "home" / "datasets" / "mnist.npz")
+    assert_array_equal(datasets.mnist.load_data()[0][0], arrays["x_train"])
+
+
+def test_mnist_load_data_reads_the_idx_directory(tmp_path, mnist_dir):
+    """A directory of the original files is read as load_mnist reads it: checksums
+    verified (tiny look-alike files are refused)."""
+    (x, y), (xt, yt) = datasets.mnist.load_data(mnist_dir)
+    assert x.shape == (60000, 28, 28) and yt.shape == (10000,)
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        datasets.mnist.load_data(write_tiny_mnist(tmp_path / "m"))
+
+
+def test_mnist_load_data_says_where_to_put_the_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("DENSEFIT_DATA", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"does not download.*mnist\.npz.*path="):
+        datasets.mnist.load_data()
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"x_train": np.zeros((2, 27, 28), np.uint8)}, "is not what this dataset holds"),
+    ({"x_train": np.array([{"a": 1}], dtype=object)}, "is not what this dataset holds"),
+    ({"y_train": np.zeros(2, np.uint8)}, "no array 'x_train'"),
+])
+def test_a_foreign_npz_is_refused_before_its_data_is_read(tmp_path, arrays, message):
+    path = tmp_path / "mnist.npz"
+    np.savez(path, **arrays)  # an object array is pickled: never unpickled here
+    with pytest.raises(ValueError, match=message):
+        datasets.mnist.load_data(path)
+
+
+def test_a_truncated_npz_member_is_refused(tmp_path):
+    import zipfile
+    good = tmp_path / "good.npz"
+    np.savez(good, x_train=np.zeros((4, 28, 28), np.uint8))
+    with zipfile.ZipFile(good) as z:
+        member = z.read("x_train.npy")
+    bad = tmp_path / "mnist.npz"
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("x_train.npy", member[:-100])
+    with pytest.raises(ValueError, match="truncated"):
+        datasets.mnist.load_data(bad)
+
+
+def test_fashion_mnist_reads_keras_files(tmp_path, monkeypatch):
+    d = tmp_path / "datasets" / "fashion-mnist"
+    write_tiny_mnist(d)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (x, y), (xt, yt) = datasets.fashion_mnist.load_data()
+    assert x.shape == (3, 28, 28) and yt.tolist() == [0, 1, 2]
+    (d / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(FileNotFoundError, match="missing t10k-labels"):
+        datasets.fashion_mnist.load_data(d)
+
+
+def test_boston_housing_shuffles_and_splits_as_keras(tmp_path):
+    x = np.arange(20 * 13, dtype=np.float64).reshape(20, 13)
+    y = np.arange(20, dtype=np.float64)
+    path = _keras_npz(tmp_path / "boston_housing.npz", x=x, y=y)
+    (xtr, ytr), (xte, yte) = datasets.boston_housing.load_data(str(path), test_split=0.25)
+    order = np.arange(20)
+    np.random.RandomState(113).shuffle(order)  # Keras' draw
+    assert_array_equal(ytr, order[:15]) and assert_array_equal(yte, order[15:])
+    assert_array_equal(xtr, x[order[:15]])
+    with pytest.raises(ValueError, match="test_split"):
+        datasets.boston_housing.load_data(str(path), test_split=1.0)

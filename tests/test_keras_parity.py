@@ -717,3 +717,28 @@ def test_dropout_is_identity_in_predict_and_evaluate(rate):
         out = np.asarray(only(ones, training=True))
         assert set(np.unique(out)) == {0.0, np.float32(1 / (1 - rate))}
         assert abs((out == 0).mean() - rate) < 0.02
+# ------------------------------------------------------------------ keras.utils helpers
+
+@pytest.mark.parametrize("labels, classes", [([0, 2, 1], None), ([[1], [0]], 3),
+                                             (np.array([[0, 1], [2, 3]]), None)])
+def test_to_categorical_matches_keras(labels, classes):
+    ours = densefit.utils.to_categorical(labels, classes)
+    theirs = keras.utils.to_categorical(labels, classes)
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("axis, order", [(-1, 2), (0, 2), (-1, 1)])
+def test_normalize_matches_keras(axis, order):
+    x = np.array([[3.0, 4.0, 0.0], [0.0, 0.0, 0.0], [1.0, -2.0, 2.0]])
+    np.testing.assert_allclose(densefit.utils.normalize(x, axis, order),
+                               keras.utils.normalize(x, axis, order), rtol=1e-12)
+
+
+@pytest.mark.parametrize("left, right", [(0.8, None), (None, 3), (7, 2), (0.5, 0.25)])
+def test_split_dataset_sizes_match_keras(left, right):
+    x = np.arange(10, dtype=np.float32)
+    ours = densefit.utils.split_dataset(x, left_size=left, right_size=right)
+    theirs = keras.utils.split_dataset(x, left_size=left, right_size=right)
+    for part, keras_part in zip(ours, theirs):
+        np.testing.assert_array_equal(part, np.array(list(keras_part.as_numpy_iterator())))

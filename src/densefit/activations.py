@@ -11,7 +11,7 @@ other floats are computed in float32, and anything else (ints, lists) in
 """
 import numpy as np
 
-from . import _core, backend, validation
+from . import _core, backend, missing, validation
 from .utils import unknown_name_error
 
 LEAKY_RELU_SLOPE = 0.2  # Keras' leaky_relu function default (the LeakyReLU layer's is 0.3)
@@ -193,3 +193,6 @@ def serialize(activation):
 
 def deserialize(config):
     return Activation(config["name"], config.get("slope", 0.0))
+
+
+__getattr__ = missing.module_getattr(__name__, globals())  # what densefit lacks, said as such

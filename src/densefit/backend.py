@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from . import validation
+from . import missing, validation
 
 _state = {"floatx": "float32"}  # Keras' default
 _uids = {}  # name prefix -> how many names it has given
@@ -64,3 +64,6 @@ def clear_session():
     ``keras.backend.clear_session`` does.  densefit keeps no graph or session:
     models already made are untouched."""
     _uids.clear()
+
+
+__getattr__ = missing.module_getattr(__name__, globals())  # what densefit lacks, said as such

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from . import validation
+from . import missing, validation
 
 # the hooks that make fit return to Python after every batch when overridden
 _BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
@@ -237,3 +237,6 @@ class LambdaCallback(Callback):
         for name, fn in hooks.items():
             if fn is not None:
                 setattr(self, name, fn)
+
+
+__getattr__ = missing.module_getattr(__name__, globals())  # what densefit lacks, said as such

@@ -11,7 +11,7 @@ draws for that seed.
 """
 import numpy as np
 
-from . import validation
+from . import missing, validation
 from .utils import unknown_name_error
 
 # stddev of a standard normal truncated to [-2, 2]: Keras divides by it so the
@@ -237,3 +237,6 @@ def get(identifier):
     if identifier not in _INITIALIZERS:
         raise unknown_name_error("initializer", identifier, _INITIALIZERS)
     return _INITIALIZERS[identifier]
+
+
+__getattr__ = missing.module_getattr(__name__, globals())  # what densefit lacks, said as such

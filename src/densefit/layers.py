@@ -9,7 +9,8 @@ Every layer has Keras' ``get_config()`` and ``from_config(config)``;
 """
 import numpy as np
 
-from . import _core, activations, backend, data_adapter, initializers, regularizers, validation
+from . import (_core, activations, backend, data_adapter, initializers, missing, regularizers,
+               validation)
 from .utils import new_seed
 
 _dtype = validation.float_dtype
@@ -866,3 +867,6 @@ def deserialize(config):
     if cls is None:
         raise ValueError(f"unknown layer in config: {config!r}")
     return cls.from_config(config["config"])
+
+
+__getattr__ = missing.module_getattr(__name__, globals())  # what densefit lacks, said as such

@@ -12,7 +12,7 @@ trains as stably as a linear output with ``from_logits=True``.
 """
 import numpy as np
 
-from . import _core, backend, data_adapter, validation
+from . import _core, backend, data_adapter, missing, validation
 from .utils import unknown_name_error, warn_at_user
 
 
@@ -411,3 +411,6 @@ def deserialize(config):
     if cls is None:
         raise ValueError(f"unknown loss in config: {config!r}")
     return cls.from_config(config["config"] if "config" in config else config)
+
+
+__getattr__ = missing.module_getattr(__name__, globals())  # what densefit lacks, said as such

@@ -12,7 +12,7 @@ output is logits (``from_logits=True``, or a sigmoid output trained through
 the fused kernel): Keras compares logits with 0.5 and reports a wrong
 accuracy (tensorflow/tensorflow#41413).  Probabilities are thresholded at 0.5.
 """
-from . import _core, losses, validation
+from . import _core, losses, missing, validation
 from .utils import unknown_name_error
 
 # the core's metric kinds (keys of _core.METRICS), and Keras' names for them
@@ -75,3 +75,6 @@ def resolve(identifier, loss, outputs, output_is_logits):
     threshold = 0.0 if (kind == BINARY and output_is_logits) else 0.5
     # logged under the name given, as Keras does ("acc" stays "acc")
     return Metric(identifier, kind, threshold)
+
+
+__getattr__ = missing.module_getattr(__name__, globals())  # what densefit lacks, said as such

@@ -13,13 +13,15 @@ saving.py, which uses only the public hooks below.
 >>> len(history.history["loss"])
 2
 """
+import json
 import math
 import threading
 import weakref
 
 import numpy as np
 
-from . import _core, backend, layers as layers_module, network, saving, summary, validation
+from . import (_core, backend, layers as layers_module, missing, network, saving, summary,
+               validation)
 from .layer_stack import LayerStack
 from .model_weights import ModelWeights
 from .trainer import Trainer
@@ -209,6 +211,12 @@ class Sequential(Trainer, ModelWeights):
                 "input_shape": list(self._input_shape) if self._input_shape else None,
                 "layers": [layers_module.serialize(layer) for layer in self.layers]}
 
+    def to_json(self, **kwargs):
+        """The architecture as a JSON string: ``models.model_from_json`` rebuilds it
+        (``json.dumps`` keyword arguments such as ``indent`` pass through)."""
+        return json.dumps({"class_name": type(self).__name__, "config": self.get_config()},
+                          **kwargs)
+
     @classmethod
     def from_config(cls, config):
         """A model with the architecture ``get_config`` described, built when the
@@ -249,3 +257,9 @@ class Sequential(Trainer, ModelWeights):
 
 
 load_model = saving.load_model
+save_model = saving.save_model
+model_from_json = saving.model_from_json
+clone_model = saving.clone_model
+
+
+__getattr__ = missing.module_getattr(__name__, globals())  # what densefit lacks, said as such

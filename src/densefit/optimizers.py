@@ -17,7 +17,7 @@ import weakref
 
 import numpy as np
 
-from . import _core, schedules, validation
+from . import _core, missing, schedules, validation
 from .utils import unknown_name_error
 
 _STATE = tuple(_core.SLOTS)  # every state array an optimizer may keep, named by the core
@@ -467,3 +467,6 @@ def deserialize(config):
     if cls is None:
         raise ValueError(f"unknown optimizer in config: {config!r}")
     return cls.from_config(config["config"])
+
+
+__getattr__ = missing.module_getattr(__name__, globals())  # what densefit lacks, said as such

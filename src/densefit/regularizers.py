@@ -12,7 +12,7 @@ kernel_regularizer="l2")``); calling one on an array gives its penalty.
 """
 import numpy as np
 
-from . import reference, validation
+from . import missing, reference, validation
 from .utils import unknown_name_error
 
 
@@ -172,3 +172,6 @@ def core_factors(regularizer, argument):
         raise TypeError(f"{argument}={regularizer!r} cannot run in densefit's compiled loop: "
                         f"it runs L1 and L2 penalties only (regularizers.L1, L2, L1L2)")
     return factors
+
+
+__getattr__ = missing.module_getattr(__name__, globals())  # what densefit lacks, said as such

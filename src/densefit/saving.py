@@ -423,6 +423,45 @@ def _config_errors(path, params=None):
                           f"{described}: free memory or load it on a machine with more") from None
 
 
+def model_from_json(json_string, custom_objects=None):
+    """The model ``model.to_json()`` described (fresh weights, not compiled), as
+    Keras' ``keras.models.model_from_json``.  The text is data: only densefit's
+    own model and layer classes are built from it, within the loader's bounds."""
+    if custom_objects:
+        raise ValueError("custom_objects is not supported: densefit builds only its own "
+                         "layers from a config")
+    text = validation.string(json_string, "json_string", allow_none=False)
+    if len(text) > _MAX_CONFIG_BYTES:
+        raise ValueError(f"json_string takes {len(text)} bytes, more than the "
+                         f"{_MAX_CONFIG_BYTES} a model's config may")
+    try:
+        config = json.loads(text)
+        cls = _MODEL_CLASSES.get(config["class_name"])
+        layers = config["config"]["layers"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"json_string is not a model's to_json(): {e}") from None
+    if cls is None:
+        raise ValueError(f"unknown model class {config['class_name']!r}")
+    _check_layer_count(len(layers))
+    return cls.from_config(config["config"])
+
+
+def clone_model(model, input_tensors=None, clone_function=None, call_function=None,
+                recursive=False):
+    """A new model of the same architecture with freshly initialised weights
+    (drawn from the global seed), not compiled, as Keras' ``clone_model``."""
+    unsupported = [name for name, value in (("input_tensors", input_tensors),
+                                           ("clone_function", clone_function),
+                                           ("call_function", call_function)) if value is not None]
+    if unsupported or recursive:
+        raise ValueError(f"{', '.join(unsupported) or 'recursive'} is not supported: densefit "
+                         f"clones a Sequential model from its config; change layers with "
+                         f"Sequential([...]) built from model.layers' get_config()")
+    if type(model).__name__ not in _MODEL_CLASSES:
+        raise TypeError(f"model must be a densefit model such as Sequential, got {model!r}")
+    return type(model).from_config(model.get_config())
+
+
 def load_model(filepath):
     """A model saved with ``model.save``, ready to predict or to continue training."""
     path = validation.filepath(filepath)

@@ -6,7 +6,10 @@ import warnings
 
 import numpy as np
 
-from . import validation
+from . import missing, validation
+from .backend import clear_session  # noqa: F401  (keras.utils.clear_session)
+from .array_utils import normalize, split_dataset, to_categorical  # noqa: F401  (keras.utils')
+from .suggestions import unknown_name_error  # noqa: F401  (used across the package)
 
 _generator = np.random.default_rng()
 
@@ -48,49 +51,6 @@ def warn_at_user(message, category=UserWarning):
     warnings.warn(message, category, stacklevel=level)
 
 
-def unknown_name_error(kind, name, known):
-    """A ValueError for an unknown ``kind`` name, with near-identical names and the full list.
-
-    Only a likely typo gets a suggestion (see ``_near``): a user who follows one for
-    a different real name (``"elu"`` -> ``"relu"``) would silently change the model."""
-    close = sorted((d, k) for k in known if (d := _near(str(name), k)) is not None)[:3]
-    hint = f" Did you mean {', '.join(repr(k) for _, k in close)}?" if close else ""
-    return ValueError(f"Unknown {kind} {name!r}.{hint} Known: {', '.join(sorted(known))}.")
-
-
-def _near(name, known):
-    """The edit distance from ``name`` to ``known`` when ``name`` looks like a typo of
-    it, else None.  Case, ``_`` and ``-`` are ignored; beyond that the first letter
-    must match (``"gelu"``, ``"selu"`` and ``"elu"`` are other functions than
-    ``"relu"``, not typos of it) and one edit is allowed from 4 letters, two from 10
-    (``"mae"`` is not ``"mse"``; ``"mean_absolute_error"`` is not
-    ``"mean_squared_error"``).  A name cut short (``"glorot"``, 3 letters or more)
-    suggests the names it begins."""
-    a, b = (s.lower().replace("_", "").replace("-", "") for s in (name, known))
-    if len(a) >= 3 and b.startswith(a):
-        return len(b) - len(a)
-    budget = 2 if len(a) >= 10 else 1 if len(a) >= 4 else 0
-    if not budget or a[:1] != b[:1] or abs(len(a) - len(b)) > budget:
-        return None
-    distance = _edit_distance(a, b)
-    return distance if distance <= budget else None
-
-
-def _edit_distance(a, b):
-    """Insertions, deletions, substitutions and swaps of neighbours (a typed ``"reul"``
-    is one swap from ``"relu"``) turning ``a`` into ``b``."""
-    before, row = None, list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            cost = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (ca != cb))
-            if before is not None and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cost = min(cost, before[j - 2] + 1)
-            current.append(cost)
-        before, row = row, current
-    return row[-1]
-
-
 _blas = None  # the BLAS libraries' controllers, found once (finding them scans the process)
 
 
@@ -119,3 +79,6 @@ def get_num_threads():
     threads densefit uses (a network of narrow layers splits a large predict
     across them)."""
     return max((lib.num_threads for lib in _blas_controller().lib_controllers), default=1)
+
+
+__getattr__ = missing.module_getattr(__name__, globals())  # what densefit lacks, said as such

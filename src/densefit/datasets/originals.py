@@ -1,9 +1,4 @@
-"""Datasets in Keras' ``((x_train, y_train), (x_test, y_test))`` form.
-
-``load_digits()`` uses the small 8x8 digits set bundled with the package.
-``load_mnist()`` reads the original MNIST files from disk; densefit never
-downloads anything.
-"""
+"""The original files: MNIST's IDX files from disk, the digits bundled with densefit."""
 
 import gzip
 import hashlib
@@ -16,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_digits", "load_mnist", "read_idx", "MNIST_SHA256"]
 
 # SHA-256 of the original gzip files. These are the values TensorFlow Datasets
 # publishes for MNIST.
