@@ -1379,6 +1379,22 @@ double F(df_penalty)(const df_net *net, const df_work *work, int rows) {
     return F(weight_penalty)(net) + F(activity_penalty_sum)(net, work, rows, 0) / rows;
 }
 
+/* Whether the batch statistics a step would fold into the moving statistics
+ * are all finite: a spread beyond the type's range overflows the variance
+ * while the normalised output (and so the loss) stays finite.  Such a batch is
+ * refused as one whose loss is not finite. */
+static int F(batch_statistics_finite)(const df_net *net, const df_work *work) {
+    if (!work->stats) return 1;
+    for (int l = 0; l < net->n_layers; l++) {
+        const df_layer *layer = &net->layers[l];
+        if (layer->kind != DF_LAYER_BATCH_NORM || !F(trains)(layer, 1)) continue;
+        const REAL *stats = (const REAL *)work->stats[l];
+        for (int64_t j = 0; j < 2 * (int64_t)layer->n_out; j++)
+            if (!isfinite(stats[j])) return 0;
+    }
+    return 1;
+}
+
 /* ------------------------------------------------------------ the network's passes */
 
 /* The network's forward pass over `rows` rows of x (read through idx when not
@@ -1522,7 +1538,8 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, const df_objec
         if (batch_metric)
             batch_metric[batch - first_batch] =
                 F(df_metric)(obj->metric, obj->threshold, out, work->y, rows, n_out) / rows;
-        if (!isfinite(loss)) return batch - first_batch;
+        if (!isfinite(loss) || !F(batch_statistics_finite)(net, work))
+            return batch - first_batch;
         F(backward)(net, work, xs, xs_idx, rows, obj->fused_output, step, narrow, live, NULL);
         F(clip_gradients)(net, opt);
         const F(coefs) c = F(step_coefs)(opt);

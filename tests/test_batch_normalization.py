@@ -210,3 +210,19 @@ def test_save_and_load_with_a_frozen_layer(tmp_path):
     loaded.fit(x, y, batch_size=8, verbose=0, shuffle=False)
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         assert_array_equal(a, b)
+
+
+def test_a_batch_whose_variance_overflows_is_refused_whole():
+    """A spread beyond float32's range overflows the batch variance while the
+    normalised output, and so the loss, stays finite: the batch is refused (a
+    warning, training stops) rather than folding inf into the moving variance."""
+    x, y = data(n=8)
+    x[::2] *= 1e25  # float32 values, whose variance is not one
+    model = densefit.Sequential([Input((3,)), BatchNormalization(), Dense(2)])
+    model.compile(optimizers.SGD(0.1), "mse")
+    before = model.get_weights()
+    with pytest.warns(RuntimeWarning, match="moving statistics .*NaN or inf"):
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        assert_array_equal(a, b)
+    assert model.optimizer.iterations == 0

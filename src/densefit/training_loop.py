@@ -156,7 +156,8 @@ def _run_epoch(model, runner, callbacks, progress, clock, order, epoch):
 
 def _warn_not_applied(loss, epoch, batch):
     what = (f"the loss became {loss}" if not np.isfinite(loss) else
-            "the update would have made the weights or the optimizer's state NaN or inf")
+            "the update would have made the weights, the moving statistics or the "
+            "optimizer's state NaN or inf")
     warnings.warn(f"{what} at epoch {epoch + 1}, batch {batch}; training stopped before "
                   f"applying that batch (lower the learning rate or check the data)",
                   RuntimeWarning, stacklevel=5)

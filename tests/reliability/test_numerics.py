@@ -221,8 +221,8 @@ def test_a_step_that_would_overflow_is_refused_whole():
     before = model.get_weights()
     history, messages = fit(model, x, y, epochs=2)
     assert len(messages) == 1
-    assert "the update would have made the weights or the optimizer's state NaN or inf" \
-        in messages[0] and "epoch 1, batch 1" in messages[0]
+    assert ("the update would have made the weights, the moving statistics or the optimizer's "
+            "state NaN or inf") in messages[0] and "epoch 1, batch 1" in messages[0]
     assert np.isfinite(history.history["loss"]).all()  # the loss itself was finite
     assert model.optimizer.iterations == 0 and len(history.history["loss"]) == 1
     for got, want in zip(model.get_weights(), before):
