@@ -132,13 +132,18 @@ def join(thread, errors):
 
 def read_during_fit(read, most):
     """Calls ``read(model)`` from this thread while another thread fits; returns the
-    results (at most ``most``, taken while fit ran) and the fitted model."""
+    results (at most ``most``, taken while fit ran) and the fitted model.  The fit
+    waits at its first epoch's end until a read has finished, so at least one
+    read overlaps it however the threads are scheduled (a loaded machine may run
+    a small fit to its end before this thread wakes)."""
     x, y = data()
     model = make()
-    results = []
-    thread, done, errors = fit_in_thread(model, x, y)
+    results, first_read = [], threading.Event()
+    gate = LambdaCallback(on_epoch_end=lambda epoch, logs: epoch or first_read.wait(TIMEOUT))
+    thread, done, errors = fit_in_thread(model, x, y, callbacks=[gate])
     while not done.is_set() and len(results) < most:
         results.append(read(model))
+        first_read.set()
     join(thread, errors)
     return results, model
 
