@@ -742,3 +742,23 @@ def test_split_dataset_sizes_match_keras(left, right):
     theirs = keras.utils.split_dataset(x, left_size=left, right_size=right)
     for part, keras_part in zip(ours, theirs):
         np.testing.assert_array_equal(part, np.array(list(keras_part.as_numpy_iterator())))
+
+
+# ------------------------------------------------------------------ Normalization(axis=None)
+
+def test_normalization_axis_none_matches_keras():
+    """One mean and variance over all values (TensorFlow's regression tutorial's
+    ``Normalization(input_shape=[1,], axis=None)``): the same statistics and outputs
+    (on 2-d input: Keras 3.15 fails on the 1-d input densefit also takes)."""
+    rng = np.random.default_rng(0)
+    feature = rng.uniform(50, 200, 300).astype(np.float32)
+    ours = densefit.layers.Normalization(axis=None)
+    ours.adapt(feature)
+    theirs = keras.layers.Normalization(axis=None)
+    theirs.adapt(feature)
+    np.testing.assert_allclose(ours.mean, np.ravel(theirs.mean)[0], rtol=1e-6)
+    np.testing.assert_allclose(ours.variance, np.ravel(theirs.variance)[0], rtol=1e-6)
+    x = np.stack([feature, feature[::-1]], axis=1)
+    model = densefit.Sequential([densefit.Input((2,)), ours])
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.asarray(theirs(x)), rtol=1e-5,
+                               atol=1e-6)

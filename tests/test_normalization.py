@@ -144,7 +144,6 @@ def test_config_round_trip():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(mean=1.0), "both `mean` and `variance` must be set"),
     (dict(mean=[1, 2], variance=[1, 2, 3]), "must have the same shape"),
-    (dict(axis=None), "axis=None is not supported"),
     (dict(axis=0), "axis=0 is not supported"),
 ])
 def test_argument_errors(kwargs, match):
@@ -166,3 +165,35 @@ def test_adapt_refused_with_given_statistics_and_wrong_width_at_build():
         Sequential([Input((3,)), Normalization(mean=[0, 0], variance=[1, 1])])
     with pytest.raises(AttributeError):
         Normalization().invert = True
+
+
+def test_axis_none_one_statistic_over_all_values_as_tensorflows_regression_tutorial():
+    """``Normalization(input_shape=[1,], axis=None)`` adapted on a 1-d feature, then
+    a model fitted and called on 1-d x (Keras 3 adds the feature axis)."""
+    rng = np.random.default_rng(0)
+    horsepower = rng.uniform(50, 200, 300).astype(np.float32)
+    norm = Normalization(input_shape=[1], axis=None)
+    norm.adapt(horsepower)
+    assert_allclose(norm.mean, horsepower.mean(), rtol=1e-6)
+    assert_allclose(norm.variance, horsepower.var(), rtol=1e-5)
+    assert norm.mean.shape == ()
+    set_random_seed(0)
+    model = Sequential([norm, Dense(1)])
+    kernel, bias = model.get_weights()[3:]
+    expected = (horsepower[:, None] - horsepower.mean()) / horsepower.std() @ kernel + bias
+    assert_allclose(model.predict(horsepower, verbose=0), expected, rtol=1e-4, atol=1e-5)
+    model.compile("adam", "mean_absolute_error")
+    history = model.fit(horsepower, horsepower * 0.1, epochs=2, verbose=0, validation_split=0.2)
+    assert np.isfinite(history.history["val_loss"]).all()
+    assert Normalization.from_config(norm.get_config()).axis is None
+
+
+def test_axis_none_statistics_broadcast_over_every_feature():
+    x = np.arange(12.0).reshape(4, 3)
+    norm = Normalization(axis=None)
+    norm.adapt(x)
+    model = Sequential([norm])
+    assert_allclose(model.predict(x, verbose=0), (x - x.mean()) / x.std(), rtol=1e-6)
+    with pytest.raises(ValueError, match="axis=None takes a scalar mean"):
+        Sequential([Input((2,)), Normalization(axis=None, mean=[0, 1], variance=[1, 1])])
+

@@ -125,12 +125,15 @@ def features(x, name="x", n_features=None, dtype=None, flattens=False):
     """``x`` as a real 2-d array with at least one feature (not yet converted, but
     densified in ``dtype`` if sparse); with ``flattens`` (a Flatten before the
     model's first Dense) of 2 or more dimensions.  ``n_features``: the model's input
-    width when known, for the hint on a 1-d ``x``."""
+    width when known: a 1-d ``x`` is one value per sample for a model of one
+    input (Keras 3 adds that axis), else a hint says how to reshape it."""
     if x is None:
         raise ValueError(f"{name} is required")
     x = as_array(x, name, dtype)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers (float, int or bool), got dtype {x.dtype}")
+    if x.ndim == 1 and n_features == 1:  # one sample per value, as Keras 3 expands it
+        x = x.reshape(-1, 1)
     if x.ndim != 2 and not (flattens and x.ndim > 2):
         raise ValueError(f"{name} must be 2-d (samples, features), got shape {x.shape}"
                          f"{_shape_hint(x, name, n_features)}")

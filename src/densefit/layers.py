@@ -511,8 +511,10 @@ class Normalization(Layer):
     before the model is built, it gives the model its input width.
 
     Args:
-        axis: -1 (or 1): one mean and variance per feature of 2-d data, the only
-            axis densefit supports.
+        axis: -1 (or 1): one mean and variance per feature of 2-d data; None:
+            one mean and variance over all values (adapt then takes data of any
+            shape, such as one feature as a 1-d array, as TensorFlow's regression
+            tutorial does).
         mean, variance: fixed statistics instead of adapt (both or neither): a
             scalar or one value per feature.  Unlike Keras, which then keeps them
             as constants, densefit keeps them as the layer's weights.
@@ -550,14 +552,17 @@ class Normalization(Layer):
             validation.integer(batch_size, "batch_size")
         if steps is not None:
             validation.integer(steps, "steps")
-        x = _adapt_data(data)
-        mean, variance = x.mean(axis=0), x.var(axis=0)
+        x = _adapt_data(data, self.axis is None)
+        mean, variance = (x.mean(), x.var()) if self.axis is None else (x.mean(0), x.var(0))
         if self.built:
-            self._check_width(x.shape[1], "adapt's data has")
-            self.set_weights([mean, variance, self.weights[2]])
+            width = self.weights[0].shape[0]
+            self._check_width(np.shape(mean) or (width,), "adapt's data has")
+            self.set_weights([np.broadcast_to(mean, (width,)),
+                              np.broadcast_to(variance, (width,)), self.weights[2]])
         else:
             self._adapted = (mean, variance)
-            self.input_shape = (x.shape[1],)
+            if self.input_shape is None:
+                self.input_shape = x.shape[1:] or (1,)
 
     @property
     def mean(self):
@@ -569,6 +574,11 @@ class Normalization(Layer):
         return self._statistic(1)
 
     def _statistic(self, i):
+        if self.axis is None:  # Keras' scalar
+            known = self._adapted or self._given
+            if self.built:
+                return np.asarray(self.get_weights()[i][0])
+            return None if known is None else np.asarray(known[i], self.dtype or backend.floatx())
         if self.built:
             return self.get_weights()[i].reshape(1, -1)
         known = self._adapted or (self._given if self.input_shape is None else
@@ -578,7 +588,10 @@ class Normalization(Layer):
         return np.asarray(known[i], self.dtype or backend.floatx()).reshape(1, -1)
 
     def _check_width(self, n, what):
+        if self.axis is None:  # scalar statistics fit any width
+            return
         width = self.weights[0].shape[0] if self.built else self._adapted[0].shape[0]
+        n = n[0] if isinstance(n, tuple) else n
         if n != width:
             raise ValueError(f"Normalization {self.name!r} has {width} features but {what} {n}")
 
@@ -586,8 +599,12 @@ class Normalization(Layer):
         """(mean, variance) for ``n_in`` features: given, adapted, or 0 and 1."""
         if self._adapted is not None:
             self._check_width(n_in, "the model's input has")
-            return self._adapted
+            mean, variance = self._adapted
+            return np.broadcast_to(mean, (n_in,)), np.broadcast_to(variance, (n_in,))
         mean, variance = self._given if self._given is not None else (0.0, 1.0)
+        if self.axis is None and np.ndim(mean) > 0:
+            raise ValueError(f"Normalization {self.name!r} with axis=None takes a scalar mean "
+                             f"and variance, got shape {np.shape(mean)}")
         try:
             return np.broadcast_to(mean, (n_in,)), np.broadcast_to(variance, (n_in,))
         except ValueError:
@@ -614,11 +631,14 @@ class Normalization(Layer):
 
 
 def _feature_axis(axis):
-    """Keras' axis as a tuple; densefit normalizes the features of 2-d data only."""
+    """Keras' axis as a tuple, or None (all values); densefit's data is 2-d."""
+    if axis is None:
+        return None
     axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
     if axes not in ((-1,), (1,)):
         raise ValueError(f"axis={axis!r} is not supported: densefit's Normalization keeps one "
-                         f"mean and variance per feature of 2-d data (axis=-1)")
+                         f"mean and variance per feature of 2-d data (axis=-1), or one over "
+                         f"all values (axis=None)")
     return (-1,)
 
 
@@ -640,12 +660,15 @@ def _given_statistics(mean, variance):
     return mean, variance
 
 
-def _adapt_data(data):
-    """adapt's data as a 2-d float64 array (a list of 2-d batches concatenated)."""
+def _adapt_data(data, any_shape=False):
+    """adapt's data as a 2-d float64 array (a list of 2-d batches concatenated);
+    with ``any_shape`` (axis=None) 1-d data too, as one feature."""
     if isinstance(data, (list, tuple)) and data and all(np.ndim(b) == 2 for b in data) \
             and not isinstance(data[0], (list, tuple)):
         data = np.concatenate([data_adapter.as_array(b, "data") for b in data])
     x = data_adapter.as_array(data, "data")
+    if any_shape and x.ndim == 1:
+        x = x.reshape(-1, 1)
     if x.ndim != 2 or x.shape[0] == 0 or x.dtype.kind not in "biuf":
         raise ValueError(f"adapt takes 2-d data of real numbers (samples, features), got "
                          f"shape {x.shape} and dtype {x.dtype}; one feature: "
