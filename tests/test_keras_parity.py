@@ -762,3 +762,81 @@ def test_normalization_axis_none_matches_keras():
     model = densefit.Sequential([densefit.Input((2,)), ours])
     np.testing.assert_allclose(model.predict(x, verbose=0), np.asarray(theirs(x)), rtol=1e-5,
                                atol=1e-6)
+# ------------------------------------------------------------------ the model's API (issue 11)
+
+def _twins(metrics=("accuracy",), output="linear"):
+    """The same small network in densefit and Keras, Keras holding densefit's weights."""
+    made = []
+    for module in (densefit, keras):
+        model = module.Sequential([module.layers.Input(shape=(FEATURES,)),
+                                   module.layers.Dense(16, activation="relu"),
+                                   module.layers.Dense(10, activation=output)])
+        model.compile(module.optimizers.Adam(0.01),
+                      module.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=list(metrics))
+        made.append(model)
+    made[1].set_weights(made[0].get_weights())
+    return made
+
+
+def test_train_on_batch_sequence_matches_keras():
+    x, y = _labels()
+    df, km = _twins()
+    for step in range(4):
+        batch = slice(step * 25, (step + 1) * 25)
+        ours = df.train_on_batch(x[batch], y[batch])
+        theirs = km.train_on_batch(x[batch], y[batch])
+        np.testing.assert_allclose(ours, theirs, rtol=LOSS_RTOL)
+    for a, b in zip(df.get_weights(), km.get_weights()):
+        assert np.abs(a - b).max() <= WEIGHT_TOL * np.abs(b).max()
+    ours = df.train_on_batch(x, y, return_dict=True)
+    theirs = km.train_on_batch(x, y, return_dict=True)
+    assert set(ours) == set(theirs)
+    np.testing.assert_allclose(ours["loss"], theirs["loss"], rtol=LOSS_RTOL)
+    np.testing.assert_allclose(df.test_on_batch(x, y), km.test_on_batch(x, y), rtol=LOSS_RTOL)
+    np.testing.assert_allclose(df.predict_on_batch(x), np.asarray(km.predict_on_batch(x)),
+                               rtol=PREDICT_TOL, atol=1e-5)
+
+
+def test_bias_assign_then_fit_matches_keras():
+    """TensorFlow's imbalanced-data tutorial: output bias set to log(pos/neg)."""
+    x, y = _binary()
+    made = []
+    for module in (densefit, keras):
+        model = module.Sequential([module.layers.Input(shape=(FEATURES,)),
+                                   module.layers.Dense(8, activation="relu"),
+                                   module.layers.Dense(1, activation="sigmoid")])
+        model.compile(module.optimizers.Adam(0.01), "binary_crossentropy")
+        made.append(model)
+    df, km = made
+    km.set_weights(df.get_weights())
+    pos, half = float(y.sum()), df.layers[0].kernel.numpy() * 0.5
+    for model in made:
+        model.layers[-1].bias.assign([np.log(pos / (len(y) - pos))])
+        model.layers[0].kernel.assign(half)
+    assert df.layers[-1].bias.path.endswith(km.layers[-1].bias.path.split("/", 1)[1])
+    np.testing.assert_allclose(df.layers[-1].bias.numpy(), km.layers[-1].bias.numpy())
+    h_df = df.fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0)
+    h_km = km.fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0)
+    np.testing.assert_allclose(h_df.history["loss"], h_km.history["loss"], rtol=LOSS_RTOL)
+
+
+@pytest.mark.parametrize("freq", [2, [1, 3]])
+def test_validation_freq_matches_keras(freq):
+    x, y = _labels()
+    df, km = _twins()
+    args = dict(batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0,
+                validation_split=0.2, validation_freq=freq, validation_batch_size=7)
+    h_df, h_km = df.fit(x, y, **args), km.fit(x, y, **args)
+    assert sorted(h_df.history) == sorted(h_km.history)
+    np.testing.assert_allclose(h_df.history["val_loss"], h_km.history["val_loss"],
+                               rtol=LOSS_RTOL)
+
+
+def test_get_layer_matches_keras():
+    df, km = _twins()
+    for model in (df, km):
+        assert model.get_layer(index=-1) is model.layers[-1]
+        assert model.get_layer(model.layers[0].name) is model.layers[0]
+        with pytest.raises(ValueError, match="No such layer"):
+            model.get_layer("nope")

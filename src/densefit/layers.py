@@ -10,7 +10,7 @@ Every layer has Keras' ``get_config()`` and ``from_config(config)``;
 import numpy as np
 
 from . import (_core, activations, backend, data_adapter, initializers, missing, regularizers,
-               validation)
+               validation, variables)
 from .utils import new_seed
 
 _dtype = validation.float_dtype
@@ -152,7 +152,8 @@ class Layer:
     def _attach(self, views, trained):
         """Make ``views`` (into the model's buffers, ``weight_names`` order) this
         layer's; ``trained[i]``: whether weight i is trained (in the optimizer's buffer)."""
-        object.__setattr__(self, "_weights", list(views))
+        object.__setattr__(self, "_weights", [variables.Variable(view, self, i)
+                                              for i, view in enumerate(views)])
         object.__setattr__(self, "_trained", list(trained))
 
     def initial_weights(self, n_in, rng):
@@ -197,7 +198,8 @@ class Layer:
 
     @property
     def weights(self):
-        """Its weights (views into the model's buffers), Keras' order; [] until built."""
+        """Its weights, Keras' order; [] until built: ``Variable``s (variables.py),
+        views into the model's buffers with Keras' ``assign``, ``numpy()``, ``path``."""
         return list(self._weights or [])
 
     @property
@@ -309,7 +311,8 @@ class Dense(Layer):
 
     @property
     def kernel(self):
-        """The kernel, ``(in, units)``: a view into the model's buffer (None until built)."""
+        """The kernel, ``(in, units)``: a ``Variable``, a view into the model's buffer
+        (None until built); ``layer.kernel.assign(value)`` writes it, as in Keras."""
         return self._weights[0] if self._weights else None
 
     @property

@@ -24,11 +24,12 @@ from . import (_core, backend, layers as layers_module, missing, network, saving
                validation)
 from .layer_stack import LayerStack
 from .model_weights import ModelWeights
+from .on_batch import BatchCalls
 from .trainer import Trainer
 from .utils import new_generator
 
 @saving.register_model
-class Sequential(Trainer, ModelWeights):
+class Sequential(Trainer, BatchCalls, ModelWeights):
     """A linear stack of Dense layers (activation layers fold into the Dense before them).
 
     Args:
@@ -71,6 +72,27 @@ class Sequential(Trainer, ModelWeights):
         """The layers added, Input excluded: a new list each call (as Keras 3's
         Sequential), so changing it changes nothing; use ``add``."""
         return list(self._stack.layers)
+
+    def get_layer(self, name=None, index=None):
+        """The layer called ``name``, or at ``index`` of ``layers`` (negative
+        counts from the end), as Keras' ``get_layer``."""
+        if name is not None and index is not None:
+            raise ValueError(f"Provide only a layer name or a layer index. Received: "
+                             f"index={index}, name={name}.")
+        layers = self.layers
+        if index is not None:
+            index = validation.integer(index, "index", low=-len(layers))
+            if index >= len(layers):
+                raise ValueError(f"Was asked to retrieve layer at index {index} but model only "
+                                 f"has {len(layers)} layers.")
+            return layers[index]
+        if name is None:
+            raise ValueError("Provide either a layer name or layer index at `get_layer`.")
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: "
+                         f"{[layer.name for layer in layers]}.")
 
     # ------------------------------------------------------------ structure
 

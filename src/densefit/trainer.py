@@ -168,7 +168,8 @@ class Trainer:
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0):
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
         """Train for ``epochs`` epochs and return a ``History``.
 
         Each epoch runs in the compiled core; Python regains control between
@@ -179,7 +180,8 @@ class Trainer:
         ``(x_val, y_val, sample_weight_val)``.  ``sample_weight`` (one weight per
         sample) or ``class_weight`` (a dict class -> weight) scale each sample's
         loss; a batch's loss is ``sum(w * loss) / batch_size``, as Keras' (the
-        compiled metric is not weighted).
+        compiled metric is not weighted).  ``validation_batch_size`` and
+        ``validation_freq`` as Keras' (see ``_validation_options``).
         """
         # held from the first look at the data: two threads can neither build nor
         # train the same model at once
@@ -188,18 +190,21 @@ class Trainer:
             try:
                 return self._fit(x, y, batch_size, epochs, verbose, callbacks,
                                  validation_split, validation_data, bool(shuffle), initial_epoch,
-                                 (sample_weight, class_weight))
+                                 (sample_weight, class_weight), _validation_options(
+                                     steps_per_epoch, validation_steps, validation_batch_size,
+                                     validation_freq))
             finally:
                 self._fit_thread = None
 
     def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
-             validation_data, shuffle, initial_epoch, weights):
+             validation_data, shuffle, initial_epoch, weights, validation_options):
         self._require_compiled("fit")
         batch_size = (DEFAULT_BATCH_SIZE if batch_size is None
                       else validation.integer(batch_size, "batch_size"))
         epochs = validation.integer(epochs, "epochs", low=0)
         initial_epoch = validation.integer(initial_epoch, "initial_epoch", low=0)
         verbose = _verbosity(verbose)
+        val_batch, due = validation_options
         callbacks = callbacks_module.CallbackList(callbacks, model=self)
         data, val = self._fit_data(x, y, validation_split, validation_data, *weights)
         history = callbacks_module.History()
@@ -211,10 +216,8 @@ class Trainer:
                                   self._optimizer_state(), data), self.optimizer, batch_size,
                                  self._compiled.metric_name, self._step_lock)
             self.stop_training, self.history = False, history
-            validate = None if val is None else lambda: {
-                f"val_{k}": v for k, v in self._evaluate(
-                    val, max(batch_size, inference.DEFAULT_BATCH), "fit", "validation loss",
-                    stacklevel=6).items()}
+            validate = _validator(self, val, val_batch or max(batch_size,
+                                                              inference.DEFAULT_BATCH), due)
             run_epochs(self, runner, callbacks, Progress(runner.n_batches, verbose), epochs,
                        initial_epoch, shuffle, validate)
         finally:
@@ -266,9 +269,7 @@ class Trainer:
         logs = self._evaluate(data, capacity)
         if _verbosity(verbose):
             print(" - ".join(f"{k}: {v:.4f}" for k, v in sorted(logs.items())))
-        if return_dict:
-            return logs
-        return logs["loss"] if len(logs) == 1 else [logs[k] for k in self.metrics_names]
+        return returned(logs, self.metrics_names, return_dict)
 
     def _evaluate(self, data, batch_size, caller="evaluate", what="loss", stacklevel=3):
         """The logs over ``data``; a loss that is NaN or inf is a RuntimeWarning
@@ -396,6 +397,40 @@ def _metric_names(metrics):
     if len(names) > 1:
         raise ValueError(f"densefit computes one metric (an accuracy) per model, got {names}")
     return names
+
+
+def returned(logs, names, return_dict):
+    """Keras' return of evaluate and the on-batch calls: the loss alone when
+    nothing else is tracked, else ``[loss, *metrics]`` in ``names`` order, or the
+    dict itself."""
+    if return_dict:
+        return logs
+    return logs["loss"] if len(logs) == 1 else [logs[k] for k in names]
+
+
+def _validator(model, val, batch_size, due):
+    """fit's ``validate(epoch)``: the ``val_`` logs over the ``val`` Dataset after
+    the epochs ``due`` chooses, else {} (None without validation data)."""
+    if val is None:
+        return None
+    return lambda epoch: {f"val_{k}": v for k, v in model._evaluate(
+        val, batch_size, "fit", "validation loss", stacklevel=6).items()} if due(epoch + 1) else {}
+
+
+def _validation_options(steps_per_epoch, validation_steps, validation_batch_size,
+                        validation_freq):
+    """fit's ``(validation batch size or None, test of a 1-based epoch)``.
+    ``validation_batch_size`` defaults to predict's (the value does not change
+    the result); ``validation_freq`` is an int (every that many epochs) or a list
+    of epochs, as Keras'.  ``steps_per_epoch`` and ``validation_steps`` (for
+    generators and datasets in Keras) are refused: an epoch is all of ``x``."""
+    validation.unsupported(steps_per_epoch, "steps_per_epoch", "fit",
+                           "an epoch is one pass over x")
+    validation.unsupported(validation_steps, "validation_steps", "fit",
+                           "validation runs over all of the validation data")
+    val_batch = (None if validation_batch_size is None
+                 else validation.integer(validation_batch_size, "validation_batch_size"))
+    return val_batch, validation.epochs_due(validation_freq, "validation_freq")
 
 
 def _verbosity(verbose):

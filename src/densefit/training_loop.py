@@ -105,8 +105,8 @@ class BatchRunner:
 
 
 def run_epochs(model, runner, callbacks, progress, epochs, initial_epoch, shuffle, validate):
-    """Keras' fit loop from ``initial_epoch`` to ``epochs``; ``validate()`` gives the
-    ``val_`` logs after each epoch (or is None).  Stops when a callback sets
+    """Keras' fit loop from ``initial_epoch`` to ``epochs``; ``validate(epoch)`` gives
+    the ``val_`` logs after each epoch ({} when not due; or is None).  Stops when a callback sets
     ``model.stop_training`` or a batch could not be applied."""
     # a Python learning-rate callable is evaluated before each batch, as a batch hook
     clock = ChunkClock(progress.chunk, callbacks.needs_batches or runner.optimizer.rate_per_batch)
@@ -120,7 +120,7 @@ def run_epochs(model, runner, callbacks, progress, epochs, initial_epoch, shuffl
             done = _run_epoch(model, runner, callbacks, progress, clock, order, epoch)
             logs = runner.logs(done)
             if validate is not None and np.isfinite(logs["loss"]):
-                logs.update(validate())
+                logs.update(validate(epoch))
             progress.end_epoch(done, logs)
             callbacks.on_epoch_end(epoch, logs)
             if model.stop_training:
@@ -141,7 +141,7 @@ def _run_epoch(model, runner, callbacks, progress, clock, order, epoch):
         clock.ran(end - done)
         if applied < end - done:  # a non-finite loss or step: not applied
             done += applied + 1
-            _warn_not_applied(runner.logs.losses[done - 1], epoch, done)
+            warn_not_applied(runner.logs.losses[done - 1], epoch, done)
             model.stop_training = True
             break
         done = end
@@ -154,10 +154,10 @@ def _run_epoch(model, runner, callbacks, progress, clock, order, epoch):
     return done
 
 
-def _warn_not_applied(loss, epoch, batch):
+def warn_not_applied(loss, epoch, batch, stacklevel=5):
     what = (f"the loss became {loss}" if not np.isfinite(loss) else
             "the update would have made the weights, the moving statistics or the "
             "optimizer's state NaN or inf")
     warnings.warn(f"{what} at epoch {epoch + 1}, batch {batch}; training stopped before "
                   f"applying that batch (lower the learning rate or check the data)",
-                  RuntimeWarning, stacklevel=5)
+                  RuntimeWarning, stacklevel=stacklevel)

@@ -179,3 +179,23 @@ def class_weights(value, name="class_weight"):
             raise ValueError(f"{name}'s keys must be integer class indices, got {key!r}")
         checked[int(key)] = real(weight, f"{name}[{key}]", low=0)
     return checked
+
+
+def epochs_due(value, name):
+    """``value`` (Keras' ``validation_freq``: an int n, every n-th epoch; or a list
+    of epochs, counted from 1) as a test of a 1-based epoch number."""
+    if _is_integer(value) and value >= 1:
+        return lambda epoch: epoch % int(value) == 0
+    if isinstance(value, (list, tuple)) and all(_is_integer(e) and e >= 1 for e in value):
+        chosen = {int(e) for e in value}
+        return chosen.__contains__
+    raise ValueError(f"{name} must be an integer >= 1 or a list of epochs (counted from 1), "
+                     f"got {value!r}")
+
+
+def unsupported(value, name, caller, why):
+    """A ValueError unless ``value`` is None: ``name`` is a Keras argument
+    ``caller`` accepts only at its default."""
+    if value is not None:
+        raise ValueError(f"{caller}: {name} is not supported ({why}); leave it as None, got "
+                         f"{value!r}")
