@@ -179,3 +179,21 @@ def class_weights(value, name="class_weight"):
             raise ValueError(f"{name}'s keys must be integer class indices, got {key!r}")
         checked[int(key)] = real(weight, f"{name}[{key}]", low=0)
     return checked
+
+
+def save_freq(value, name="save_freq"):
+    """``"epoch"`` or a number of batches (an int >= 1), as Keras' checkpoints take."""
+    if value == "epoch" and isinstance(value, str):
+        return value
+    if _is_integer(value) and value >= 1:
+        return int(value)
+    raise ValueError(f"{name} must be 'epoch' or a number of batches (an int >= 1), "
+                     f"got {value!r}")
+
+
+def suffix(path, suffixes, name, why):
+    """``path`` (a str) when it ends in one of ``suffixes``; ``why`` says what they mark."""
+    if path.endswith(suffixes):
+        return path
+    raise ValueError(f"{name} must end in {' or '.join(repr(s) for s in suffixes)} ({why}), "
+                     f"got {path!r}")
