@@ -7,6 +7,11 @@ The prediction is p = w + b, and each step moves the error e = p - 1 to
 e (1 - 4 lr), so the epoch losses (each computed before that epoch's update) are
 (1 - 4 lr) ** (2 k): lr = 0.1 decays by 0.36 an epoch, lr = 0.6 grows by 1.96.
 """
+import json
+import os
+import signal
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -14,6 +19,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from densefit import Sequential, callbacks, reference
+from densefit import layers as layers_module
 from densefit.activations import LEAKY_RELU_SLOPE as KERAS_SLOPE  # leaky_relu's default
 from densefit.callbacks import Callback, EarlyStopping, History, LambdaCallback, TerminateOnNaN
 from densefit.layers import Dense, Input
@@ -598,3 +604,206 @@ def test_callback_list_of_none_is_empty():
     hooks = callbacks.CallbackList(None, None)
     assert hooks.callbacks == [] and hooks.needs_batches is False
     hooks.on_epoch_end(0, {})  # nothing to call
+
+
+# ---------------------------------------------------------------- issue 11: Keras' other callbacks
+
+from densefit import models  # noqa: E402
+from densefit.callbacks import (BackupAndRestore, CSVLogger, LearningRateScheduler,  # noqa: E402
+                                ModelCheckpoint, ProgbarLogger, ReduceLROnPlateau)
+
+
+class Feed(Callback):
+    """Puts the next of ``values`` into the logs as ``val_loss`` before the callbacks
+    after it see them (a monitored sequence chosen by the test)."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = list(values)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_loss"] = self.values[epoch]
+
+
+def lr_sequence(callback, values, lr=0.1):
+    _, history = train_line(lr, len(values), [Feed(values), callback])
+    return history.history["learning_rate"]
+
+
+def test_reduce_lr_on_plateau_patience_factor_cooldown_min_lr():
+    values = [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+    lrs = lr_sequence(ReduceLROnPlateau(factor=0.5, patience=1, cooldown=1, min_lr=0.02), values)
+    # logged: the epoch's rate, before this epoch's reduction; as in Keras, the
+    # cooldown counts down before the check, so cooldown=1 delays nothing
+    assert_allclose(lrs, [0.1, 0.1, 0.05, 0.025, 0.025, 0.02, 0.02, 0.02, 0.02])
+
+
+def test_reduce_lr_on_plateau_min_delta_and_mode():
+    values = [1.0, 0.99995, 0.5, 0.49]
+    lrs = lr_sequence(ReduceLROnPlateau(patience=1), values)  # min_delta=1e-4
+    assert_allclose(lrs, [0.1, 0.1, 0.01, 0.01])
+    lrs = lr_sequence(ReduceLROnPlateau(patience=0, mode="max"), [1.0, 2.0, 2.0])
+    assert_allclose(lrs, [0.1, 0.1, 0.1])  # patience 0: every non-improvement reduces
+    with pytest.raises(ValueError, match="factor"):
+        ReduceLROnPlateau(factor=1.0)
+
+
+def test_reduce_lr_on_plateau_warns_on_a_missing_monitor():
+    with pytest.warns(UserWarning, match="'val_loss' is not in the logs"):
+        _, history = train_line(DECAY, 2, [ReduceLROnPlateau()])
+    assert history.history["learning_rate"] == [DECAY, DECAY]
+
+
+def test_learning_rate_scheduler_sets_each_epoch_and_history_records_it():
+    model, history = train_line(DECAY, 3, [LearningRateScheduler(lambda epoch, lr: lr / 2)])
+    assert_allclose(history.history["learning_rate"], [0.05, 0.025, 0.0125])
+    # the rates were used: w follows each epoch's (1 - 4 lr) factor
+    e = np.prod([1 - 4 * lr for lr in (0.05, 0.025, 0.0125)])
+    assert_weights(model, [np.array([[(1 - e) / 2]]), np.array([(1 - e) / 2])])
+    _, history = train_line(DECAY, 2, [LearningRateScheduler(lambda epoch: 0.01 * (epoch + 1))])
+    assert_allclose(history.history["learning_rate"], [0.01, 0.02])  # Keras' older form
+    with pytest.raises(ValueError, match="must return a float"):
+        train_line(DECAY, 1, [LearningRateScheduler(lambda epoch, lr: 1)])
+
+
+def test_learning_rate_scheduler_keeps_the_compiled_loop_chunked():
+    assert not LearningRateScheduler(lambda e, lr: lr).needs_batches()
+    assert not ReduceLROnPlateau().needs_batches()
+    assert not ModelCheckpoint("m.keras").needs_batches()
+    assert ModelCheckpoint("m.keras", save_freq=2).needs_batches()
+
+
+def test_csv_logger_columns_rows_and_append(tmp_path):
+    path = tmp_path / "log.csv"
+    train_line(DECAY, 2, [CSVLogger(path)], validation_data=(np.ones((2, 1)), np.ones(2)))
+    lines = path.read_text().splitlines()
+    assert lines[0] == "epoch,loss,val_loss"
+    assert [line.split(",")[0] for line in lines[1:]] == ["0", "1"]
+    assert float(lines[1].split(",")[1]) == 1.0
+    train_line(DECAY, 1, [CSVLogger(path, separator=";", append=True)])
+    assert path.read_text().splitlines()[3] == "0;1.0"  # appended, no second header
+
+
+def test_model_checkpoint_epoch_names_and_best_only(tmp_path):
+    pattern = str(tmp_path / "ckpt-{epoch:02d}-{val_loss:.2f}.keras")
+    values = [3.0, 2.0, 2.5, 1.0]
+    train_line(DECAY, 4, [Feed(values), ModelCheckpoint(pattern, save_best_only=True)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "ckpt-01-3.00.keras", "ckpt-02-2.00.keras", "ckpt-04-1.00.keras"]
+    loaded = models.load_model(tmp_path / "ckpt-02-2.00.keras")
+    assert_weights(loaded, weights_after(DECAY, 2))
+
+
+def test_model_checkpoint_weights_only_threshold_and_batches(tmp_path):
+    path = tmp_path / "sub" / "w.weights.npz"
+    values = [3.0, 2.0, 2.5]
+    model, _ = train_line(DECAY, 3, [Feed(values), ModelCheckpoint(
+        path, save_best_only=True, save_weights_only=True, initial_value_threshold=2.5)])
+    model.load_weights(path)  # only epoch 2's beat 2.5
+    assert_weights(model, weights_after(DECAY, 2))
+    saved = []
+    model = line_model(DECAY)
+    model.save = lambda p: saved.append(p)
+    model.fit(np.ones((8, 1)), np.ones(8), batch_size=2, epochs=2, verbose=0, shuffle=False,
+              callbacks=[ModelCheckpoint(str(tmp_path / "b{epoch}-{batch}.keras"), save_freq=3)])
+    assert [os.path.basename(p) for p in saved] == ["b1-3.keras", "b2-2.keras"]
+    with pytest.raises(ValueError, match="must end in"):
+        ModelCheckpoint("model.npz")
+    with pytest.raises(ValueError, match="must end in '.weights.h5'"):
+        ModelCheckpoint("model.keras", save_weights_only=True)
+    with pytest.raises(ValueError, match="save_freq"):
+        ModelCheckpoint("model.keras", save_freq=0)
+
+
+def test_model_checkpoint_auto_mode_maximizes_accuracy(tmp_path):
+    assert ModelCheckpoint("m.keras", monitor="val_accuracy").sign == 1.0
+    assert ModelCheckpoint("m.keras", monitor="val_loss").sign == -1.0
+
+
+class Crash(Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def mnist_like_model(seed=7):
+    set_random_seed(seed)
+    model = Sequential([Input(shape=(6,)), Dense(8, activation="relu"),
+                        layers_module.Dropout(0.25, seed=3), Dense(3, activation="softmax")])
+    model.compile(optimizer=Adam(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+DATA_RNG = np.random.default_rng(5)
+X6 = DATA_RNG.normal(size=(100, 6))
+Y3 = DATA_RNG.integers(0, 3, 100)
+
+
+def fit6(model, epochs, callbacks):
+    return model.fit(X6, Y3, batch_size=16, epochs=epochs, verbose=0, callbacks=callbacks)
+
+
+def halve(epoch, lr):
+    return lr / 2  # stateless: the restored rate decides what it sets
+
+
+@pytest.mark.parametrize("stop_at", [1, 3])
+def test_backup_and_restore_resumes_exactly(tmp_path, stop_at):
+    whole = mnist_like_model()
+    fit6(whole, 5, [LearningRateScheduler(halve)])
+    backup = tmp_path / "backup"
+    interrupted = mnist_like_model()
+    with pytest.raises(KeyboardInterrupt):
+        fit6(interrupted, 5, [BackupAndRestore(backup), Crash(stop_at),
+                              LearningRateScheduler(halve)])
+    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == stop_at
+    resumed = mnist_like_model(seed=99)  # another start: the backup decides
+    history = fit6(resumed, 5, [BackupAndRestore(backup),
+                                LearningRateScheduler(halve)])
+    assert history.epoch == list(range(stop_at, 5))
+    for got, want in zip(resumed.get_weights(), whole.get_weights()):
+        assert_array_equal(got, want)
+    assert resumed.optimizer.iterations == whole.optimizer.iterations
+    assert resumed.optimizer.learning_rate == whole.optimizer.learning_rate
+    assert not backup.exists()  # ended normally: deleted
+
+
+def test_backup_and_restore_survives_a_killed_process(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(f"""
+import os, signal, sys
+sys.path.insert(0, {os.path.dirname(__file__)!r})
+from test_callbacks import *
+class Kill(Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 2 and sys.argv[1] == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+model = mnist_like_model()
+fit6(model, 4, [BackupAndRestore({str(tmp_path / 'b')!r}), Kill()])
+np.save({str(tmp_path / 'w.npy')!r}, np.concatenate([w.ravel() for w in model.get_weights()]))
+""")
+    killed = subprocess.run([sys.executable, str(script), "kill"])
+    assert killed.returncode == -signal.SIGKILL
+    assert subprocess.run([sys.executable, str(script), "resume"]).returncode == 0
+    whole = mnist_like_model()
+    fit6(whole, 4, [])
+    assert_array_equal(np.load(tmp_path / "w.npy"),
+                       np.concatenate([w.ravel() for w in whole.get_weights()]))
+
+
+def test_backup_and_restore_keeps_the_backup_when_asked(tmp_path):
+    model = mnist_like_model()
+    fit6(model, 2, [BackupAndRestore(tmp_path / "b", delete_checkpoint=False)])
+    names = sorted(p.name for p in (tmp_path / "b").iterdir())
+    assert names == ["backup-2-0.densefit", "training_metadata.json"]
+    history = fit6(model, 2, [BackupAndRestore(tmp_path / "b")])  # already at epoch 2
+    assert history.epoch == []
+
+
+def test_progbar_logger_is_accepted(capsys):
+    train_line(DECAY, 1, [ProgbarLogger()])
+    assert capsys.readouterr().out == ""  # verbose=0: no line, as Keras

@@ -840,3 +840,69 @@ def test_get_layer_matches_keras():
         assert model.get_layer(model.layers[0].name) is model.layers[0]
         with pytest.raises(ValueError, match="No such layer"):
             model.get_layer("nope")
+# ------------------------------------------------------------------ callbacks (issue 11)
+
+MONITORED = [1.0, 1.0, 0.99995, 0.5, 0.5, 0.5, 0.7, 0.4, 0.4, 0.4, 0.4, 0.4]
+
+
+def _fit_line(module, callbacks, epochs, lr=0.1):
+    """One Dense(1) from zero weights, full-batch SGD on x = 1, y = 1: the same
+    trajectory in both (loss (1 - 4 lr)^(2k) for a constant lr)."""
+    model = module.Sequential([module.layers.Input(shape=(1,)),
+                               module.layers.Dense(1, kernel_initializer="zeros")])
+    model.compile(optimizer=module.optimizers.SGD(learning_rate=lr), loss="mse")
+    return model.fit(np.ones((4, 1), np.float32), np.ones((4, 1), np.float32), batch_size=4,
+                     epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
+
+
+def _feed(module, values):
+    """A callback putting ``values[epoch]`` into the logs as ``val_loss``."""
+    class Feed(module.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = values[epoch]
+    return Feed()
+
+
+@pytest.mark.parametrize("args", [dict(factor=0.5, patience=1), dict(patience=0, cooldown=2),
+                                  dict(factor=0.2, patience=1, min_lr=0.005, min_delta=0.1),
+                                  dict(patience=2, mode="max")])
+def test_reduce_lr_on_plateau_sequence_matches_keras(args):
+    lrs = [_fit_line(module, [_feed(module, MONITORED),
+                              module.callbacks.ReduceLROnPlateau(**args)],
+                     len(MONITORED)).history["learning_rate"] for module in (densefit, keras)]
+    np.testing.assert_allclose(lrs[0], lrs[1], rtol=1e-6)  # Keras' rate is a float32
+
+
+def test_learning_rate_scheduler_matches_keras_in_lockstep():
+    def schedule(epoch, lr):
+        return float(lr * 0.5) if epoch % 2 else float(lr)
+    ours, theirs = (_fit_line(module, [module.callbacks.LearningRateScheduler(schedule)], 6)
+                    for module in (densefit, keras))
+    np.testing.assert_allclose(ours.history["learning_rate"], theirs.history["learning_rate"],
+                               rtol=1e-6)
+    np.testing.assert_allclose(ours.history["loss"], theirs.history["loss"], rtol=1e-5)
+    assert sorted(ours.history) == sorted(theirs.history)
+
+
+def test_model_checkpoint_best_only_saves_the_same_epochs_as_keras(tmp_path):
+    names = []
+    for module in (densefit, keras):
+        folder = tmp_path / module.__name__
+        folder.mkdir()
+        _fit_line(module, [_feed(module, MONITORED), module.callbacks.ModelCheckpoint(
+            str(folder / "ckpt-{epoch:02d}-{val_loss:.2f}.keras"), save_best_only=True)],
+            len(MONITORED))
+        names.append(sorted(p.name for p in folder.iterdir()))
+    assert names[0] == names[1]
+
+
+def test_csv_logger_columns_match_keras(tmp_path):
+    texts = []
+    for module in (densefit, keras):
+        path = tmp_path / f"{module.__name__}.csv"
+        _fit_line(module, [_feed(module, MONITORED),
+                           module.callbacks.ReduceLROnPlateau(patience=1),
+                           module.callbacks.CSVLogger(str(path), separator=";")], 3)
+        texts.append(path.read_text().splitlines())
+    assert texts[0][0] == texts[1][0]
+    assert [row.split(";")[0] for row in texts[0]] == [row.split(";")[0] for row in texts[1]]

@@ -1091,13 +1091,26 @@ cdef class OptimizerState:
 
     @property
     def iterations(self):
-        """The optimizer steps taken so far, advanced by train_batches."""
+        """The optimizer steps taken so far, advanced by train_batches; settable
+        between calls (a restored backup's step count)."""
         return self.state.iterations
+
+    @iterations.setter
+    def iterations(self, value):
+        cdef int64_t c_iterations = _int64(value, "iterations")
+        if c_iterations < 0:
+            raise ValueError(f"iterations must be >= 0, got {c_iterations}")
+        self.state.iterations = c_iterations
 
     @property
     def u_product(self):
-        """Nadam's product of its momentum schedule, advanced by each step."""
+        """Nadam's product of its momentum schedule, advanced by each step;
+        settable between calls."""
         return self.state.u_product
+
+    @u_product.setter
+    def u_product(self, value):
+        self.state.u_product = _real(value, "u_product")
 
     @property
     def learning_rate(self):

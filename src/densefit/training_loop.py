@@ -82,9 +82,13 @@ class BatchRunner:
         were applied (fewer when one's loss or step is not finite)."""
         with self.lock.stepping():
             try:
+                # the optimizer's step count (and Nadam's u_product) as a callback left
+                # them: unchanged, or restored from a backup (BackupAndRestore)
+                self.state.iterations = self.optimizer.iterations
+                if hasattr(self.optimizer, "u_product"):
+                    self.state.u_product = self.optimizer.u_product
                 if not self.optimizer.schedule_in_core:
                     # a callback's new rate, or a Python callable's for this batch
-                    self.optimizer.iterations = self.state.iterations
                     self.state.learning_rate = self.optimizer.learning_rate
                 return _core.train_batches(self.network, self.work, self.objective, self.state,
                                            self.data, order, self.batch_size, done, end,
@@ -111,7 +115,10 @@ def run_epochs(model, runner, callbacks, progress, epochs, initial_epoch, shuffl
     # a Python learning-rate callable is evaluated before each batch, as a batch hook
     clock = ChunkClock(progress.chunk, callbacks.needs_batches or runner.optimizer.rate_per_batch)
     logs = {}
+    model._initial_epoch = None
     callbacks.on_train_begin({})
+    # a callback may move the start (BackupAndRestore resuming), as in Keras' fit
+    initial_epoch = model._initial_epoch or initial_epoch
     try:
         for epoch in range(initial_epoch, epochs):
             callbacks.on_epoch_begin(epoch, {})

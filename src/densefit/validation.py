@@ -199,3 +199,21 @@ def unsupported(value, name, caller, why):
     if value is not None:
         raise ValueError(f"{caller}: {name} is not supported ({why}); leave it as None, got "
                          f"{value!r}")
+
+
+def save_freq(value, name="save_freq"):
+    """``"epoch"`` or a number of batches (an int >= 1), as Keras' checkpoints take."""
+    if value == "epoch" and isinstance(value, str):
+        return value
+    if _is_integer(value) and value >= 1:
+        return int(value)
+    raise ValueError(f"{name} must be 'epoch' or a number of batches (an int >= 1), "
+                     f"got {value!r}")
+
+
+def suffix(path, suffixes, name, why):
+    """``path`` (a str) when it ends in one of ``suffixes``; ``why`` says what they mark."""
+    if path.endswith(suffixes):
+        return path
+    raise ValueError(f"{name} must end in {' or '.join(repr(s) for s in suffixes)} ({why}), "
+                     f"got {path!r}")
