@@ -25,7 +25,7 @@ from densefit.utils import normalize, split_dataset, to_categorical
     (keras.layers, "LayerNormalization", "BatchNormalization"),
     (keras.optimizers, "Lion", "Adam"),
     (keras.losses, "CosineSimilarity", "densefit.losses"),
-    (keras.utils, "plot_model", "summary"),
+    (keras.utils, "model_to_dot", "plot_model"),
     (keras.datasets, "imdb", "np.savez"),
     (keras, "ops", "NumPy"),
 ])

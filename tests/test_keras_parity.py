@@ -906,3 +906,31 @@ def test_csv_logger_columns_match_keras(tmp_path):
         texts.append(path.read_text().splitlines())
     assert texts[0][0] == texts[1][0]
     assert [row.split(";")[0] for row in texts[0]] == [row.split(";")[0] for row in texts[1]]
+# ------------------------------------------------------------------ plots (densefit.plot)
+
+def test_plot_model_takes_keras_arguments_and_defaults():
+    import inspect
+    ours = inspect.signature(densefit.utils.plot_model).parameters
+    theirs = inspect.signature(keras.utils.plot_model).parameters
+    assert list(ours) == list(theirs)
+    assert {k: p.default for k, p in ours.items()} == {k: p.default for k, p in theirs.items()}
+
+
+def test_plot_history_draws_a_keras_history():
+    pytest.importorskip("matplotlib")
+    x, y = _labels()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Input(shape=(FEATURES,)),
+                              keras.layers.Dense(10)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    history = model.fit(x, y, epochs=EPOCHS, validation_split=0.2, verbose=0)
+    fig = densefit.plot.history(history)
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
+    for ax in fig.axes:
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        name = ax.get_title()
+        np.testing.assert_array_equal(lines["training"].get_xdata(), [1, 2, 3])
+        np.testing.assert_allclose(lines["training"].get_ydata(), history.history[name])
+        np.testing.assert_allclose(lines["validation"].get_ydata(),
+                                   history.history["val_" + name])

@@ -6,7 +6,7 @@
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import (activations, backend, callbacks, datasets, initializers, layers, losses, metrics,
-               missing, models, optimizers, reference, regularizers, utils)
+               missing, models, optimizers, plot, reference, regularizers, utils)
 from .layers import Input  # keras.Input, as the course labs write it
 from .models import Sequential, load_model
 from .utils import get_num_threads, set_num_threads
@@ -17,5 +17,5 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
     __version__ = "unknown"
 __all__ = ["Sequential", "Input", "load_model", "get_num_threads", "set_num_threads", "activations",
            "backend", "callbacks", "datasets", "initializers", "layers", "losses", "metrics",
-           "models", "optimizers", "reference", "regularizers", "utils"]
+           "models", "optimizers", "reference", "regularizers", "utils", "plot"]
 __getattr__ = missing.module_getattr(__name__, globals())  # what densefit lacks, said as such

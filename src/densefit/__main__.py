@@ -3,7 +3,8 @@
 The network is 25 relu -> 15 relu -> linear output, trained with
 SparseCategoricalCrossentropy(from_logits=True) and Adam(1e-3), batch 32, on
 the 8x8 digits bundled with the package (fixed held-out test split), or on
-MNIST with ``--mnist PATH``.
+MNIST with ``--mnist PATH``.  ``--plot FILE`` also draws the loss and accuracy
+per epoch, training against the held-out test set, into FILE (matplotlib).
 """
 import argparse
 import sys
@@ -11,7 +12,7 @@ import time
 
 import numpy as np
 
-from . import datasets
+from . import datasets, plot
 from .layers import Dense
 from .losses import SparseCategoricalCrossentropy
 from .models import Sequential
@@ -19,7 +20,7 @@ from .optimizers import Adam
 from .utils import set_random_seed
 
 
-def main(argv=None):
+def _parser():
     parser = argparse.ArgumentParser(prog="python -m densefit", description=__doc__.split("\n")[0])
     parser.add_argument("--mnist", metavar="PATH",
                         help="train on MNIST from the four IDX .gz files in PATH")
@@ -28,7 +29,21 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    parser.add_argument("--plot", metavar="FILE",
+                        help="also write the training history (loss and accuracy per epoch, "
+                             "training vs the held-out test set) to FILE, e.g. out.png; needs "
+                             "matplotlib")
+    return parser
+
+
+def main(argv=None):
+    parser = _parser()
     args = parser.parse_args(argv)
+    try:  # a bad --plot path or a missing matplotlib fails now, not after training
+        plot.checked_path(args.plot, "history.png")
+    except (ImportError, OSError, ValueError) as e:
+        print(f"{parser.prog}: error: --plot: {e}", file=sys.stderr)
+        return 1
 
     if args.mnist:
         try:
@@ -51,11 +66,16 @@ def main(argv=None):
     print(f"densefit: {name}, {len(x_train)} training / {len(x_test)} test samples, "
           f"network {x_train.shape[1]}-25-15-10, {epochs} epochs of batch {args.batch_size}")
     start = time.perf_counter()
-    model.fit(x_train, y_train, epochs=epochs, batch_size=args.batch_size, verbose=args.verbose)
+    watched = (x_test, y_test) if args.plot else None  # curves to draw; no effect on training
+    history = model.fit(x_train, y_train, epochs=epochs, batch_size=args.batch_size,
+                        verbose=args.verbose, validation_data=watched)
     seconds = time.perf_counter() - start
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"test accuracy: {accuracy:.4f} (loss {loss:.4f}) on {len(x_test)} held-out samples; "
           f"{seconds / max(epochs, 1):.4f} s per epoch, {seconds:.2f} s in all")
+    if args.plot:
+        plot.history(history, args.plot)
+        print(f"training history plotted to {args.plot}")
     return 0
 
 

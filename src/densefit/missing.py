@@ -79,14 +79,15 @@ _FAMILIES = {
          "...)"),
     ],
     "utils": [
-        (("plot_model", "model_to_dot", "get_file", "pad_sequences", "load_img", "img_to_array",
+        (("model_to_dot", "get_file", "pad_sequences", "load_img", "img_to_array",
           "array_to_img", "save_img", "image_dataset_from_directory",
           "text_dataset_from_directory", "timeseries_dataset_from_array",
           "audio_dataset_from_directory", "PyDataset", "Sequence", "FeatureSpace", "Progbar",
           "bounding_boxes", "get_source_inputs", "Config", "register_keras_serializable"),
          "this utility",
          "load data into NumPy arrays (densefit.datasets reads MNIST and Keras' dataset files "
-         "from disk) and print model.summary() for the architecture"),
+         "from disk) and print model.summary() or draw densefit.utils.plot_model(model) for the "
+         "architecture"),
     ],
     "datasets": [
         (("imdb", "reuters", "cifar10", "cifar100", "california_housing"),

@@ -6,8 +6,9 @@ import numpy as np
 _WIDTHS = (26, 12)  # the Output Shape and Param # columns
 
 
-def layer_rows(model):
-    """``(name (Type), output shape, parameter count or None when unbuilt)`` per layer."""
+def layer_shapes(model):
+    """``(layer, output shape or None until known, parameter count or None when
+    unbuilt)`` per layer: what ``summary()`` and ``plot.model`` show."""
     rows = []
     shape = model.input_shape  # what the next layer receives (None until known)
     for layer in model.layers:
@@ -16,9 +17,14 @@ def layer_rows(model):
         elif getattr(layer, "units", None) is not None:
             shape = (None, layer.units)
         count = layer.count_params() if layer.built or not layer.weight_names else None
-        rows.append((f"{layer.name} ({type(layer).__name__})", "?" if shape is None
-                     else str(shape), count))
+        rows.append((layer, shape, count))
     return rows
+
+
+def layer_rows(model):
+    """``(name (Type), output shape, parameter count or None when unbuilt)`` per layer."""
+    return [(f"{layer.name} ({type(layer).__name__})", "?" if shape is None else str(shape),
+             count) for layer, shape, count in layer_shapes(model)]
 
 
 def format_summary(model):

@@ -217,3 +217,17 @@ def suffix(path, suffixes, name, why):
         return path
     raise ValueError(f"{name} must end in {' or '.join(repr(s) for s in suffixes)} ({why}), "
                      f"got {path!r}")
+def output_file(value, name="path", example="plot.png"):
+    """``value`` (a path, as ``filepath`` takes) as a str naming a file that can be
+    created: its directory exists and it is not itself a directory (``example``:
+    a file name the message suggests)."""
+    path = filepath(value, name)
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise IsADirectoryError(f"{name} {path!r} names a directory; give a file path such as "
+                                f"{os.path.join(path, example)!r}")
+    directory = os.path.dirname(os.path.realpath(path))
+    if not os.path.isdir(directory):
+        cause = "is not a directory" if os.path.exists(directory) else "does not exist"
+        raise FileNotFoundError(f"{name} {path!r}: the directory {directory} {cause}; create "
+                                f"it first (os.makedirs)")
+    return path

@@ -300,7 +300,9 @@ def test_loss_and_metric(data):
         if status == "ok":
             value, grad = result
             assert np.isfinite(value)  # the core leaves target ranges to the Python layer:
-            if args[2] is target:      # only valid targets promise a loss >= 0
+            # only valid targets promise a loss >= 0; not KL divergence, whose outputs
+            # here are not distributions (Keras' KLD of y=[.5, .5], p=[1, 1] is -0.69)
+            if args[2] is target and name != "kld":
                 assert value >= -1e-5
             assert grad.shape == args[1].shape
             _finite(grad)
