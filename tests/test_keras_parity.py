@@ -934,3 +934,83 @@ def test_plot_history_draws_a_keras_history():
         np.testing.assert_allclose(lines["training"].get_ydata(), history.history[name])
         np.testing.assert_allclose(lines["validation"].get_ydata(),
                                    history.history["val_" + name])
+# ------------------------------------------------------------------ .keras and .weights.h5 files
+
+def _file_models(module, optimizer):
+    """The same stack in densefit or Keras: every layer kind both have."""
+    L = module.layers
+    rng = np.random.default_rng(3)
+    x = rng.random((96, 5)).astype(np.float32)
+    y = rng.random((96, 2)).astype(np.float32)
+    norm = L.Normalization()
+    norm.adapt(x)
+    model = module.Sequential([
+        L.Input(shape=(5,)), norm, L.Dense(8, activation="relu"), L.BatchNormalization(),
+        L.PReLU(), L.Dense(6), L.LeakyReLU(), L.ELU(), L.ReLU(), L.Activation("tanh"),
+        L.Dense(4), L.Dropout(0.25), L.Dense(2), L.Softmax()])
+    model.compile(optimizer=optimizer, loss="mse")
+    return model, x, y
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop", "adamw"])
+def test_densefit_keras_file_opens_in_keras_and_trains_in_lockstep(tmp_path, optimizer):
+    set_random_seed(0)
+    df, x, y = _file_models(densefit, optimizer)
+    df.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
+    df.save(tmp_path / "m.keras")
+    km = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(km.predict(x, verbose=0), df.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    assert int(km.optimizer.iterations) == df.optimizer.iterations
+    for a, b in zip(km.get_weights(), df.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_lockstep_after_a_densefit_keras_file(tmp_path):
+    """Optimizer state carried over: one more epoch in each gives the same weights.
+    (No BatchNormalization after a Dense here: the Dense bias' gradient is then
+    rounding noise, which Adam's normalised step turns into steps of either sign.)"""
+    set_random_seed(0)
+    L = densefit.layers
+    df = densefit.Sequential([L.Input(shape=(5,)), L.Dense(8, activation="relu"),
+                              L.Dense(6, activation="tanh"), L.Dense(2)])
+    df.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(4)
+    x, y = rng.random((64, 5)).astype(np.float32), rng.random((64, 2)).astype(np.float32)
+    df.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
+    df.save(tmp_path / "m.keras")
+    km = keras.models.load_model(tmp_path / "m.keras")
+    df.fit(x, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
+    km.fit(x, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
+    for a, b in zip(km.get_weights(), df.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
+def test_keras_file_opens_in_densefit(tmp_path, optimizer):
+    keras.utils.set_random_seed(0)
+    km, x, y = _file_models(keras, optimizer)
+    km.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
+    km.save(tmp_path / "k.keras")
+    df = densefit.models.load_model(tmp_path / "k.keras")
+    np.testing.assert_allclose(df.predict(x, verbose=0), km.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    assert df.optimizer.iterations == int(km.optimizer.iterations)
+    assert [layer.name for layer in df.layers] == [layer.name for layer in km.layers]
+
+
+def test_weights_h5_both_ways(tmp_path):
+    keras.utils.set_random_seed(0)
+    km, x, _ = _file_models(keras, "adam")
+    set_random_seed(1)
+    df, _, _ = _file_models(densefit, "adam")
+    km.save_weights(tmp_path / "k.weights.h5")
+    df.load_weights(tmp_path / "k.weights.h5")
+    np.testing.assert_allclose(df.predict(x, verbose=0), km.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    set_random_seed(2)
+    df2, _, _ = _file_models(densefit, "adam")
+    df2.save_weights(tmp_path / "d.weights.h5")
+    km.load_weights(tmp_path / "d.weights.h5")
+    np.testing.assert_allclose(km.predict(x, verbose=0), df2.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)

@@ -20,8 +20,8 @@ import weakref
 
 import numpy as np
 
-from . import (_core, backend, layers as layers_module, missing, network, saving, summary,
-               validation)
+from . import (_core, backend, keras_files, layers as layers_module, missing, network, saving,
+               summary, validation)
 from .layer_stack import LayerStack
 from .model_weights import ModelWeights
 from .on_batch import BatchCalls
@@ -263,23 +263,32 @@ class Sequential(Trainer, BatchCalls, ModelWeights):
         print_fn(summary.format_summary(self))
 
     def save(self, filepath):
-        """Save architecture, weights, compile settings and optimizer state in one file."""
-        saving.save_model(self, filepath)
+        """Save architecture, weights, compile settings and optimizer state in one file
+        (Keras 3's format for a path ending in ``.keras``)."""
+        keras_files.save(self, filepath)
 
     def save_weights(self, filepath):
-        """Save the weights alone, as ``.npz`` arrays in ``get_weights`` order."""
-        saving.save_weights(self, filepath)
+        """Save the weights alone, as ``.npz`` arrays in ``get_weights`` order (Keras'
+        HDF5 layout for a path ending in ``.weights.h5``)."""
+        keras_files.save(self, filepath, weights_only=True)
 
     def load_weights(self, filepath):
         """Load weights saved by ``save_weights`` into this (built) model."""
-        saving.load_weights(self, filepath)
+        keras_files.load(filepath, self)
 
     def __repr__(self):
         return f"<Sequential name={self.name!r}, layers={len(self._stack.layers)}, built={self.built}>"
 
 
-load_model = saving.load_model
-save_model = saving.save_model
+def load_model(filepath):
+    """A model saved with ``model.save`` (``.keras``: Keras 3's format, also Keras'
+    own files), ready to predict or to continue training."""
+    return keras_files.load(filepath)
+
+
+def save_model(model, filepath):
+    """``model.save(filepath)``, as Keras' ``keras.models.save_model``."""
+    keras_files.save(model, filepath)
 model_from_json = saving.model_from_json
 clone_model = saving.clone_model
 

@@ -56,9 +56,11 @@ _MAX_CONFIG_BYTES = MAX_LAYERS * _LAYER_CONFIG_BYTES + 2**16  # config.json's la
 _MAX_MEMBER_BYTES = 2**34  # no real model is near 16 GiB; a larger claim is a corrupt file
 _NPY_SLACK = 2**12  # an .npy header and its zip entry, beyond the array's bytes
 _MAX_ARRAYS = 4  # in weights.npz: the parameters and at most three optimizer slots
-_WHAT = {"model": "model file", "weights": "weights file"}
-_CANNOT_READ = {"model": "cannot read the model file", "weights": "cannot read weights"}
-_EXAMPLE_NAME = {"model": "model.densefit", "weights": "model.weights.npz"}
+_WHAT = {"model": "model file", "weights": "weights file", "keras": "Keras .keras file"}
+_CANNOT_READ = {"model": "cannot read the model file", "weights": "cannot read weights",
+                "keras": "cannot read the .keras file"}
+_EXAMPLE_NAME = {"model": "model.densefit", "weights": "model.weights.npz",
+                 "keras": "model.keras"}
 
 
 class _Refused(ValueError):
@@ -350,8 +352,8 @@ _SIGNATURES = (
     (b"\x93NUMPY", "a single NumPy array (.npy), not an .npz archive: load it with numpy.load "
                   "and pass the arrays to set_weights"),
     (b"\x89HDF\r\n\x1a\n", "an HDF5 file (such as Keras' .h5 or .weights.h5): densefit reads "
-                          "only the files it writes; build the model in densefit and copy "
-                          "the weights with set_weights"),
+                          "Keras' weights from a path ending in .weights.h5 (Keras 2's .h5 "
+                          "models not at all: load it in Keras and save it as .keras)"),
     (b"\x1f\x8b", "gzip-compressed: decompress it first (gunzip)"),
     (b"\x80", "a Python pickle: densefit never unpickles (a pickle can run code); save with "
              "model.save or save_weights instead"),
@@ -382,10 +384,15 @@ _WEIGHTS_MEMBER = re.compile(r"arr_(\d+)\.npy")
 def _check_kind(archive, kind):
     """Refuse a zip that is another kind of file, saying which kind and what to do."""
     names = set(archive.namelist())
+    keras_members = {"config.json", "metadata.json", "model.weights.h5"}
+    if kind == "keras":
+        if not keras_members <= names:
+            raise ValueError(f"not a Keras .keras file (it holds config.json, metadata.json "
+                             f"and model.weights.h5): the zip holds {_listing(names)}")
+        return
     if "model.weights.h5" in names or "metadata.json" in names:
-        raise ValueError("it is a Keras .keras file: densefit reads only the files it writes; "
-                         "build the model in densefit and copy the weights with "
-                         "set_weights(keras_model.get_weights())")
+        raise ValueError("it is a Keras .keras file: give it a name ending in .keras and "
+                         "densefit.models.load_model reads it")
     is_weights = bool(names) and all(_WEIGHTS_MEMBER.fullmatch(n) for n in names)
     if kind == "model" and "config.json" not in names:
         if is_weights:
