@@ -287,7 +287,10 @@ def test_code_tables():
     assert set(ACT) == set(HIDDEN)
     assert _core.NEEDS_INPUT == reference.NEEDS_INPUT
     assert set(LOSS) == set(reference.LOSSES)
-    assert set(METRIC) == {"none", "sparse_accuracy", "categorical_accuracy", "binary_accuracy"}
+    assert set(METRIC) == {"none", "sparse_accuracy", "categorical_accuracy", "binary_accuracy",
+                           "sparse_top_k", "top_k", "abs_error", "squared_error",
+                           "percent_error", "squared_log_error", "loss", "confusion",
+                           "class_counts"}
     assert set(OPT) == {"sgd", "adam", "rmsprop", "adagrad", "adamax", "nadam"}
     assert set(_core.SLOTS) == {"momentums", "velocities", "velocity_hats", "accumulators",
                                 "norms"}
