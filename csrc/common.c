@@ -48,6 +48,15 @@ static const char *const metric_names[DF_N_METRICS] = {
     [DF_METRIC_SPARSE_ACCURACY] = "sparse_accuracy",
     [DF_METRIC_CATEGORICAL_ACCURACY] = "categorical_accuracy",
     [DF_METRIC_BINARY_ACCURACY] = "binary_accuracy",
+    [DF_METRIC_SPARSE_TOP_K] = "sparse_top_k",
+    [DF_METRIC_TOP_K] = "top_k",
+    [DF_METRIC_ABS_ERROR] = "abs_error",
+    [DF_METRIC_SQUARED_ERROR] = "squared_error",
+    [DF_METRIC_PERCENT_ERROR] = "percent_error",
+    [DF_METRIC_SQUARED_LOG_ERROR] = "squared_log_error",
+    [DF_METRIC_LOSS] = "loss",
+    [DF_METRIC_CONFUSION] = "confusion",
+    [DF_METRIC_CLASS_COUNTS] = "class_counts",
 };
 static const char *const optimizer_rule_names[DF_N_OPTIMIZERS] = {
     [DF_OPT_SGD] = "sgd", [DF_OPT_ADAM] = "adam", [DF_OPT_RMSPROP] = "rmsprop",
@@ -74,6 +83,15 @@ const char *df_activation_name(int code) {
 
 const char *df_loss_name(int code) {
     return code >= 0 && code < DF_N_LOSSES ? loss_names[code] : NULL;
+}
+
+int64_t df_metric_state_size(const df_metric_spec *spec, int64_t cols) {
+    switch (spec->kind) {
+    case DF_METRIC_NONE: return 0;
+    case DF_METRIC_CONFUSION: return 4 * (int64_t)spec->n_thresholds;
+    case DF_METRIC_CLASS_COUNTS: return 4 * cols;
+    default: return 2;
+    }
 }
 
 const char *df_metric_name(int code) {

@@ -77,6 +77,17 @@ typedef enum {
     DF_METRIC_SPARSE_ACCURACY = 1,      /* argmax(output) == label */
     DF_METRIC_CATEGORICAL_ACCURACY = 2, /* argmax(output) == argmax(target) */
     DF_METRIC_BINARY_ACCURACY = 3,      /* mean over outputs of (output > threshold) == target */
+    /* (issue 11) more mean kinds: a row's value, summed with its count */
+    DF_METRIC_SPARSE_TOP_K = 4,         /* fewer than k outputs above the label's output */
+    DF_METRIC_TOP_K = 5,                /* the same for argmax(target) */
+    DF_METRIC_ABS_ERROR = 6,            /* mean over outputs of |t - p| */
+    DF_METRIC_SQUARED_ERROR = 7,        /* mean over outputs of (t - p)^2 (rmse: its root) */
+    DF_METRIC_PERCENT_ERROR = 8,        /* 100 |t - p| / max(|t|, 1e-7), as the loss */
+    DF_METRIC_SQUARED_LOG_ERROR = 9,    /* as the msle loss */
+    DF_METRIC_LOSS = 10,                /* a loss (df_metric_spec.loss) as a metric */
+    /* kinds whose state is counts, not a mean (df_metric_spec says their layout) */
+    DF_METRIC_CONFUSION = 11,           /* TP, FP, TN, FN at each threshold */
+    DF_METRIC_CLASS_COUNTS = 12,        /* TP, FP, FN and the targets' sum, per output */
     DF_N_METRICS
 } df_metric;
 
@@ -251,6 +262,7 @@ typedef struct {
  * activation is left out of the training forward pass and the loss (a *_LOGITS
  * code) takes its pre-activation: the stable path for softmax/sigmoid outputs.
  * The metric reads the same targets as the loss (labels or dense). */
+struct df_metric_spec;
 typedef struct {
     int loss;         /* a df_loss */
     int fused_output;
@@ -261,7 +273,36 @@ typedef struct {
     double label_smoothing; /* BCE, CE (dense targets): t (1 - s) + s / 2 (BCE) or s / cols (CE) */
     int ignore_class_set;   /* sparse CE: rows labelled ignore_class have no loss and no */
     int32_t ignore_class;   /* gradient, and the batch's mean is over the other rows */
+    int n_metrics;                  /* the metrics training and evaluate accumulate */
+    const struct df_metric_spec *metrics;
 } df_objective;
+
+/* A metric the training loop and df_evaluate accumulate into a caller's float64
+ * state buffer, from `offset` on.  Mean kinds keep (sum of the rows' values,
+ * number of rows), both weighted when `weighted` and sample weights are given;
+ * DF_METRIC_CONFUSION keeps TP, FP, TN, FN at each threshold (4 doubles per
+ * threshold, in that order), an output counting as positive above the
+ * threshold and a target as positive when not 0; DF_METRIC_CLASS_COUNTS
+ * keeps per output TP, FP, FN and the targets' sum (4 blocks of `cols`), an
+ * output predicted when above `threshold`, or when NaN, when it is its row's
+ * maximum and not 0 (Keras' F1Score).  reads_probabilities: with a fused
+ * output the metric reads the output activation of the logits (which the
+ * other kinds read, their answer being the same). */
+typedef struct df_metric_spec {
+    int kind;                /* a df_metric */
+    int reads_probabilities;
+    int weighted;
+    int k;                   /* top-k */
+    int class_id;            /* confusion: -1 for every output, else that column only */
+    double threshold;        /* binary accuracy; class counts */
+    int n_thresholds;        /* confusion */
+    const double *thresholds;
+    const df_objective *loss; /* DF_METRIC_LOSS: it reads the loss' targets */
+    int64_t offset;
+} df_metric_spec;
+
+/* The number of doubles of state a metric keeps for `cols` outputs. */
+int64_t df_metric_state_size(const df_metric_spec *spec, int64_t cols);
 
 /* A learning-rate schedule: its kind and Keras' arguments.  A kind reads only
  * its own (decay_steps is CosineDecayRestarts' first_decay_steps;
@@ -326,6 +367,9 @@ typedef struct {
                         int64_t rows, int64_t cols, const REAL *weight);                          \
     double df_metric##SFX(int metric, double threshold, const REAL *out, const void *target,       \
                           int64_t rows, int64_t cols);                                             \
+    void df_metrics_update##SFX(const df_objective *objective, const REAL *out, const REAL *probs, \
+                                const void *target, const REAL *weight, int64_t rows,          \
+                                int64_t cols, double *state);                                  \
     int64_t df_first_nonfinite##SFX(const REAL *x, int64_t rows, int64_t cols);                   \
     void df_adam##SFX(REAL *w, const REAL *g, REAL *m, REAL *v, int64_t n, double learning_rate,   \
                       double beta_1, double beta_2, double epsilon, int64_t step);                 \
@@ -338,7 +382,8 @@ typedef struct {
                                   df_optimizer_state *optimizer, const REAL *x, const void *y,     \
                                   const int64_t *order, int64_t n, int64_t batch_size,             \
                                   int64_t first_batch, int64_t end_batch, double *batch_loss,      \
-                                  double *batch_metric, const REAL *sample_weight);                \
+                                  double *batch_metric, const REAL *sample_weight,                 \
+                                  double *metric_state);                                           \
     int df_predict##SFX(const df_net *net, const REAL *x, int64_t n, int64_t capacity, REAL *out); \
     void df_forward##SFX(const df_net *net, df_work *work, const REAL *x, int rows, int training, \
                          int64_t step);                                                            \
@@ -347,7 +392,7 @@ typedef struct {
     void df_update_moving_statistics##SFX(const df_net *net, const df_work *work);                \
     void df_evaluate##SFX(const df_net *net, df_work *work, const df_objective *objective,       \
                           const REAL *x, const void *y, int64_t n, double *loss_sum,               \
-                          double *metric_sum, const REAL *sample_weight);                         \
+                          double *metric_sum, const REAL *sample_weight, double *metric_state); \
     double df_penalty##SFX(const df_net *net, const df_work *work, int rows);
 
 DF_DECLARE(float, _f32)

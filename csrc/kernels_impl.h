@@ -592,33 +592,148 @@ static int64_t F(argmax_row)(const REAL *v, int64_t cols) {
     return best;
 }
 
-/* The sum over rows of each row's accuracy (binary: the mean over its outputs). */
+/* Fewer than k outputs of the row above its output `label` (ties count as in
+ * the top k, as tf.math.in_top_k). */
+static int F(in_top_k)(const REAL *o, int64_t cols, int64_t label, int k) {
+    int64_t above = 0;
+    for (int64_t j = 0; j < cols; j++) above += o[j] > o[label];
+    return above < k;
+}
+
+/* One row's value of a mean metric (binary accuracy and the errors: the mean
+ * over its outputs); t: the row's dense target, label: its label. */
+static double F(metric_row)(int metric, double threshold, int k, const REAL *o, const REAL *t,
+                            int32_t label, int64_t cols) {
+    double sum = 0;
+    switch (metric) {
+    case DF_METRIC_SPARSE_ACCURACY: return F(argmax_row)(o, cols) == label;
+    case DF_METRIC_CATEGORICAL_ACCURACY: return F(argmax_row)(o, cols) == F(argmax_row)(t, cols);
+    case DF_METRIC_SPARSE_TOP_K: return label >= 0 && label < cols && F(in_top_k)(o, cols, label, k);
+    case DF_METRIC_TOP_K: return F(in_top_k)(o, cols, F(argmax_row)(t, cols), k);
+    case DF_METRIC_BINARY_ACCURACY:
+        for (int64_t j = 0; j < cols; j++) sum += (REAL)(o[j] > threshold) == t[j];
+        break;
+    case DF_METRIC_ABS_ERROR:
+        for (int64_t j = 0; j < cols; j++) sum += fabs((double)t[j] - o[j]);
+        break;
+    case DF_METRIC_SQUARED_ERROR:
+        for (int64_t j = 0; j < cols; j++) sum += ((double)t[j] - o[j]) * ((double)t[j] - o[j]);
+        break;
+    case DF_METRIC_PERCENT_ERROR:
+        for (int64_t j = 0; j < cols; j++)
+            sum += 100 * fabs((double)t[j] - o[j]) / fmax(fabs((double)t[j]), 1e-7);
+        break;
+    case DF_METRIC_SQUARED_LOG_ERROR:
+        for (int64_t j = 0; j < cols; j++) {
+            const double d = log(fmax((double)o[j], 1e-7) + 1) - log(fmax((double)t[j], 1e-7) + 1);
+            sum += d * d;
+        }
+        break;
+    default:
+        return 0;
+    }
+    return sum / (double)cols;
+}
+
+/* The sum over rows of a mean metric's row values (0 for the other kinds). */
 double F(df_metric)(int metric, double threshold, const REAL *out, const void *target,
                     int64_t rows, int64_t cols) {
     const int32_t *labels = (const int32_t *)target;
     const REAL *t = (const REAL *)target;
+    const int sparse = metric == DF_METRIC_SPARSE_ACCURACY || metric == DF_METRIC_SPARSE_TOP_K;
     double hits = 0;
+    for (int64_t r = 0; r < rows; r++)
+        hits += F(metric_row)(metric, threshold, 5, out + r * cols, sparse ? NULL : t + r * cols,
+                              sparse ? labels[r] : 0, cols);
+    return hits;
+}
+
+/* TP, FP, TN, FN at each threshold (df_metric_spec) for one output. */
+static void F(confusion_add)(const df_metric_spec *spec, double p, int positive, double w,
+                             double *state) {
+    for (int i = 0; i < spec->n_thresholds; i++) {
+        const int predicted = p > spec->thresholds[i];
+        state[4 * i + (positive ? (predicted ? 0 : 3) : (predicted ? 1 : 2))] += w;
+    }
+}
+
+/* Per output TP, FP, FN and the targets' sum (df_metric_spec) for one row. */
+static void F(class_counts_add)(double threshold, const REAL *o, const REAL *t, int64_t cols,
+                                double w, double *state) {
+    REAL top = o[F(argmax_row)(o, cols)];
+    for (int64_t j = 0; j < cols; j++) {
+        const double predicted = isnan(threshold) ? (o[j] >= top && fabs((double)o[j]) > 1e-9)
+                                                  : o[j] > threshold;
+        state[j] += w * predicted * t[j];
+        state[cols + j] += w * predicted * (1 - t[j]);
+        state[2 * cols + j] += w * (1 - predicted) * t[j];
+        state[3 * cols + j] += w * t[j];
+    }
+}
+
+static void F(metric_update)(const df_metric_spec *spec, const REAL *out, const void *target,
+                             const REAL *weight, int64_t rows, int64_t cols, double *state) {
+    const int32_t *labels = (const int32_t *)target;
+    const REAL *t = (const REAL *)target;
+    const int sparse = spec->kind == DF_METRIC_SPARSE_ACCURACY ||
+                       spec->kind == DF_METRIC_SPARSE_TOP_K;
+    if (spec->kind == DF_METRIC_LOSS) {
+        state[0] += F(df_loss)(spec->loss, out, target, NULL, rows, cols, weight);
+        for (int64_t r = 0; r < rows; r++) state[1] += weight ? weight[r] : 1;
+        return;
+    }
     for (int64_t r = 0; r < rows; r++) {
-        const REAL *o = out + r * cols;
-        switch (metric) {
-        case DF_METRIC_SPARSE_ACCURACY:
-            hits += F(argmax_row)(o, cols) == labels[r];
-            break;
-        case DF_METRIC_CATEGORICAL_ACCURACY:
-            hits += F(argmax_row)(o, cols) == F(argmax_row)(t + r * cols, cols);
-            break;
-        case DF_METRIC_BINARY_ACCURACY: {
-            int64_t row_hits = 0;
+        const double w = weight ? weight[r] : 1;
+        const REAL *o = out + r * cols, *tr = sparse ? NULL : t + r * cols;
+        if (spec->kind == DF_METRIC_CONFUSION) {
             for (int64_t j = 0; j < cols; j++)
-                row_hits += (REAL)(o[j] > threshold) == t[r * cols + j];
-            hits += (double)row_hits / (double)cols;
-            break;
-        }
-        default:
-            break;
+                if (spec->class_id < 0 || spec->class_id == j)
+                    F(confusion_add)(spec, o[j], tr[j] != 0, w, state);
+        } else if (spec->kind == DF_METRIC_CLASS_COUNTS) {
+            F(class_counts_add)(spec->threshold, o, tr, cols, w, state);
+        } else {
+            state[0] += w * F(metric_row)(spec->kind, spec->threshold, spec->k, o, tr,
+                                          sparse ? labels[r] : 0, cols);
+            state[1] += w;
         }
     }
-    return hits;
+}
+
+/* Adds `rows` rows to each of the objective's metrics' state: a metric reads
+ * `probs` (the fused output's probabilities, or out itself) or `out`. */
+void F(df_metrics_update)(const df_objective *objective, const REAL *out, const REAL *probs,
+                          const void *target, const REAL *weight, int64_t rows, int64_t cols,
+                          double *state) {
+    for (int m = 0; m < objective->n_metrics; m++) {
+        const df_metric_spec *spec = objective->metrics + m;
+        F(metric_update)(spec, spec->reads_probabilities ? probs : out, target,
+                         spec->weighted ? weight : NULL, rows, cols, state + spec->offset);
+    }
+}
+
+/* A buffer for the fused output's probabilities when a metric reads them (else
+ * NULL: the metrics read the outputs as they are); the caller frees it. */
+static REAL *F(metric_probs_buffer)(const df_objective *objective, int64_t capacity,
+                                    int64_t cols) {
+    int needed = 0;
+    for (int m = 0; m < objective->n_metrics; m++)
+        needed |= objective->metrics[m].reads_probabilities;
+    return needed && objective->fused_output ? (REAL *)malloc(sizeof(REAL) * capacity * cols)
+                                             : NULL;
+}
+
+/* The metrics' update for a batch's outputs (logits when fused: then `probs`
+ * receives the output activation of them). */
+static void F(metrics_batch)(const df_net *net, const df_objective *objective, const REAL *out,
+                             REAL *probs, const void *target, const REAL *weight, int rows,
+                             int64_t cols, double *state) {
+    if (!state || objective->n_metrics == 0) return;
+    if (probs) {
+        const df_layer *last = &net->layers[net->n_layers - 1];
+        memcpy(probs, out, sizeof(REAL) * rows * cols);
+        F(df_activation_forward)(last->activation, last->slope, probs, rows, cols);
+    }
+    F(df_metrics_update)(objective, out, probs ? probs : out, target, weight, rows, cols, state);
 }
 
 /* Keras 3's Adam: the bias corrections folded into the step size, epsilon added
@@ -1508,7 +1623,8 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, const df_objec
                                 const int64_t *order, int64_t n,
                                 int64_t batch_size, int64_t first_batch, int64_t end_batch,
                                 double *batch_loss, double *batch_metric, int narrow,
-                                uint16_t *live, const REAL *sample_weight) {
+                                uint16_t *live, const REAL *sample_weight, double *metric_state,
+                                REAL *probs) {
     const int L = net->n_layers;
     const int64_t n_in = net->layers[0].n_in, n_out = net->layers[L - 1].n_out;
     const int labels = df_loss_uses_labels(obj->loss);
@@ -1538,6 +1654,7 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, const df_objec
         if (batch_metric)
             batch_metric[batch - first_batch] =
                 F(df_metric)(obj->metric, obj->threshold, out, work->y, rows, n_out) / rows;
+        F(metrics_batch)(net, obj, out, probs, work->y, wb, rows, n_out, metric_state);
         if (!isfinite(loss) || !F(batch_statistics_finite)(net, work))
             return batch - first_batch;
         F(backward)(net, work, xs, xs_idx, rows, obj->fused_output, step, narrow, live, NULL);
@@ -1555,7 +1672,8 @@ int64_t F(df_train_batches)(const df_net *net, df_work *work, const df_objective
                             df_optimizer_state *optimizer, const REAL *x, const void *y,
                             const int64_t *order, int64_t n, int64_t batch_size,
                             int64_t first_batch, int64_t end_batch, double *batch_loss,
-                            double *batch_metric, const REAL *sample_weight) {
+                            double *batch_metric, const REAL *sample_weight,
+                            double *metric_state) {
     /* One answer for the whole call (see NARROW_ENABLED).  With a narrow first
      * layer, live holds the inputs not 0 in some row of the batch (narrow_f32.c:
      * its forward finds them, its dw skips the others); without the buffer
@@ -1565,12 +1683,16 @@ int64_t F(df_train_batches)(const df_net *net, df_work *work, const df_objective
     uint16_t *live = F(reads_rows_in_place)(net, narrow)
                          ? (uint16_t *)malloc(sizeof(uint16_t) * (size_t)((n_in + 15) / 16 + 1))
                          : NULL;
+    REAL *probs = metric_state ? F(metric_probs_buffer)(objective, work->capacity,
+                                                        net->layers[net->n_layers - 1].n_out)
+                               : NULL;
     const unsigned saved = df_flush_denormals();
     const int64_t done = F(train_batches)(net, work, objective, optimizer, x, y, order, n, batch_size,
                                           first_batch, end_batch, batch_loss, batch_metric,
-                                          narrow, live, sample_weight);
+                                          narrow, live, sample_weight, metric_state, probs);
     df_restore_denormals(saved);
     free(live);
+    free(probs);
     return done;
 }
 
@@ -1612,13 +1734,14 @@ int F(df_predict)(const df_net *net, const REAL *x, int64_t n, int64_t capacity,
 
 void F(df_evaluate)(const df_net *net, df_work *work, const df_objective *objective,
                     const REAL *x, const void *y, int64_t n, double *loss_sum, double *metric_sum,
-                    const REAL *sample_weight) {
+                    const REAL *sample_weight, double *metric_state) {
     const int L = net->n_layers, narrow = NARROW_ENABLED();
     const int64_t n_in = net->layers[0].n_in, n_out = net->layers[L - 1].n_out;
     const int labels = df_loss_uses_labels(objective->loss);
     const double weight_penalty = F(weight_penalty)(net); /* the weights stay put */
     *loss_sum = 0;
     *metric_sum = 0;
+    REAL *probs = metric_state ? F(metric_probs_buffer)(objective, work->capacity, n_out) : NULL;
     for (int64_t start = 0; start < n; start += work->capacity) {
         const int rows = (int)((n - start) < work->capacity ? (n - start) : work->capacity);
         const void *yb = labels ? (const void *)((const int32_t *)y + start)
@@ -1631,5 +1754,8 @@ void F(df_evaluate)(const df_net *net, df_work *work, const df_objective *object
                      F(activity_penalty_sum)(net, work, rows, objective->fused_output) +
                      rows * weight_penalty;
         *metric_sum += F(df_metric)(objective->metric, objective->threshold, out, yb, rows, n_out);
+        F(metrics_batch)(net, objective, out, probs, yb, sample_weight ? sample_weight + start : NULL,
+                         rows, n_out, metric_state);
     }
+    free(probs);
 }

@@ -287,7 +287,10 @@ def test_code_tables():
     assert set(ACT) == set(HIDDEN)
     assert _core.NEEDS_INPUT == reference.NEEDS_INPUT
     assert set(LOSS) == set(reference.LOSSES)
-    assert set(METRIC) == {"none", "sparse_accuracy", "categorical_accuracy", "binary_accuracy"}
+    assert set(METRIC) == {"none", "sparse_accuracy", "categorical_accuracy", "binary_accuracy",
+                           "sparse_top_k", "top_k", "abs_error", "squared_error",
+                           "percent_error", "squared_log_error", "loss", "confusion",
+                           "class_counts"}
     assert set(OPT) == {"sgd", "adam", "rmsprop", "adagrad", "adamax", "nadam"}
     assert set(_core.SLOTS) == {"momentums", "velocities", "velocity_hats", "accumulators",
                                 "norms"}
@@ -2532,3 +2535,98 @@ def test_penalty_off_costs_nothing_and_changes_nothing():
     assert _core.penalty(net, work, 2) == 0.0
     with pytest.raises(ValueError, match="rows"):
         _core.penalty(net, work, 3)
+
+
+# ---------------------------------------------------------------- metric state (issue 11)
+
+STATE_CASES = [  # (kind, reads labels, params)
+    ("sparse_accuracy", True, {}), ("sparse_top_k", True, {"k": 2}),
+    ("categorical_accuracy", False, {}), ("top_k", False, {"k": 2}),
+    ("binary_accuracy", False, {"threshold": 0.5}), ("abs_error", False, {}),
+    ("squared_error", False, {}), ("percent_error", False, {}),
+    ("squared_log_error", False, {}),
+    ("confusion", False, {"thresholds": [-1e-7, 0.25, 0.5, 0.75, 1 + 1e-7]}),
+    ("confusion", False, {"thresholds": [0.5], "class_id": 1}),
+    ("class_counts", False, {"threshold": 0.5}), ("class_counts", False, {"threshold": math.nan}),
+]
+
+
+def _metric_objective(kind, labels, params, cols):
+    spec = dict(params, kind=METRIC[kind], weighted=True)
+    loss = LOSS["sparse_ce_logits"] if labels else LOSS["mse"]
+    return _core.Objective(loss, False, 0, 0.5, metrics=[spec], outputs=cols)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows, cols", [(1, 3), (7, 3), (33, 5)])
+@pytest.mark.parametrize("kind, labels, params", STATE_CASES, ids=lambda v: str(v)[:20])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_metric_state_matches_reference(kind, labels, params, dtype, rows, cols, weighted):
+    rng = np.random.default_rng(rows * cols)
+    out = rng.random((rows, cols)).astype(dtype)
+    out[0, -1] = out[0, 0]  # a tie
+    target = (rng.integers(0, cols, rows).astype(np.int32) if labels else
+              (rng.random((rows, cols)) > 0.5).astype(dtype))
+    weight = rng.random(rows).astype(dtype) if weighted else None
+    objective = _metric_objective(kind, labels, params, cols)
+    state = np.zeros(objective.metric_state_size)
+    _core.update_metrics(objective, out, target, weight, state)
+    _core.update_metrics(objective, out, target, weight, state)  # state accumulates
+    expected = 2 * reference.metric_state(kind, out, target,
+                                          None if weight is None else weight.astype(np.float64),
+                                          **params)
+    assert_allclose(state, expected, rtol=RTOL[dtype], atol=1e-12)
+
+
+def test_metric_state_layout_and_checks():
+    objective = _core.Objective(LOSS["mse"], False, 0, 0.5, outputs=4, metrics=[
+        {"kind": METRIC["squared_error"]}, {"kind": METRIC["confusion"], "thresholds": [0.5] * 3},
+        {"kind": METRIC["class_counts"]}])
+    assert objective.metric_offsets == (0, 2, 14)
+    assert objective.metric_state_size == 30
+    out = np.zeros((2, 4))
+    with pytest.raises(ValueError, match="at least 30 entries"):
+        _core.update_metrics(objective, out, out, None, np.zeros(29))
+    with pytest.raises(ValueError, match="made for 4 outputs, got 3"):
+        _core.update_metrics(objective, np.zeros((2, 3)), np.zeros((2, 3)), None, np.zeros(30))
+    with pytest.raises(ValueError, match="does not read the targets"):
+        _core.Objective(LOSS["mse"], False, 0, 0.5, metrics=[{"kind": METRIC["sparse_top_k"]}])
+    with pytest.raises(ValueError, match="class_counts metric needs outputs"):
+        _core.Objective(LOSS["mse"], False, 0, 0.5, metrics=[{"kind": METRIC["class_counts"]}])
+    state = np.zeros(30)
+    with pytest.raises(ValueError, match="share memory"):
+        _core.update_metrics(objective, state[:8].reshape(2, 4), out, None, state)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss, out_act", [("ce_logits", "softmax"), ("bce_logits", "sigmoid")])
+def test_training_metric_state_is_the_batches_sum(dtype, loss, out_act):
+    """train_batches adds each batch (odd sizes, the last partial) on the weights
+    before its update, the fused output's probabilities for the metrics that read
+    them, logits for those that do not; evaluate the same over all rows."""
+    units, acts, n, batch = [4, 5, 3], ["relu", out_act], 11, 4
+    s = Setup(units, acts, loss, True, dtype, n, capacity=batch, seed=5, learning_rate=0.1)
+    specs = [("categorical_accuracy", False, {}), ("abs_error", True, {}),
+             ("confusion", True, {"thresholds": [0.2, 0.5]})]
+    s.objective = _core.Objective(LOSS[loss], True, 0, 0.5, outputs=3, metrics=[
+        dict(p, kind=METRIC[k], reads_probabilities=r) for k, r, p in specs])
+    order = np.arange(n, dtype=np.int64)
+    expected = []
+    for b in range(3):  # the reference on each batch's pre-update weights
+        idx = order[b * batch:(b + 1) * batch]
+        z = reference_forward(s.net.params.astype(np.float64), units, acts, s.x[idx],
+                              skip_last=True)
+        probs = reference.activation(z, out_act, SLOPE)
+        expected.append(np.concatenate(
+            [reference.metric_state(k, probs if r else z, s.y[idx], **p) for k, r, p in specs]))
+        state = np.zeros(s.objective.metric_state_size)
+        _core.train_batches(s.net, s.work, s.objective, s.state, s.data, order, batch, b,
+                            b + 1, np.empty(1), np.empty(1), state)
+        assert_allclose(state, expected[-1], **TRAIN_TOL[dtype])
+    state = np.zeros(s.objective.metric_state_size)
+    work = _core.Workspace(s.net, n, False, False)
+    _core.evaluate(s.net, work, s.objective, s.data, state)
+    z = reference_forward(s.net.params.astype(np.float64), units, acts, s.x, skip_last=True)
+    probs = reference.activation(z, out_act, SLOPE)
+    assert_allclose(state, np.concatenate([reference.metric_state(k, probs if r else z, s.y, **p)
+                                           for k, r, p in specs]), **TRAIN_TOL[dtype])

@@ -1014,3 +1014,120 @@ def test_weights_h5_both_ways(tmp_path):
     km.load_weights(tmp_path / "d.weights.h5")
     np.testing.assert_allclose(km.predict(x, verbose=0), df2.predict(x, verbose=0),
                                rtol=1e-5, atol=1e-6)
+# ------------------------------------------------------------------ metrics (issue 11)
+
+_METRIC_RNG = np.random.default_rng(7)
+_P_BIN = _METRIC_RNG.random((97, 3)).astype(np.float32)           # probabilities
+_T_BIN = (_METRIC_RNG.random((97, 3)) > 0.6).astype(np.float32)
+_P_CAT = _METRIC_RNG.dirichlet(np.ones(5), 97).astype(np.float32)
+_LABELS = _METRIC_RNG.integers(0, 5, 97)
+_T_CAT = np.eye(5, dtype=np.float32)[_LABELS]
+_T_REG = (_METRIC_RNG.random((97, 3)) * 2).astype(np.float32)
+
+# (class name, kwargs, (y_true, y_pred)): every metric of the issue, default thresholds
+METRIC_PARITY = [
+    ("BinaryAccuracy", {}, (_T_BIN, _P_BIN)),
+    ("CategoricalAccuracy", {}, (_T_CAT, _P_CAT)),
+    ("SparseCategoricalAccuracy", {}, (_LABELS, _P_CAT)),
+    ("TopKCategoricalAccuracy", {}, (_T_CAT, _P_CAT)),
+    ("TopKCategoricalAccuracy", {"k": 2}, (_T_CAT, _P_CAT)),
+    ("SparseTopKCategoricalAccuracy", {"k": 2}, (_LABELS, _P_CAT)),
+    ("MeanAbsoluteError", {}, (_T_REG, _P_BIN)),
+    ("MeanSquaredError", {}, (_T_REG, _P_BIN)),
+    ("RootMeanSquaredError", {}, (_T_REG, _P_BIN)),
+    ("MeanAbsolutePercentageError", {}, (_T_REG, _P_BIN)),
+    ("MeanSquaredLogarithmicError", {}, (_T_REG, _P_BIN)),
+    ("Precision", {}, (_T_BIN, _P_BIN)),
+    ("Recall", {}, (_T_BIN, _P_BIN)),
+    ("Precision", {"thresholds": [0.3, 0.7]}, (_T_BIN, _P_BIN)),
+    ("Recall", {"class_id": 1}, (_T_BIN, _P_BIN)),
+    ("AUC", {}, (_T_BIN, _P_BIN)),
+    ("AUC", {"curve": "PR"}, (_T_BIN, _P_BIN)),
+    ("AUC", {"num_thresholds": 13, "summation_method": "minoring"}, (_T_BIN, _P_BIN)),
+    ("TruePositives", {}, (_T_BIN, _P_BIN)),
+    ("FalsePositives", {}, (_T_BIN, _P_BIN)),
+    ("TrueNegatives", {}, (_T_BIN, _P_BIN)),
+    ("FalseNegatives", {"thresholds": [0.2, 0.9]}, (_T_BIN, _P_BIN)),
+    ("F1Score", {}, (_T_CAT, _P_CAT)),
+    ("F1Score", {"average": "macro", "threshold": 0.3}, (_T_BIN, _P_BIN)),
+    ("F1Score", {"average": "weighted"}, (_T_CAT, _P_CAT)),
+    ("F1Score", {"average": "micro", "threshold": 0.5}, (_T_BIN, _P_BIN)),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, data", METRIC_PARITY,
+                         ids=[f"{n}-{k}" for n, k, _ in METRIC_PARITY])
+def test_metric_values_match_keras(name, kwargs, data):
+    """Same predictions, in two batches, the second weighted: the same value."""
+    y_true, y_pred = data
+    weight = np.linspace(0.5, 1.5, 37).astype(np.float32)
+    values = []
+    for module in (densefit, keras):
+        metric = getattr(module.metrics, name)(**kwargs)
+        metric.update_state(y_true[:60], y_pred[:60])
+        metric.update_state(y_true[60:], y_pred[60:], sample_weight=weight)
+        values.append(np.asarray(metric.result(), np.float64))
+        metric.reset_state()
+        metric.update_state(y_true[:5], y_pred[:5])
+        values.append(np.asarray(metric.result(), np.float64))
+    np.testing.assert_allclose(values[0], values[2], rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(values[1], values[3], rtol=2e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss, keras_metric, data", [
+    ("BinaryCrossentropy", "BinaryCrossentropy", (_T_BIN, _P_BIN)),
+    ("CategoricalCrossentropy", "CategoricalCrossentropy", (_T_CAT, _P_CAT)),
+    ("Huber", "MeanSquaredError", None),  # Huber has no metric class: checked by formula
+])
+def test_loss_as_metric_matches_keras(loss, keras_metric, data):
+    """A loss object as a metric: the mean of its per-sample values, as Keras'
+    metric of the same name (or the loss' own value)."""
+    y_true, y_pred = data or (_T_REG, _P_BIN)
+    ours = densefit.metrics.LossMetric(getattr(densefit.losses, loss)())
+    ours.update_state(y_true, y_pred)
+    if data is None:
+        expected = float(keras.losses.Huber()(y_true, y_pred))
+    else:
+        theirs = getattr(keras.metrics, keras_metric)()
+        theirs.update_state(y_true, y_pred)
+        expected = float(theirs.result())
+    np.testing.assert_allclose(ours.result(), expected, rtol=1e-5)
+
+
+_METRICS_FIT = dict(layers=[(6, "relu"), (1, "sigmoid")], data=_binary, loss=("BinaryCrossentropy",
+                    {}), optimizer=("Adam", {"learning_rate": 0.01}))
+
+
+def test_fit_with_several_metrics_matches_keras():
+    """A fit in lockstep with several metrics: History's values (val_ too) within
+    2e-3, and evaluate's list in compile order."""
+    seed = 0
+    set_random_seed(seed)
+    keras.utils.set_random_seed(seed)
+    x, y = _binary(seed)
+    names = ["accuracy", "mae", "mse"]
+    out = {}
+    for module in (densefit, keras):
+        model = module.Sequential([module.Input(shape=(FEATURES,))] +
+                                  [layer for spec in _METRICS_FIT["layers"]
+                                   for layer in _layers(module, *spec)])
+        if module is densefit:
+            initial = model.get_weights()
+        else:
+            model.set_weights(initial)
+        model.compile(optimizer=module.optimizers.Adam(learning_rate=0.01),
+                      loss="binary_crossentropy",
+                      metrics=names + [module.metrics.AUC(name="auc"),
+                                       module.metrics.AUC(curve="PR", name="pr"),
+                                       module.metrics.Precision(name="precision"),
+                                       module.metrics.Recall(name="recall")])
+        history = model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0,
+                            validation_split=0.2).history
+        out[module.__name__] = history, model.evaluate(x, y, batch_size=BATCH, verbose=0,
+                                                       return_dict=True)
+    (dh, de), (kh, ke) = out["densefit"], out["keras"]
+    assert set(dh) == set(kh)
+    for key in kh:
+        np.testing.assert_allclose(dh[key], kh[key], atol=2e-3, err_msg=key)
+    for key in ke:
+        np.testing.assert_allclose(de[key], ke[key], atol=2e-3, err_msg=key)

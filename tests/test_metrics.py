@@ -35,9 +35,9 @@ MSE = MeanSquaredError()
 ], ids=lambda v: repr(v) if not isinstance(v, (int, float, str)) else str(v))
 def test_accuracy_resolves_from_loss_and_outputs(name, loss, outputs, logits, kind, threshold):
     metric = metrics.resolve(name, loss, outputs, output_is_logits=logits)
-    assert (metric.kind, metric.threshold) == (kind, threshold)
+    assert (metric.kind, getattr(metric, "threshold", 0.5)) == (kind, threshold)
     assert metric.name == name  # logged under the name given, as Keras does
-    assert metric.code == _core.METRICS[kind]
+    assert metric.kind in _core.METRICS
 
 
 @pytest.mark.parametrize("name, loss, outputs, logits, kind, threshold", [
@@ -51,7 +51,8 @@ def test_accuracy_resolves_from_loss_and_outputs(name, loss, outputs, logits, ki
 ])
 def test_explicit_names(name, loss, outputs, logits, kind, threshold):
     metric = metrics.resolve(name, loss, outputs, output_is_logits=logits)
-    assert (metric.name, metric.kind, metric.threshold) == (name, kind, threshold)
+    assert (metric.name, metric.kind, getattr(metric, "threshold", 0.5)) == \
+        (name, kind, threshold)
 
 
 @pytest.mark.parametrize("name, loss", [
@@ -71,13 +72,13 @@ def test_unknown_names():
         metrics.resolve("accuracyy", SPARSE, 3, False)
     with pytest.raises(ValueError, match="Did you mean 'categorical_accuracy'"):
         metrics.resolve("categorical_acuracy", CE, 3, False)
-    with pytest.raises(ValueError, match="Unknown metric 'auc'.*Known: acc, accuracy"):
-        metrics.resolve("auc", BCE, 1, False)
+    with pytest.raises(ValueError, match="Unknown metric 'aucc'. Did you mean .*'auc'"):
+        metrics.resolve("aucc", BCE, 1, False)
 
 
-@pytest.mark.parametrize("bad", [None, 1, ["accuracy"]])
+@pytest.mark.parametrize("bad", [None, 1, ["accuracy"]])  # a list inside the list
 def test_non_string_metrics_are_a_type_error(bad):
-    with pytest.raises(TypeError, match="metrics must be names"):
+    with pytest.raises(TypeError, match="metrics must be names"):  # or Metric objects
         metrics.resolve(bad, SPARSE, 3, False)
 
 
@@ -150,26 +151,188 @@ def test_model_accuracy_matches_oracle(output, loss, targets):
                                                     False),
                                     metrics.resolve("accuracy", CE, 4, False)], ids=repr)
 def test_metric_config_round_trip(metric):
-    again = metrics.Metric.from_config(metric.get_config())
+    again = metrics.deserialize(metrics.serialize(metric))
     assert again.get_config() == metric.get_config()
-    assert (again.name, again.kind, again.threshold, again.code) == \
-        (metric.name, metric.kind, metric.threshold, metric.code)
+    assert (again.name, again.kind) == (metric.name, metric.kind)
     assert repr(again) == repr(metric)
 
 
 def test_keras_names_map_to_the_cores_kinds():
-    for keras_name, kind in metrics._KERAS_NAMES.items():
-        assert kind in _core.METRICS
-        assert metrics.resolve(keras_name, SPARSE if kind == "sparse_accuracy" else CE, 3,
-                               False).kind == kind
+    for keras_name, cls in metrics._STRINGS.items():
+        assert cls.kind in _core.METRICS
+        assert isinstance(metrics.get(keras_name), cls)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(name=3, kind="binary_accuracy"), "name must be a string, got 3"),
-    (dict(name="acc", kind="auc"), "kind must be one of 'none', .*got 'auc'"),
-    (dict(name="acc", kind="binary_accuracy", threshold=float("nan")),
+@pytest.mark.parametrize("make, match", [
+    (lambda: metrics.BinaryAccuracy(name=3), "name must be a string, got 3"),
+    (lambda: metrics.BinaryAccuracy(threshold=float("nan")),
      "threshold must be a finite number, got nan"),
+    (lambda: metrics.Precision(thresholds=1.5), "thresholds must be"),
+    (lambda: metrics.AUC(num_thresholds=1), "num_thresholds must be"),
+    (lambda: metrics.AUC(curve="XY"), "curve must be one of"),
+    (lambda: metrics.F1Score(average="mean"), "average must be one of"),
 ])
-def test_metric_checks_its_arguments(kwargs, match):
+def test_metric_checks_its_arguments(make, match):
     with pytest.raises(ValueError, match=match):
-        metrics.Metric(**kwargs)
+        make()
+
+
+# ------------------------------------------------------------------ objects on their own (issue 11)
+
+RNG = np.random.default_rng(11)
+P = RNG.random((40, 3))
+T = (RNG.random((40, 3)) > 0.6).astype(float)
+W = RNG.random(40)
+
+
+def _keras_auc(tp, fp, tn, fn, curve):
+    """Keras' AUC.result for ROC and PR with interpolation, written out."""
+    if curve == "ROC":
+        x, y = fp / np.maximum(fp + tn, 1e-300), tp / np.maximum(tp + fn, 1e-300)
+        return np.sum((x[:-1] - x[1:]) * (y[:-1] + y[1:]) / 2)
+    dtp, p = tp[:-1] - tp[1:], tp + fp
+    dp = p[:-1] - p[1:]
+    slope = np.where(dp > 0, dtp / np.where(dp > 0, dp, 1), 0)
+    intercept = tp[1:] - slope * p[1:]
+    ratio = np.where((p[:-1] > 0) & (p[1:] > 0), p[:-1] / np.where(p[1:] > 0, p[1:], 1), 1)
+    pos = tp[1:] + fn[1:]
+    return np.sum(np.where(pos > 0, slope * (dtp + intercept * np.log(ratio)) /
+                           np.where(pos > 0, pos, 1), 0))
+
+
+def _counts(thresholds, p=P, t=T, w=None):
+    w = np.ones(len(p)) if w is None else w
+    state = reference.metric_state("confusion", p, t, w, thresholds=thresholds)
+    return state.reshape(-1, 4).T
+
+
+def test_mean_metrics_on_their_own():
+    err = T - P
+    cases = [(metrics.MeanAbsoluteError(), np.abs(err).mean()),
+             (metrics.MeanSquaredError(), (err ** 2).mean()),
+             (metrics.RootMeanSquaredError(), np.sqrt((err ** 2).mean())),
+             (metrics.MeanAbsolutePercentageError(),
+              (100 * np.abs(err) / np.maximum(np.abs(T), 1e-7)).mean()),
+             (metrics.MeanSquaredLogarithmicError(),
+              ((np.log(P + 1) - np.log(np.maximum(T, 1e-7) + 1)) ** 2).mean()),
+             (metrics.BinaryAccuracy(), ((P > 0.5) == T).mean()),
+             (metrics.CategoricalAccuracy(), (P.argmax(1) == T.argmax(1)).mean()),
+             (metrics.TopKCategoricalAccuracy(k=2), None)]
+    for metric, expected in cases[:-1]:
+        metric.update_state(T[:15], P[:15])
+        metric.update_state(T[15:], P[15:])  # batches accumulate
+        assert_allclose(metric.result(), expected, rtol=1e-12)
+        metric.reset_state()
+        assert metric.result() == 0.0
+
+
+def test_sparse_and_top_k_accuracies():
+    labels = RNG.integers(0, 3, 40)
+    metric = metrics.SparseTopKCategoricalAccuracy(k=1)
+    metric.update_state(labels, P)
+    assert_allclose(metric.result(), (P.argmax(1) == labels).mean())
+    metric = metrics.SparseCategoricalAccuracy()
+    metric.update_state(labels, P, sample_weight=W)  # on its own, weights apply
+    assert_allclose(metric.result(), (W * (P.argmax(1) == labels)).sum() / W.sum())
+
+
+@pytest.mark.parametrize("cls, pick", [
+    (metrics.TruePositives, lambda tp, fp, tn, fn: tp), (metrics.FalsePositives,
+                                                         lambda tp, fp, tn, fn: fp),
+    (metrics.TrueNegatives, lambda tp, fp, tn, fn: tn), (metrics.FalseNegatives,
+                                                         lambda tp, fp, tn, fn: fn),
+    (metrics.Precision, lambda tp, fp, tn, fn: tp / (tp + fp)),
+    (metrics.Recall, lambda tp, fp, tn, fn: tp / (tp + fn)),
+])
+def test_confusion_metrics(cls, pick):
+    metric = cls()
+    metric.update_state(T, P)
+    assert_allclose(metric.result(), pick(*_counts([0.5]))[0], rtol=1e-12)
+    several = cls(thresholds=[0.3, 0.7])
+    several.update_state(T, P)
+    assert_allclose(several.result(), pick(*_counts([0.3, 0.7])), rtol=1e-12)
+
+
+@pytest.mark.parametrize("curve", ["ROC", "PR"])
+def test_auc_is_keras_approximation(curve):
+    metric = metrics.AUC(curve=curve)
+    metric.update_state(T, P)
+    thresholds = [-1e-7] + [(i + 1) / 199 for i in range(198)] + [1 + 1e-7]
+    assert_allclose(metric.result(), _keras_auc(*_counts(thresholds), curve), rtol=1e-12)
+    assert 0.3 < metric.result() < 0.7  # random scores
+
+
+def test_f1_score():
+    tp, fp, _, fn = _counts([0.5])
+    metric = metrics.F1Score(threshold=0.5, average="micro")
+    metric.update_state(T, P)
+    precision, recall = tp / (tp + fp + 1e-7), tp / (tp + fn + 1e-7)
+    assert_allclose(metric.result(), (2 * precision * recall / (precision + recall + 1e-7))[0],
+                    rtol=1e-9)
+    per_class = metrics.F1Score()  # argmax: one prediction per row
+    per_class.update_state(T, P)
+    assert per_class.result().shape == (3,)
+
+
+def test_second_instances_are_numbered():
+    first, second = metrics.AUC(), metrics.AUC()
+    assert second.name == first.name + "_1" or second.name.startswith("auc_")
+    assert metrics.Precision(name="p").name == "p"
+
+
+# ------------------------------------------------------------------ several metrics in a model
+
+def _data(n=64):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(n, 4))
+    return x, (x[:, 0] + 0.3 * rng.normal(size=n) > 0).astype(float)
+
+
+def test_fit_history_and_evaluate_with_several_metrics():
+    x, y = _data()
+    model = Sequential([Dense(5, activation="relu"), Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy",
+                  metrics=["accuracy", "mae", metrics.AUC(name="auc"),
+                           metrics.Precision(name="precision"), MeanSquaredError()])
+    names = ["accuracy", "mae", "auc", "precision", "mean_squared_error"]
+    assert model.metrics_names == ["loss"] + names
+    history = model.fit(x, y, epochs=2, validation_split=0.25, batch_size=7, verbose=0)
+    assert set(history.history) == {"loss", *names} | {f"val_{k}" for k in ["loss", *names]}
+    result = model.evaluate(x, y, verbose=0)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert result == [logs[k] for k in model.metrics_names]
+    p = model.predict(x, verbose=0)[:, 0]
+    assert_allclose(logs["accuracy"], ((p > 0.5) == y).mean(), rtol=1e-6)
+    assert_allclose(logs["mae"], np.abs(p - y).mean(), rtol=1e-5)
+    assert_allclose(logs["mean_squared_error"], ((p - y) ** 2).mean(), rtol=1e-5)
+    alone = metrics.AUC()
+    alone.update_state(y, p)
+    assert_allclose(logs["auc"], alone.result(), rtol=1e-6)
+
+
+def test_history_is_the_epochs_value_and_sample_weights_apply_to_weighted_metrics_only():
+    x, y = _data()
+    w = np.linspace(0.1, 2, len(x))
+    model = Sequential([Dense(1, activation="sigmoid")])
+    model.compile("sgd", "binary_crossentropy", metrics=["mae"], weighted_metrics=["mse"])
+    logs = model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
+    p = model.predict(x, verbose=0)[:, 0]
+    assert_allclose(logs["mae"], np.abs(p - y).mean(), rtol=1e-6)
+    assert_allclose(logs["mse"], (w * (p - y) ** 2).sum() / w.sum(), rtol=1e-6)
+    model.compile("sgd", "binary_crossentropy", metrics=["mae"])  # lr 0.01: a step moves little
+    history = model.fit(x, y, epochs=1, batch_size=len(x), shuffle=False, verbose=0)
+    assert_allclose(history.history["mae"][0], np.abs(p - y).mean(), rtol=1e-6)
+
+
+def test_compile_config_round_trips_metric_objects():
+    model = Sequential([Dense(3, activation="softmax")])
+    model.build((None, 4))
+    model.compile("adam", "categorical_crossentropy",
+                  metrics=["accuracy", metrics.TopKCategoricalAccuracy(k=2, name="top2"),
+                           metrics.F1Score(average="macro")])
+    config = model.get_compile_config()
+    again = Sequential([Dense(3, activation="softmax")])
+    again.build((None, 4))
+    again.compile_from_config(config)
+    assert again.metrics_names == model.metrics_names
+    assert again.get_compile_config() == config

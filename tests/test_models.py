@@ -906,7 +906,7 @@ def test_compile_without_loss():
      r"Unknown metric .*Did you mean 'accuracy'"),
     (dict(loss="binary_crossentropy", metrics=["sparse_categorical_accuracy"]), ValueError,
      "does not fit loss"),
-    (dict(loss="mse", metrics=["accuracy", "accuracy"]), ValueError, "one metric"),
+    (dict(loss="mse", metrics=["accuracy", "accuracy"]), ValueError, "both named 'accuracy'"),
     (dict(loss=3), TypeError, "loss must be"),
     (dict(loss="mse", optimizer=3), TypeError, "optimizer must be"),
     (dict(loss="mse", metrics=[len]), TypeError, "metrics must be names"),

@@ -9,7 +9,8 @@ cdef extern from "densefit.h" nogil:
         DF_LOSS_SPARSE_CE_PROBS, DF_LOSS_CE_PROBS, DF_LOSS_BCE_PROBS, DF_LOSS_MSE, DF_N_LOSSES
         DF_LOSS_HUBER
         DF_METRIC_NONE, DF_METRIC_SPARSE_ACCURACY, DF_METRIC_CATEGORICAL_ACCURACY
-        DF_METRIC_BINARY_ACCURACY, DF_N_METRICS
+        DF_METRIC_BINARY_ACCURACY, DF_METRIC_SPARSE_TOP_K, DF_METRIC_LOSS, DF_METRIC_CONFUSION
+        DF_METRIC_CLASS_COUNTS, DF_N_METRICS
         DF_OPT_SGD, DF_OPT_ADAM, DF_OPT_RMSPROP, DF_N_OPTIMIZERS
         DF_N_SLOTS, DF_SLOT_MOMENTUMS, DF_SLOT_VELOCITIES
         DF_SCHEDULE_CONSTANT, DF_SCHEDULE_PIECEWISE_CONSTANT, DF_N_SCHEDULES
@@ -86,6 +87,28 @@ cdef extern from "densefit.h" nogil:
         double label_smoothing
         int ignore_class_set
         int32_t ignore_class
+        int n_metrics
+        const df_metric_spec *metrics
+
+    ctypedef struct df_metric_spec:
+        int kind
+        int reads_probabilities
+        int weighted
+        int k
+        int class_id
+        double threshold
+        int n_thresholds
+        const double *thresholds
+        const df_objective *loss
+        int64_t offset
+
+    int64_t df_metric_state_size(const df_metric_spec *spec, int64_t cols)
+    void df_metrics_update_f32(const df_objective *objective, const float *out, const float *probs,
+                               const void *target, const float *weight, int64_t rows,
+                               int64_t cols, double *state)
+    void df_metrics_update_f64(const df_objective *objective, const double *out,
+                               const double *probs, const void *target, const double *weight,
+                               int64_t rows, int64_t cols, double *state)
 
     ctypedef struct df_schedule:
         int kind
@@ -153,22 +176,24 @@ cdef extern from "densefit.h" nogil:
                                  df_optimizer_state *optimizer, const float *x, const void *y,
                                  const int64_t *order, int64_t n, int64_t batch_size,
                                  int64_t first_batch, int64_t end_batch, double *batch_loss,
-                                 double *batch_metric, const float *sample_weight)
+                                 double *batch_metric, const float *sample_weight,
+                                 double *metric_state)
     int64_t df_train_batches_f64(const df_net *net, df_work *work, const df_objective *objective,
                                  df_optimizer_state *optimizer, const double *x, const void *y,
                                  const int64_t *order, int64_t n, int64_t batch_size,
                                  int64_t first_batch, int64_t end_batch, double *batch_loss,
-                                 double *batch_metric, const double *sample_weight)
+                                 double *batch_metric, const double *sample_weight,
+                                 double *metric_state)
     int df_predict_f32(const df_net *net, const float *x, int64_t n, int64_t capacity,
                        float *out)
     int df_predict_f64(const df_net *net, const double *x, int64_t n, int64_t capacity,
                        double *out)
     void df_evaluate_f32(const df_net *net, df_work *work, const df_objective *objective,
                          const float *x, const void *y, int64_t n, double *loss_sum,
-                         double *metric_sum, const float *sample_weight)
+                         double *metric_sum, const float *sample_weight, double *metric_state)
     void df_evaluate_f64(const df_net *net, df_work *work, const df_objective *objective,
                          const double *x, const void *y, int64_t n, double *loss_sum,
-                         double *metric_sum, const double *sample_weight)
+                         double *metric_sum, const double *sample_weight, double *metric_state)
     void df_forward_f32(const df_net *net, df_work *work, const float *x, int rows,
                         int training, int64_t step)
     void df_forward_f64(const df_net *net, df_work *work, const double *x, int rows,

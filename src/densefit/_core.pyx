@@ -466,6 +466,9 @@ def metric(code, out, target, threshold):
     above it counts as 1; the other metrics ignore it)."""
     cdef int c_code = _code(code, DF_N_METRICS, "metric")
     cdef double c_threshold = _real(threshold, "threshold")
+    if c_code > DF_METRIC_BINARY_ACCURACY:
+        raise ValueError(f"metric: code {c_code} is not an accuracy (codes 0 to "
+                         f"{DF_METRIC_BINARY_ACCURACY}); the others go through update_metrics")
     out = _float_array(out, "out", 2, None, False)
     loss_code = DF_LOSS_SPARSE_CE_LOGITS if c_code == DF_METRIC_SPARSE_ACCURACY else DF_LOSS_MSE
     t = _target(loss_code, target, "target", out)
@@ -921,9 +924,14 @@ cdef class Objective:
     label_smoothing (binary and categorical cross-entropy on dense targets),
     ignore_class (sparse cross-entropy: an int32 label, or None)."""
     cdef df_objective objective
+    cdef df_metric_spec *specs
+    cdef readonly int64_t metric_state_size  # doubles of state its metrics keep
+    cdef readonly int64_t metric_outputs  # the outputs its metrics were sized for (-1: any)
+    cdef readonly tuple metric_offsets  # each metric's first double of state
+    cdef list _keep  # the thresholds and loss Objectives the specs point into
 
     def __cinit__(self, loss, bint fused_output, metric, threshold, *, delta=0.0,
-                  label_smoothing=0.0, ignore_class=None):
+                  label_smoothing=0.0, ignore_class=None, metrics=(), outputs=-1):
         cdef int c_loss = _code(loss, DF_N_LOSSES, "loss")
         cdef int c_metric = _code(metric, DF_N_METRICS, "metric")
         self.objective.threshold = _real(threshold, "threshold")
@@ -939,6 +947,73 @@ cdef class Objective:
         self.objective.loss = c_loss
         self.objective.fused_output = fused_output
         self.objective.metric = c_metric
+        self._set_metrics(list(metrics), _int64(outputs, "outputs"))
+
+    cdef _set_metrics(self, list metrics, int64_t outputs):
+        """metrics: dicts with "kind" (a code of METRICS) and the df_metric_spec
+        fields its kind reads: reads_probabilities, weighted, k, class_id,
+        threshold, thresholds (a sequence of reals), loss (an Objective whose loss
+        reads the targets this one's does).  outputs: the model's, needed by a
+        class_counts metric."""
+        self._keep, offsets, total = [], [], 0
+        self.metric_outputs = outputs
+        self.specs = <df_metric_spec *>calloc(max(1, len(metrics)), sizeof(df_metric_spec))
+        if self.specs == NULL:
+            raise MemoryError()
+        for i, m in enumerate(metrics):
+            self._spec(&self.specs[i], m)
+            if self.specs[i].kind == DF_METRIC_CLASS_COUNTS and outputs < 1:
+                raise ValueError("a class_counts metric needs outputs >= 1")
+            self.specs[i].offset = total
+            offsets.append(total)
+            total += df_metric_state_size(&self.specs[i], max(outputs, 1))
+        self.objective.n_metrics = len(metrics)
+        self.objective.metrics = self.specs
+        self.metric_state_size, self.metric_offsets = total, tuple(offsets)
+
+    cdef _spec(self, df_metric_spec *spec, dict m):
+        cdef Objective loss_objective
+        spec.kind = _code(m["kind"], DF_N_METRICS, "kind")
+        spec.reads_probabilities = bool(m.get("reads_probabilities", False))
+        spec.weighted = bool(m.get("weighted", False))
+        spec.k = _int64(m.get("k", 5), "k")
+        spec.class_id = _int64(-1 if m.get("class_id") is None else m["class_id"], "class_id")
+        spec.threshold = m.get("threshold", 0.5)  # NaN allowed: class counts' argmax
+        if spec.kind == DF_METRIC_CONFUSION:
+            t = np.ascontiguousarray(m["thresholds"], dtype=np.float64)
+            if t.ndim != 1 or t.shape[0] < 1 or t.shape[0] > 1 << 20:
+                raise ValueError("thresholds must be a 1-d sequence of 1 to 2**20 reals")
+            self._keep.append(t)
+            spec.thresholds, spec.n_thresholds = <const double *>_data(t), t.shape[0]
+        if spec.kind == DF_METRIC_LOSS:
+            loss_objective = m["loss"]
+            if loss_objective.labels != self.labels:
+                raise ValueError("a loss metric must read the targets the loss reads")
+            self._keep.append(loss_objective)
+            spec.loss = &loss_objective.objective
+        sparse = spec.kind in (DF_METRIC_SPARSE_ACCURACY, DF_METRIC_SPARSE_TOP_K)
+        if spec.kind not in (DF_METRIC_NONE, DF_METRIC_LOSS) and sparse != self.labels:
+            raise ValueError(f"metric {df_metric_name(spec.kind).decode()} does not read the "
+                             f"targets the loss reads")
+
+    def __dealloc__(self):
+        free(self.specs)
+
+    cdef _check_metric_state(self, object state, int64_t cols):
+        """state: None, or a writeable contiguous float64 array of at least
+        metric_state_size entries, for outputs of ``cols`` columns."""
+        if state is None:
+            return
+        if isinstance(state, np.ndarray):
+            _check_native(state, "metric_state")
+        if not isinstance(state, np.ndarray) or state.dtype != np.float64 or state.ndim != 1 \
+                or state.shape[0] < self.metric_state_size or not state.flags.c_contiguous \
+                or not state.flags.writeable:
+            raise ValueError(f"metric_state must be a writeable float64 array of at least "
+                             f"{self.metric_state_size} entries")
+        if self.metric_outputs >= 0 and cols != self.metric_outputs:
+            raise ValueError(f"the metrics were made for {self.metric_outputs} outputs, "
+                             f"got {cols}")
 
     @property
     def labels(self):
@@ -1198,7 +1273,9 @@ cdef _check_parts(Network network, Workspace work, Objective objective,
 
 cdef int64_t _train_batches(floating *tag, Network network, Workspace work, Objective objective,
                             OptimizerState state, Dataset data, object order, int64_t batch_size,
-                            int64_t first, int64_t end, object losses, object metrics):
+                            int64_t first, int64_t end, object losses, object metrics,
+                            object metric_state):
+    cdef double *sp = <double *>_data(metric_state) if metric_state is not None else NULL
     cdef const floating *x = <const floating *>_data(data.x)
     cdef const void *y = _data(data.y)
     cdef const int64_t *idx = <const int64_t *>_data(order)
@@ -1211,18 +1288,18 @@ cdef int64_t _train_batches(floating *tag, Network network, Workspace work, Obje
         if floating is float:
             done = df_train_batches_f32(&network.net, &work.work, &objective.objective,
                                         &state.state, x, y, idx, n, batch_size, first, end,
-                                        lp, mp, sw)
+                                        lp, mp, sw, sp)
         else:
             done = df_train_batches_f64(&network.net, &work.work, &objective.objective,
                                         &state.state, x, y, idx, n, batch_size, first, end,
-                                        lp, mp, sw)
+                                        lp, mp, sw, sp)
     return done
 
 
 def train_batches(Network network not None, Workspace work not None,
                   Objective objective not None, OptimizerState optimizer_state not None,
                   Dataset data not None, order, batch_size, first_batch, end_batch,
-                  batch_loss, batch_metric):
+                  batch_loss, batch_metric, metric_state=None):
     """Trains batches [first_batch, end_batch) of an epoch; returns how many were
     applied (fewer when a loss is not finite, or when the optimizer's step would
     make a parameter or its state NaN or inf: that batch's update is not applied).
@@ -1233,8 +1310,12 @@ def train_batches(Network network not None, Workspace work not None,
     order, a contiguous int64 array of data.n indices.  batch_size: in [1,
     work.capacity].  batch_loss, batch_metric: writeable float64 arrays of at
     least end_batch - first_batch entries, given each batch's mean loss and
-    metric (on the weights before its update)."""
+    metric (on the weights before its update).  metric_state: None, or a float64
+    array of objective.metric_state_size entries to which each batch adds its
+    rows to the objective's metrics' state (the batch that stopped training
+    included)."""
     _check_parts(network, work, objective, optimizer_state, data)
+    objective._check_metric_state(metric_state, network.n_out)
     if not work.training:
         raise ValueError("work must be a training Workspace: this one was made with "
                          "training=False, for evaluate only (it has no gradient buffers)")
@@ -1278,6 +1359,8 @@ def train_batches(Network network not None, Workspace work not None,
         written.append((network.state, "the network's state"))
     written += [(s, name) for name, s in state.slots.items() if s is not None]
     written += [(losses, "batch_loss"), (metrics, "batch_metric")]
+    if metric_state is not None:
+        written.append((metric_state, "metric_state"))
     others = written + [(order, "order"), (data.x, "x"), (data.y, "y")]
     for i in range(len(written)):
         for j in range(len(others)):
@@ -1285,9 +1368,9 @@ def train_batches(Network network not None, Workspace work not None,
                 raise ValueError(f"{written[i][1]} must not share memory with {others[j][1]}")
     if _is_f64(data.x):
         return _train_batches(F64, network, work, objective, state, data, order, c_batch,
-                              c_first, c_end, losses, metrics)
+                              c_first, c_end, losses, metrics, metric_state)
     return _train_batches(F32, network, work, objective, state, data, order, c_batch,
-                          c_first, c_end, losses, metrics)
+                          c_first, c_end, losses, metrics, metric_state)
 
 
 cdef object _rows_for(Network network, Workspace work, object x):
@@ -1485,7 +1568,8 @@ def predict(Network network not None, x, capacity, bint check_finite=True, out=N
 
 
 cdef tuple _evaluate(floating *tag, Network network, Workspace work, Objective objective,
-                     Dataset data):
+                     Dataset data, object metric_state):
+    cdef double *sp = <double *>_data(metric_state) if metric_state is not None else NULL
     cdef const floating *x = <const floating *>_data(data.x)
     cdef const void *y = _data(data.y)
     cdef const floating *sw = <const floating *>_data(data.sample_weight) \
@@ -1495,22 +1579,66 @@ cdef tuple _evaluate(floating *tag, Network network, Workspace work, Objective o
     with nogil:
         if floating is float:
             df_evaluate_f32(&network.net, &work.work, &objective.objective, x, y, n,
-                            &loss_sum, &metric_sum, sw)
+                            &loss_sum, &metric_sum, sw, sp)
         else:
             df_evaluate_f64(&network.net, &work.work, &objective.objective, x, y, n,
-                            &loss_sum, &metric_sum, sw)
+                            &loss_sum, &metric_sum, sw, sp)
     return loss_sum, metric_sum
 
 
 def evaluate(Network network not None, Workspace work not None, Objective objective not None,
-             Dataset data not None):
+             Dataset data not None, metric_state=None):
     """``(loss sum, metric sum)`` over all rows of ``data``, in batches of up to
     work.capacity rows.
 
     work: a Workspace of the network (training=False suffices).  objective: the
     loss and metric (a fused output's activation is left to the loss, as in
-    training).  data: a Dataset of the network whose targets the loss reads."""
+    training).  data: a Dataset of the network whose targets the loss reads.
+    metric_state: None, or a float64 array of objective.metric_state_size entries
+    to which the rows are added (as train_batches)."""
     _check_parts(network, work, objective, None, data)
+    objective._check_metric_state(metric_state, network.n_out)
+    if metric_state is not None:
+        for arr, name in ((data.x, "x"), (data.y, "y"), (data.sample_weight, "sample_weight")):
+            if arr is not None and _overlap(metric_state, arr):
+                raise ValueError(f"metric_state must not share memory with {name}")
     if _is_f64(data.x):
-        return _evaluate(F64, network, work, objective, data)
-    return _evaluate(F32, network, work, objective, data)
+        return _evaluate(F64, network, work, objective, data, metric_state)
+    return _evaluate(F32, network, work, objective, data, metric_state)
+
+
+cdef _update_metrics(floating *tag, Objective objective, object out, object t, object w,
+                     object state):
+    cdef const floating *po = <const floating *>_data(out)
+    cdef const void *pt = _data(t)
+    cdef const floating *pw = <const floating *>_data(w) if w is not None else NULL
+    cdef double *sp = <double *>_data(state)
+    cdef int64_t rows = out.shape[0], cols = out.shape[1]
+    with nogil:
+        if floating is float:
+            df_metrics_update_f32(&objective.objective, po, po, pt, pw, rows, cols, sp)
+        else:
+            df_metrics_update_f64(&objective.objective, po, po, pt, pw, rows, cols, sp)
+
+
+def update_metrics(Objective objective not None, out, target, sample_weight, state):
+    """Adds the rows of ``out`` (outputs as the metrics read them: probabilities,
+    not a fused output's logits) against ``target`` (labels when the objective's
+    loss reads labels, else dense like out) to the objective's metrics' state,
+    a float64 array of objective.metric_state_size entries.  sample_weight: None
+    or one per row (weighted metrics only)."""
+    out = _float_array(out, "out", 2, None, False)
+    if out.shape[1] == 0:
+        raise ValueError(f"out must have at least one column, got shape {out.shape}")
+    objective._check_metric_state(state, out.shape[1])
+    if state is None:
+        raise ValueError("state must be a float64 array")
+    t = _target(objective.objective.loss, target, "target", out)
+    w = _sample_weight(sample_weight, out.shape[0], out.dtype)
+    for arr, name in ((out, "out"), (t, "target"), (w, "sample_weight")):
+        if arr is not None and _overlap(state, arr):
+            raise ValueError(f"state must not share memory with {name}")
+    if _is_f64(out):
+        _update_metrics(F64, objective, out, t, w, state)
+    else:
+        _update_metrics(F32, objective, out, t, w, state)

@@ -264,3 +264,25 @@ def validation_triple(validation_data):
         raise ValueError(f"validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
                          f"sample_weight_val), got {got}")
     return tuple(validation_data) + (None,) * (3 - len(validation_data))
+
+
+class ModelData:
+    """Data prepared for one model (a mix-in of ``Sequential``, which provides
+    ``input_shape``, ``dtype``, ``loss``, ``_network``, ``_ensure_built`` and
+    ``_flattens_input``): what fit, evaluate, predict and the on-batch calls
+    hand to the compiled core."""
+
+    def _model_inputs(self, x, name, check_finite=True):
+        """``x`` checked and converted for the network, which is built on first data."""
+        shape = self.input_shape  # one sample's, after None (for a 1-d x's hint)
+        width = math.prod(shape[1:]) if shape else None
+        x = features(x, name, width, self.dtype, self._flattens_input)
+        self._ensure_built(x.shape[1:])
+        x = flattened(x, name, self.input_shape[1:])
+        return model_inputs(x, name, self._network.units[0], self._network.dtype,
+                                         check_finite)
+
+    def _dataset(self, x, y, xname="x", yname="y", sample_weight=None, class_weight=None):
+        x = self._model_inputs(x, xname)
+        return dataset(self._network, self.loss, x, y, xname, yname,
+                                    sample_weight, class_weight)

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import (_core, backend, keras_files, layers as layers_module, missing, network, saving,
                summary, validation)
+from .data_adapter import ModelData
 from .layer_stack import LayerStack
 from .model_weights import ModelWeights
 from .on_batch import BatchCalls
@@ -29,7 +30,7 @@ from .trainer import Trainer
 from .utils import new_generator
 
 @saving.register_model
-class Sequential(Trainer, BatchCalls, ModelWeights):
+class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
     """A linear stack of Dense layers (activation layers fold into the Dense before them).
 
     Args:

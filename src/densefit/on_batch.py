@@ -41,7 +41,7 @@ class BatchCalls:
         try:
             runner = BatchRunner((self._network, work, self._compiled.objective,
                                   self._optimizer_state(), data), self.optimizer, data.n,
-                                 self._compiled.metric_name, self._step_lock)
+                                 self._compiled, self._step_lock)
             if runner.run(np.arange(data.n, dtype=np.int64), 0, 1) < 1:
                 warn_not_applied(runner.logs.losses[0], 0, 1, stacklevel=4)
         finally:

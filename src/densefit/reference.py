@@ -456,6 +456,54 @@ def binary_accuracy(out, targets, threshold):
     return (targets == (out > threshold)).mean(axis=-1).mean()
 
 
+def _in_top_k(out, labels, k):
+    """Fewer than k outputs above the label's (ties inside the top k, as TF's)."""
+    return (out > out[np.arange(len(out)), labels][:, None]).sum(axis=-1) < k
+
+
+# each mean metric's per-row value (a metric state is (sum of w * value, sum of w))
+METRIC_ROWS = {
+    "sparse_accuracy": lambda o, t, p: (o.argmax(-1) == t).astype(float),
+    "categorical_accuracy": lambda o, t, p: (o.argmax(-1) == t.argmax(-1)).astype(float),
+    "binary_accuracy": lambda o, t, p: (t == (o > p["threshold"])).mean(-1),
+    "sparse_top_k": lambda o, t, p: _in_top_k(o, t, p["k"]).astype(float),
+    "top_k": lambda o, t, p: _in_top_k(o, t.argmax(-1), p["k"]).astype(float),
+    "abs_error": lambda o, t, p: np.abs(t - o).mean(-1),
+    "squared_error": lambda o, t, p: ((t - o) ** 2).mean(-1),
+    "percent_error": lambda o, t, p: (100 * np.abs(t - o) / np.maximum(np.abs(t), 1e-7)).mean(-1),
+    "squared_log_error": lambda o, t, p: ((np.log(np.maximum(o, 1e-7) + 1) -
+                                          np.log(np.maximum(t, 1e-7) + 1)) ** 2).mean(-1),
+}
+
+
+def metric_state(kind, out, target, weight=None, **params):
+    """The state df_metrics_update adds for ``out`` against ``target``: a mean
+    kind's (weighted sum, weight); confusion's TP, FP, TN, FN per threshold
+    (``thresholds``, ``class_id``); class_counts' TP, FP, FN, targets' sum per
+    output (``threshold``, NaN for the row's maximum)."""
+    out, w = np.asarray(out, np.float64), (np.ones(len(out)) if weight is None else weight)
+    if kind == "confusion":
+        cols = slice(None) if params.get("class_id") is None else [params["class_id"]]
+        p, pos = out[:, cols], np.asarray(target)[:, cols] != 0
+        ww = np.broadcast_to(w[:, None], p.shape)
+        state = []
+        for th in params["thresholds"]:
+            pred = p > th
+            state += [ww[pos & pred].sum(), ww[~pos & pred].sum(), ww[~pos & ~pred].sum(),
+                      ww[pos & ~pred].sum()]
+        return np.array(state)
+    if kind == "class_counts":
+        t, th = np.asarray(target, np.float64), params["threshold"]
+        pred = ((out >= out.max(-1, keepdims=True)) & (np.abs(out) > 1e-9)) if np.isnan(th) \
+            else out > th
+        pred = pred.astype(float) * w[:, None]
+        tw = t * w[:, None]
+        return np.concatenate([(pred * t).sum(0), (pred * (1 - t)).sum(0),
+                               (tw - pred * t).sum(0), tw.sum(0)])
+    values = METRIC_ROWS[kind](out, np.asarray(target), params)
+    return np.array([(w * values).sum(), w.sum()])
+
+
 # ------------------------------------------------------------------ optimizers, in place
 
 def adam_update(w, g, m, v, step, learning_rate, beta_1, beta_2, epsilon):

@@ -16,6 +16,8 @@ import os
 import threading
 import weakref
 
+import numpy as np
+
 from . import _core, data_adapter, inference, losses, optimizers, validation
 from . import callbacks as callbacks_module, metrics as metrics_module
 from .progress import Progress
@@ -98,21 +100,21 @@ class Trainer:
 
     # ------------------------------------------------------------ compile
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None):
         """Choose how the model trains (Keras' defaults: RMSprop, no metrics).
 
         Args:
-            optimizer: an ``Optimizer`` or its name (``"adam"``, ``"sgd"``, ``"rmsprop"``,
-                ``"adamw"``, ``"adagrad"``, ``"adamax"``, ``"nadam"``).
+            optimizer: an ``Optimizer`` or its name (``"adam"``, ``"sgd"``, ``"rmsprop"`` ...).
             loss: a ``Loss`` or its Keras name (``"sparse_categorical_crossentropy"`` ...).
-            metrics: None or a list of one metric name (``["accuracy"]``).
+            metrics: Keras names (``"accuracy"``, ``"auc"`` ...), Metric or Loss objects
+                (metrics.py), not weighted; weighted_metrics: the same, weighted.
 
         Refused (RuntimeError) while the model trains, from fit's callbacks too.
         """
         with self._changing("compile"):
-            self._compile(optimizer, loss, metrics)
+            self._compile(optimizer, loss, metrics, weighted_metrics)
 
-    def _compile(self, optimizer, loss, metrics):
+    def _compile(self, optimizer, loss, metrics, weighted_metrics=None):
         optimizer = optimizers.get(optimizer)
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
@@ -125,30 +127,28 @@ class Trainer:
                              f"with a {output_activation} output under {type(loss).__name__}: "
                              f"the compiled loop trains on its logits; put it on a hidden "
                              f"layer, or use a linear output with from_logits=True")
-        names = _metric_names(metrics)
-        metric = (metrics_module.resolve(names[0], loss, units,
-                                         output_is_logits=fused or loss.from_logits)
-                  if names else None)
+        names = (_metric_names(metrics, "metrics"), _metric_names(weighted_metrics, "weighted"))
+        resolved = _resolve_metrics(names, loss, units, fused, output_activation)
         optimizer.bind(self)
         self._optimizer, self._loss = optimizer, loss
-        self._compiled = _Compiled(loss_code, fused, metric, names, loss.core_options())
+        self._compiled = _Compiled(loss_code, fused, resolved, names, loss.core_options(), units)
 
     def _recompile(self):
         """compile again with the same optimizer, loss and metrics (the output
         layer changed; the caller holds ``_changing``)."""
-        self._compile(self.optimizer, self.loss, self._compiled.names or None)
+        self._compile(self.optimizer, self.loss, *self._compiled.names)
 
     def get_compile_config(self):
         """compile's arguments as plain data (None before compile), for saving."""
         if self._compiled is None:
             return None
         return {"optimizer": optimizers.serialize(self.optimizer),
-                "loss": losses.serialize(self.loss), "metrics": list(self._compiled.names)}
+                "loss": losses.serialize(self.loss), **self._compiled.metrics_config()}
 
     def compile_from_config(self, config):
         """``compile`` with the arguments ``get_compile_config`` returned."""
         self.compile(optimizers.deserialize(config["optimizer"]),
-                     losses.deserialize(config["loss"]), config["metrics"] or None)
+                     losses.deserialize(config["loss"]), *metrics_module.from_compile(config))
 
     @property
     def compiled(self):
@@ -156,9 +156,13 @@ class Trainer:
 
     @property
     def metrics_names(self):
-        """``["loss"]`` and the metric's name, as History and evaluate log them."""
-        metric = self._compiled.metric if self._compiled else None
-        return ["loss"] + ([metric.name] if metric else [])
+        """``["loss"]`` and the metrics' names (Keras 3: ``["loss", "compile_metrics"]``)."""
+        return ["loss"] + [m.name for m in self.metrics]
+
+    @property
+    def metrics(self):
+        """The compiled Metric objects (fit and evaluate keep their state apart)."""
+        return list(self._compiled.metrics) if self._compiled else []
 
     def _require_compiled(self, what):
         if self._compiled is None:
@@ -179,8 +183,8 @@ class Trainer:
         samples before shuffling, ``validation_data`` is ``(x_val, y_val)`` or
         ``(x_val, y_val, sample_weight_val)``.  ``sample_weight`` (one weight per
         sample) or ``class_weight`` (a dict class -> weight) scale each sample's
-        loss; a batch's loss is ``sum(w * loss) / batch_size``, as Keras' (the
-        compiled metric is not weighted).  ``validation_batch_size`` and
+        loss; a batch's loss is ``sum(w * loss) / batch_size``, as Keras' (and
+        weighted_metrics, not metrics).  ``validation_batch_size`` and
         ``validation_freq`` as Keras' (see ``_validation_options``).
         """
         # held from the first look at the data: two threads can neither build nor
@@ -214,7 +218,7 @@ class Trainer:
         try:
             runner = BatchRunner((self._network, work, self._compiled.objective,
                                   self._optimizer_state(), data), self.optimizer, batch_size,
-                                 self._compiled.metric_name, self._step_lock)
+                                 self._compiled, self._step_lock)
             self.stop_training, self.history = False, history
             validate = _validator(self, val, val_batch or max(batch_size,
                                                               inference.DEFAULT_BATCH), due)
@@ -257,9 +261,9 @@ class Trainer:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  return_dict=False):
-        """The loss (and metric) over ``(x, y)``: ``loss``, or ``[loss, metric]`` when a
-        metric is compiled, or a dict of both with ``return_dict=True``.
-        ``sample_weight`` weighs the loss as in ``fit`` (not the metric)."""
+        """The loss (and metrics) over ``(x, y)``: ``loss``, or ``[loss, *metrics]`` in
+        ``metrics_names``' order, or a dict with ``return_dict=True``.
+        ``sample_weight`` weighs the loss and weighted_metrics, as in ``fit``."""
         self._require_compiled("evaluate")
         data = self._dataset(x, y, sample_weight=sample_weight)
         if data.n == 0:
@@ -278,16 +282,16 @@ class Trainer:
         work = self._workspaces.take(self._network, capacity, data.labels, training=False)
         try:
             with self._step_lock.reading():  # another thread's fit: between two steps
-                loss_sum, metric_sum = _core.evaluate(self._network, work,
-                                                      self._compiled.objective, data)
+                state = self._compiled.new_state()
+                loss_sum, _ = _core.evaluate(self._network, work, self._compiled.objective, data,
+                                             state)
         finally:
             self._workspaces.give(work)
         logs = {"loss": loss_sum / data.n}
         if not math.isfinite(logs["loss"]):
             inference.warn_nonfinite_loss(caller, what, logs["loss"], self._network.dtype,
                                           stacklevel)
-        if self._compiled.metric is not None:
-            logs[self._compiled.metric.name] = metric_sum / data.n
+        logs.update(self._compiled.results(state))
         return dict(sorted(logs.items()))
 
     def predict(self, x, batch_size=None, verbose="auto"):
@@ -335,32 +339,31 @@ class Trainer:
             inference.warn_nonfinite_outputs(caller, out, bad, stacklevel=3)
         return out
 
-    # ------------------------------------------------------------ data
-
-    def _model_inputs(self, x, name, check_finite=True):
-        """``x`` checked and converted for the network, which is built on first data."""
-        shape = self.input_shape  # one sample's, after None (for a 1-d x's hint)
-        width = math.prod(shape[1:]) if shape else None
-        x = data_adapter.features(x, name, width, self.dtype, self._flattens_input)
-        self._ensure_built(x.shape[1:])
-        x = data_adapter.flattened(x, name, self.input_shape[1:])
-        return data_adapter.model_inputs(x, name, self._network.units[0], self._network.dtype,
-                                         check_finite)
-
-    def _dataset(self, x, y, xname="x", yname="y", sample_weight=None, class_weight=None):
-        x = self._model_inputs(x, xname)
-        return data_adapter.dataset(self._network, self.loss, x, y, xname, yname,
-                                    sample_weight, class_weight)
-
 
 class _Compiled:
-    """What compile decided: the core's objective and the metric names asked for."""
+    """What compile decided: the core's objective with the metrics it accumulates,
+    and the (metrics, weighted_metrics) asked for."""
 
-    def __init__(self, loss_code, fused, metric, names, loss_options):
-        self.metric, self.names = metric, names
-        self.metric_name = metric.name if metric else None
-        self.objective = _core.Objective(loss_code, fused, metric.code if metric else 0,
-                                         metric.threshold if metric else 0.5, **loss_options)
+    def __init__(self, loss_code, fused, metrics, names, loss_options, outputs):
+        self.metrics, self.names = tuple(metrics), names
+        weighted = [False] * len(names[0]) + [True] * len(names[1])
+        specs = [dict(m.spec(outputs), weighted=w) for m, w in zip(metrics, weighted)]
+        self.objective = _core.Objective(loss_code, fused, 0, 0.5, metrics=specs,
+                                         outputs=outputs, **loss_options)
+
+    def metrics_config(self):
+        return {key: [metrics_module.serialize(m) for m in names]
+                for key, names in zip(("metrics", "weighted_metrics"), self.names)}
+
+    def new_state(self):
+        """A zeroed state buffer for the metrics (fit's epoch, an evaluate)."""
+        return np.zeros(self.objective.metric_state_size)
+
+    def results(self, state):
+        """``{name: value}`` of each metric from ``state``."""
+        ends = self.objective.metric_offsets[1:] + (self.objective.metric_state_size,)
+        return {m.name: m.result_of(state[start:end]) for m, start, end in
+                zip(self.metrics, self.objective.metric_offsets, ends)}
 
 
 class WorkspacePool:
@@ -390,13 +393,31 @@ class WorkspacePool:
         return sum(len(pool) for pool in self._idle.values())
 
 
-def _metric_names(metrics):
-    if metrics is not None and not isinstance(metrics, str) and not hasattr(metrics, "__iter__"):
-        raise TypeError(f"metrics must be a list of names such as ['accuracy'], got {metrics!r}")
-    names = [] if metrics is None else ([metrics] if isinstance(metrics, str) else list(metrics))
-    if len(names) > 1:
-        raise ValueError(f"densefit computes one metric (an accuracy) per model, got {names}")
-    return names
+def _metric_names(metrics, what):
+    """compile's metrics (or weighted_metrics: ``what`` "weighted") as a list."""
+    what = "weighted_metrics" if what == "weighted" else what
+    if metrics is None:
+        return []
+    if isinstance(metrics, (str, metrics_module.Metric, losses.Loss)):
+        return [metrics]
+    if isinstance(metrics, dict) or not hasattr(metrics, "__iter__"):
+        raise TypeError(f"{what} must be a list of names such as ['accuracy'] or Metric "
+                        f"objects, got {metrics!r}")
+    return list(metrics)
+
+
+def _resolve_metrics(names, loss, units, fused, output_activation):
+    """compile's (metrics, weighted_metrics) as Metric objects, their names unique."""
+    resolved = [metrics_module.resolve(m, loss, units, fused or loss.from_logits,
+                                       output_activation if fused else None)
+                for m in names[0] + names[1]]
+    seen = set()
+    for name in (m.name for m in resolved):
+        if name in seen or name == "loss":
+            raise ValueError(f"two compiled metrics (or a metric and the loss) are both "
+                             f"named {name!r}: give one another name")
+        seen.add(name)
+    return resolved
 
 
 def returned(logs, names, return_dict):

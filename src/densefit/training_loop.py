@@ -40,29 +40,34 @@ class ChunkClock:
 
 
 class EpochLogs:
-    """Keras' epoch logs: the means of the batches' loss and metric (which the core
-    writes into ``losses`` and ``metrics``) weighted by batch size, over the first
-    ``done`` batches, keys sorted by name as Keras sorts them.  A function of
-    ``done`` alone, so chunked and per-batch runs log the same."""
+    """Keras' epoch logs: the mean of the batches' loss (which the core writes into
+    ``losses``) weighted by batch size, over the first ``done`` batches, and each
+    compiled metric's value from the state the core adds the batches to
+    (``metric_state``, zeroed by ``begin_epoch``); keys sorted by name as Keras
+    sorts them.  A function of ``done`` alone, so chunked and per-batch runs log
+    the same."""
 
-    def __init__(self, n, batch_size, metric_name):
+    def __init__(self, n, batch_size, compiled):
         n_batches = -(-n // batch_size)
         self.rows = np.full(n_batches, batch_size, np.float64)
         self.rows[-1] = n - batch_size * (n_batches - 1)
         self.seen = np.cumsum(self.rows).tolist()  # whole numbers: exact
         self.losses = np.empty(n_batches)
-        self.metrics = np.empty(n_batches)
-        self.name = metric_name
-        self.name_first = metric_name is not None and metric_name < "loss"
+        self.metrics = np.empty(n_batches)  # the core's single-metric output: unused
+        self.compiled = compiled
+        self.metric_state = compiled.new_state() if compiled.metrics else None
+
+    def begin_epoch(self):
+        if self.metric_state is not None:
+            self.metric_state[:] = 0
 
     def __call__(self, done):
         rows, seen = self.rows[:done], self.seen[done - 1]
-        loss = float(self.losses[:done].dot(rows)) / seen
-        if self.name is None:
-            return {"loss": loss}
-        value = float(self.metrics[:done].dot(rows)) / seen
-        return {self.name: value, "loss": loss} if self.name_first else \
-            {"loss": loss, self.name: value}
+        logs = {"loss": float(self.losses[:done].dot(rows)) / seen}
+        if self.metric_state is None:
+            return logs
+        logs.update(self.compiled.results(self.metric_state))
+        return dict(sorted(logs.items()))
 
 
 class BatchRunner:
@@ -71,10 +76,10 @@ class BatchRunner:
     Each call holds the model's ``StepLock`` exclusively (step_lock.py), so
     readers in other threads see the state between two calls."""
 
-    def __init__(self, core_parts, optimizer, batch_size, metric_name, lock):
+    def __init__(self, core_parts, optimizer, batch_size, compiled, lock):
         self.network, self.work, self.objective, self.state, self.data = core_parts
         self.optimizer, self.batch_size, self.lock = optimizer, batch_size, lock
-        self.logs = EpochLogs(self.data.n, batch_size, metric_name)
+        self.logs = EpochLogs(self.data.n, batch_size, compiled)
         self.n_batches = len(self.logs.losses)
 
     def run(self, order, done, end):
@@ -92,7 +97,8 @@ class BatchRunner:
                     self.state.learning_rate = self.optimizer.learning_rate
                 return _core.train_batches(self.network, self.work, self.objective, self.state,
                                            self.data, order, self.batch_size, done, end,
-                                           self.logs.losses[done:], self.logs.metrics[done:])
+                                           self.logs.losses[done:], self.logs.metrics[done:],
+                                           self.logs.metric_state)
             finally:
                 self.optimizer.iterations = self.state.iterations
                 if hasattr(self.optimizer, "u_product"):
@@ -124,6 +130,7 @@ def run_epochs(model, runner, callbacks, progress, epochs, initial_epoch, shuffl
             callbacks.on_epoch_begin(epoch, {})
             progress.begin_epoch(epoch, epochs)
             order = runner.epoch_order(model.seed_generator, shuffle)
+            runner.logs.begin_epoch()
             done = _run_epoch(model, runner, callbacks, progress, clock, order, epoch)
             logs = runner.logs(done)
             if validate is not None and np.isfinite(logs["loss"]):
