@@ -24,6 +24,7 @@ from densefit.utils import normalize, split_dataset, to_categorical
     (keras.layers, "Rescaling", "x / 255.0"),
     (keras.layers, "LayerNormalization", "BatchNormalization"),
     (keras.optimizers, "Lion", "Adam"),
+    (keras.callbacks, "TensorBoard", "CSVLogger"),
     (keras.losses, "CosineSimilarity", "densefit.losses"),
     (keras.utils, "model_to_dot", "plot_model"),
     (keras.datasets, "imdb", "np.savez"),

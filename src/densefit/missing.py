@@ -65,6 +65,11 @@ _FAMILIES = {
         (("Model", "Functional"), "the functional or subclassed Model API",
          "build the network as densefit.Sequential([...]) of layers"),
     ],
+    "callbacks": [
+        (("TensorBoard", "RemoteMonitor", "SwapEMAWeights"),
+         "this callback",
+         "log with CSVLogger and draw the curves with densefit.plot.history(history)"),
+    ],
     "optimizers": [
         (("Adadelta", "Adafactor", "Ftrl", "Lamb", "Lion", "Muon", "LossScaleOptimizer",
           "OptimizerMap"),
