@@ -99,7 +99,7 @@ def test_summary_shows_flatten_row():
     lines = []
     _image_model().summary(print_fn=lines.append)
     row = next(line for line in lines[0].splitlines() if "(Flatten)" in line)
-    assert "(None, 20)" in row and row.rstrip().endswith(" 0")
+    assert "(None, 20)" in row and row.endswith(" 0 │")  # Keras 3's boxed cells
 
 
 def test_flatten_config_and_data_format():

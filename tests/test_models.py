@@ -332,9 +332,9 @@ def test_summary_lists_layers_and_params():
     assert 'Model: "notes"' in text
     for name, shape, params in [("hidden_a", "(None, 25)", "19,625"),
                                 ("hidden_b", "(None, 15)", "390"), ("out", "(None, 10)", "160")]:
-        row = next(line for line in text.splitlines() if line.startswith(name))
-        assert "(Dense)" in row and shape in row and row.rstrip().endswith(params)
-    assert re.search(r"^probs \(Softmax\) .* 0$", text, re.M)
+        row = next(line for line in text.splitlines() if line.startswith(f"│ {name} "))
+        assert "(Dense)" in row and shape in row and row.endswith(f" {params} │")
+    assert re.search(r"^│ probs \(Softmax\) .* 0 │$", text, re.M)
     assert "Total params: 20,175 (78.81 KB)" in text
     assert "Trainable params: 20,175" in text
     assert "Non-trainable params: 0" in text

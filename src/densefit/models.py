@@ -15,6 +15,7 @@ saving.py, which uses only the public hooks below.
 """
 import json
 import math
+import sys
 import threading
 import weakref
 
@@ -259,9 +260,16 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
             model._build(model._input_shape)
         return model
 
-    def summary(self, print_fn=print):
-        """Print the layer table in Keras' layout (through ``print_fn``)."""
-        print_fn(summary.format_summary(self))
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
+        """Print the layer table as Keras 3 does (summary.py): ``print_fn`` (default:
+        write to stdout) gets the whole text, ending in a newline, in one call."""
+        text = summary.format_summary(self, line_length, positions, expand_nested,
+                                      show_trainable, layer_range)
+        if print_fn is None:
+            sys.stdout.write(text)
+        else:
+            print_fn(text)
 
     def save(self, filepath):
         """Save architecture, weights, compile settings and optimizer state in one file

@@ -1,9 +1,30 @@
-"""``model.summary()``: the layer table in Keras' layout."""
+"""``model.summary()``: the layer table as Keras 3 prints it.
+
+Keras 3 (``keras/src/utils/summary_utils.py``) renders with ``rich``; this module
+writes the same characters without it: a table of box-drawing characters with a
+heavy header (rich's ``box.HEAVY_HEAD``, ``show_lines=True``), column widths from
+``line_length`` split at ``positions`` and shrunk as rich shrinks them, cells
+word-wrapped and cut with "…" as rich does, then the parameter counts and sizes.
+"""
 import math
+import re
+import shutil
 
 import numpy as np
 
-_WIDTHS = (26, 12)  # the Output Shape and Param # columns
+from . import validation
+
+LINE_LENGTH = 88              # Keras' widest default line (clipped to the terminal - 4)
+TRAINABLE_EXTRA = 12          # show_trainable widens the default line by this much
+POSITIONS = (0.45, 0.80, 1.0)  # where Layer (type) | Output Shape | Param # end
+HEADER = ("Layer (type)", "Output Shape", "Param #")
+JUSTIFY = ("left", "left", "right")
+UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
+# rich's box.HEAVY_HEAD: (left, line, divider, right) per rule, then the two walls
+TOP, HEAD_RULE, ROW_RULE, BOTTOM = "┏━┳┓", "┡━╇┩", "├─┼┤", "└─┴┘"
+HEAD_WALL, BODY_WALL = "┃", "│"
+# weights Keras keeps as int64 whatever the model's dtype: their bytes count 8 each
+INT64_WEIGHTS = {("Normalization", "count")}
 
 
 def layer_shapes(model):
@@ -21,36 +42,208 @@ def layer_shapes(model):
     return rows
 
 
-def layer_rows(model):
-    """``(name (Type), output shape, parameter count or None when unbuilt)`` per layer."""
-    return [(f"{layer.name} ({type(layer).__name__})", "?" if shape is None else str(shape),
-             count) for layer, shape, count in layer_shapes(model)]
+# ------------------------------------------------------------ the text
+
+def format_summary(model, line_length=None, positions=None, expand_nested=False,
+                   show_trainable=False, layer_range=None):
+    """The text ``model.summary()`` prints, ending in a newline (Keras hands
+    ``print_fn`` the whole of it in one call)."""
+    expand_nested = validation.boolean(expand_nested, "expand_nested")
+    show_trainable = validation.boolean(show_trainable, "show_trainable")
+    header, justify = list(HEADER), list(JUSTIFY)
+    default = LINE_LENGTH
+    positions = list(positions or POSITIONS)
+    if show_trainable:
+        default += TRAINABLE_EXTRA
+        positions = [p * 0.90 for p in positions] + [1.0]
+        header.append("Trainable")
+        justify.append("center")
+    default = min(default, shutil.get_terminal_size().columns - 4)
+    line_length = validation.integer(line_length or default, "line_length")
+    widths = _fit_widths(_column_widths(line_length, positions), line_length)
+    start, stop = _layer_bounds(model.layers, layer_range)
+    rows = [row for layer in model.layers[start:stop]
+            for row in _layer_rows(model, layer, show_trainable, expand_nested)]
+    columns = shutil.get_terminal_size().columns  # rich crops what is wider
+    lines = [f'Model: "{model.name}"', *(line[:columns] for line in
+                                         _table(header, justify, widths, rows)),
+             *_totals(model)]
+    return "\n".join(lines) + "\n"
 
 
-def format_summary(model):
-    rows = layer_rows(model)
-    width = [max([len("Layer (type)")] + [len(r[0]) for r in rows]) + 2, *_WIDTHS]
-    line = "-" * sum(width)
-    out = [f'Model: "{model.name}"', line,
-           "Layer (type)".ljust(width[0]) + "Output Shape".ljust(width[1])
-           + "Param #".rjust(width[2]), "=" * sum(width)]
-    for name, shape, count in rows:
-        out.append(name.ljust(width[0]) + shape.ljust(width[1])
-                   + ("(unbuilt)" if count is None else f"{count:,}").rjust(width[2]))
-    out.append("=" * sum(width))
-    itemsize = np.dtype(model.dtype).itemsize
-    total = model.count_params()
-    trainable = sum(w.size for w in model.trainable_weights)
-    out += [f"Total params: {total:,} ({format_bytes(total * itemsize)})",
-            f"Trainable params: {trainable:,} ({format_bytes(trainable * itemsize)})",
-            f"Non-trainable params: {total - trainable:,} "
-            f"({format_bytes((total - trainable) * itemsize)})", line]
-    return "\n".join(out)
+def _column_widths(line_length, positions):
+    """Keras' widths: each column ends at ``int(position * line_length)``."""
+    widths, current = [], 0
+    for position in positions:
+        width = int(position * line_length) - current
+        if width < 4:
+            raise ValueError("Insufficient console width to print summary.")
+        widths.append(width)
+        current += width
+    return widths
+
+
+def _fit_widths(widths, line_length):
+    """What rich draws: each column its width plus a space each side, the excess
+    over ``line_length`` less the walls taken evenly (rich's ``ratio_reduce``)."""
+    widths = [w + 2 for w in widths]
+    excess = sum(widths) + len(widths) + 1 - line_length
+    if excess <= 0:
+        return widths
+    fitted, left = [], len(widths)
+    for width in widths:
+        cut = min(width, round(excess / left))  # round half to even, as rich
+        fitted.append(width - cut)
+        excess -= cut
+        left -= 1
+    return fitted
+
+
+def _layer_rows(model, layer, show_trainable, expand_nested, level=0):
+    """One row of cells for ``layer`` (and its layers', with ``expand_nested``)."""
+    prefix = "   " * level + "└ " if level else ""
+    shapes = {id(l): s for l, s, _ in layer_shapes(model)} if level == 0 else {}
+    shape = shapes.get(id(layer)) if model.built else None  # Keras: "?" until built
+    # a layer without weights is built from the start in Keras (Dropout)
+    params = f"{layer.count_params():,}" if layer.built or not layer.weight_names \
+        else "0 (unbuilt)"
+    row = [f"{prefix}{layer.name} ({type(layer).__name__})",
+           "?" if shape is None else _shape_text(shape), params]
+    if show_trainable:
+        row.append(("Y" if layer.trainable else "N") if layer.weights else "-")
+    rows = [row]
+    for inner in getattr(layer, "layers", None) or [] if expand_nested else []:
+        rows += _layer_rows(model, inner, show_trainable, expand_nested, level + 1)
+    return rows
+
+
+def _shape_text(shape):
+    return f"({', '.join(str(d) for d in shape)})"
+
+
+def _layer_bounds(layers, layer_range):
+    """``[start, stop)`` of the layers ``layer_range`` (two regexes, inclusive) picks."""
+    if layer_range is None:
+        return 0, len(layers)
+    first, last = validation.layer_range(layer_range)
+    lower = [i for i, layer in enumerate(layers) if re.match(first, layer.name)]
+    upper = [i for i, layer in enumerate(layers) if re.match(last, layer.name)]
+    if not lower or not upper:
+        raise ValueError(f"Passed layer_names do not match the layer names in the model. "
+                         f"Received: {layer_range}")
+    if min(lower) > max(upper):
+        return min(upper), max(lower) + 1
+    return min(lower), max(upper) + 1
+
+
+# ------------------------------------------------------------ the table
+
+def _table(header, justify, widths, rows):
+    """The table's lines: a heavy header, every row ruled off, as rich's HEAVY_HEAD."""
+    lines = [_rule(TOP, widths), *_row(header, justify, widths, HEAD_WALL),
+             _rule(HEAD_RULE, widths)]
+    for i, row in enumerate(rows):
+        if i:
+            lines.append(_rule(ROW_RULE, widths))
+        lines += _row(row, justify, widths, BODY_WALL)
+    return lines + [_rule(BOTTOM, widths)]
+
+
+def _rule(box, widths):
+    left, line, divider, right = box
+    return left + divider.join(line * w for w in widths) + right
+
+
+def _row(cells, justify, widths, wall):
+    """A row's lines: each cell wrapped to its column, shorter cells padded below."""
+    wrapped = [_wrap(cell, w - 2) for cell, w in zip(cells, widths)]
+    height = max(len(lines) for lines in wrapped)
+    out = []
+    for k in range(height):
+        parts = [" " + _justify(lines[k] if k < len(lines) else "", w - 2, how) + " "
+                 for lines, w, how in zip(wrapped, widths, justify)]
+        out.append(wall + wall.join(parts) + wall)
+    return out
+
+
+def _wrap(text, width):
+    """rich's word wrap: break before a word that does not fit, never inside one,
+    then cut a line still too long to ``width - 1`` characters and "…"."""
+    lines, current = [], ""
+    for word in re.findall(r"\s*\S+\s*", text):
+        if current and len(current) + len(word.rstrip()) > width:
+            lines.append(current)
+            current = word
+        else:
+            current += word
+    lines.append(current)
+    return [line.rstrip() if len(line.rstrip()) <= width else line[:width - 1] + "…"
+            for line in lines]
+
+
+def _justify(text, width, how):
+    if how == "right":
+        return text.rjust(width)
+    if how == "center":
+        left = (width - len(text)) // 2
+        return (" " * left + text).ljust(width)
+    return text.ljust(width)
+
+
+# ------------------------------------------------------------ the counts
+
+def _totals(model):
+    """Total (weights and optimizer state), Trainable, Non-trainable and, once the
+    optimizer is built, Optimizer params: counts and sizes, as Keras."""
+    trainable = _count(model, "trainable_weights")
+    fixed = _count(model, "non_trainable_weights")
+    optimizer = _optimizer_state(model)
+    state = optimizer or (0, 0)
+    lines = [_count_line("Total", *(a + b + c for a, b, c in zip(trainable, fixed, state))),
+             _count_line("Trainable", *trainable),
+             _count_line("Non-trainable", *fixed)]
+    if optimizer is not None:
+        lines.append(_count_line("Optimizer", *optimizer))
+    return lines
+
+
+def _count(model, kind):
+    """``(count, bytes)`` of the layers' ``kind`` weights, each in Keras' dtype."""
+    weights = [(type(layer).__name__, w) for layer in model.layers
+               for w in getattr(layer, kind)]
+    count = sum(w.size for _, w in weights)
+    size = sum(w.size * (8 if (layer, w.name) in INT64_WEIGHTS else w.itemsize)
+               for layer, w in weights)
+    return count, size
+
+
+def _count_line(kind, count, size):
+    return f" {kind} params: {count:,} ({format_bytes(size)})"
+
+
+def _optimizer_state(model):
+    """``(count, bytes)`` of the optimizer's variables as Keras counts them once
+    built (at the first step): ``iterations`` (int64), the learning rate
+    (float32, unless a schedule), its scalars (Nadam's ``u_product``) and its
+    state arrays; None before that."""
+    optimizer = getattr(model, "optimizer", None)
+    if not model.compiled or optimizer is None:
+        return None
+    slots = [getattr(optimizer, name) for name in optimizer.slot_names]
+    if any(slot is None for slot in slots) or not (slots or optimizer.iterations):
+        return None
+    count, size = 1, 8  # iterations
+    if not isinstance(optimizer.get_config()["learning_rate"], dict):  # a schedule's config
+        count, size = count + 1, size + 4
+    if hasattr(optimizer, "u_product"):
+        count, size = count + 1, size + np.dtype(model.dtype).itemsize
+    return count + sum(s.size for s in slots), size + sum(s.nbytes for s in slots)
 
 
 def format_bytes(n):
-    """A size in Keras' summary units (B, KB, MB, GB; 1024 apart)."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
+    """A size in Keras' summary units (B, KB, MB, ... PB; 1024 apart)."""
+    for unit in UNITS:
+        if n / 1024 < 1:
             return f"{n:.2f} {unit}"
         n /= 1024
+    return f"{n:.2f} {UNITS[-1]}"

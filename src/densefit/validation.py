@@ -231,3 +231,14 @@ def output_file(value, name="path", example="plot.png"):
         raise FileNotFoundError(f"{name} {path!r}: the directory {directory} {cause}; create "
                                 f"it first (os.makedirs)")
     return path
+
+
+def layer_range(value):
+    """``summary``'s ``layer_range``: two strings (regexes), Keras' messages."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        length = len(value) if hasattr(value, "__len__") else "?"
+        raise ValueError(f"layer_range must be a list or tuple of length 2. Received: "
+                         f"layer_range = {value} of length {length}")
+    if not all(isinstance(v, str) for v in value):
+        raise ValueError(f"layer_range should contain string type only. Received: {value}")
+    return value
