@@ -1131,3 +1131,49 @@ def test_fit_with_several_metrics_matches_keras():
         np.testing.assert_allclose(dh[key], kh[key], atol=2e-3, err_msg=key)
     for key in ke:
         np.testing.assert_allclose(de[key], ke[key], atol=2e-3, err_msg=key)
+
+
+# ------------------------------------------------------------------ summary()
+
+def _summary_model(module, kind):
+    layers = module.layers
+    if kind == "dense":
+        return module.Sequential([module.Input((784,)), layers.Dense(25, activation="relu",
+                                                                     name="d1"),
+                                  layers.Dense(15, activation="relu", name="d2"),
+                                  layers.Dense(10, activation="softmax", name="d3")],
+                                 name="model_a")
+    if kind == "unbuilt":
+        return module.Sequential([layers.Dense(4, name="dense"), layers.Dropout(0.1, name="drop"),
+                                  layers.Dense(2, name="a_very_long_layer_name_that_goes_on")],
+                                 name="lazy")
+    return module.Sequential([module.Input((FEATURES,)), layers.Normalization(name="norm"),
+                              layers.Dense(16, name="dense"),
+                              layers.BatchNormalization(name="batch_normalization"),
+                              layers.PReLU(name="p_re_lu"), layers.Dropout(0.5, name="drop"),
+                              layers.Dense(1, name="out")], name="mix")
+
+
+def _summary_text(module, kind, fitted, kwargs):
+    model = _summary_model(module, kind)
+    if fitted:
+        model.compile(optimizer=module.optimizers.Adam(), loss="mse")
+        model.fit(np.zeros((8, FEATURES), "float32"), np.zeros((8, 1), "float32"), verbose=0)
+    calls = []
+    model.summary(print_fn=calls.append, **kwargs)
+    assert len(calls) == 1
+    return calls[0]
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+@pytest.mark.parametrize("kind, fitted, kwargs", [
+    ("dense", False, {}), ("mix", False, {}), ("mix", True, {}),
+    ("mix", True, {"show_trainable": True}), ("unbuilt", False, {}),
+    ("dense", False, {"line_length": 50}), ("mix", False, {"line_length": 120}),
+    ("dense", False, {"positions": [0.3, 0.6, 1.0], "layer_range": ["d2", "d3"]})])
+def test_summary_text_matches_keras(monkeypatch, columns, kind, fitted, kwargs):
+    """The same characters as Keras' rich table, at a fixed terminal width (COLUMNS
+    is what both shutil and rich read)."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert _summary_text(densefit, kind, fitted, kwargs) == \
+        _summary_text(keras, kind, fitted, kwargs)
