@@ -16,6 +16,7 @@ from . import validation
 
 LINE_LENGTH = 88              # Keras' widest default line (clipped to the terminal - 4)
 TRAINABLE_EXTRA = 12          # show_trainable widens the default line by this much
+TRAINABLE_SHARE = 0.90        # ... and scales the other columns' positions by this
 POSITIONS = (0.45, 0.80, 1.0)  # where Layer (type) | Output Shape | Param # end
 HEADER = ("Layer (type)", "Output Shape", "Param #")
 JUSTIFY = ("left", "left", "right")
@@ -55,15 +56,18 @@ def format_summary(model, line_length=None, positions=None, expand_nested=False,
     positions = list(positions or POSITIONS)
     if show_trainable:
         default += TRAINABLE_EXTRA
-        positions = [p * 0.90 for p in positions] + [1.0]
+        positions = [p * TRAINABLE_SHARE for p in positions] + [1.0]
         header.append("Trainable")
         justify.append("center")
     default = min(default, shutil.get_terminal_size().columns - 4)
     line_length = validation.integer(line_length or default, "line_length")
     widths = _fit_widths(_column_widths(line_length, positions), line_length)
     start, stop = _layer_bounds(model.layers, layer_range)
+    # output shapes are known once the model is built (Keras: "?" until then)
+    shapes = {id(layer): shape for layer, shape, _ in layer_shapes(model)} \
+        if model.built else {}
     rows = [row for layer in model.layers[start:stop]
-            for row in _layer_rows(model, layer, show_trainable, expand_nested)]
+            for row in _layer_rows(layer, shapes, show_trainable, expand_nested)]
     columns = shutil.get_terminal_size().columns  # rich crops what is wider
     lines = [f'Model: "{model.name}"', *(line[:columns] for line in
                                          _table(header, justify, widths, rows)),
@@ -99,11 +103,11 @@ def _fit_widths(widths, line_length):
     return fitted
 
 
-def _layer_rows(model, layer, show_trainable, expand_nested, level=0):
-    """One row of cells for ``layer`` (and its layers', with ``expand_nested``)."""
+def _layer_rows(layer, shapes, show_trainable, expand_nested, level=0):
+    """One row of cells for ``layer`` (and its layers', with ``expand_nested``);
+    ``shapes``: output shapes by ``id(layer)``, "?" for a layer not in it."""
     prefix = "   " * level + "└ " if level else ""
-    shapes = {id(l): s for l, s, _ in layer_shapes(model)} if level == 0 else {}
-    shape = shapes.get(id(layer)) if model.built else None  # Keras: "?" until built
+    shape = shapes.get(id(layer))
     # a layer without weights is built from the start in Keras (Dropout)
     params = f"{layer.count_params():,}" if layer.built or not layer.weight_names \
         else "0 (unbuilt)"
@@ -113,7 +117,7 @@ def _layer_rows(model, layer, show_trainable, expand_nested, level=0):
         row.append(("Y" if layer.trainable else "N") if layer.weights else "-")
     rows = [row]
     for inner in getattr(layer, "layers", None) or [] if expand_nested else []:
-        rows += _layer_rows(model, inner, show_trainable, expand_nested, level + 1)
+        rows += _layer_rows(inner, shapes, show_trainable, expand_nested, level + 1)
     return rows
 
 
