@@ -299,6 +299,8 @@ def test_loss_and_metric(data):
         _unchanged(snapshot)
         if status == "ok":
             value, grad = result
+            if name == "poisson" and not (np.asarray(args[1]) > -1e-7).all():
+                return  # log of a negative rate: NaN, as Keras' (the domain is p >= 0)
             assert np.isfinite(value)  # the core leaves target ranges to the Python layer:
             # only valid targets promise a loss >= 0; not KL divergence, whose outputs
             # here are not distributions (Keras' KLD of y=[.5, .5], p=[1, 1] is -0.69)
