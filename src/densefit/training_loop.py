@@ -96,8 +96,9 @@ class BatchRunner:
         starts a new one), with the "ran out of data" warning once a fit."""
         end = min(self.n_batches, start + self.steps)
         if self.steps_per_epoch and end - start < self.steps_per_epoch:
+            left = self.n_batches - start
             warnings.warn(f"steps_per_epoch={self.steps_per_epoch} but a pass over x has only "
-                          f"{self.n_batches - start} batches of {self.batch_size} left: the "
+                          f"{left} batch{'es' if left > 1 else ''} of {self.batch_size} left: the "
                           f"epoch ends there and the next starts a new pass (as Keras' "
                           f"'Your input ran out of data')", UserWarning, stacklevel=5)
             self.steps_per_epoch = None  # said once
