@@ -1177,3 +1177,62 @@ def test_summary_text_matches_keras(monkeypatch, columns, kind, fitted, kwargs):
     monkeypatch.setenv("COLUMNS", str(columns))
     assert _summary_text(densefit, kind, fitted, kwargs) == \
         _summary_text(keras, kind, fitted, kwargs)
+# ------------------------------------------------------------------ steps_per_epoch, on-batch metrics
+
+def _steps_case(module, steps, epochs, validation_steps):
+    """The model and its fit with steps_per_epoch and validation_steps (the
+    validation data reversed, read 7 samples a batch)."""
+    x, y = _x(1), (_x(2)[:, :1] > 0).astype("float32")
+    model = module.Sequential([module.Input(shape=(FEATURES,)),
+                               module.layers.Dense(4, activation="tanh"),
+                               module.layers.Dense(1, activation="sigmoid")])
+    return model, x, y, lambda: model.fit(
+        x, y, batch_size=BATCH, epochs=epochs, steps_per_epoch=steps, shuffle=False, verbose=0,
+        validation_data=(x[::-1], y[::-1]), validation_steps=validation_steps,
+        validation_batch_size=7).history
+
+
+@pytest.mark.parametrize("steps, epochs", [(3, 4), (2, 5), (6, 2)])
+def test_steps_per_epoch_and_validation_steps_match_keras(steps, epochs):
+    import warnings
+    out = {}
+    for module in (densefit, keras):
+        model, x, y, fit = _steps_case(module, steps, epochs, validation_steps=2)
+        if module is densefit:
+            initial = model.get_weights()
+        else:
+            model.set_weights(initial)
+        model.compile(optimizer=module.optimizers.SGD(learning_rate=0.1),
+                      loss="binary_crossentropy", metrics=["mae"])
+        with warnings.catch_warnings():  # both say the data ran out (steps 3 and 6)
+            warnings.simplefilter("ignore")
+            out[module.__name__] = fit(), model.get_weights()
+    (dh, dw), (kh, kw) = out["densefit"], out["keras"]
+    assert sorted(dh) == sorted(kh)
+    for key in kh:
+        np.testing.assert_allclose(dh[key], kh[key], rtol=LOSS_RTOL, err_msg=key)
+    for a, b in zip(dw, kw):
+        np.testing.assert_allclose(a, b, atol=WEIGHT_TOL * np.abs(b).max())
+
+
+def test_on_batch_metrics_and_reset_metrics_match_keras():
+    # Keras 3.15 resets the metrics at the start of each on-batch call
+    x = np.eye(4, dtype="float32")
+    col = lambda *v: np.array(v, "float32")[:, None]  # noqa: E731
+    out = {}
+    for module in (densefit, keras):
+        model = module.Sequential([module.Input(shape=(4,)), module.layers.Dense(1)])
+        model.set_weights([np.full((4, 1), 0.5, "float32"), np.zeros(1, "float32")])
+        model.compile(optimizer=module.optimizers.SGD(learning_rate=0.1), loss="mse",
+                      metrics=["mae"])
+        logs = [model.train_on_batch(x[:1], col(0), return_dict=True),
+                model.train_on_batch(x[:2], col(2, 2), return_dict=True),
+                model.test_on_batch(x[:1], col(4), return_dict=True)]
+        model.reset_metrics()
+        logs += [model.train_on_batch(x[1:3], col(1, 3), return_dict=True),
+                 model.test_on_batch(x[:3], col(1, 0, 2), return_dict=True)]
+        out[module.__name__] = logs
+    for d, k in zip(out["densefit"], out["keras"]):
+        assert sorted(d) == sorted(k)
+        for key in k:
+            np.testing.assert_allclose(d[key], k[key], rtol=1e-5, err_msg=key)

@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from densefit import Sequential
 from densefit.layers import BatchNormalization, Dense, Dropout, Input
 from densefit.losses import SparseCategoricalCrossentropy
+from densefit.optimizers import SGD
 from densefit.variables import Variable
 
 
@@ -215,7 +216,104 @@ def test_validation_batch_size_and_refused_arguments():
             a.fit(x, y, validation_data=(x, y), validation_freq=bad, verbose=0)
     with pytest.raises(ValueError, match="validation_batch_size"):
         a.fit(x, y, validation_data=(x, y), validation_batch_size=0, verbose=0)
-    with pytest.raises(ValueError, match="steps_per_epoch is not supported"):
-        a.fit(x, y, steps_per_epoch=2, verbose=0)
-    with pytest.raises(ValueError, match="validation_steps is not supported"):
-        a.fit(x, y, validation_steps=2, verbose=0)
+    for name in ("steps_per_epoch", "validation_steps"):
+        for bad in (0, 1.5, "2"):
+            with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
+                a.fit(x, y, validation_data=(x, y), verbose=0, **{name: bad})
+
+
+# ------------------------------------------------------------ steps_per_epoch, reset_metrics
+
+def visits_model(n):
+    """Dense(1) on one-hot rows with SGD on mse: kernel[i] changes only in the
+    batches that hold sample i."""
+    model = Sequential([Input((n,)), Dense(1, kernel_initializer="ones")])
+    model.compile(optimizer=SGD(learning_rate=0.1), loss="mse", metrics=["mae"])
+    return model
+
+
+def fit_visits(n, **fit_args):
+    """The samples each epoch visited, and the History."""
+    from densefit.callbacks import LambdaCallback
+    model = visits_model(n)
+    seen, kernel = [], [model.get_weights()[0][:, 0]]
+
+    def visited(epoch, logs):
+        now = model.get_weights()[0][:, 0]
+        seen.append(np.flatnonzero(now != kernel[0]).tolist())
+        kernel[0] = now
+    history = model.fit(np.eye(n, dtype="float32"), np.zeros((n, 1), "float32"), batch_size=2,
+                        shuffle=False, verbose=0, callbacks=[LambdaCallback(on_epoch_end=visited)],
+                        **fit_args)
+    return seen, history.history, model
+
+
+def test_steps_per_epoch_goes_on_through_a_pass_as_keras():
+    # Keras 3.15 (TF) on arrays: an epoch takes up to steps_per_epoch batches, the
+    # next goes on from there; a pass ended short starts a new one
+    with pytest.warns(UserWarning, match="steps_per_epoch=3 but a pass over x has only 2"):
+        seen, history, model = fit_visits(10, epochs=3, steps_per_epoch=3)
+    assert seen == [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9], [0, 1, 2, 3, 4, 5]]
+    # the same as fitting the slices one after the other (SGD keeps no state)
+    other, x, y = visits_model(10), np.eye(10, dtype="float32"), np.zeros((10, 1), "float32")
+    logs = [other.fit(x[rows], y[rows], batch_size=2, shuffle=False, verbose=0).history
+            for rows in (slice(0, 6), slice(6, 10), slice(0, 6))]
+    for key in ("loss", "mae"):
+        assert_allclose(history[key], [log[key][0] for log in logs], rtol=1e-6)
+    assert_allclose(model.get_weights()[0], other.get_weights()[0], rtol=1e-6)
+    assert model.optimizer.iterations == 8
+
+
+def test_steps_per_epoch_dividing_a_pass_or_beyond_it():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        seen, _, _ = fit_visits(12, epochs=3, steps_per_epoch=3)
+    assert seen == [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11], [0, 1, 2, 3, 4, 5]]
+    with pytest.warns(UserWarning, match="ran out of data"):
+        seen, _, model = fit_visits(6, epochs=2, steps_per_epoch=5)
+    assert seen == [list(range(6))] * 2 and model.optimizer.iterations == 6
+
+
+def test_steps_per_epoch_batch_hooks_count_from_zero_each_epoch():
+    from densefit.callbacks import LambdaCallback
+    model, batches = visits_model(10), []
+    hook = LambdaCallback(on_train_batch_end=lambda batch, logs: batches.append(batch))
+    with pytest.warns(UserWarning, match="ran out of data"):
+        model.fit(np.eye(10, dtype="float32"), np.zeros((10, 1), "float32"), batch_size=2,
+                  epochs=2, steps_per_epoch=3, shuffle=False, verbose=0, callbacks=[hook])
+    assert batches == [0, 1, 2, 0, 1]
+
+
+def test_validation_steps_reads_the_first_batches_every_time():
+    n = 10
+    x, y = np.eye(n, dtype="float32"), np.zeros((n, 1), "float32")
+    y_val = np.arange(n, dtype="float32")[:, None]
+    model = visits_model(n)
+    for steps, batch, rows in ((2, None, 4), (1, 3, 3), (9, None, 10)):
+        for epochs in (1, 2):
+            history = model.fit(x, y, batch_size=2, epochs=epochs, verbose=0,
+                                validation_data=(x, y_val), validation_steps=steps,
+                                validation_batch_size=batch).history
+            assert_allclose(history["val_loss"][-1],
+                            model.evaluate(x[:rows], y_val[:rows], verbose=0)[0], rtol=1e-6)
+
+
+def test_on_batch_calls_report_their_batch_alone_and_reset_metrics():
+    # Keras 3.15 resets the metrics at the start of every on-batch call (checked
+    # by running it; the same sequence is in test_keras_parity.py)
+    x, model = np.eye(4, dtype="float32"), visits_model(4)
+    zero = [np.zeros((4, 1), "float32"), np.zeros(1, "float32")]
+    col = lambda *v: np.array(v, "float32")[:, None]  # noqa: E731
+    for call, rows, y, want in ((model.train_on_batch, 1, col(0), {"loss": 0, "mae": 0}),
+                                (model.train_on_batch, 2, col(2, 2), {"loss": 4, "mae": 2}),
+                                (model.test_on_batch, 1, col(4), {"loss": 16, "mae": 4})):
+        model.set_weights(zero)
+        assert call(x[:rows], y, return_dict=True) == want
+    mae = model.metrics[0]
+    mae.update_state(col(3), col(0))
+    assert mae.result() == 3
+    assert model.reset_metrics() is None
+    assert mae.result() == 0
+    model.set_weights(zero)
+    assert model.train_on_batch(x[:1], col(2)) == [4, 2]

@@ -11,6 +11,14 @@ O(1) per layer.
 from . import activations, layers as layers_module
 
 
+NESTED_MODEL = (
+    "model {name!r} cannot be a layer of another Sequential yet (each model keeps its weights "
+    "in its own buffer, which two models cannot share). For probabilities, apply the function "
+    "to the outputs: densefit.activations.softmax(model.predict(x)); to extend a model, copy it "
+    "layer by layer: new = Sequential([Input(shape), *[type(layer).from_config(layer.get_config()) "
+    "for layer in model.layers], Softmax()]); new.set_weights(model.get_weights())")
+
+
 class LayerStack:
     """``layers`` as added (Input excluded) and the ``plan`` built from them."""
 
@@ -27,6 +35,8 @@ class LayerStack:
         if isinstance(layer, layers_module.Flatten):
             self._check_newcomer(layer)
             return None, None  # never in the plan: flattens the input, or the identity
+        if hasattr(layer, "_stack"):  # a Sequential, as Keras' Sequential([base, Softmax()])
+            raise TypeError(NESTED_MODEL.format(name=layer.name))
         if not isinstance(layer, layers_module.Layer) or layer.core_kind is None:
             raise TypeError(f"layer must be a densefit.layers layer (Dense, Dropout, "
                             f"BatchNormalization, an activation layer, ...), got {layer!r}")

@@ -1,4 +1,5 @@
-"""``train_on_batch``, ``test_on_batch``, ``predict_on_batch``: Keras' one-batch calls.
+"""``train_on_batch``, ``test_on_batch``, ``predict_on_batch``, ``reset_metrics``: Keras'
+one-batch calls.
 
 A mix-in of ``Sequential`` beside ``Trainer`` (trainer.py), whose compiled
 objective, optimizer state, work buffers and locks each call uses: one
@@ -60,3 +61,11 @@ class BatchCalls:
     def predict_on_batch(self, x):
         """The outputs for ``x`` as one batch: one compiled call, on this thread."""
         return self._outputs(x, _core.MAX_ROWS, "predict_on_batch")
+
+    def reset_metrics(self):
+        """Keras' ``reset_metrics()``: every compiled metric's state back to zero.
+        fit, evaluate and the on-batch calls each start from zero anyway, as
+        Keras' (they reset first), so this clears what a compiled metric
+        object was given through its own ``update_state``."""
+        for metric in self.metrics:
+            metric.reset_state()

@@ -184,8 +184,9 @@ class Trainer:
         ``(x_val, y_val, sample_weight_val)``.  ``sample_weight`` (one weight per
         sample) or ``class_weight`` (a dict class -> weight) scale each sample's
         loss; a batch's loss is ``sum(w * loss) / batch_size``, as Keras' (and
-        weighted_metrics, not metrics).  ``validation_batch_size`` and
-        ``validation_freq`` as Keras' (see ``_validation_options``).
+        weighted_metrics, not metrics).  ``steps_per_epoch``, ``validation_steps``,
+        ``validation_batch_size`` and ``validation_freq`` as Keras' (see
+        ``_validation_options``).
         """
         # held from the first look at the data: two threads can neither build nor
         # train the same model at once
@@ -208,9 +209,10 @@ class Trainer:
         epochs = validation.integer(epochs, "epochs", low=0)
         initial_epoch = validation.integer(initial_epoch, "initial_epoch", low=0)
         verbose = _verbosity(verbose)
-        val_batch, due = validation_options
+        steps, val_batch, due, val_steps = validation_options
         callbacks = callbacks_module.CallbackList(callbacks, model=self)
-        data, val = self._fit_data(x, y, validation_split, validation_data, *weights)
+        data, val = self._fit_data(x, y, validation_split, validation_data, *weights,
+                                   val_rows=_validation_rows(val_steps, val_batch, batch_size))
         history = callbacks_module.History()
         callbacks.append(history)
         batch_size = min(batch_size, data.n)  # a batch larger than the data is all of it
@@ -218,19 +220,21 @@ class Trainer:
         try:
             runner = BatchRunner((self._network, work, self._compiled.objective,
                                   self._optimizer_state(), data), self.optimizer, batch_size,
-                                 self._compiled, self._step_lock)
+                                 self._compiled, self._step_lock, steps)
             self.stop_training, self.history = False, history
             validate = _validator(self, val, val_batch or max(batch_size,
                                                               inference.DEFAULT_BATCH), due)
-            run_epochs(self, runner, callbacks, Progress(runner.n_batches, verbose), epochs,
+            run_epochs(self, runner, callbacks, Progress(runner.steps, verbose), epochs,
                        initial_epoch, shuffle, validate)
         finally:
             self._workspaces.give(work)
         return history
 
-    def _fit_data(self, x, y, validation_split, validation_data, sample_weight, class_weight):
-        """The training and validation ``_core.Dataset`` (the latter may be None);
-        class weights weigh the training samples only, as in Keras."""
+    def _fit_data(self, x, y, validation_split, validation_data, sample_weight, class_weight,
+                  val_rows=None):
+        """The training and validation ``_core.Dataset`` (the latter may be None,
+        else its first ``val_rows`` samples, or all); class weights weigh the
+        training samples only, as in Keras."""
         validation_split = validation.real(validation_split, "validation_split", low=0, high=1,
                                            high_open=True)
         x = data_adapter.as_array(x, "x", self.dtype) if x is not None else None
@@ -244,6 +248,9 @@ class Trainer:
         if validation_data is None:
             return data, None
         x_val, y_val, weight_val = data_adapter.validation_triple(validation_data)
+        if val_rows is not None:  # validation_steps: the first batches only
+            x_val, y_val, weight_val = (None if part is None else part[:val_rows]
+                                        for part in (x_val, y_val, weight_val))
         val = self._dataset(x_val, y_val, "x_val", "y_val", weight_val)
         if val.n == 0:
             raise ValueError("validation_data is empty")
@@ -440,18 +447,27 @@ def _validator(model, val, batch_size, due):
 
 def _validation_options(steps_per_epoch, validation_steps, validation_batch_size,
                         validation_freq):
-    """fit's ``(validation batch size or None, test of a 1-based epoch)``.
-    ``validation_batch_size`` defaults to predict's (the value does not change
-    the result); ``validation_freq`` is an int (every that many epochs) or a list
-    of epochs, as Keras'.  ``steps_per_epoch`` and ``validation_steps`` (for
-    generators and datasets in Keras) are refused: an epoch is all of ``x``."""
-    validation.unsupported(steps_per_epoch, "steps_per_epoch", "fit",
-                           "an epoch is one pass over x")
-    validation.unsupported(validation_steps, "validation_steps", "fit",
-                           "validation runs over all of the validation data")
+    """fit's ``(steps per epoch or None, validation batch size or None, test of a
+    1-based epoch, validation steps or None)``.  ``validation_batch_size``
+    defaults to predict's (the value does not change the result, unless
+    ``validation_steps`` is given: then to ``batch_size``, as Keras');
+    ``validation_freq`` is an int (every that many epochs) or a list of epochs,
+    as Keras'.  ``steps_per_epoch`` and ``validation_steps`` as Keras' for arrays
+    (see training_loop.py and ``_validation_rows``)."""
+    steps = None if steps_per_epoch is None else validation.integer(steps_per_epoch,
+                                                                    "steps_per_epoch")
+    val_steps = None if validation_steps is None else validation.integer(validation_steps,
+                                                                         "validation_steps")
     val_batch = (None if validation_batch_size is None
                  else validation.integer(validation_batch_size, "validation_batch_size"))
-    return val_batch, validation.epochs_due(validation_freq, "validation_freq")
+    return steps, val_batch, validation.epochs_due(validation_freq, "validation_freq"), val_steps
+
+
+def _validation_rows(val_steps, val_batch, batch_size):
+    """How many validation samples each validation reads: the first
+    ``validation_steps`` batches of ``validation_batch_size`` (default
+    ``batch_size``), from the start every time, as Keras' (None: all)."""
+    return None if val_steps is None else val_steps * (val_batch or batch_size)
 
 
 def _verbosity(verbose):

@@ -56,14 +56,19 @@ class EpochLogs:
         self.metrics = np.empty(n_batches)  # the core's single-metric output: unused
         self.compiled = compiled
         self.metric_state = compiled.new_state() if compiled.metrics else None
+        self.start = 0
 
-    def begin_epoch(self):
+    def begin_epoch(self, start=0):
+        """An epoch from batch ``start`` of a pass (not 0 only with steps_per_epoch)."""
+        self.start = start
         if self.metric_state is not None:
             self.metric_state[:] = 0
 
     def __call__(self, done):
-        rows, seen = self.rows[:done], self.seen[done - 1]
-        logs = {"loss": float(self.losses[:done].dot(rows)) / seen}
+        start = self.start
+        rows = self.rows[start:done]
+        seen = self.seen[done - 1] - (self.seen[start - 1] if start else 0)
+        logs = {"loss": float(self.losses[start:done].dot(rows)) / seen}
         if self.metric_state is None:
             return logs
         logs.update(self.compiled.results(self.metric_state))
@@ -76,11 +81,28 @@ class BatchRunner:
     Each call holds the model's ``StepLock`` exclusively (step_lock.py), so
     readers in other threads see the state between two calls."""
 
-    def __init__(self, core_parts, optimizer, batch_size, compiled, lock):
+    def __init__(self, core_parts, optimizer, batch_size, compiled, lock, steps_per_epoch=None):
         self.network, self.work, self.objective, self.state, self.data = core_parts
         self.optimizer, self.batch_size, self.lock = optimizer, batch_size, lock
         self.logs = EpochLogs(self.data.n, batch_size, compiled)
-        self.n_batches = len(self.logs.losses)
+        self.n_batches = len(self.logs.losses)  # in a pass over the data
+        self.steps_per_epoch = steps_per_epoch
+        self.steps = min(steps_per_epoch or self.n_batches, self.n_batches)  # an epoch's most
+
+    def epoch_end(self, start):
+        """Where an epoch from batch ``start`` of a pass ends: ``steps_per_epoch``
+        later or at the pass's end, as Keras' iterator over arrays (the next
+        epoch goes on from there; a pass ended short of ``steps_per_epoch``
+        starts a new one), with the "ran out of data" warning once a fit."""
+        end = min(self.n_batches, start + self.steps)
+        if self.steps_per_epoch and end - start < self.steps_per_epoch:
+            left = self.n_batches - start
+            warnings.warn(f"steps_per_epoch={self.steps_per_epoch} but a pass over x has only "
+                          f"{left} batch{'es' if left > 1 else ''} of {self.batch_size} left: the "
+                          f"epoch ends there and the next starts a new pass (as Keras' "
+                          f"'Your input ran out of data')", UserWarning, stacklevel=5)
+            self.steps_per_epoch = None  # said once
+        return end
 
     def run(self, order, done, end):
         """Trains batches [done, end) of the epoch in ``order``; returns how many
@@ -125,17 +147,21 @@ def run_epochs(model, runner, callbacks, progress, epochs, initial_epoch, shuffl
     callbacks.on_train_begin({})
     # a callback may move the start (BackupAndRestore resuming), as in Keras' fit
     initial_epoch = model._initial_epoch or initial_epoch
+    start = 0  # the batch of the pass over the data the epoch starts at
     try:
         for epoch in range(initial_epoch, epochs):
             callbacks.on_epoch_begin(epoch, {})
             progress.begin_epoch(epoch, epochs)
-            order = runner.epoch_order(model.seed_generator, shuffle)
-            runner.logs.begin_epoch()
-            done = _run_epoch(model, runner, callbacks, progress, clock, order, epoch)
+            if start == 0:
+                order = runner.epoch_order(model.seed_generator, shuffle)
+            runner.logs.begin_epoch(start)
+            done = _run_epoch(model, runner, callbacks, progress, clock, order, epoch,
+                              (start, runner.epoch_end(start)))
             logs = runner.logs(done)
             if validate is not None and np.isfinite(logs["loss"]):
                 logs.update(validate(epoch))
-            progress.end_epoch(done, logs)
+            progress.end_epoch(done - start, logs)
+            start = done % runner.n_batches
             callbacks.on_epoch_end(epoch, logs)
             if model.stop_training:
                 break
@@ -143,26 +169,28 @@ def run_epochs(model, runner, callbacks, progress, epochs, initial_epoch, shuffl
         callbacks.on_train_end(logs)
 
 
-def _run_epoch(model, runner, callbacks, progress, clock, order, epoch):
-    """The batches of one epoch in chunks; returns how many ran."""
-    done = 0
-    while done < runner.n_batches:
-        end = min(runner.n_batches, done + clock.size)
+def _run_epoch(model, runner, callbacks, progress, clock, order, epoch, span):
+    """The batches ``[start, stop)`` of the pass (``span``) in chunks; returns
+    where it stopped."""
+    start, stop = span
+    done = start
+    while done < stop:
+        end = min(stop, done + clock.size)
         if clock.per_batch:
-            callbacks.on_train_batch_begin(done, {})
+            callbacks.on_train_batch_begin(done - start, {})
         clock.start()
         applied = runner.run(order, done, end)
         clock.ran(end - done)
         if applied < end - done:  # a non-finite loss or step: not applied
             done += applied + 1
-            warn_not_applied(runner.logs.losses[done - 1], epoch, done)
+            warn_not_applied(runner.logs.losses[done - 1], epoch, done - start)
             model.stop_training = True
             break
         done = end
         logs = runner.logs(done)
         if clock.per_batch:
-            callbacks.on_train_batch_end(done - 1, logs)
-        progress.update(done, logs)
+            callbacks.on_train_batch_end(done - 1 - start, logs)
+        progress.update(done - start, logs)
         if model.stop_training:  # set by a batch hook: end the epoch here, as Keras
             break
     return done
