@@ -262,3 +262,28 @@ def test_changes_refused_while_fit_runs_in_another_thread():
     finally:
         pause.release.set()
         thread.join()
+
+
+def test_model_trainable_false_freezes_every_layer_and_true_unfreezes_them():
+    """Keras' ``model.trainable = False``: fit and train_on_batch then change
+    nothing (before, it was an attribute with no effect: a silent wrong answer)."""
+    set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    y = np.arange(16) % 3
+    model = Sequential([Input((4,)), Dense(5, activation="relu"), Dropout(0.1), Dense(3)])
+    model.compile("adam", losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.trainable = False
+    assert model.trainable is False and model.trainable_weights == []
+    assert all(not layer.trainable for layer in model.layers)
+    before = model.get_weights()
+    model.fit(x, y, epochs=2, verbose=0)
+    model.train_on_batch(x, y)
+    for a, b in zip(before, model.get_weights()):
+        assert_array_equal(a, b)
+    model.trainable = True
+    assert len(model.trainable_weights) == 4
+    model.fit(x, y, epochs=1, verbose=0)
+    assert not np.array_equal(before[0], model.get_weights()[0])
+    with pytest.raises(TypeError, match="trainable must be True or False"):
+        model.trainable = "no"
+

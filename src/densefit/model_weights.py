@@ -24,6 +24,20 @@ class ModelWeights:
         return [w for layer, _ in self._stack.plan for w in layer.weights]
 
     @property
+    def trainable(self):
+        """Keras' model-level switch: False freezes every layer, True unfreezes
+        every layer (setting it sets each layer's ``trainable``)."""
+        return getattr(self, "_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value):
+        value = validation.boolean(value, "trainable")
+        for layer in self.layers:
+            if layer.trainable != value:
+                layer.trainable = value  # relays the buffers once the model is built
+        self._trainable = value
+
+    @property
     def trainable_weights(self):
         return [w for layer, _ in self._stack.plan for w in layer.trainable_weights]
 
