@@ -415,7 +415,32 @@ _MODEL_SUFFIXES = (".keras", ".h5", ".densefit")  # ModelCheckpoint: the whole m
 _WEIGHTS_SUFFIXES = (".weights.h5", ".weights.npz")  # with save_weights_only=True
 
 
-class ModelCheckpoint(Callback):
+class _SavesOnSchedule(Callback):
+    """A callback that saves at each epoch's end or, with an integer
+    ``save_freq``, every that many batches (ModelCheckpoint, BackupAndRestore):
+    the counting is here, what a save writes in ``_save_after_batch``."""
+
+    def __init__(self, save_freq):
+        super().__init__()
+        self.save_freq = validation.save_freq(save_freq)
+        self._epoch, self._batches_since_save = 0, 0
+
+    def needs_batches(self):
+        return self.save_freq != "epoch"
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches_since_save += 1
+        if self._batches_since_save >= self.save_freq:
+            self._batches_since_save = 0
+            self._save_after_batch(batch, logs or {})
+
+
+class ModelCheckpoint(_SavesOnSchedule):
     """Saves the model (``model.save``) or its weights (``model.save_weights``) at each
     epoch's end, or every ``save_freq`` batches; with ``save_best_only`` only when
     ``monitor`` improved (Keras 3's rules, ``keras/src/callbacks/model_checkpoint.py``).
@@ -440,7 +465,7 @@ class ModelCheckpoint(Callback):
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
                  save_weights_only=False, mode="auto", save_freq="epoch",
                  initial_value_threshold=None):
-        super().__init__()
+        super().__init__(save_freq)
         self.save_weights_only = validation.boolean(save_weights_only, "save_weights_only")
         self.filepath = validation.suffix(
             validation.filepath(filepath),
@@ -453,24 +478,11 @@ class ModelCheckpoint(Callback):
         if mode == "auto":
             mode = "max" if any(word in monitor for word in _MAXIMIZED) else "min"
         self.sign = 1.0 if mode == "max" else -1.0
-        self.save_freq = validation.save_freq(save_freq)
         self.best = (None if initial_value_threshold is None else
                      validation.real(initial_value_threshold, "initial_value_threshold"))
-        self._batches_since_save, self._epoch = 0, 0
 
-    def needs_batches(self):
-        return self.save_freq != "epoch"
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.save_freq == "epoch":
-            return
-        self._batches_since_save += 1
-        if self._batches_since_save >= self.save_freq:
-            self._batches_since_save = 0
-            self._save(self._epoch, batch, logs or {})
+    def _save_after_batch(self, batch, logs):
+        self._save(self._epoch, batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_freq == "epoch":
@@ -515,7 +527,7 @@ class ModelCheckpoint(Callback):
         (self.model.save_weights if self.save_weights_only else self.model.save)(path)
 
 
-class BackupAndRestore(Callback):
+class BackupAndRestore(_SavesOnSchedule):
     """Backs up the whole training state (weights, the optimizer's variables and
     learning rate, the shuffle generator) into ``backup_dir`` at each epoch's end
     (or every ``save_freq`` batches), so a fit that is killed or raises resumes
@@ -539,14 +551,9 @@ class BackupAndRestore(Callback):
     METADATA = "training_metadata.json"
 
     def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
-        super().__init__()
+        super().__init__(save_freq)
         self.backup_dir = validation.filepath(backup_dir, "backup_dir")
-        self.save_freq = validation.save_freq(save_freq)
         self.delete_checkpoint = validation.boolean(delete_checkpoint, "delete_checkpoint")
-        self._epoch, self._batches_since_save = 0, 0
-
-    def needs_batches(self):
-        return self.save_freq != "epoch"
 
     def on_train_begin(self, logs=None):
         self._exception = sys.exc_info()[1]  # on_train_end tells fit's own end from it
@@ -569,16 +576,8 @@ class BackupAndRestore(Callback):
         optimizer.load_own_variables(state["optimizer_variables"])
         self.model.seed_generator.bit_generator.state = state["seed_generator_state"]
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.save_freq == "epoch":
-            return
-        self._batches_since_save += 1
-        if self._batches_since_save >= self.save_freq:
-            self._batches_since_save = 0
-            self._save(self._epoch, batch + 1)
+    def _save_after_batch(self, batch, logs):
+        self._save(self._epoch, batch + 1)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_freq == "epoch":

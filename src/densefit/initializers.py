@@ -12,6 +12,7 @@ draws for that seed.
 import numpy as np
 
 from . import missing, validation
+from .serializable import ConfigObject
 from .utils import unknown_name_error
 
 # stddev of a standard normal truncated to [-2, 2]: Keras divides by it so the
@@ -83,7 +84,7 @@ _INITIALIZERS = {f.__name__: f for f in (glorot_uniform, glorot_normal, he_unifo
                                          random_uniform, zeros, ones)}
 
 
-class Initializer:
+class Initializer(ConfigObject):
     """A seeded or unseeded draw: ``init(shape, dtype=None)`` as Keras' (float32 by
     default); a Dense draws through ``sample(shape, rng)``, from its model's
     generator unless the initialiser has a seed."""
@@ -104,16 +105,6 @@ class Initializer:
     def get_config(self):
         return {"seed": self.seed}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _named(function):

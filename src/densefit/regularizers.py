@@ -13,10 +13,11 @@ kernel_regularizer="l2")``); calling one on an array gives its penalty.
 import numpy as np
 
 from . import missing, reference, validation
+from .serializable import ConfigObject
 from .utils import unknown_name_error
 
 
-class Regularizer:
+class Regularizer(ConfigObject):
     """The base class: a penalty of a weight or of a layer's output.
 
     densefit's compiled loop runs the penalties ``factors()`` describes, ``l1 *
@@ -31,20 +32,6 @@ class Regularizer:
     def factors(self):
         """``(l1, l2)`` of the penalty, or None when it is not of that form."""
         return None
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _factor(value, name):
