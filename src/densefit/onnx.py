@@ -9,10 +9,13 @@ is removed (inference is the identity); BatchNormalization uses the moving
 statistics.  Nothing of training is exported: no optimizer, no loss, no
 regularizers, no Dropout rates.
 
-ONNX keeps a float attribute (LeakyRelu's alpha, BatchNormalization's epsilon,
-...) in float32.  Where that would change a float64 model's value (1/6, 0.2,
-1e-3), the constant goes into a tensor of the model's dtype and the op is
-written out (``Graph.exact``), so float64 models agree to ~1e-12.
+A float32 model uses ONNX's operator for each activation (Elu, HardSigmoid,
+Mish, ...).  A float64 model writes those in elementary operators (Where,
+Exp, Clip, ...) with its constants in float64 tensors, for two reasons:
+ONNX keeps float attributes (LeakyRelu's alpha, HardSigmoid's 1/6,
+BatchNormalization's epsilon) in float32, which would cost a float64 model
+its digits, and onnxruntime runs those operators in float64 at opset 18 only.
+So float64 exports agree with ``predict`` to ~1e-12 at every opset.
 
 The ``onnx`` package is an optional dependency (``pip install "densefit[onnx]"``),
 imported on first use.
@@ -86,15 +89,17 @@ class Graph:
                                                      **attributes))
         return output
 
-    def exact(self, *values):
-        """Whether float attributes (float32 in ONNX) hold ``values`` exactly as
-        the model computes them: always for a float32 model (the core rounds them
-        to float32 too), else only for values float32 represents."""
-        return self.dtype == np.float32 or all(float(np.float32(v)) == v for v in values)
+    @property
+    def float32(self):
+        """Whether ONNX's dedicated operators serve: a float32 graph.  A float64
+        graph uses elementary operators in their place (see the module's doc)."""
+        return self.dtype == np.float32
 
 
 # ------------------------------------------------------------ activations
 # One function per name of _core.ACTIVATIONS: (graph, x, slope, name) -> output.
+# A float32 graph uses ONNX's operator for each; a float64 graph writes the
+# ones onnxruntime lacks in float64 in elementary operators (g.float32 False).
 
 def _unary(op, **attributes):
     return lambda g, x, slope, name: g.node(op, [x], name, **attributes)
@@ -105,35 +110,44 @@ def _linear(g, x, slope, name):
 
 
 def _leaky_relu(g, x, slope, name):
-    if g.exact(slope):
+    if g.float32:
         return g.node("LeakyRelu", [x], name, alpha=float(slope))
-    return g.node("PRelu", [x, g.constant(slope, f"{name}/negative_slope")], name)
+    return _negative_scaled(g, x, g.constant(slope, f"{name}/negative_slope"), name)
+
+
+def _negative_scaled(g, x, slope, name):
+    """``x`` at and above 0, ``slope * x`` below (the tensor ``slope``): PRelu."""
+    if g.float32:
+        return g.node("PRelu", [x, slope], name)
+    negative = g.node("Less", [x, g.constant(0.0, f"{name}/zero")], name)
+    return g.node("Where", [negative, g.node("Mul", [x, slope], name), x], name)
 
 
 def _elu(g, x, alpha, name):
     """``x`` above 0, else ``alpha * (exp(x) - 1)``."""
-    if g.exact(alpha):
+    if g.float32:
         return g.node("Elu", [x], name, alpha=float(alpha))
     positive = g.node("Greater", [x, g.constant(0.0, f"{name}/zero")], name)
-    scaled = g.node("Mul", [g.constant(alpha, f"{name}/alpha"), g.node("Elu", [x], name)], name)
+    below = g.node("Sub", [g.node("Exp", [x], name), g.constant(1.0, f"{name}/one")], name)
+    scaled = g.node("Mul", [below, g.constant(alpha, f"{name}/alpha")], name)
     return g.node("Where", [positive, x, scaled], name)
 
 
 def _selu(g, x, slope, name):
-    if g.exact(SELU_ALPHA, SELU_SCALE):
+    if g.float32:
         return g.node("Selu", [x], name, alpha=SELU_ALPHA, gamma=SELU_SCALE)
-    return g.node("Mul", [g.constant(SELU_SCALE, f"{name}/scale"),
-                          _elu(g, x, SELU_ALPHA, name)], name)
+    return g.node("Mul", [_elu(g, x, SELU_ALPHA, name), g.constant(SELU_SCALE, f"{name}/scale")],
+                  name)
 
 
 def _gelu(g, x, slope, name):
     """``0.5 x (1 + erf(x / sqrt 2))``, Keras' exact form.  onnxruntime has no
-    float64 Erf: a float64 model computes erf in float32 (relative error ~1e-7)."""
+    float64 Erf: a float64 graph computes erf in float32 (relative error ~1e-7)."""
     u = g.node("Mul", [x, g.constant(math.sqrt(0.5), f"{name}/sqrt_half")], name)
-    if g.dtype == np.float64:
+    if not g.float32:
         u = g.node("Cast", [u], name, to=g.onnx.TensorProto.FLOAT)
     erf = g.node("Erf", [u], name)
-    if g.dtype == np.float64:
+    if not g.float32:
         erf = g.node("Cast", [erf], name, to=g.onnx.TensorProto.DOUBLE)
     gate = g.node("Add", [erf, g.constant(1.0, f"{name}/one")], name)
     half = g.node("Mul", [x, g.constant(0.5, f"{name}/half")], name)
@@ -155,14 +169,20 @@ def _silu(g, x, slope, name):
 
 
 def _softplus(g, x, slope, name):
-    """``log(1 + exp(x))``: ONNX's Softplus for float32; float64 as the core writes
-    it, ``relu(x) + log(1 + exp(-|x|))``, since onnxruntime's float64 Softplus
-    computes ``exp(x)`` first and overflows above x = 709."""
-    if g.dtype == np.float32:
+    """``log(1 + exp(x))``; float64 as the core writes it, ``relu(x) + log(1 + exp(-|x|))``."""
+    if g.float32:
         return g.node("Softplus", [x], name)
     tail = g.node("Exp", [g.node("Neg", [g.node("Abs", [x], name)], name)], name)
     log = g.node("Log", [g.node("Add", [tail, g.constant(1.0, f"{name}/one")], name)], name)
     return g.node("Add", [g.node("Relu", [x], name), log], name)
+
+
+def _softsign(g, x, slope, name):
+    """``x / (1 + |x|)``."""
+    if g.float32:
+        return g.node("Softsign", [x], name)
+    denominator = g.node("Add", [g.node("Abs", [x], name), g.constant(1.0, f"{name}/one")], name)
+    return g.node("Div", [x, denominator], name)
 
 
 def _relu6(g, x, slope, name):
@@ -173,7 +193,7 @@ def _relu6(g, x, slope, name):
 def _hard_sigmoid(g, x, slope, name):
     """Keras 3's ``relu6(x + 3) / 6``: ONNX's HardSigmoid with alpha=1/6, beta=0.5
     (its defaults, 0.2 and 0.5, are Keras 2's)."""
-    if g.exact(1 / 6):
+    if g.float32:
         return g.node("HardSigmoid", [x], name, alpha=1 / 6, beta=0.5)
     shifted = g.node("Add", [x, g.constant(3.0, f"{name}/three")], name)
     return g.node("Div", [_relu6(g, shifted, slope, name), g.constant(6.0, f"{name}/six")], name)
@@ -181,9 +201,16 @@ def _hard_sigmoid(g, x, slope, name):
 
 def _hard_silu(g, x, slope, name):
     """``x * hard_sigmoid(x)``: ONNX's HardSwish (alpha 1/6, beta 0.5)."""
-    if g.exact(1 / 6):
+    if g.float32:
         return g.node("HardSwish", [x], name)
     return g.node("Mul", [x, _hard_sigmoid(g, x, slope, name)], name)
+
+
+def _mish(g, x, slope, name):
+    """``x * tanh(softplus(x))``."""
+    if g.float32:
+        return g.node("Mish", [x], name)
+    return g.node("Mul", [x, g.node("Tanh", [_softplus(g, x, slope, name)], name)], name)
 
 
 ACTIVATIONS = {
@@ -199,12 +226,12 @@ ACTIVATIONS = {
     "gelu_approximate": _gelu_approximate,
     "silu": _silu,
     "softplus": _softplus,
-    "softsign": _unary("Softsign"),
+    "softsign": _softsign,
     "hard_sigmoid": _hard_sigmoid,
     "hard_silu": _hard_silu,
     "relu6": _relu6,
     "exponential": _unary("Exp"),
-    "mish": _unary("Mish"),
+    "mish": _mish,
 }
 
 
@@ -231,13 +258,13 @@ def _batch_normalization(g, layer, x):
     gamma = weights.get("gamma", np.ones_like(mean))
     beta = weights.get("beta", np.zeros_like(mean))
     name = layer.name
-    if g.exact(layer.epsilon):
+    if g.float32:
         return g.node("BatchNormalization", [x] + [
             g.constant(w, f"{name}/{n}") for n, w in (("gamma", gamma), ("beta", beta),
                                                      ("moving_mean", mean),
                                                      ("moving_variance", variance))],
             name, epsilon=layer.epsilon)
-    # the core's arithmetic: (x - mean) * a + beta, a = gamma / sqrt(variance + epsilon)
+    # float64: the core's arithmetic, (x - mean) * a + beta, a = gamma / sqrt(variance + epsilon)
     rstd = (1 / np.sqrt(variance.astype(np.float64) + layer.epsilon)).astype(g.dtype)
     centred = g.node("Sub", [x, g.constant(mean, f"{name}/moving_mean")], name)
     scaled = g.node("Mul", [centred, g.constant(rstd * gamma, f"{name}/scale")], name)
@@ -258,7 +285,7 @@ def _normalization(g, layer, x):
 
 def _prelu(g, layer, x):
     (alpha,) = layer.get_weights()
-    return g.node("PRelu", [x, g.constant(alpha, f"{layer.name}/alpha")], layer.name)
+    return _negative_scaled(g, x, g.constant(alpha, f"{layer.name}/alpha"), layer.name)
 
 
 LAYERS = {
