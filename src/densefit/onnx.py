@@ -34,7 +34,7 @@ import numpy as np
 from . import validation
 
 INSTALL = 'pip install "densefit[onnx]"'  # the one way to get onnx, said in errors
-DEFAULT_OPSET = 18  # Mish and BatchNormalization-15's form; onnxruntime >= 1.14 runs it
+DEFAULT_OPSET = 18  # the oldest with every operator used (Mish); onnxruntime >= 1.14 runs it
 MIN_OPSET = 18      # Mish (18) is the newest operator used
 BATCH = "batch"     # the symbolic name of the batch dimension (batch_size=None)
 
