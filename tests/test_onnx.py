@@ -340,3 +340,27 @@ def test_importing_densefit_does_not_import_onnx():
     code = "import sys, densefit; densefit.onnx.export; print('onnx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_model_export_is_keras_method(tmp_path, capsys):
+    model = randomize(Sequential([Input((5,)), Dense(3, activation="relu"), Dense(2)]))
+    path = tmp_path / "model.onnx"
+    proto = model.export(path, format="onnx", verbose=True, opset_version=19, batch_size=None)
+    assert capsys.readouterr().out == f"Saved artifact at '{path}'.\n"
+    assert proto.opset_import[0].version == 19 and onnx.load(str(path)) == proto
+    x = data((4, 5), "float32")
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})
+    assert_close(got[0], model.predict(x, verbose=0), TOLERANCE["float32"])
+    model.export(tmp_path / "quiet.onnx")  # ONNX is densefit's default format
+    assert capsys.readouterr().out == "" and (tmp_path / "quiet.onnx").is_file()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(format="tf_saved_model"), "densefit exports ONNX only"),
+    (dict(input_signature=[(None, 5)]), "input_signature must be None"),
+    (dict(opset=3), "opset must be")])
+def test_model_export_refuses_what_densefit_cannot_write(tmp_path, kwargs, match):
+    model = Sequential([Input((5,)), Dense(2)])
+    with pytest.raises(ValueError, match=match):
+        model.export(tmp_path / "m.onnx", **kwargs)
+    assert not (tmp_path / "m.onnx").exists()

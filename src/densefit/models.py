@@ -23,6 +23,7 @@ import numpy as np
 
 from . import (_core, backend, keras_files, layers as layers_module, missing, network, saving,
                summary, validation)
+from . import onnx as onnx_export
 from .data_adapter import ModelData
 from .layer_stack import LayerStack
 from .model_weights import ModelWeights
@@ -284,6 +285,13 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
     def load_weights(self, filepath):
         """Load weights saved by ``save_weights`` into this (built) model."""
         keras_files.load(filepath, self)
+
+    def export(self, filepath, format="onnx", verbose=None, input_signature=None, **kwargs):
+        """Write the model as an ONNX file for inference (Keras 3's method; densefit
+        writes ONNX only): ``densefit.onnx.export``, whose keywords (``opset``,
+        ``input_name``, ``output_name``, ``batch_size``) pass through."""
+        return onnx_export.keras_export(self, filepath, format, verbose, input_signature,
+                                        **kwargs)
 
     def __repr__(self):
         return f"<Sequential name={self.name!r}, layers={len(self._stack.layers)}, built={self.built}>"

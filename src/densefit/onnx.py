@@ -426,3 +426,22 @@ def _rename_output(g, last, names):
         g.nodes[-1].output[0] = names[1]
     else:
         g.nodes.append(g.onnx.helper.make_node("Identity", [last], [names[1]], name=names[1]))
+
+
+def keras_export(model, filepath, format="onnx", verbose=None, input_signature=None, **kwargs):
+    """``model.export(filepath, format="onnx")``, Keras 3's method: ``export`` with
+    Keras' names (``opset_version`` is ``opset``).  densefit writes ONNX only,
+    so that is the default format (Keras': ``"tf_saved_model"``)."""
+    if format != "onnx":
+        raise ValueError(f"format={format!r} is not supported: densefit exports ONNX only "
+                         f"(format=\"onnx\"), which onnxruntime, TensorRT and OpenVINO read")
+    if input_signature is not None:
+        raise ValueError("input_signature must be None: densefit exports the model's own input "
+                         "shape and dtype (set them with Input(shape=..., dtype=...)); "
+                         "batch_size=None or an int sets the batch dimension")
+    if "opset_version" in kwargs:
+        kwargs["opset"] = kwargs.pop("opset_version")
+    proto = export(model, filepath, **kwargs)
+    if verbose:
+        print(f"Saved artifact at '{filepath}'.")
+    return proto
