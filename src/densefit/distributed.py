@@ -135,10 +135,10 @@ class MPIStrategy:
                 atexit.register(self.comm.Abort, 1)
                 raise RuntimeError(
                     f"distribute: rank {self.rank} of {self.size} waited {self.timeout:g} s for "
-                    f"the other ranks' gradients at step {self.reduce_calls + 1} of this fit: a "
-                    f"rank has probably died or stopped calling fit; raise "
-                    f"MPIStrategy(timeout=...) if steps are really that slow (the MPI job is aborted "
-                    f"when this process exits)")
+                    f"the other ranks' gradients (reduction {self.reduce_calls + 1} of this "
+                    f"MPIStrategy): a rank has probably died or stopped calling fit; raise "
+                    f"MPIStrategy(timeout=...) if steps are really that slow (the MPI job is "
+                    f"aborted when this process exits)")
             if now - started > _SPIN_SECONDS:
                 time.sleep(_POLL_SLEEP)
 
