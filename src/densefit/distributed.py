@@ -108,19 +108,19 @@ class MPIStrategy:
         generator.state = self.comm.bcast(generator.state, root=0)
 
     def _sum(self, array):
-        """Sums ``array`` over the ranks in place (blocking)."""
-        self.comm.Allreduce(self.MPI.IN_PLACE, array, op=self.MPI.SUM)
+        """Sums ``array`` over the ranks in place: a nonblocking Allreduce polled
+        until done or ``timeout``."""
+        if self.timeout is None:
+            self.comm.Allreduce(self.MPI.IN_PLACE, array, op=self.MPI.SUM)
+        else:
+            self._wait(self.comm.Iallreduce(self.MPI.IN_PLACE, array, op=self.MPI.SUM),
+                       time.perf_counter())
 
     def _reduce_step(self, buffer):
-        """The step's reduction, called by the compiled loop: a nonblocking
-        Allreduce polled until done or ``timeout``."""
+        """The step's reduction, called by the compiled loop (timed)."""
         started = time.perf_counter()
         try:
-            if self.timeout is None:
-                self._sum(buffer)
-            else:
-                self._wait(self.comm.Iallreduce(self.MPI.IN_PLACE, buffer, op=self.MPI.SUM),
-                           started)
+            self._sum(buffer)
         finally:
             self.reduce_seconds += time.perf_counter() - started
             self.reduce_calls += 1
@@ -135,7 +135,7 @@ class MPIStrategy:
                 atexit.register(self.comm.Abort, 1)
                 raise RuntimeError(
                     f"distribute: rank {self.rank} of {self.size} waited {self.timeout:g} s for "
-                    f"the other ranks' gradients (reduction {self.reduce_calls + 1} of this "
+                    f"the other ranks (after {self.reduce_calls} step reductions by this "
                     f"MPIStrategy): a rank has probably died or stopped calling fit; raise "
                     f"MPIStrategy(timeout=...) if steps are really that slow (the MPI job is "
                     f"aborted when this process exits)")
