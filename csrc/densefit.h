@@ -256,7 +256,28 @@ typedef struct {
     void *weight; /* capacity entries: the gathered batch's sample weights (training) */
     void **stats; /* NULL, or n_layers buffers, 2 n_out entries for a batch normalization
                      layer (its batch's mean, then variance; training), NULL for others */
+    const struct df_step_hook *hook; /* NULL (single process), or data-parallel training */
+    int64_t row_offset; /* where the rows passed forward start in their global batch
+                           (dropout's masks are those of the global row) */
 } df_work;
+
+/* Extra entries after the gradients in a data-parallel network's grads buffer
+ * (one fused buffer, reduced by one call a step): a not-finite flag and the
+ * rank's share of the batch's mean loss. */
+#define DF_HOOK_EXTRA 2
+
+/* Data-parallel training (densefit.distributed): df_train_batches gives rank
+ * `rank` of `size` a contiguous part of every global batch's rows (sizes
+ * differing by at most one), scales its gradients by local rows / global rows
+ * and calls reduce(context) once a batch, after the backward pass and before
+ * clipping, to sum net->grads' n_params + DF_HOOK_EXTRA entries over the ranks
+ * in place.  A reduce that does not return 0 stops training before that
+ * batch's update (its context says why). */
+typedef struct df_step_hook {
+    int (*reduce)(void *context);
+    void *context;
+    int64_t rank, size;
+} df_step_hook;
 
 /* What training minimises and reports.  With fused_output the last layer's
  * activation is left out of the training forward pass and the loss (a *_LOGITS

@@ -1316,6 +1316,13 @@ static void F(prelu_backward)(const REAL *x, const REAL *dy, REAL *dx, int rows,
         }
 }
 
+/* The key of a step's dropout masks for rows starting at row_offset of the
+ * batch: mask index (row_offset + r) n + c, as the whole batch's row (the
+ * index enters the hash as key + golden (index + 1), so the shift is added). */
+static uint64_t F(dropout_rows_key)(const df_layer *layer, int64_t step, int64_t row_offset) {
+    return df_dropout_key(layer->seed, step) + DF_GOLDEN * (uint64_t)(row_offset * layer->n_out);
+}
+
 /* Whether a layer computes with the batch's statistics and masks (training
  * and, for batch normalization, a trainable layer, as Keras runs a frozen
  * one in inference mode). */
@@ -1325,12 +1332,13 @@ static int F(trains)(const df_layer *layer, int training) {
 
 /* One layer's own map (not dense, not its activation) of `rows` rows of in. */
 static void F(layer_map)(const df_net *net, const df_layer *layer, const REAL *in, REAL *out,
-                         REAL *stats, int rows, int training, int64_t step) {
+                         REAL *stats, int rows, int training, int64_t step, int64_t row_offset) {
     const int n = layer->n_out;
     switch (layer->kind) {
     case DF_LAYER_DROPOUT:
         if (training && layer->rate > 0)
-            F(dropout_map)(in, out, rows, n, layer->rate, df_dropout_key(layer->seed, step));
+            F(dropout_map)(in, out, rows, n, layer->rate,
+                           F(dropout_rows_key)(layer, step, row_offset));
         else if (out != in)
             memcpy(out, in, sizeof(REAL) * (size_t)rows * n);
         break;
@@ -1361,11 +1369,12 @@ static void F(layer_map)(const df_net *net, const df_layer *layer, const REAL *i
  * gradients of its weights in params. */
 static void F(layer_backward)(const df_net *net, const df_layer *layer, const REAL *in,
                               const REAL *stats, const REAL *dy, REAL *dx, int rows,
-                              int64_t step) {
+                              int64_t step, int64_t row_offset) {
     const int n = layer->n_out;
     switch (layer->kind) {
     case DF_LAYER_DROPOUT:
-        if (dx) F(dropout_map)(dy, dx, rows, n, layer->rate, df_dropout_key(layer->seed, step));
+        if (dx) F(dropout_map)(dy, dx, rows, n, layer->rate,
+                               F(dropout_rows_key)(layer, step, row_offset));
         break;
     case DF_LAYER_BATCH_NORM:
         if (F(trains)(layer, 1)) {
@@ -1534,7 +1543,7 @@ static void F(forward)(const df_net *net, df_work *work, const REAL *x, const in
                                   act, layer->slope, narrow, l == 0 ? live : NULL);
         } else {
             REAL *stats = work->stats ? (REAL *)work->stats[l] : NULL;
-            F(layer_map)(net, layer, in, out, stats, rows, training, step);
+            F(layer_map)(net, layer, in, out, stats, rows, training, step, work->row_offset);
             if (pre) memcpy(pre, out, sizeof(REAL) * (size_t)rows * n_out);
             if (act != DF_LINEAR) F(df_activation_forward)(act, layer->slope, out, rows, n_out);
         }
@@ -1571,7 +1580,7 @@ static void F(backward)(const df_net *net, df_work *work, const REAL *x, const i
             F(df_activation_backward)(act, layer->slope, pre, (const REAL *)work->act[l], grad,
                                       rows, layer->n_out);
             F(layer_backward)(net, layer, in, work->stats ? (const REAL *)work->stats[l] : NULL,
-                              grad, grad_in, rows, step);
+                              grad, grad_in, rows, step, work->row_offset);
         }
         REAL *swap = grad; grad = next; next = swap;
     }
@@ -1611,6 +1620,66 @@ static void F(gather_targets)(df_work *work, const void *y, int labels, int64_t 
     }
 }
 
+/* What every step shares: the epoch's data and the call's buffers. */
+typedef struct {
+    const REAL *x;
+    const void *y;
+    const int64_t *order;
+    int64_t n, batch_size;
+    const REAL *sample_weight;
+    double *metric_state;
+    REAL *probs;
+    uint16_t *live;
+    int narrow, gather, labels;
+} F(epoch_data);
+
+/* One batch's `rows` rows at idx: gathered, passed forward (training), their
+ * metrics added to the state; returns the mean loss (the regularizers'
+ * penalties included) and writes the single metric's mean to *metric. */
+static double F(batch_forward)(const df_net *net, df_work *work, const df_objective *obj,
+                               const F(epoch_data) *d, const int64_t *idx, int rows, int64_t step,
+                               double *metric) {
+    const int L = net->n_layers;
+    const int64_t n_in = net->layers[0].n_in, n_out = net->layers[L - 1].n_out;
+    REAL *xb = (REAL *)work->x;
+    if (d->gather)
+        for (int r = 0; r < rows; r++)
+            memcpy(xb + r * n_in, d->x + idx[r] * n_in, sizeof(REAL) * n_in);
+    const REAL *xs = d->gather ? xb : d->x;
+    const int64_t *xs_idx = d->gather ? NULL : idx;
+    F(gather_targets)(work, d->y, d->labels, n_out, idx, rows, d->sample_weight);
+    const REAL *wb = d->sample_weight ? (const REAL *)work->weight : NULL;
+    if (d->live) memset(d->live, 0, sizeof(uint16_t) * (size_t)((n_in + 15) / 16));
+    F(forward)(net, work, xs, xs_idx, rows, obj->fused_output, 1, step, d->narrow, d->live);
+    const REAL *out = (const REAL *)work->act[L - 1];
+    const double loss = (F(df_loss)(obj, out, work->y, (REAL *)work->grad_a, rows, n_out, wb) +
+                         F(activity_penalty_sum)(net, work, rows, obj->fused_output)) / rows +
+                        F(weight_penalty)(net);
+    if (metric) *metric = F(df_metric)(obj->metric, obj->threshold, out, work->y, rows, n_out) / rows;
+    F(metrics_batch)(net, obj, out, d->probs, work->y, wb, rows, n_out, d->metric_state);
+    return loss;
+}
+
+/* The backward pass of the batch batch_forward just passed. */
+static void F(batch_backward)(const df_net *net, df_work *work, const df_objective *obj,
+                              const F(epoch_data) *d, const int64_t *idx, int rows, int64_t step) {
+    const REAL *xs = d->gather ? (const REAL *)work->x : d->x;
+    F(backward)(net, work, xs, d->gather ? NULL : idx, rows, obj->fused_output, step, d->narrow,
+                d->live, NULL);
+}
+
+/* Clip, then the optimizer's update unless it would make a parameter or slot
+ * non-finite (returns 0 then), then the moving statistics. */
+static int F(batch_update)(const df_net *net, df_work *work, df_optimizer_state *opt,
+                           F(held_max) *held) {
+    F(clip_gradients)(net, opt);
+    const F(coefs) c = F(step_coefs)(opt);
+    if (!F(step_is_finite)(net, opt, &c, held)) return 0;
+    F(apply_optimizer)(net, opt, &c, held);
+    if (work->stats) F(df_update_moving_statistics)(net, work);
+    return 1;
+}
+
 /* Trains on batches [first_batch, end_batch) of the epoch whose sample order is
  * `order` (n entries).  Each batch: gather rows, forward, loss (the
  * regularizers' penalties included) and metric (on the pre-update weights, as
@@ -1619,50 +1688,72 @@ static void F(gather_targets)(df_work *work, const void *y, int labels, int64_t 
  * not finite, or whose step would make a parameter or slot non-finite
  * (step_is_finite), and returns the number of batches fully applied. */
 static int64_t F(train_batches)(const df_net *net, df_work *work, const df_objective *obj,
-                                df_optimizer_state *opt, const REAL *x, const void *y,
-                                const int64_t *order, int64_t n,
-                                int64_t batch_size, int64_t first_batch, int64_t end_batch,
-                                double *batch_loss, double *batch_metric, int narrow,
-                                uint16_t *live, const REAL *sample_weight, double *metric_state,
-                                REAL *probs) {
-    const int L = net->n_layers;
-    const int64_t n_in = net->layers[0].n_in, n_out = net->layers[L - 1].n_out;
-    const int labels = df_loss_uses_labels(obj->loss);
-    const int gather = !F(reads_rows_in_place)(net, narrow);
+                                df_optimizer_state *opt, const F(epoch_data) *d,
+                                int64_t first_batch, int64_t end_batch,
+                                double *batch_loss, double *batch_metric) {
     /* Nothing else writes the parameters or slots during this call: their
      * maxima are taken once here, then carried by each update. */
     F(held_max) held = F(current_max)(net, opt);
-    REAL *xb = (REAL *)work->x;
     for (int64_t batch = first_batch; batch < end_batch; batch++) {
-        const int64_t start = batch * batch_size, step = opt->iterations;
-        const int rows = (int)((n - start) < batch_size ? (n - start) : batch_size);
-        const int64_t *idx = order + start;
-        if (gather)
-            for (int r = 0; r < rows; r++)
-                memcpy(xb + r * n_in, x + idx[r] * n_in, sizeof(REAL) * n_in);
-        const REAL *xs = gather ? xb : x;
-        const int64_t *xs_idx = gather ? NULL : idx;
-        F(gather_targets)(work, y, labels, n_out, idx, rows, sample_weight);
-        const REAL *wb = sample_weight ? (const REAL *)work->weight : NULL;
-        if (live) memset(live, 0, sizeof(uint16_t) * (size_t)((n_in + 15) / 16));
-        F(forward)(net, work, xs, xs_idx, rows, obj->fused_output, 1, step, narrow, live);
-        const REAL *out = (const REAL *)work->act[L - 1];
-        const double loss = (F(df_loss)(obj, out, work->y, (REAL *)work->grad_a, rows, n_out, wb) +
-                             F(activity_penalty_sum)(net, work, rows, obj->fused_output)) / rows +
-                            F(weight_penalty)(net);
+        const int64_t start = batch * d->batch_size, step = opt->iterations;
+        const int rows = (int)((d->n - start) < d->batch_size ? (d->n - start) : d->batch_size);
+        const int64_t *idx = d->order + start;
+        const double loss = F(batch_forward)(net, work, obj, d, idx, rows, step,
+                                             batch_metric ? batch_metric + batch - first_batch : NULL);
         batch_loss[batch - first_batch] = loss;
-        if (batch_metric)
-            batch_metric[batch - first_batch] =
-                F(df_metric)(obj->metric, obj->threshold, out, work->y, rows, n_out) / rows;
-        F(metrics_batch)(net, obj, out, probs, work->y, wb, rows, n_out, metric_state);
         if (!isfinite(loss) || !F(batch_statistics_finite)(net, work))
             return batch - first_batch;
-        F(backward)(net, work, xs, xs_idx, rows, obj->fused_output, step, narrow, live, NULL);
-        F(clip_gradients)(net, opt);
-        const F(coefs) c = F(step_coefs)(opt);
-        if (!F(step_is_finite)(net, opt, &c, &held)) return batch - first_batch;
-        F(apply_optimizer)(net, opt, &c, &held);
-        if (work->stats) F(df_update_moving_statistics)(net, work);
+        F(batch_backward)(net, work, obj, d, idx, rows, step);
+        if (!F(batch_update)(net, work, opt, &held)) return batch - first_batch;
+    }
+    return end_batch - first_batch;
+}
+
+/* train_batches for rank hook->rank of hook->size (see df_step_hook): this
+ * rank's part of each global batch forward and backward, its gradients scaled
+ * by its share of the rows (so their sum over the ranks is the global batch's
+ * mean gradient, the weight penalties' gradients included once), then summed by
+ * the hook with the not-finite flag and the loss shares in the same buffer, so
+ * every rank takes the same decision on the same summed gradient. */
+static int64_t F(train_batches_reduced)(const df_net *net, df_work *work, const df_objective *obj,
+                                        df_optimizer_state *opt, const F(epoch_data) *d,
+                                        int64_t first_batch, int64_t end_batch,
+                                        double *batch_loss, double *batch_metric) {
+    const df_step_hook *hook = work->hook;
+    REAL *grads = (REAL *)net->grads, *extra = grads + net->n_params;
+    F(held_max) held = F(current_max)(net, opt);
+    for (int64_t batch = first_batch; batch < end_batch; batch++) {
+        const int64_t start = batch * d->batch_size, step = opt->iterations;
+        const int64_t global = (d->n - start) < d->batch_size ? (d->n - start) : d->batch_size;
+        const int64_t lo = global * hook->rank / hook->size;
+        const int rows = (int)(global * (hook->rank + 1) / hook->size - lo);
+        const int64_t *idx = d->order + start + lo;
+        const double share = (double)rows / (double)global;
+        double loss = 0;
+        int bad = 0;
+        work->row_offset = lo;
+        if (batch_metric) batch_metric[batch - first_batch] = 0;
+        if (rows > 0) {
+            loss = F(batch_forward)(net, work, obj, d, idx, rows, step,
+                                    batch_metric ? batch_metric + batch - first_batch : NULL);
+            bad = !isfinite(loss) || !F(batch_statistics_finite)(net, work);
+        }
+        if (rows > 0 && !bad) {
+            F(batch_backward)(net, work, obj, d, idx, rows, step);
+            for (int64_t i = 0; i < net->n_params; i++) grads[i] *= (REAL)share;
+        } else {
+            memset(grads, 0, sizeof(REAL) * (size_t)net->n_params);
+        }
+        extra[0] = (REAL)bad;
+        extra[1] = (REAL)(loss * share);
+        work->row_offset = 0;
+        if (hook->reduce(hook->context) != 0) return batch - first_batch;
+        batch_loss[batch - first_batch] = (double)extra[1];
+        if (extra[0] != 0) {
+            if (isfinite(batch_loss[batch - first_batch])) batch_loss[batch - first_batch] = NAN;
+            return batch - first_batch;
+        }
+        if (!F(batch_update)(net, work, opt, &held)) return batch - first_batch;
     }
     return end_batch - first_batch;
 }
@@ -1686,10 +1777,15 @@ int64_t F(df_train_batches)(const df_net *net, df_work *work, const df_objective
     REAL *probs = metric_state ? F(metric_probs_buffer)(objective, work->capacity,
                                                         net->layers[net->n_layers - 1].n_out)
                                : NULL;
+    const F(epoch_data) d = {x, y, order, n, batch_size, sample_weight, metric_state, probs, live,
+                             narrow, !F(reads_rows_in_place)(net, narrow),
+                             df_loss_uses_labels(objective->loss)};
     const unsigned saved = df_flush_denormals();
-    const int64_t done = F(train_batches)(net, work, objective, optimizer, x, y, order, n, batch_size,
-                                          first_batch, end_batch, batch_loss, batch_metric,
-                                          narrow, live, sample_weight, metric_state, probs);
+    const int64_t done =
+        work->hook ? F(train_batches_reduced)(net, work, objective, optimizer, &d, first_batch,
+                                              end_batch, batch_loss, batch_metric)
+                   : F(train_batches)(net, work, objective, optimizer, &d, first_batch, end_batch,
+                                      batch_loss, batch_metric);
     df_restore_denormals(saved);
     free(live);
     free(probs);

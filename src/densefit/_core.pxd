@@ -67,7 +67,17 @@ cdef extern from "densefit.h" nogil:
         void *state
         int64_t n_state
 
+    enum:
+        DF_HOOK_EXTRA
+
+    ctypedef struct df_step_hook:
+        int (*reduce)(void *context) noexcept
+        void *context
+        int64_t rank, size
+
     ctypedef struct df_work:
+        const df_step_hook *hook
+        int64_t row_offset
         int64_t capacity
         void *x
         void *y

@@ -1271,10 +1271,51 @@ cdef _check_parts(Network network, Workspace work, Objective objective,
         raise ValueError("data labels may hold an ignore_class the objective does not ignore")
 
 
+HOOK_EXTRA = DF_HOOK_EXTRA  # a GradientReducer's buffer: the gradients, then these
+
+
+cdef class GradientReducer:
+    """The step hook of data-parallel training (df_step_hook): train_batches
+    given one runs this rank's part of every global batch and calls
+    ``reduce(buffer)`` once a batch to sum ``buffer`` over the ranks in place.
+    ``buffer``: a writeable contiguous float32 or float64 array of the network's
+    n_params + HOOK_EXTRA entries, the network's gradients during the call,
+    then a not-finite flag and the rank's share of the batch's loss.  An
+    exception ``reduce`` raises stops training before that batch's update and
+    is raised again by train_batches."""
+    cdef df_step_hook hook
+    cdef readonly object buffer, reduce
+    cdef object error
+
+    def __cinit__(self, reduce, buffer, rank, size):
+        if not callable(reduce):
+            raise TypeError("reduce must be callable")
+        self.buffer = _float_array(buffer, "buffer", 1, None, True)
+        cdef int64_t c_rank = _int64(rank, "rank"), c_size = _int64(size, "size")
+        if not 0 <= c_rank < c_size:
+            raise ValueError(f"rank must be in [0, size), got rank {c_rank} of {c_size}")
+        self.reduce = reduce
+        self.error = None
+        self.hook.reduce = _reduce_step
+        self.hook.context = <void *>self
+        self.hook.rank, self.hook.size = c_rank, c_size
+
+
+cdef int _reduce_step(void *context) noexcept nogil:
+    with gil:
+        reducer = <GradientReducer>context
+        try:
+            reducer.reduce(reducer.buffer)
+        except BaseException as error:  # KeyboardInterrupt too: raised after the call
+            reducer.error = error
+            return 1
+    return 0
+
+
 cdef int64_t _train_batches(floating *tag, Network network, Workspace work, Objective objective,
                             OptimizerState state, Dataset data, object order, int64_t batch_size,
                             int64_t first, int64_t end, object losses, object metrics,
-                            object metric_state):
+                            object metric_state, GradientReducer reducer):
     cdef double *sp = <double *>_data(metric_state) if metric_state is not None else NULL
     cdef const floating *x = <const floating *>_data(data.x)
     cdef const void *y = _data(data.y)
@@ -1284,22 +1325,30 @@ cdef int64_t _train_batches(floating *tag, Network network, Workspace work, Obje
     cdef const floating *sw = <const floating *>_data(data.sample_weight) \
         if data.sample_weight is not None else NULL
     cdef int64_t n = data.n, done
+    cdef df_net net = network.net
+    if reducer is not None:  # the gradients in its fused buffer, the hook in work
+        net.grads = _data(reducer.buffer)
+        work.work.hook = &reducer.hook
     with nogil:
         if floating is float:
-            done = df_train_batches_f32(&network.net, &work.work, &objective.objective,
+            done = df_train_batches_f32(&net, &work.work, &objective.objective,
                                         &state.state, x, y, idx, n, batch_size, first, end,
                                         lp, mp, sw, sp)
         else:
-            done = df_train_batches_f64(&network.net, &work.work, &objective.objective,
+            done = df_train_batches_f64(&net, &work.work, &objective.objective,
                                         &state.state, x, y, idx, n, batch_size, first, end,
                                         lp, mp, sw, sp)
+    work.work.hook = NULL
+    if reducer is not None and reducer.error is not None:
+        error, reducer.error = reducer.error, None
+        raise error
     return done
 
 
 def train_batches(Network network not None, Workspace work not None,
                   Objective objective not None, OptimizerState optimizer_state not None,
                   Dataset data not None, order, batch_size, first_batch, end_batch,
-                  batch_loss, batch_metric, metric_state=None):
+                  batch_loss, batch_metric, metric_state=None, GradientReducer reducer=None):
     """Trains batches [first_batch, end_batch) of an epoch; returns how many were
     applied (fewer when a loss is not finite, or when the optimizer's step would
     make a parameter or its state NaN or inf: that batch's update is not applied).
@@ -1313,7 +1362,9 @@ def train_batches(Network network not None, Workspace work not None,
     metric (on the weights before its update).  metric_state: None, or a float64
     array of objective.metric_state_size entries to which each batch adds its
     rows to the objective's metrics' state (the batch that stopped training
-    included)."""
+    included).  reducer: None, or a GradientReducer: data-parallel training, this
+    rank's part of each batch (its metric state and batch_metric of its rows
+    only; batch_loss the global batch's)."""
     _check_parts(network, work, objective, optimizer_state, data)
     objective._check_metric_state(metric_state, network.n_out)
     if not work.training:
@@ -1361,6 +1412,13 @@ def train_batches(Network network not None, Workspace work not None,
     written += [(losses, "batch_loss"), (metrics, "batch_metric")]
     if metric_state is not None:
         written.append((metric_state, "metric_state"))
+    if reducer is not None:
+        if reducer.buffer.dtype != network.dtype \
+                or reducer.buffer.shape[0] != network.layers.n_params + DF_HOOK_EXTRA:
+            raise ValueError(f"reducer.buffer must be a {network.dtype} array of n_params + "
+                             f"{DF_HOOK_EXTRA} = {network.layers.n_params + DF_HOOK_EXTRA} "
+                             f"entries, got {reducer.buffer.dtype} {reducer.buffer.shape}")
+        written.append((reducer.buffer, "reducer.buffer"))
     others = written + [(order, "order"), (data.x, "x"), (data.y, "y")]
     for i in range(len(written)):
         for j in range(len(others)):
@@ -1368,9 +1426,9 @@ def train_batches(Network network not None, Workspace work not None,
                 raise ValueError(f"{written[i][1]} must not share memory with {others[j][1]}")
     if _is_f64(data.x):
         return _train_batches(F64, network, work, objective, state, data, order, c_batch,
-                              c_first, c_end, losses, metrics, metric_state)
+                              c_first, c_end, losses, metrics, metric_state, reducer)
     return _train_batches(F32, network, work, objective, state, data, order, c_batch,
-                          c_first, c_end, losses, metrics, metric_state)
+                          c_first, c_end, losses, metrics, metric_state, reducer)
 
 
 cdef object _rows_for(Network network, Workspace work, object x):

@@ -18,7 +18,7 @@ import weakref
 
 import numpy as np
 
-from . import _core, data_adapter, inference, losses, optimizers, validation
+from . import _core, data_adapter, distributed, inference, losses, optimizers, validation
 from . import callbacks as callbacks_module, metrics as metrics_module
 from .progress import Progress
 from .step_lock import StepLock
@@ -173,7 +173,7 @@ class Trainer:
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None, validation_freq=1):
+            validation_batch_size=None, validation_freq=1, distribute=None):
         """Train for ``epochs`` epochs and return a ``History``.
 
         Each epoch runs in the compiled core; Python regains control between
@@ -186,7 +186,9 @@ class Trainer:
         loss; a batch's loss is ``sum(w * loss) / batch_size``, as Keras' (and
         weighted_metrics, not metrics).  ``steps_per_epoch``, ``validation_steps``,
         ``validation_batch_size`` and ``validation_freq`` as Keras' (see
-        ``_validation_options``).
+        ``_validation_options``).  ``distribute``: None, or a
+        ``densefit.distributed.MPIStrategy``: data-parallel training over MPI,
+        every rank calling fit on the same arrays (see distributed.py).
         """
         # held from the first look at the data: two threads can neither build nor
         # train the same model at once
@@ -197,13 +199,16 @@ class Trainer:
                                  validation_split, validation_data, bool(shuffle), initial_epoch,
                                  (sample_weight, class_weight), _validation_options(
                                      steps_per_epoch, validation_steps, validation_batch_size,
-                                     validation_freq))
+                                     validation_freq), distribute)
             finally:
                 self._fit_thread = None
 
     def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
-             validation_data, shuffle, initial_epoch, weights, validation_options):
+             validation_data, shuffle, initial_epoch, weights, validation_options,
+             distribute=None):
         self._require_compiled("fit")
+        if distribute is not None:  # the progress bar and file writers on rank 0 only
+            callbacks, verbose = distributed.fit_options(distribute, callbacks, verbose)
         batch_size = (DEFAULT_BATCH_SIZE if batch_size is None
                       else validation.integer(batch_size, "batch_size"))
         epochs = validation.integer(epochs, "epochs", low=0)
@@ -221,6 +226,8 @@ class Trainer:
             runner = BatchRunner((self._network, work, self._compiled.objective,
                                   self._optimizer_state(), data), self.optimizer, batch_size,
                                  self._compiled, self._step_lock, steps)
+            if distribute is not None:
+                distribute.attach(self, runner, callbacks)
             self.stop_training, self.history = False, history
             validate = _validator(self, val, val_batch or max(batch_size,
                                                               inference.DEFAULT_BATCH), due)

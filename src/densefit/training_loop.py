@@ -57,12 +57,20 @@ class EpochLogs:
         self.compiled = compiled
         self.metric_state = compiled.new_state() if compiled.metrics else None
         self.start = 0
+        self.combine = None  # data-parallel training: sums the metric state over the ranks
 
     def begin_epoch(self, start=0):
         """An epoch from batch ``start`` of a pass (not 0 only with steps_per_epoch)."""
         self.start = start
         if self.metric_state is not None:
             self.metric_state[:] = 0
+
+    def epoch_end(self, done):
+        """The logs of an epoch whose batches are done: as ``__call__``, the metric
+        state first combined over the ranks when ``combine`` is set."""
+        if self.combine is not None and self.metric_state is not None:
+            self.combine(self.metric_state)
+        return self(done)
 
     def __call__(self, done):
         start = self.start
@@ -88,6 +96,7 @@ class BatchRunner:
         self.n_batches = len(self.logs.losses)  # in a pass over the data
         self.steps_per_epoch = steps_per_epoch
         self.steps = min(steps_per_epoch or self.n_batches, self.n_batches)  # an epoch's most
+        self.reducer = None  # data-parallel training: a _core.GradientReducer (distributed.py)
 
     def epoch_end(self, start):
         """Where an epoch from batch ``start`` of a pass ends: ``steps_per_epoch``
@@ -120,7 +129,7 @@ class BatchRunner:
                 return _core.train_batches(self.network, self.work, self.objective, self.state,
                                            self.data, order, self.batch_size, done, end,
                                            self.logs.losses[done:], self.logs.metrics[done:],
-                                           self.logs.metric_state)
+                                           self.logs.metric_state, self.reducer)
             finally:
                 self.optimizer.iterations = self.state.iterations
                 if hasattr(self.optimizer, "u_product"):
@@ -157,7 +166,7 @@ def run_epochs(model, runner, callbacks, progress, epochs, initial_epoch, shuffl
             runner.logs.begin_epoch(start)
             done = _run_epoch(model, runner, callbacks, progress, clock, order, epoch,
                               (start, runner.epoch_end(start)))
-            logs = runner.logs(done)
+            logs = runner.logs.epoch_end(done)
             if validate is not None and np.isfinite(logs["loss"]):
                 logs.update(validate(epoch))
             progress.end_epoch(done - start, logs)

@@ -1,0 +1,254 @@
+"""densefit.distributed: data-parallel fit over MPI equals one process' fit.
+
+The two-rank runs spawn ``mpiexec -n 2`` (the one beside this Python, from the
+``mpich`` wheel) on tests/mpi_cases.py and compare each rank's weights and
+History with the same cases trained here in one process."""
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import densefit as df
+from densefit import _core, distributed
+
+import mpi_cases
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MPIEXEC = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+TOLERANCE = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-10}
+
+
+def _mpiexec(out, *options, timeout=120, env=None):
+    pytest.importorskip("mpi4py")
+    if not os.path.exists(MPIEXEC):
+        pytest.skip(f"no mpiexec beside {sys.executable} (pip install mpich)")
+    return subprocess.run([MPIEXEC, *options, "-n", "2", sys.executable,
+                           os.path.join(HERE, "mpi_cases.py"), str(out)],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mpi")
+    run = _mpiexec(out)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return [dict(np.load(out / f"rank{rank}.npz")) for rank in (0, 1)]
+
+
+@pytest.mark.parametrize("name", sorted(mpi_cases.CASES))
+def test_two_ranks_equal_one_process(two_ranks, name):
+    weights, history = mpi_cases.train(name)
+    for i, expected in enumerate(weights):
+        tolerance = TOLERANCE[expected.dtype]
+        for rank in two_ranks:
+            np.testing.assert_allclose(rank[f"{name}/w{i}"], expected, rtol=tolerance,
+                                       atol=tolerance)
+        # every rank ends with the same weights, bit for bit
+        np.testing.assert_array_equal(two_ranks[0][f"{name}/w{i}"], two_ranks[1][f"{name}/w{i}"])
+    for key, values in history.items():
+        for rank in two_ranks:
+            np.testing.assert_allclose(rank[f"{name}/h/{key}"], values, rtol=1e-6)
+        np.testing.assert_array_equal(two_ranks[0][f"{name}/h/{key}"],
+                                      two_ranks[1][f"{name}/h/{key}"])
+    assert {key.split("/h/")[1] for key in two_ranks[0] if key.startswith(f"{name}/h/")} \
+        == set(history)
+
+
+def test_a_dead_rank_ends_the_job(tmp_path):
+    """mpiexec (hydra) ends the job at once when a rank exits, with its code."""
+    run = _mpiexec(tmp_path / "crash", timeout=60)
+    assert run.returncode == 3, run.stdout + run.stderr
+
+
+def test_without_launcher_cleanup_the_timeout_raises(tmp_path):
+    """Where the launcher leaves the others waiting, MPIStrategy's timeout ends
+    them with a clear error (and aborts the job) instead of a hang."""
+    run = _mpiexec(tmp_path / "crash", "-disable-auto-cleanup", timeout=60,
+                   env={"DENSEFIT_TEST_TIMEOUT": "2"})
+    assert run.returncode != 0
+    assert "RuntimeError: distribute: rank 0 of 2 waited 2 s for the other ranks (after 2 step" \
+        in run.stderr
+    assert "MPIStrategy(timeout=...)" in run.stderr
+
+
+def test_import_densefit_does_not_import_mpi4py():
+    code = "import sys, densefit, densefit.distributed; print('mpi4py' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
+
+
+def test_missing_mpi4py_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    with pytest.raises(ImportError, match=r'pip install "densefit\[mpi\]"'):
+        distributed.MPIStrategy()
+
+
+@pytest.fixture
+def strategy():
+    pytest.importorskip("mpi4py")
+    return distributed.MPIStrategy()
+
+
+@pytest.mark.parametrize("name", sorted(mpi_cases.CASES))
+def test_one_rank_is_plain_fit(strategy, name):
+    assert strategy.size == 1
+    weights, history = mpi_cases.train(name)
+    got, got_history = mpi_cases.train(name, strategy)
+    for a, b in zip(got, weights):
+        np.testing.assert_array_equal(a, b)
+    assert got_history == history
+
+
+def test_strategy_arguments(strategy):
+    with pytest.raises(ValueError, match="timeout"):
+        distributed.MPIStrategy(timeout=0)
+    assert distributed.MPIStrategy(timeout=None).timeout is None
+    assert repr(strategy) == "MPIStrategy(rank=0, size=1, timeout=300.0)"
+    model, x, y, fit = mpi_cases.start("sgd_momentum")
+    with pytest.raises(TypeError, match="distribute must be None or a densefit.distributed"):
+        model.fit(x, y, distribute="mpi", verbose=0)
+
+
+def _refused(model, x, y, match, **fit):
+    with pytest.raises(ValueError, match=match):
+        model.fit(x, y, verbose=0, distribute=distributed.MPIStrategy(), **fit)
+
+
+def test_refuses_what_would_differ_from_one_process(strategy, tmp_path):
+    x, y = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32), np.arange(8) % 2
+    model = df.Sequential([df.Input((3,)), df.layers.Dense(4), df.layers.BatchNormalization(),
+                           df.layers.Dense(2, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy")
+    _refused(model, x, y, "BatchNormalization.*trainable = False")
+    model.layers[1].trainable = False
+    model.compile(loss="sparse_categorical_crossentropy")
+    model.fit(x, y, verbose=0, distribute=strategy)  # frozen: inference mode, accepted
+    model.compile(loss=df.losses.SparseCategoricalCrossentropy(ignore_class=1))
+    _refused(model, x, y, "ignore_class")
+    model.compile(loss="sparse_categorical_crossentropy")
+    _refused(model, x, y, "BackupAndRestore",
+             callbacks=[df.callbacks.BackupAndRestore(str(tmp_path))])
+
+
+def test_file_writers_and_progress_on_rank_zero_only(strategy):
+    logger = df.callbacks.CSVLogger(os.devnull)
+    stop = df.callbacks.EarlyStopping()
+    assert strategy.fit_options([logger, stop], 1) == ([logger, stop], 1)
+    strategy.rank = 1
+    assert strategy.fit_options([logger, stop], 1) == ([stop], 0)
+    assert strategy.fit_options(None, "auto") == (None, 0)
+
+
+# ---------------------------------------------------------------- the core's hook, without MPI
+
+def _core_parts(model, x, y, batch_size, capacity):
+    """What fit hands the core, for ``model`` on (x, y)."""
+    data = model._dataset(x, y)
+    work = _core.Workspace(model._network, capacity, data.labels, training=True)
+    model.optimizer.build(model._network.params)
+    state = _core.OptimizerState(model._network, **model.optimizer.core_arguments())
+    return model._network, work, model._compiled.objective, state, data
+
+
+def _threaded_ranks(size, name):
+    """Case ``name``'s first epoch on ``size`` ranks emulated by threads whose
+    reducers sum their buffers through a barrier: per rank (params, losses)."""
+    barrier, buffers = threading.Barrier(size), [None] * size
+
+    def reduce_on(rank):
+        def reduce(buffer):
+            buffers[rank] = buffer.copy()
+            barrier.wait()
+            total = np.sum(buffers, axis=0)
+            barrier.wait()
+            buffer[:] = total
+        return reduce
+
+    results = [None] * size
+
+    def run(rank):
+        model, x, y, fit = mpi_cases.start(name)
+        network, work, objective, state, data = _core_parts(model, x, y, fit["batch_size"],
+                                                            fit["batch_size"])
+        buffer = np.zeros(network.params.size + _core.HOOK_EXTRA, network.params.dtype)
+        reducer = _core.GradientReducer(reduce_on(rank), buffer, rank, size)
+        n_batches = -(-data.n // fit["batch_size"])
+        losses = np.zeros(n_batches)
+        order = np.arange(data.n, dtype=np.int64)
+        done = _core.train_batches(network, work, objective, state, data, order,
+                                   fit["batch_size"], 0, n_batches, losses, np.zeros(n_batches),
+                                   reducer=reducer)
+        results[rank] = (done, network.params.copy(), losses)
+
+    threads = [threading.Thread(target=run, args=(rank,)) for rank in range(size)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.parametrize("size", [1, 3, 8])
+def test_core_hook_splits_batches_as_one_process(size):
+    """sgd_momentum on `size` emulated ranks (8 > some batches' rows: ranks with
+    none) equals the same batches without the hook."""
+    results = _threaded_ranks(size, "sgd_momentum")
+    model, x, y, fit = mpi_cases.start("sgd_momentum")
+    network, work, objective, state, data = _core_parts(model, x, y, 7, 7)
+    n_batches = -(-data.n // 7)
+    losses = np.zeros(n_batches)
+    assert _core.train_batches(network, work, objective, state, data,
+                               np.arange(data.n, dtype=np.int64), 7, 0, n_batches, losses,
+                               np.zeros(n_batches)) == n_batches
+    for done, params, rank_losses in results:
+        assert done == n_batches
+        np.testing.assert_allclose(params, network.params, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(rank_losses, losses, rtol=1e-12)
+
+
+def test_core_hook_error_stops_before_the_update():
+    model, x, y, fit = mpi_cases.start("sgd_momentum")
+    network, work, objective, state, data = _core_parts(model, x, y, 7, 7)
+    before = network.params.copy()
+
+    def reduce(buffer):
+        raise KeyError("peer gone")
+
+    buffer = np.zeros(network.params.size + _core.HOOK_EXTRA, network.params.dtype)
+    reducer = _core.GradientReducer(reduce, buffer, 0, 2)
+    with pytest.raises(KeyError, match="peer gone"):
+        _core.train_batches(network, work, objective, state, data,
+                            np.arange(data.n, dtype=np.int64), 7, 0, 2, np.zeros(2),
+                            np.zeros(2), reducer=reducer)
+    np.testing.assert_array_equal(network.params, before)
+    bad = _core.GradientReducer(reduce, buffer[:-1], 0, 2)
+    with pytest.raises(ValueError, match="reducer.buffer must be a float64 array of n_params"):
+        _core.train_batches(network, work, objective, state, data,
+                            np.arange(data.n, dtype=np.int64), 7, 0, 2, np.zeros(2),
+                            np.zeros(2), reducer=bad)
+    with pytest.raises(ValueError, match="rank must be in"):
+        _core.GradientReducer(reduce, buffer, 2, 2)
+
+
+def test_core_hook_not_finite_on_one_rank_stops_every_rank():
+    """A rank whose loss is NaN flags it in the summed buffer: no rank updates."""
+    model, x, y, fit = mpi_cases.start("sgd_momentum")
+    y = y.copy()
+    y[1] = 1e200  # row 1 of batch 0, rank 0's part of it (rows 0-2 of 7): an inf loss
+    network, work, objective, state, data = _core_parts(model, x, y, 7, 7)
+    before = network.params.copy()
+
+    def reduce(buffer):  # as rank 1 would add: its share of the loss, finite
+        buffer[-1] += 0.5
+
+    buffer = np.zeros(network.params.size + _core.HOOK_EXTRA, network.params.dtype)
+    losses = np.zeros(2)
+    done = _core.train_batches(network, work, objective, state, data,
+                               np.arange(data.n, dtype=np.int64), 7, 0, 2, losses, np.zeros(2),
+                               reducer=_core.GradientReducer(reduce, buffer, 0, 2))
+    assert done == 0 and not np.isfinite(losses[0])
+    np.testing.assert_array_equal(network.params, before)
