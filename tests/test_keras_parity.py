@@ -1147,6 +1147,12 @@ def _summary_model(module, kind):
         return module.Sequential([layers.Dense(4, name="dense"), layers.Dropout(0.1, name="drop"),
                                   layers.Dense(2, name="a_very_long_layer_name_that_goes_on")],
                                  name="lazy")
+    if kind.startswith("nested"):
+        base = module.Sequential([module.Input((FEATURES,)), layers.Dense(4, activation="relu",
+                                                                          name="inner_d1"),
+                                  layers.Dense(3, name="inner_d2")], name="base")
+        base.trainable = kind != "nested_frozen"
+        return module.Sequential([base, layers.Dense(1, name="head")], name="outer")
     return module.Sequential([module.Input((FEATURES,)), layers.Normalization(name="norm"),
                               layers.Dense(16, name="dense"),
                               layers.BatchNormalization(name="batch_normalization"),
@@ -1170,7 +1176,9 @@ def _summary_text(module, kind, fitted, kwargs):
     ("dense", False, {}), ("mix", False, {}), ("mix", True, {}),
     ("mix", True, {"show_trainable": True}), ("unbuilt", False, {}),
     ("dense", False, {"line_length": 50}), ("mix", False, {"line_length": 120}),
-    ("dense", False, {"positions": [0.3, 0.6, 1.0], "layer_range": ["d2", "d3"]})])
+    ("dense", False, {"positions": [0.3, 0.6, 1.0], "layer_range": ["d2", "d3"]}),
+    ("nested", False, {}), ("nested", True, {"expand_nested": True, "show_trainable": True}),
+    ("nested_frozen", True, {"show_trainable": True})])
 def test_summary_text_matches_keras(monkeypatch, columns, kind, fitted, kwargs):
     """The same characters as Keras' rich table, at a fixed terminal width (COLUMNS
     is what both shutil and rich read)."""

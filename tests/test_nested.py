@@ -262,3 +262,21 @@ def test_the_alternatives_the_message_names_give_keras_probabilities():
     copy.set_weights(model.get_weights())
     assert_allclose(copy.predict(x, verbose=0), probabilities, rtol=1e-5, atol=1e-7)
     assert_allclose(copy(x), probabilities, rtol=1e-5, atol=1e-7)
+
+
+def test_summary_and_plot_show_the_nested_model_as_one_row(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    base = Sequential([Input((5,)), Dense(4, activation="relu"), Dense(3)], name="base")
+    outer = Sequential([base, Softmax(name="probabilities")])
+    lines = []
+    outer.summary(print_fn=lines.append)
+    rows = [line for line in lines[0].splitlines() if "(Sequential)" in line]
+    assert len(rows) == 1 and "(None, 3)" in rows[0] and rows[0].rstrip("│ ").endswith("39")
+    assert " Total params: 39 " in lines[0]
+    lines.clear()
+    outer.summary(print_fn=lines.append, expand_nested=True)
+    assert f"└ {base.layers[0].name} (Dense)" in lines[0]
+    pytest.importorskip("matplotlib")
+    from densefit import plot
+    plot.model(outer, tmp_path / "nested.png")
+    assert (tmp_path / "nested.png").stat().st_size > 0
