@@ -144,7 +144,7 @@ def test_a_trained_outer_saves_and_loads_with_its_nested_model():
     assert outer.get_layer(base.name) is base and outer.get_layer(index=0) is base
 
 
-@pytest.mark.parametrize("suffix", [".densefit"])
+@pytest.mark.parametrize("suffix", [".densefit", ".keras"])
 def test_a_nested_model_round_trips_through_files(tmp_path, suffix):
     if suffix == ".keras":
         pytest.importorskip("h5py")

@@ -272,6 +272,8 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
             model._defer_build = False
         if model._input_shape is not None:
             model._build(model._input_shape)
+        # Keras' model-level switch as Keras' file says (the layers carry their own)
+        model._trainable = validation.boolean(config.get("trainable", True), "trainable")
         return model
 
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,

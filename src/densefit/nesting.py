@@ -24,6 +24,8 @@ import math
 from . import network
 from .utils import new_generator
 
+MAX_DEPTH = 8  # models nested in models in a file read (a deeper config is refused)
+
 
 def is_model(layer):
     """Whether ``layer`` is a model (a Sequential) rather than a layer."""
@@ -64,6 +66,14 @@ def check_name(model, name):
         raise ValueError(f"model {model.name!r} already runs a layer named {name!r} (its own "
                          f"or a nested model's): the layers a model runs need unique names, "
                          f"as its state names their weights by them; pass another name=")
+
+
+def check_depth(depth):
+    """A ValueError for a model config nested ``depth`` models deep, beyond ``MAX_DEPTH``
+    (a file's config is read recursively)."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"the config nests models more than {MAX_DEPTH} deep; densefit "
+                         f"reads at most {MAX_DEPTH} levels")
 
 
 def check_not_nested(model, what):

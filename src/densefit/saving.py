@@ -43,7 +43,7 @@ import zipfile
 
 import numpy as np
 
-from . import _core, optimizers, validation
+from . import _core, nesting, optimizers, validation
 
 FORMAT = "densefit.model"
 VERSION = 2
@@ -601,10 +601,13 @@ def _unbuilt(model_config):
     return dict(model_config, input_shape=None, layers=layer_configs)
 
 
-def _layer_count(model_config):
-    """The layers of a model config, those of nested models included."""
-    return sum(_layer_count(layer["config"]) if layer.get("class_name") in _MODEL_CLASSES
-               else 1 for layer in model_config["layers"])
+def _layer_count(model_config, depth=0):
+    """The layers of a model config, those of nested models included (at most
+    ``nesting.MAX_DEPTH`` deep)."""
+    nesting.check_depth(depth)
+    return sum(_layer_count(layer["config"], depth + 1)
+               if layer.get("class_name") in _MODEL_CLASSES else 1
+               for layer in model_config["layers"])
 
 
 def _split(flat, shapes):
