@@ -235,18 +235,26 @@ def test_the_inner_waits_for_a_step_of_the_outer_and_neither_trains_while_the_ot
 
 
 def test_the_inner_predicts_whole_steps_while_the_outer_trains_in_another_thread():
+    from densefit import callbacks
     base, outer = base_and_head()
     x, y = regression()
-    big_x, big_y = np.tile(x, (50, 1)), np.tile(y, (50, 1))
-    trainer = threading.Thread(target=lambda: outer.fit(big_x, big_y, epochs=3, batch_size=8,
-                                                        verbose=0))
+    big_x, big_y = np.tile(x, (20, 1)), np.tile(y, (20, 1))
+    started, seen = threading.Event(), []
+
+    def enough(epoch, logs):  # trains until the inner has predicted 20 times meanwhile
+        started.set()
+        outer.stop_training = len(seen) >= 20
+
+    trainer = threading.Thread(target=lambda: outer.fit(
+        big_x, big_y, epochs=10_000, batch_size=8, verbose=0,
+        callbacks=[callbacks.LambdaCallback(on_epoch_end=enough)]))
     trainer.start()
-    seen = []
+    started.wait()
     while trainer.is_alive():
         seen.append(base.predict(x, verbose=0))
         assert np.isfinite(seen[-1]).all()
     trainer.join()
-    assert seen
+    assert len(seen) >= 20 and any(not np.array_equal(a, seen[0]) for a in seen)
     assert_array_equal(base.predict(x, verbose=0), mirror(base).predict(x, verbose=0))
 
 
@@ -280,3 +288,18 @@ def test_summary_and_plot_show_the_nested_model_as_one_row(tmp_path, monkeypatch
     from densefit import plot
     plot.model(outer, tmp_path / "nested.png")
     assert (tmp_path / "nested.png").stat().st_size > 0
+
+
+def test_renames_keep_the_names_a_model_runs_unique():
+    base = Sequential([Input((5,)), Dense(4, name="hidden"), Dense(3, name="logits")])
+    outer = Sequential([base, Dense(2, name="head")])
+    with pytest.raises(ValueError, match="already runs a layer named 'head'"):
+        base.layers[0].name = "head"
+    with pytest.raises(ValueError, match="already runs a layer named 'logits'"):
+        outer.layers[1].name = "logits"
+    with pytest.raises(ValueError, match="Name 'head' is already the name of a layer"):
+        base.name = "head"
+    base.layers[0].name = "first"
+    base.name = "trunk"
+    assert outer.get_layer("trunk") is base and base.get_layer("first") is base.layers[0]
+    assert list(outer.get_state_tree()["trainable_variables"]) == ["first", "logits", "head"]

@@ -72,7 +72,11 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
 
     @name.setter
     def name(self, name):  # saved, and load_model rebuilds the model with it: a str
-        self._name = validation.string(name, "name", allow_none=False)
+        name = validation.string(name, "name", allow_none=False)
+        parent = nesting.parent_of(self) if hasattr(self, "_parent") else None
+        if parent is not None:  # unique among the layers of the model it is nested in
+            parent._check_rename(self, name)
+        self._name = name
 
     @property
     def layers(self):
@@ -139,6 +143,7 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
 
     def _check_rename(self, layer, name):
         """Called by ``layer.name = name`` on a layer of this model, before the change."""
+        nesting.check_rename(self, layer, name)
         self._stack.check_rename(layer, name)
 
     @property

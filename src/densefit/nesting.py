@@ -68,6 +68,17 @@ def check_name(model, name):
                          f"as its state names their weights by them; pass another name=")
 
 
+def check_rename(model, layer, name):
+    """``check_name`` for renaming a layer ``model`` runs, in every model that runs
+    it (a nested model's outers too); the model's own rule (Keras' message) is
+    layer_stack.py's."""
+    if name == layer.name or is_model(layer):
+        return
+    for outer in lineage(model):
+        if outer is not model or outer._stack.nested:
+            check_name(outer, name)
+
+
 def check_depth(depth):
     """A ValueError for a model config nested ``depth`` models deep, beyond ``MAX_DEPTH``
     (a file's config is read recursively)."""
