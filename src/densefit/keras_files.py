@@ -4,7 +4,8 @@ A ``.keras`` file is a zip of ``metadata.json``, ``config.json`` (the model's
 config with Keras' class and argument names, its ``build_config`` and
 ``compile_config``; a nested model as a model's config in its place) and
 ``model.weights.h5`` (HDF5: ``layers/<layer group>/vars/0, 1, ...`` in
-``get_weights`` order, a nested model's layers under ``layers/sequential/layers/``; ``optimizer/vars/0`` the step count, ``1`` the
+``get_weights`` order, a nested model's layers under
+``layers/sequential/layers/``; ``optimizer/vars/0`` the step count, ``1`` the
 learning rate, then each trainable variable's slots in turn: Adam's m, v, m, v,
 ...).  A ``.weights.h5`` file is that HDF5 file alone.
 

@@ -36,7 +36,7 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
 
     Args:
         layers: layers to ``add`` in order (``Input``, ``Flatten``, ``Dense``,
-            activation layers).
+            activation layers, a Sequential as in Keras' ``Sequential([base, Softmax()])``).
         name: the model's name (default ``"sequential"``, ``"sequential_1"``, ...).
     """
 
@@ -108,12 +108,14 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
     # ------------------------------------------------------------ structure
 
     def add(self, layer):
-        """Append a layer: ``Input``, ``Flatten``, ``Dense`` or an activation layer.  Once
+        """Append a layer: ``Input``, ``Flatten``, ``Dense``, an activation layer, or a
+        Sequential, whose weights this model then shares (nesting.py).  Once
         the input shape is known (``Input(shape=...)``, a first layer's ``input_shape``,
         or data)
         the model is built, and rebuilt on each add: the layers already there keep
         their weights.  Refused while the model trains (from fit's callbacks too)."""
-        with self._changing("add"), self._build_lock, nesting.holding(self, layer, "add to a model"):
+        with self._changing("add"), self._build_lock, \
+                nesting.holding(self, layer, "add to a model"):
             nesting.check_not_nested(self, "add")
             if isinstance(layer, layers_module.Input):
                 if self._stack.layers or self._input_shape is not None:
