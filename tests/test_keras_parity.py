@@ -1147,6 +1147,12 @@ def _summary_model(module, kind):
         return module.Sequential([layers.Dense(4, name="dense"), layers.Dropout(0.1, name="drop"),
                                   layers.Dense(2, name="a_very_long_layer_name_that_goes_on")],
                                  name="lazy")
+    if kind.startswith("nested"):
+        base = module.Sequential([module.Input((FEATURES,)), layers.Dense(4, activation="relu",
+                                                                          name="inner_d1"),
+                                  layers.Dense(3, name="inner_d2")], name="base")
+        base.trainable = kind != "nested_frozen"
+        return module.Sequential([base, layers.Dense(1, name="head")], name="outer")
     return module.Sequential([module.Input((FEATURES,)), layers.Normalization(name="norm"),
                               layers.Dense(16, name="dense"),
                               layers.BatchNormalization(name="batch_normalization"),
@@ -1170,7 +1176,9 @@ def _summary_text(module, kind, fitted, kwargs):
     ("dense", False, {}), ("mix", False, {}), ("mix", True, {}),
     ("mix", True, {"show_trainable": True}), ("unbuilt", False, {}),
     ("dense", False, {"line_length": 50}), ("mix", False, {"line_length": 120}),
-    ("dense", False, {"positions": [0.3, 0.6, 1.0], "layer_range": ["d2", "d3"]})])
+    ("dense", False, {"positions": [0.3, 0.6, 1.0], "layer_range": ["d2", "d3"]}),
+    ("nested", False, {}), ("nested", True, {"expand_nested": True, "show_trainable": True}),
+    ("nested_frozen", True, {"show_trainable": True})])
 def test_summary_text_matches_keras(monkeypatch, columns, kind, fitted, kwargs):
     """The same characters as Keras' rich table, at a fixed terminal width (COLUMNS
     is what both shutil and rich read)."""
@@ -1236,3 +1244,113 @@ def test_on_batch_metrics_and_reset_metrics_match_keras():
         assert sorted(d) == sorted(k)
         for key in k:
             np.testing.assert_allclose(d[key], k[key], rtol=1e-5, err_msg=key)
+
+
+# ------------------------------------------------------------------ nested Sequential
+
+def _nested_pair(module, head, frozen=False, initial=None):
+    """``Sequential([base, head])`` in densefit or Keras, densefit's initial
+    weights copied into Keras' (both list the base's weights first)."""
+    L = module.layers
+    base = module.Sequential([module.Input((FEATURES,)), L.Dense(16, activation="relu"),
+                              L.Dense(10)], name="base")
+    outer = module.Sequential([base, head(L)])
+    if initial is not None:
+        outer.set_weights(initial)
+    base.trainable = not frozen
+    return base, outer
+
+
+def test_nested_probability_model_matches_keras():
+    """The notes' pattern: train the logits model, then wrap it with a Softmax."""
+    x, y = _labels()
+    out = {}
+    initial = None
+    for module in (densefit, keras):
+        L = module.layers
+        model = module.Sequential([module.Input((FEATURES,)), L.Dense(16, activation="relu"),
+                                   L.Dense(10)])
+        if initial is None:
+            initial = model.get_weights()
+        model.set_weights(initial)
+        model.compile(optimizer="adam",
+                      loss=module.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, shuffle=False, verbose=0)
+        probability_model = module.Sequential([model, L.Softmax()])
+        out[module.__name__] = (probability_model.predict(x, verbose=0),
+                                np.asarray(probability_model(x)), model.predict(x, verbose=0))
+    for d, k in zip(out["densefit"], out["keras"]):
+        np.testing.assert_allclose(d, k, atol=PREDICT_TOL * np.abs(k).max())
+    np.testing.assert_allclose(out["densefit"][0].sum(axis=1), 1, rtol=1e-5)
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_nested_base_trains_through_the_outer_as_in_keras(frozen):
+    """``Sequential([base, Dense(1)])`` trained 3 epochs from the same weights:
+    History and the base's own weights (and predictions) agree; a frozen base
+    stays as it was in both."""
+    x = _x()
+    y = x[:, :1] * 0.5 - x[:, 1:2]
+    out, initial = {}, None
+    for module in (densefit, keras):
+        base, outer = _nested_pair(module, lambda L: L.Dense(1), frozen, initial)
+        if initial is None:
+            initial = outer.get_weights()
+        before = base.get_weights()
+        outer.compile(optimizer="adam", loss="mse")
+        history = outer.fit(x, y, epochs=EPOCHS, batch_size=BATCH, shuffle=False,
+                            verbose=0).history
+        out[module.__name__] = (history, base.get_weights(), before,
+                                base.predict(x, verbose=0),
+                                [len(outer.trainable_weights), len(outer.non_trainable_weights),
+                                 outer.count_params()])
+    (dh, dw, d0, dp, dn), (kh, kw, k0, kp, kn) = out["densefit"], out["keras"]
+    assert dn == kn
+    np.testing.assert_allclose(dh["loss"], kh["loss"], atol=2e-3)
+    for a, b in zip(dw, kw):
+        np.testing.assert_allclose(a, b, atol=2e-3)
+    np.testing.assert_allclose(dp, kp, atol=2e-3 * np.abs(kp).max())
+    for a, b, c in zip(dw, d0, k0):
+        assert np.array_equal(a, b) == frozen
+        np.testing.assert_array_equal(b, c)
+
+
+def test_a_nested_densefit_keras_file_opens_in_keras(tmp_path):
+    set_random_seed(0)
+    x = _x()
+    base, outer = _nested_pair(densefit, lambda L: L.Softmax())
+    outer.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    outer.fit(x, _labels()[1], epochs=1, batch_size=BATCH, verbose=0)
+    outer.save(tmp_path / "nested.keras")
+    km = keras.models.load_model(tmp_path / "nested.keras")
+    assert isinstance(km.layers[0], keras.Sequential) and km.layers[0].name == "base"
+    np.testing.assert_allclose(km.predict(x, verbose=0), outer.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(km.layers[0].predict(x, verbose=0), base.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    assert int(km.optimizer.iterations) == outer.optimizer.iterations
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_a_nested_keras_file_opens_in_densefit(tmp_path, frozen):
+    keras.utils.set_random_seed(0)
+    x, y = _labels()
+    kbase, kouter = _nested_pair(keras, lambda L: L.Softmax(), frozen)
+    kouter.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    kouter.fit(x, y, epochs=1, batch_size=BATCH, verbose=0)
+    kouter.save(tmp_path / "k.keras")
+    df = densefit.models.load_model(tmp_path / "k.keras")
+    base = df.layers[0]
+    assert isinstance(base, densefit.Sequential) and base.name == "base"
+    assert [layer.name for layer in base.layers] == [layer.name for layer in kbase.layers]
+    np.testing.assert_allclose(df.predict(x, verbose=0), kouter.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(base.predict(x, verbose=0), kbase.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    assert df.optimizer.iterations == int(kouter.optimizer.iterations)
+    assert len(df.trainable_weights) == len(kouter.trainable_weights)
+    df.fit(x, y, epochs=1, batch_size=BATCH, verbose=0)  # continues from Keras' state
+    kbase.save_weights(tmp_path / "base.weights.h5")  # and a nested model's weights alone
+    base.load_weights(tmp_path / "base.weights.h5")
+    np.testing.assert_allclose(base.predict(x, verbose=0), kbase.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)

@@ -2,8 +2,10 @@
 
 A ``.keras`` file is a zip of ``metadata.json``, ``config.json`` (the model's
 config with Keras' class and argument names, its ``build_config`` and
-``compile_config``) and ``model.weights.h5`` (HDF5: ``layers/<layer name>/vars/0,
-1, ...`` in ``get_weights`` order; ``optimizer/vars/0`` the step count, ``1`` the
+``compile_config``; a nested model as a model's config in its place) and
+``model.weights.h5`` (HDF5: ``layers/<layer group>/vars/0, 1, ...`` in
+``get_weights`` order, a nested model's layers under
+``layers/sequential/layers/``; ``optimizer/vars/0`` the step count, ``1`` the
 learning rate, then each trainable variable's slots in turn: Adam's m, v, m, v,
 ...).  A ``.weights.h5`` file is that HDF5 file alone.
 
@@ -26,7 +28,7 @@ import zipfile
 
 import numpy as np
 
-from . import backend, layers as layers_module, losses, optimizers, saving, validation
+from . import backend, layers as layers_module, losses, nesting, optimizers, saving, validation
 
 SUFFIX, WEIGHTS_SUFFIX = ".keras", ".weights.h5"  # the paths Keras' formats are chosen by
 KERAS_VERSION = "3.15.1"  # what metadata.json says wrote the file (the Keras we match)
@@ -111,22 +113,30 @@ def _input_shapes(model):
     for layer in model.layers:
         shapes.append(shape)
         shape = ((math.prod(shape),) if isinstance(layer, layers_module.Flatten)
+                 else tuple(layer.output_shape[1:]) if nesting.is_model(layer)
                  else (layer.output_units(math.prod(shape)),))
     return shapes
 
 
-def keras_config(model):
-    """``config.json`` of the ``.keras`` file for ``model``."""
+def keras_config(model, input_layer_name="input_layer"):
+    """``config.json`` of the ``.keras`` file for ``model`` (a nested model's entry
+    in its outer's layers is the same, with its own InputLayer, as Keras writes)."""
     config, dtype = model.get_config(), str(model.dtype)
     input_layer = {"module": "keras.layers", "class_name": "InputLayer",
                    "config": {"batch_shape": [None, *model.input_shape[1:]], "dtype": dtype,
-                              "name": "input_layer", **_KERAS_ONLY["InputLayer"]},
+                              "name": input_layer_name, **_KERAS_ONLY["InputLayer"]},
                    "registered_name": None}
-    layers = [_keras_layer(c, dtype, s) for c, s in zip(config["layers"], _input_shapes(model))]
+    layers, nested = [], 0
+    for layer_config, layer, shape in zip(config["layers"], model.layers, _input_shapes(model)):
+        if nesting.is_model(layer):
+            nested += 1
+            layers.append(keras_config(layer, f"{input_layer_name}_{nested}"))
+        else:
+            layers.append(_keras_layer(layer_config, dtype, shape))
     build = {"input_shape": list(model.input_shape)}
     keras = {"module": "keras", "class_name": "Sequential",
-             "config": {"name": config["name"], "trainable": True, "dtype": _policy(dtype),
-                        "layers": [input_layer, *layers],
+             "config": {"name": config["name"], "trainable": model.trainable,
+                        "dtype": _policy(dtype), "layers": [input_layer, *layers],
                         "build_input_shape": build["input_shape"]},
              "registered_name": None, "build_config": build}
     compile_config = model.get_compile_config()
@@ -213,13 +223,14 @@ def _activation_string(value, name):
     return value
 
 
-def densefit_config(keras):
+def densefit_config(keras, depth=0):
     """The densefit model config (``Sequential.from_config``'s) of a ``.keras``
-    file's ``config.json``."""
+    file's ``config.json`` (or of a nested model's entry in it, ``depth`` deep)."""
     if not isinstance(keras, dict) or keras.get("class_name") != "Sequential" or \
             keras.get("module") != "keras":
         raise ValueError(f"the model is a {keras.get('class_name')!r}: densefit reads Keras' "
                          f"Sequential models")
+    nesting.check_depth(depth)
     config = keras["config"]
     layers = list(config["layers"])
     saving._check_layer_count(len(layers))
@@ -228,12 +239,18 @@ def densefit_config(keras):
         input_shape = layers.pop(0)["config"]["batch_shape"][1:]
     elif config.get("build_input_shape"):
         input_shape = config["build_input_shape"][1:]
-    layers = [_densefit_layer(layer) for layer in layers]
+    layers = [{"class_name": "Sequential", "config": densefit_config(layer, depth + 1)}
+              if layer.get("class_name") == "Sequential" else _densefit_layer(layer)
+              for layer in layers]
     for layer in layers:  # densefit's None: the model's
-        if layer["config"].get("dtype") == dtype:
+        if layer["config"].get("dtype") == dtype and layer["class_name"] != "Sequential":
             layer["config"]["dtype"] = None
-    return {"name": config["name"], "dtype": dtype, "input_shape": input_shape,
-            "layers": layers}
+    result = {"name": config["name"], "dtype": dtype, "input_shape": input_shape,
+              "layers": layers}
+    saving._check_layer_count(saving._layer_count(result))
+    if config.get("trainable") is False:  # Keras' model-level switch, set after building
+        result["trainable"] = False
+    return result
 
 
 def densefit_compile(keras):
@@ -287,15 +304,27 @@ def h5_names(layers):
     return names
 
 
-def _layer_arrays(state, model):
-    """Each layer's weights in ``get_weights`` order (Keras' ``vars/0, 1, ...``),
-    by its HDF5 group name."""
-    arrays = {}
+def h5_groups(model, prefix="layers"):
+    """``(group, layer)`` for each layer of ``model`` in Keras' HDF5 file, a nested
+    model's layers after its own group (``layers/sequential/layers/dense``)."""
+    groups = []
     for h5_name, layer in zip(h5_names(model.layers), model.layers):
-        values = [*state["trainable_variables"].get(layer.name, {}).items(),
-                  *state["non_trainable_variables"].get(layer.name, {}).items()]
-        arrays[h5_name] = [np.asarray(v, np.int64) if name == "count" else v
-                              for name, v in values]
+        groups.append((f"{prefix}/{h5_name}", layer))
+        if nesting.is_model(layer):
+            groups += h5_groups(layer, f"{prefix}/{h5_name}/layers")
+    return groups
+
+
+def _layer_arrays(state, model):
+    """Each layer's weights in ``get_weights`` order (Keras' ``vars/0, 1, ...``; a
+    nested model's own: none), by its HDF5 group."""
+    arrays = {}
+    for group, layer in h5_groups(model):
+        values = [] if nesting.is_model(layer) else [
+            *state["trainable_variables"].get(layer.name, {}).items(),
+            *state["non_trainable_variables"].get(layer.name, {}).items()]
+        arrays[group] = (layer, [np.asarray(v, np.int64) if name == "count" else v
+                                 for name, v in values])
     return arrays
 
 
@@ -336,8 +365,8 @@ def weights_h5(model, state, with_optimizer):
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as h5:
         h5.create_group("layers")
-        for (name, arrays), layer in zip(_layer_arrays(state, model).items(), model.layers):
-            _write_vars(h5, f"layers/{name}", layer.name, arrays)
+        for group, (layer, arrays) in _layer_arrays(state, model).items():
+            _write_vars(h5, group, layer.name, arrays)
         _write_vars(h5, "/", model.name, [])
         optimizer_arrays = _optimizer_arrays(state, model) if with_optimizer else []
         if optimizer_arrays:
@@ -388,10 +417,10 @@ class _Expected:
         unbuilt = cls.from_config(saving._unbuilt(model_config))
         shapes = unbuilt.weight_shapes(math.prod(input_shape))
         self.dtype = np.dtype(unbuilt.dtype)
-        self.layers, offset = {}, 0
-        for name, layer in zip(h5_names(unbuilt.layers), unbuilt.layers):
-            n = len(getattr(layer, "weight_names", ()))
-            self.layers[name] = shapes[offset:offset + n]
+        self.layers, offset = {}, 0  # HDF5 group -> its weights' shapes
+        for group, layer in h5_groups(unbuilt):
+            n = len(getattr(layer, "weight_names", ()))  # a nested model's own: none
+            self.layers[group] = shapes[offset:offset + n]
             offset += n
         if offset != len(shapes):
             raise ValueError("the layers' weights do not match the model's")
@@ -446,8 +475,8 @@ def _dataset(h5, path, shape, what):
 def read_layer_weights(h5, expected, what):
     """Every layer's arrays, in get_weights order."""
     weights = []
-    for name, shapes in expected.layers.items():
-        weights += [_dataset(h5, f"layers/{name}/vars/{i}", shape, what)
+    for group, shapes in expected.layers.items():
+        weights += [_dataset(h5, f"{group}/vars/{i}", shape, what)
                     for i, shape in enumerate(shapes)]
     return weights
 

@@ -5,18 +5,12 @@ names are unique within a model, as Keras requires.  The *plan* holds one
 ``(layer, activation)`` pair per layer the core runs (see network.py): an
 activation layer folds into the layer before it when that one has none of its
 own (nor an activity regularizer), and Flatten is in no plan (it flattens the
-input before the first layer, and is the identity after one).  Every check is
-O(1) per layer.
+input before the first layer, and is the identity after one).  A Sequential
+added as a layer (nesting.py) is one of ``layers``; its plan entries stand in
+the plan in its place, an activation layer after it folding into its last
+entry here only.  Every check is O(1) per layer (a nested model's: per entry).
 """
-from . import activations, layers as layers_module
-
-
-NESTED_MODEL = (
-    "model {name!r} cannot be a layer of another Sequential yet (each model keeps its weights "
-    "in its own buffer, which two models cannot share). For probabilities, apply the function "
-    "to the outputs: densefit.activations.softmax(model.predict(x)); to extend a model, copy it "
-    "layer by layer: new = Sequential([Input(shape), *[type(layer).from_config(layer.get_config()) "
-    "for layer in model.layers], Softmax()]); new.set_weights(model.get_weights())")
+from . import activations, layers as layers_module, nesting
 
 
 class LayerStack:
@@ -28,6 +22,7 @@ class LayerStack:
         self._names = set()
         self.flattens = False  # a Flatten comes before the first Dense: the input is flattened
         self._owner = owner  # a weak reference to the model
+        self.nested = []  # (model, index of its first entry in the plan) per nested model
 
     def placement(self, layer):
         """``(index, entry)``: where ``layer`` goes in the plan, all checks passed
@@ -35,12 +30,16 @@ class LayerStack:
         if isinstance(layer, layers_module.Flatten):
             self._check_newcomer(layer)
             return None, None  # never in the plan: flattens the input, or the identity
-        if hasattr(layer, "_stack"):  # a Sequential, as Keras' Sequential([base, Softmax()])
-            raise TypeError(NESTED_MODEL.format(name=layer.name))
+        if nesting.is_model(layer):  # Keras' Sequential([base, Softmax()])
+            nesting.check_nestable(self._owner(), layer)
+            self._check_name(layer.name)
+            return len(self.plan), _Nested(layer, list(layer._stack.plan))
         if not isinstance(layer, layers_module.Layer) or layer.core_kind is None:
             raise TypeError(f"layer must be a densefit.layers layer (Dense, Dropout, "
                             f"BatchNormalization, an activation layer, ...), got {layer!r}")
         self._check_newcomer(layer)
+        if self.nested:
+            nesting.check_name(self._owner(), layer.name)
         if layer.built:
             raise ValueError(f"layer {layer.name!r} already belongs to a built model")
         folds = hasattr(layer, "as_activation")
@@ -59,9 +58,16 @@ class LayerStack:
         return activation.name == "linear" and getattr(layer, "activity_regularizer", None) is None
 
     def place(self, index, entry):
-        """Put ``entry`` at ``index`` of the plan; returns what ``unplace`` needs."""
+        """Put ``entry`` at ``index`` of the plan (a nested model's entries from
+        there on); returns what ``unplace`` needs."""
         if entry is None:  # a Flatten
             return None
+        if isinstance(entry, _Nested):
+            self.plan[index:index] = entry.entries
+            self.nested.append((entry.model, index))
+            entry.flattened, self.flattens = self.flattens, self.flattens or (
+                not index and entry.model._stack.flattens)  # its Flatten comes first
+            return entry
         replaced = self.plan[index] if index < len(self.plan) else None
         self.plan[index:index + 1] = [entry]
         return replaced
@@ -69,15 +75,23 @@ class LayerStack:
     def unplace(self, index, replaced):
         if index is None:  # a Flatten
             return
+        if isinstance(replaced, _Nested):
+            del self.plan[index:index + len(replaced.entries)]
+            self.nested.pop()
+            self.flattens = replaced.flattened
+            return
         self.plan[index:index + 1] = [replaced] if replaced else []
 
     def adopt(self, layer):
         """``layer`` is now one of the model's layers."""
         if isinstance(layer, layers_module.Flatten) and not self.plan:
             self.flattens = True  # after a Dense, Flatten is the identity (2-d data)
+        if nesting.is_model(layer):
+            layer._parent = self._owner
+        else:
+            layer._model = self._owner
         self.layers.append(layer)
         self._names.add(layer.name)
-        layer._model = self._owner
 
     def check_rename(self, layer, name):
         """Called by ``layer.name = name`` on a layer of this model, before the change."""
@@ -102,3 +116,11 @@ class LayerStack:
             raise ValueError(f"All layers added to a Sequential model should have unique names. "
                              f"Name {name!r} is already the name of a layer in this model. "
                              f"Update the `name` argument to pass a unique name.")
+
+
+class _Nested:
+    """A nested model's plan entries, as ``placement`` hands them to ``place``."""
+
+    def __init__(self, model, entries):
+        self.model, self.entries = model, entries
+        self.flattened = False  # whether the model flattened its input before (for unplace)

@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 
-from . import _core, data_adapter, inference, network, validation
+from . import _core, data_adapter, inference, nesting, network, validation
 
 
 class ModelWeights:
@@ -146,19 +146,22 @@ class ModelWeights:
 
     def _retrain(self, layer, trainable):
         """``layer.trainable = trainable`` on a layer of this model: the buffers are
-        laid out anew (weights kept), and fit starts the optimizer's state afresh."""
-        with self._changing("trainable"), self._build_lock:
+        laid out anew (weights kept), and fit starts the optimizer's state afresh;
+        for a nested model, the outermost model's buffers (nesting.py), and every
+        optimizer of the models sharing them."""
+        top = nesting.lineage(self)[-1]
+        with top._changing("trainable"), top._build_lock:  # the fit lock of all (nesting.py)
             layer._trainable = trainable
-            if self.built:
+            if top.built:
                 try:
-                    self._network = network.build(self._stack.plan, self._network.units[0],
-                                                  self._network.dtype, self._generator)
+                    top._lay_out(top._network.units[0], top._network.dtype)
                 except BaseException:
                     layer._trainable = not trainable
                     raise
-                if self.optimizer is not None:  # its state was for the old layout
-                    with self._step_lock.stepping():
-                        self.optimizer.reset()
+                for model in nesting.family(top):  # their state was for the old layout
+                    if model.optimizer is not None:
+                        with model._step_lock.stepping():
+                            model.optimizer.reset()
 
     def count_params(self):
         return sum(w.size for w in self.weights)

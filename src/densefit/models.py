@@ -22,7 +22,7 @@ import weakref
 import numpy as np
 
 from . import (_core, backend, keras_files, layers as layers_module, missing, network, saving,
-               summary, validation)
+               nesting, summary, validation)
 from . import onnx as onnx_export
 from .data_adapter import ModelData
 from .layer_stack import LayerStack
@@ -37,9 +37,13 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
 
     Args:
         layers: layers to ``add`` in order (``Input``, ``Flatten``, ``Dense``,
-            activation layers).
+            activation layers, a Sequential as in Keras' ``Sequential([base, Softmax()])``).
         name: the model's name (default ``"sequential"``, ``"sequential_1"``, ...).
     """
+
+    # a nested model trains and changes with the model holding its buffers (nesting.py)
+    _fit_lock = nesting.Outermost()
+    _fit_thread = nesting.Outermost()
 
     def __init__(self, layers=None, name=None):
         if layers is not None and (isinstance(layers, (str, bytes))
@@ -57,6 +61,7 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
         self._defer_build = False  # from_config builds once, after the last layer
         self._generator = None  # drawn from the global seed when the weights are first built
         self._network = None
+        self._parent = None  # a weak reference to the model this one is a layer of (nesting.py)
         self._build_lock = threading.Lock()  # building, and changing the plan
         self._init_trainer()
         for layer in layers or []:
@@ -68,7 +73,11 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
 
     @name.setter
     def name(self, name):  # saved, and load_model rebuilds the model with it: a str
-        self._name = validation.string(name, "name", allow_none=False)
+        name = validation.string(name, "name", allow_none=False)
+        parent = nesting.parent_of(self) if hasattr(self, "_parent") else None
+        if parent is not None:  # unique among the layers of the model it is nested in
+            parent._check_rename(self, name)
+        self._name = name
 
     @property
     def layers(self):
@@ -100,12 +109,15 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
     # ------------------------------------------------------------ structure
 
     def add(self, layer):
-        """Append a layer: ``Input``, ``Flatten``, ``Dense`` or an activation layer.  Once
+        """Append a layer: ``Input``, ``Flatten``, ``Dense``, an activation layer, or a
+        Sequential, whose weights this model then shares (nesting.py).  Once
         the input shape is known (``Input(shape=...)``, a first layer's ``input_shape``,
         or data)
         the model is built, and rebuilt on each add: the layers already there keep
         their weights.  Refused while the model trains (from fit's callbacks too)."""
-        with self._changing("add"), self._build_lock:
+        with self._changing("add"), self._build_lock, \
+                nesting.holding(self, layer, "add to a model"):
+            nesting.check_not_nested(self, "add")
             if isinstance(layer, layers_module.Input):
                 if self._stack.layers or self._input_shape is not None:
                     raise ValueError("Input must be the first layer of a Sequential model")
@@ -121,7 +133,8 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
         index, entry = self._stack.placement(layer)
         input_shape = self._input_shape
         if input_shape is None and not self._stack.layers:
-            input_shape = getattr(layer, "input_shape", None)  # Dense's or Flatten's
+            input_shape = layer._input_shape if nesting.is_model(layer) else getattr(
+                layer, "input_shape", None)  # a nested model's, Dense's or Flatten's
         replaced = self._stack.place(index, entry)
         if input_shape is not None:
             try:
@@ -133,6 +146,7 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
 
     def _check_rename(self, layer, name):
         """Called by ``layer.name = name`` on a layer of this model, before the change."""
+        nesting.check_rename(self, layer, name)
         self._stack.check_rename(layer, name)
 
     @property
@@ -164,8 +178,14 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
             return  # built when the first Dense arrives, or after from_config's last layer
         if self._generator is None:  # as Keras, weights come from the seed in force at build
             self._generator = new_generator()
-        self._network = network.build(self._stack.plan, math.prod(sample_shape), dtype_of_plan,
-                                      self._generator)
+        self._lay_out(math.prod(sample_shape), dtype_of_plan)
+
+    def _lay_out(self, n_in, dtype):
+        """New buffers for the plan on ``n_in`` features (the weights kept), shared
+        with the models nested in this one (nesting.py)."""
+        nesting.check_widths(self, n_in)
+        self._network = network.build(self._stack.plan, n_in, dtype, self._generator)
+        nesting.share(self)
 
     def _after_fork_in_child(self):
         """In a fork's child, a build another thread was running never finishes:
@@ -184,6 +204,7 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
 
     def _dtype(self, requested=None):
         dtypes = {layer.dtype for layer, _ in self._stack.plan if layer.dtype is not None}
+        dtypes |= {inner.dtype for inner, _ in self._stack.nested if inner.built}
         if requested is not None:
             dtypes.add(requested)
         if len(dtypes) > 1:
@@ -254,11 +275,13 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
         model._defer_build = True  # one build at the end, not one per layer
         try:
             for layer_config in config["layers"]:
-                model.add(layers_module.deserialize(layer_config))
+                model.add(_deserialize(layer_config))
         finally:
             model._defer_build = False
         if model._input_shape is not None:
             model._build(model._input_shape)
+        # Keras' model-level switch as Keras' file says (the layers carry their own)
+        model._trainable = validation.boolean(config.get("trainable", True), "trainable")
         return model
 
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
@@ -295,6 +318,15 @@ class Sequential(Trainer, BatchCalls, ModelWeights, ModelData):
 
     def __repr__(self):
         return f"<Sequential name={self.name!r}, layers={len(self._stack.layers)}, built={self.built}>"
+
+
+def _deserialize(config):
+    """A layer of a model config: a layer, or a nested model (its class registered
+    with saving.register_model, its config read as a model's)."""
+    model_class = saving._MODEL_CLASSES.get(config.get("class_name"))
+    if model_class is not None:
+        return model_class.from_config(config["config"])
+    return layers_module.deserialize(config)
 
 
 def load_model(filepath):

@@ -48,17 +48,37 @@ def build(plan, n_in, dtype, rng):
     layers = layout(plan, n_in)
     check_fits(plan, n_in, dtype, layers=layers)
     params, state = np.empty(layers.n_params, dtype), np.empty(layers.n_state, dtype)
-    network = _core.Network(layers.units, layers.activation_codes,
-                            [act.slope for _, act in plan], params, np.zeros_like(params),
-                            layers.kinds, [layer.core_options() for layer, _ in plan], state)
+    network = _network(plan, layers, params, np.zeros_like(params), state)
     views = network.weight_views()
     for (layer, _), n_in_l, layer_views in zip(plan, layers.units, views):
         values = layer.weights if layer.built else layer.initial_weights(n_in_l, rng)
         for view, value in zip(layer_views, values):
             view[...] = value
+    _attach(plan, layers, views)
+    return network
+
+
+def over(plan, n_in, params, grads, state):
+    """A ``_core.Network`` for ``plan`` on ``n_in`` input features over the first
+    entries of ``params``, ``grads`` and ``state``: contiguous views into another
+    network's buffers (a nested model's block, nesting.py), used in place, so
+    both networks read and write the same weights; the layers' weights view them."""
+    layers = layout(plan, n_in)
+    network = _network(plan, layers, params[:layers.n_params], grads[:layers.n_params],
+                       state[:layers.n_state])
+    _attach(plan, layers, network.weight_views())
+    return network
+
+
+def _network(plan, layers, params, grads, state):
+    return _core.Network(layers.units, layers.activation_codes, [act.slope for _, act in plan],
+                         params, grads, layers.kinds,
+                         [layer.core_options() for layer, _ in plan], state)
+
+
+def _attach(plan, layers, views):
     for (layer, _), layer_views, slices in zip(plan, views, layers.slices):
         layer._attach(layer_views, [in_params for in_params, _, _ in slices])  # all accepted
-    return network
 
 
 def check_fits(plan, n_in, dtype, memory=None, layers=None):

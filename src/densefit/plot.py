@@ -222,9 +222,9 @@ def _model_boxes(model, flags):
             if flags["show_layer_activations"] and activation is not None else None,
             dtype,
             ("trainable" if layer.trainable else "frozen")
-            if flags["show_trainable"] and layer.weight_names else None]
+            if flags["show_trainable"] and summary.weight_names(layer) else None]
         boxes.append((f"{layer.name} ({kind})" if flags["show_layer_names"] else kind,
-                      _joined(details), "weights" if layer.weight_names else "none"))
+                      _joined(details), "weights" if summary.weight_names(layer) else "none"))
     return boxes
 
 

@@ -43,7 +43,7 @@ import zipfile
 
 import numpy as np
 
-from . import _core, optimizers, validation
+from . import _core, nesting, optimizers, validation
 
 FORMAT = "densefit.model"
 VERSION = 2
@@ -187,6 +187,9 @@ def _weights_in_order(state, layer_configs):
     each layer's trainable ones, then its others (Keras' order for every kind)."""
     flat = []
     for layer_config in layer_configs:
+        if layer_config["class_name"] in _MODEL_CLASSES:  # a nested model: its layers in place
+            flat.append(_weights_in_order(state, layer_config["config"]["layers"]))
+            continue
         name = layer_config["config"]["name"]
         for group in ("trainable_variables", "non_trainable_variables"):
             flat += [w.ravel() for w in state[group].get(name, {}).values()]
@@ -204,7 +207,7 @@ def save_model(model, filepath):
     config = {"format": FORMAT, "version": VERSION,
               "model": {"class_name": type(model).__name__, "config": model.get_config()},
               "seed_state": state["seed_generator_state"]}
-    _check_layer_count(len(config["model"]["config"]["layers"]))
+    _check_layer_count(_layer_count(config["model"]["config"]))
     arrays = {"params": _weights_in_order(state, config["model"]["config"]["layers"])}
     compile_config = model.get_compile_config()
     if compile_config is not None:
@@ -449,7 +452,7 @@ def model_from_json(json_string, custom_objects=None):
         raise ValueError(f"json_string is not a model's to_json(): {e}") from None
     if cls is None:
         raise ValueError(f"unknown model class {config['class_name']!r}")
-    _check_layer_count(len(layers))
+    _check_layer_count(_layer_count(config["config"]))
     return cls.from_config(config["config"])
 
 
@@ -509,7 +512,7 @@ class _Spec:
             config = _from_version_1(config)
         self.config = config
         model = config["model"]
-        _check_layer_count(len(model["config"]["layers"]))
+        _check_layer_count(_layer_count(model["config"]))
         self.cls = _MODEL_CLASSES.get(model["class_name"])
         if self.cls is None:
             raise ValueError(f"unknown model class {model['class_name']!r}")
@@ -590,10 +593,21 @@ def _restore_optimizer(model, config, arrays):
 def _unbuilt(model_config):
     """A model config without the input shapes that would build the model (and
     allocate its weights) before the file's arrays are checked against it."""
-    layer_configs = [dict(layer, config=dict(layer["config"], input_shape=None))
+    layer_configs = [dict(layer, config=_unbuilt(layer["config"]))
+                     if layer.get("class_name") in _MODEL_CLASSES  # a nested model
+                     else dict(layer, config=dict(layer["config"], input_shape=None))
                      if "input_shape" in layer.get("config", {}) else layer
                      for layer in model_config["layers"]]
     return dict(model_config, input_shape=None, layers=layer_configs)
+
+
+def _layer_count(model_config, depth=0):
+    """The layers of a model config, those of nested models included (at most
+    ``nesting.MAX_DEPTH`` deep)."""
+    nesting.check_depth(depth)
+    return sum(_layer_count(layer["config"], depth + 1)
+               if layer.get("class_name") in _MODEL_CLASSES else 1
+               for layer in model_config["layers"])
 
 
 def _split(flat, shapes):

@@ -30,15 +30,18 @@ INT64_WEIGHTS = {("Normalization", "count")}
 
 def layer_shapes(model):
     """``(layer, output shape or None until known, parameter count or None when
-    unbuilt)`` per layer: what ``summary()`` and ``plot.model`` show."""
+    unbuilt)`` per layer: what ``summary()`` and ``plot.model`` show (a nested
+    model is one row, as in Keras)."""
     rows = []
     shape = model.input_shape  # what the next layer receives (None until known)
     for layer in model.layers:
         if type(layer).__name__ == "Flatten":
             shape = None if shape is None else (None, math.prod(shape[1:]))
+        elif _is_model(layer):
+            shape = layer.output_shape if layer.built else shape
         elif getattr(layer, "units", None) is not None:
             shape = (None, layer.units)
-        count = layer.count_params() if layer.built or not layer.weight_names else None
+        count = layer.count_params() if layer.built or not weight_names(layer) else None
         rows.append((layer, shape, count))
     return rows
 
@@ -64,8 +67,7 @@ def format_summary(model, line_length=None, positions=None, expand_nested=False,
     widths = _fit_widths(_column_widths(line_length, positions), line_length)
     start, stop = _layer_bounds(model.layers, layer_range)
     # output shapes are known once the model is built (Keras: "?" until then)
-    shapes = {id(layer): shape for layer, shape, _ in layer_shapes(model)} \
-        if model.built else {}
+    shapes = _shapes(model) if model.built else {}
     rows = [row for layer in model.layers[start:stop]
             for row in _layer_rows(layer, shapes, show_trainable, expand_nested)]
     columns = shutil.get_terminal_size().columns  # rich crops what is wider
@@ -73,6 +75,27 @@ def format_summary(model, line_length=None, positions=None, expand_nested=False,
                                          _table(header, justify, widths, rows)),
              *_totals(model)]
     return "\n".join(lines) + "\n"
+
+
+def _is_model(layer):
+    return hasattr(layer, "layers")  # a nested Sequential
+
+
+def weight_names(layer):
+    """The weights a layer has once built (a nested model: its layers')."""
+    if _is_model(layer):
+        return [name for inner in layer.layers for name in weight_names(inner)]
+    return layer.weight_names
+
+
+def _shapes(model):
+    """Output shapes by ``id(layer)``, the layers of nested models included."""
+    shapes = {}
+    for layer, shape, _ in layer_shapes(model):
+        shapes[id(layer)] = shape
+        if _is_model(layer) and layer.built:
+            shapes.update(_shapes(layer))
+    return shapes
 
 
 def _column_widths(line_length, positions):
@@ -109,7 +132,7 @@ def _layer_rows(layer, shapes, show_trainable, expand_nested, level=0):
     prefix = "   " * level + "└ " if level else ""
     shape = shapes.get(id(layer))
     # a layer without weights is built from the start in Keras (Dropout)
-    params = f"{layer.count_params():,}" if layer.built or not layer.weight_names \
+    params = f"{layer.count_params():,}" if layer.built or not weight_names(layer) \
         else "0 (unbuilt)"
     row = [f"{prefix}{layer.name} ({type(layer).__name__})",
            "?" if shape is None else _shape_text(shape), params]
@@ -213,12 +236,18 @@ def _totals(model):
 
 def _count(model, kind):
     """``(count, bytes)`` of the layers' ``kind`` weights, each in Keras' dtype."""
-    weights = [(type(layer).__name__, w) for layer in model.layers
+    weights = [(type(layer).__name__, w) for layer in _leaves(model.layers)
                for w in getattr(layer, kind)]
     count = sum(w.size for _, w in weights)
     size = sum(w.size * (8 if (layer, w.name) in INT64_WEIGHTS else w.itemsize)
                for layer, w in weights)
     return count, size
+
+
+def _leaves(layers):
+    """``layers`` with each nested model replaced by its layers."""
+    return [leaf for layer in layers
+            for leaf in (_leaves(layer.layers) if _is_model(layer) else [layer])]
 
 
 def _count_line(kind, count, size):

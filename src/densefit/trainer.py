@@ -83,7 +83,8 @@ class Trainer:
         """Held while ``what`` (compile, add, fit) changes the model: one at a time,
         and never while fit runs, from another thread or from fit's own callbacks
         (the running fit keeps the network, optimizer and loss it started with)."""
-        if not self._fit_lock.acquire(blocking=False):
+        lock = self._fit_lock  # released as taken, were the model nested meanwhile
+        if not lock.acquire(blocking=False):
             if self._fit_thread == threading.get_ident():
                 raise RuntimeError(f"{what} cannot be called from a callback of this model's "
                                    f"fit: the model is already being trained, and fit keeps the "
@@ -96,7 +97,7 @@ class Trainer:
         try:
             yield
         finally:
-            self._fit_lock.release()
+            lock.release()
 
     # ------------------------------------------------------------ compile
 
