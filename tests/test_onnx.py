@@ -364,3 +364,16 @@ def test_model_export_refuses_what_densefit_cannot_write(tmp_path, kwargs, match
     with pytest.raises(ValueError, match=match):
         model.export(tmp_path / "m.onnx", **kwargs)
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_nested_model_exports_its_layers_in_place(dtype):
+    """The notes' ``Sequential([model, Softmax()])``: the inner model's layers,
+    then the softmax (folded into the inner's last layer in the outer's plan)."""
+    base = randomize(Sequential([Input((6,), dtype=dtype), Dense(8, activation="relu", dtype=dtype),
+                                 BatchNormalization(dtype=dtype), Dense(3, dtype=dtype)]))
+    probability_model = Sequential([base, Softmax()])
+    x = data((33, 6), dtype)
+    assert_same(probability_model, x)
+    assert_close(run(probability_model, x).sum(axis=1), np.ones(33), TOLERANCE[dtype])
+    assert_same(base, x)  # the inner on its own is unchanged

@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from . import validation
+from . import nesting, validation
 
 INSTALL = 'pip install "densefit[onnx]"'  # the one way to get onnx, said in errors
 DEFAULT_OPSET = 18  # the oldest with every operator used (Mish); onnxruntime >= 1.14 runs it
@@ -326,6 +326,9 @@ def _layers(g, model, x):
     Flatten); elsewhere it is the identity, as in the model."""
     flat = len(model.input_shape) == 2
     for layer in model.layers:
+        if nesting.is_model(layer):  # a nested Sequential: its layers in place
+            x = _layers(g, layer, x)
+            continue
         if layer.core_kind is None:  # Flatten
             if not flat:
                 x, flat = g.node("Flatten", [x], layer.name, axis=1), True
