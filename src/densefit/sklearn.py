@@ -319,14 +319,14 @@ class DenseClassifier(ClassifierMixin, _DenseEstimator):
         if first:
             self._set_classes(y, classes, incremental)
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(f"classes={list(classes)!r} differs from the first call's "
-                             f"classes_ {list(self.classes_)}: pass the same classes, or fit "
+            raise ValueError(f"classes={np.asarray(classes).tolist()} differs from the first "
+                             f"call's classes_ {self.classes_.tolist()}: pass the same classes, or fit "
                              f"anew")
         elif self._label_binarizer.y_type_ != "multilabel-indicator":
             unseen = np.setdiff1d(y, self.classes_)
             if unseen.size:
-                raise ValueError(f"y has labels {list(unseen)} not in classes_ "
-                                 f"{list(self.classes_)}: fit anew (warm_start=False) or pass "
+                raise ValueError(f"y has labels {unseen.tolist()} not in classes_ "
+                                 f"{self.classes_.tolist()}: fit anew (warm_start=False) or pass "
                                  f"every label as classes to the first partial_fit")
         return self._label_binarizer.transform(y).astype(np.float64)
 
