@@ -73,6 +73,11 @@ def test_without_scikit_learn_the_error_names_the_extra():
     assert 'pip install "densefit[sklearn]"' in out and "scikit-learn" in out
 
 
+def test_keras_wrappers_point_here():
+    with pytest.raises(AttributeError, match=r"densefit\.sklearn\.DenseClassifier"):
+        densefit.wrappers
+
+
 def test_pipeline_on_digits_is_as_accurate_as_mlp_classifier(digits):
     """StandardScaler then each classifier, same hidden sizes, solver and epochs:
     both >= 96% on the 360 held-out digits (0.972 densefit, 0.972 scikit-learn here
@@ -241,6 +246,8 @@ def test_set_params_then_fit_changes_the_model(digits):
     assert _activation(clf.model_, 0) == "tanh"
     assert isinstance(clf.model_.optimizer, optimizers.SGD)
     assert clf.get_params()["hidden_layer_sizes"] == (12, 6)
+    assert [layer.units for layer in clf.set_params(hidden_layer_sizes=()).fit(X, y).model_
+            .layers] == [10]  # no hidden layer: multinomial logistic regression, as MLP's
 
 
 def test_optimizer_settings_reach_densefit_optimizers():

@@ -45,12 +45,7 @@ _OPTIMIZER_KEYWORDS = ("beta_1", "beta_2", "epsilon")  # passed to an optimizer 
 
 def _hidden_sizes(value):
     """``hidden_layer_sizes`` (an int or a sequence of them, possibly empty) as a tuple."""
-    sizes = (value,) if validation._is_integer(value) else value
-    try:
-        sizes = tuple(sizes)
-    except TypeError:
-        raise ValueError(f"hidden_layer_sizes must be a positive integer or a sequence of "
-                         f"them, e.g. (100,) or (64, 32), got {value!r}") from None
+    sizes = (value,) if np.ndim(value) == 0 else value
     return tuple(validation.integer(s, "each of hidden_layer_sizes") for s in sizes)
 
 
