@@ -167,6 +167,9 @@ def test_multilabel_targets_get_sigmoid_outputs(digits):
     predicted = clf.predict(X)
     assert predicted.shape == Y.shape and set(np.unique(predicted)) <= {0, 1}
     assert np.mean(predicted == Y) > 0.9
+    with pytest.raises(ValueError, match="y is multiclass but the estimator was fitted on "
+                                         "multilabel-indicator targets"):
+        clf.partial_fit(X, y)
 
 
 def test_multi_output_regression(digits):
@@ -179,6 +182,8 @@ def test_multi_output_regression(digits):
         reg.fit(X, Y)
     assert reg.predict(X).shape == (len(X), 2) and reg.n_outputs_ == 2
     assert reg.score(X, Y) > 0.8
+    with pytest.raises(ValueError, match="y has 1 targets but the estimator was fitted on 2"):
+        reg.partial_fit(X, Y[:, 0])
     assert reg.fit(X, Y[:, 0]).predict(X).shape == (len(X),)
 
 

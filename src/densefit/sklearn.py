@@ -11,7 +11,7 @@ format, never arbitrary code), and joblib's Dask or Ray backends.
 scikit-learn is an optional dependency (``pip install "densefit[sklearn]"``):
 ``import densefit`` does not import it; this module does.
 
->>> DenseClassifier(hidden_layer_sizes=(32,), random_state=0).fit(X, y).score(X, y)  # doctest: +SKIP
+>>> DenseClassifier((32,), random_state=0).fit(X, y).score(X, y)  # doctest: +SKIP
 """
 import inspect
 import os
@@ -313,17 +313,25 @@ class DenseClassifier(ClassifierMixin, _DenseEstimator):
         check_classification_targets(y)
         if first:
             self._set_classes(y, classes, incremental)
-        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(f"classes={np.asarray(classes).tolist()} differs from the first "
-                             f"call's classes_ {self.classes_.tolist()}: pass the same classes, or fit "
-                             f"anew")
-        elif self._label_binarizer.y_type_ != "multilabel-indicator":
-            unseen = np.setdiff1d(y, self.classes_)
-            if unseen.size:
-                raise ValueError(f"y has labels {unseen.tolist()} not in classes_ "
-                                 f"{self.classes_.tolist()}: fit anew (warm_start=False) or pass "
-                                 f"every label as classes to the first partial_fit")
+        else:
+            self._check_known(y, classes)
         return self._label_binarizer.transform(y).astype(np.float64)
+
+    def _check_known(self, y, classes):
+        """A ValueError unless ``y`` (and ``classes``) fit the classes of the first fit."""
+        kind, fitted = type_of_target(y), self._label_binarizer.y_type_
+        if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(f"classes={np.asarray(classes).tolist()} differs from the first "
+                             f"call's classes_ {self.classes_.tolist()}: pass the same "
+                             f"classes, or fit anew")
+        if "multilabel-indicator" in (kind, fitted) and kind != fitted:
+            raise ValueError(f"y is {kind} but the estimator was fitted on {fitted} targets: "
+                             f"fit anew (warm_start=False) for another kind of target")
+        unseen = np.setdiff1d(y, self.classes_) if kind != "multilabel-indicator" else []
+        if len(unseen):
+            raise ValueError(f"y has labels {unseen.tolist()} not in classes_ "
+                             f"{self.classes_.tolist()}: fit anew (warm_start=False) or pass "
+                             f"every label as classes to the first partial_fit")
 
     def _set_classes(self, y, classes, incremental):
         """``classes_`` from ``classes`` (partial_fit's, required there) or from ``y``."""
@@ -412,6 +420,9 @@ class DenseRegressor(RegressorMixin, _DenseEstimator):
         if first:
             self.n_outputs_ = targets.shape[1]
             validation.one_of(self.loss, "loss", tuple(self._losses))
+        elif targets.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {targets.shape[1]} targets but the estimator was fitted "
+                             f"on {self.n_outputs_}: fit anew (warm_start=False) for others")
         if self.loss == "poisson" and np.any(targets < 0):
             raise ValueError("loss='poisson' needs targets >= 0 (counts or rates): got "
                              "negative values; use loss='squared_error' for them")
