@@ -397,3 +397,12 @@ def test_unfitted_and_convergence_messages(digits, capsys):
     with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(2\) reached"):
         DenseClassifier(hidden_layer_sizes=(4,), max_iter=2, verbose=True).fit(X, y)
     assert capsys.readouterr().out.startswith("Iteration 1, loss = ")
+
+
+def test_n_iter_no_change_inf_runs_every_epoch(digits):
+    X, y = _small(digits, 50)
+    clf = DenseClassifier(hidden_layer_sizes=(4,), tol=10.0, n_iter_no_change=np.inf,
+                          max_iter=4, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 4 and clf._no_improvement_count == 3
