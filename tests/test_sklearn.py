@@ -222,8 +222,10 @@ def test_partial_fit_learns_one_epoch_a_call(digits):
         clf.partial_fit(X, y)
     clf.partial_fit(X[:50], y[:50], classes=np.arange(10))
     first = clf.score(X, y)
+    before = np.random.get_state()[1].copy()
     for _ in range(20):
         clf.partial_fit(X, y)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)  # nothing drawn
     assert clf.n_iter_ == 21 and len(clf.loss_curve_) == 21
     assert clf.loss_curve_[-1] < clf.loss_curve_[1]
     assert clf.score(X, y) > max(first, 0.9)

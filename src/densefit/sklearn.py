@@ -210,11 +210,12 @@ class _DenseEstimator(BaseEstimator):
         X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
                              reset=first)
         targets = self._targets(y, first, classes, incremental)
-        rng = check_random_state(self.random_state)
-        rng = np.random.default_rng(rng.randint(_SEED_HIGH))
         early = validation.boolean(self.early_stopping, "early_stopping")
         if early and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        # drawn only when used: a continuing partial_fit leaves NumPy's generator alone
+        rng = np.random.default_rng(check_random_state(self.random_state).randint(
+            _SEED_HIGH)) if first or early else None
         X, targets, val = self._split(X, y, targets, early, rng)
         batch_size = _batch_size(self.batch_size, X.shape[0])
         if first:
