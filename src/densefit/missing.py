@@ -18,11 +18,14 @@ _FAMILIES = {
         (("Model", "Functional"), "the functional or subclassed Model API",
          "build the network as densefit.Sequential([...]) of layers"),
         (("ops", "random", "tree", "mixed_precision", "distribution", "export", "quantizers",
-          "dtype_policies", "applications", "preprocessing", "visualization", "wrappers",
+          "dtype_policies", "applications", "preprocessing", "visualization",
           "distillation", "constraints", "saving", "config", "legacy", "KerasTensor", "Variable",
           "Operation", "Function", "InputSpec", "RematScope", "remat", "device", "name_scope"),
          "this part of Keras (it is beyond training dense networks)",
          "use NumPy for array operations; densefit.models.load_model and model.save for files"),
+        (("wrappers",), "Keras' scikit-learn wrappers (keras.wrappers.SKLearnClassifier, ...)",
+         "use densefit.sklearn.DenseClassifier or DenseRegressor (MLPClassifier's parameters; "
+         'pip install "densefit[sklearn]")'),
     ],
     "layers": [
         (("Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D",
