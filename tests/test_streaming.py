@@ -460,3 +460,12 @@ def test_memmap_larger_than_the_memory_cap_trains_evaluates_and_predicts(tmp_pat
                           env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-500:]
     assert done.stdout.startswith("ok 96 32")
+
+
+def test_a_validation_pydataset_is_read_from_its_first_batch_each_validation():
+    x, y = data()
+    m = model()
+    history = m.fit(Rows(x, y), epochs=2, validation_data=Rows(x[::-1], y[::-1]),
+                    validation_steps=2, shuffle=False, verbose=0).history
+    assert_allclose(history["val_loss"][1], m.evaluate(x[::-1][:64], y[::-1][:64],
+                                                       verbose=0)[0], rtol=1e-6)

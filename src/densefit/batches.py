@@ -181,6 +181,12 @@ class Batches:
         self._position += 1
         return self.source[index]
 
+    def restart(self):
+        """The next epoch of a PyDataset starts a new pass (Keras resets its
+        evaluation iterator before each validation; a generator goes on)."""
+        if self.indexed:
+            self._order, self._peeked = None, _END
+
     def _pass_order(self):
         if self.shuffle:
             return self.generator.permutation(self.length)

@@ -316,13 +316,15 @@ def evaluate_stream(model, source, caller="evaluate", what="loss"):
 
 def stream_validator(model, validation_data, validation_steps, due):
     """fit's ``validate(epoch)`` over a stream: ``validation_steps`` batches per
-    validation, from where the last left off (all of a pass without it), as
-    Keras' cached evaluation iterator."""
+    validation (all without it), a PyDataset's from its first each time, as
+    Keras', a generator's from where the last validation left off (Keras
+    replays the two batches it peeked at first, then goes on)."""
     source = Batches(validation_data, "validation_data", validation_steps, False)
 
     def validate(epoch):
         if not due(epoch + 1) or source.exhausted():  # a used-up generator: warned once
             return {}
+        source.restart()
         return {f"val_{k}": v for k, v in evaluate_stream(
             model, source, "fit", "validation loss").items()}
     return validate
