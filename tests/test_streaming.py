@@ -125,6 +125,18 @@ def test_batches_of_several_sizes_train_one_step_each_and_log_a_size_weighted_me
     assert h["loss"][0] == pytest.approx(expected, rel=1e-6)
 
 
+def test_batches_that_need_converting_train_as_those_that_do_not():
+    """Ready batches (float32, int labels) skip to a quick screen; others (float64,
+    lists, float labels) go through the arrays' conversions: the same training."""
+    x, y = data()
+    mixed = [(xb.astype("float64"), yb) if i % 2 else (xb.tolist(), yb.astype("float32"))
+             if i == 2 else (xb, yb) for i, (xb, yb) in enumerate(batches(x, y))]
+    a, b = model(), model()
+    ha = a.fit(iter(mixed), shuffle=False, verbose=0).history
+    hb = b.fit(x, y, shuffle=False, verbose=0).history
+    assert_same_training(a, b, ha, hb)
+
+
 def test_sample_weights_and_class_weights_from_a_stream_match_arrays():
     x, y = data()
     w = np.linspace(0.1, 2, N).astype("float32")
