@@ -450,6 +450,79 @@ MEMORY_SCRIPT = textwrap.dedent("""
 """)
 
 
+WINDOWS_SCRIPT = textwrap.dedent("""
+    import resource, sys
+    import numpy as np
+    import densefit
+    from densefit import Sequential
+    from densefit.layers import Dense, Input
+
+    path, rows, features, headroom = sys.argv[1], *map(int, sys.argv[2:])
+    y = (np.arange(rows) % 3).astype(np.int32)
+    model = Sequential([Input((features,)), Dense(4, activation="relu"),
+                        Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(np.zeros((256, features), np.float32), y[:256], batch_size=64, verbose=0)
+
+    def vm_kb():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmSize:"):
+                return int(line.split()[1])
+    cap = vm_kb() * 1024 + headroom
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    assert rows * features * 4 > 2 * headroom
+    try:  # the cap is real: the whole file cannot even be mapped
+        np.memmap(path, np.float32, "r", shape=(rows, features))
+        raise SystemExit("the whole file was mapped under the cap")
+    except (OSError, MemoryError, ValueError):
+        pass
+
+    def windows(window=4096, size=512):  # maps the file a window at a time
+        for start in range(0, rows, window):
+            part = np.memmap(path, np.float32, "r", offset=start * features * 4,
+                             shape=(min(window, rows - start), features))
+            for i in range(0, len(part), size):
+                yield part[i:i + size], y[start + i:start + i + size]
+            del part
+    history = model.fit(windows(), verbose=0, shuffle=False)
+    assert np.isfinite(history.history["loss"][0])
+    assert np.isfinite(model.evaluate(windows(), verbose=0)).all()
+    assert model.predict(windows()).shape == (rows, 3)
+    print("ok", (rows * features * 4) >> 20, headroom >> 20)
+""")
+
+
+def _memmap_file(path, rows, features):
+    rng = np.random.default_rng(0)
+    with open(path, "wb") as f:
+        for _ in range(rows // 4096):
+            f.write(rng.random((4096, features), dtype=np.float32).tobytes())
+    return path
+
+
+def _run(script, *args):
+    done = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True,
+                          text=True, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"),
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-500:]
+    return done.stdout
+
+
+SANITIZED = os.environ.get("DENSEFIT_SANITIZE_RUN") == "1"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc, RLIMIT_AS")
+@pytest.mark.skipif(SANITIZED, reason="ASan reserves terabytes of address space for its "
+                                      "shadow memory: no RLIMIT_AS cap can sit near the baseline")
+def test_a_generator_streams_a_file_larger_than_the_address_space_cap(tmp_path):
+    """RLIMIT_AS counts every mapping: under a cap 32 MiB above the baseline the
+    96 MiB file cannot be mapped whole, but a generator mapping it a window at a
+    time trains, evaluates and predicts on all of it."""
+    rows, features, headroom = 96 * 1024, 256, 32 << 20
+    path = _memmap_file(tmp_path / "x.f32", rows, features)
+    assert _run(WINDOWS_SCRIPT, path, rows, features, headroom).startswith("ok 96 32")
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc, RLIMIT_DATA")
 def test_memmap_larger_than_the_memory_cap_trains_evaluates_and_predicts(tmp_path):
     """RLIMIT_DATA caps the process's private memory (malloc, anonymous maps) but
@@ -458,20 +531,8 @@ def test_memmap_larger_than_the_memory_cap_trains_evaluates_and_predicts(tmp_pat
     it.  (RLIMIT_AS would count the file's mapping itself, so no memmap larger
     than the cap could even be opened.)"""
     rows, features, headroom = 96 * 1024, 256, 32 << 20
-    path = tmp_path / "x.f32"
-    rng = np.random.default_rng(0)
-    with open(path, "wb") as f:
-        for _ in range(rows // 4096):
-            f.write(rng.random((4096, features), dtype=np.float32).tobytes())
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    if os.environ.get("DENSEFIT_SANITIZE_RUN") == "1":
-        pytest.skip("under ASan the sanitizer's shadow memory and allocator need far more "
-                    "than a capped data segment")
-    done = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(path), str(rows),
-                           str(features), str(headroom)], capture_output=True, text=True,
-                          env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-500:]
-    assert done.stdout.startswith("ok 96 32")
+    path = _memmap_file(tmp_path / "x.f32", rows, features)
+    assert _run(MEMORY_SCRIPT, path, rows, features, headroom).startswith("ok 96 32")
 
 
 def test_a_validation_pydataset_is_read_from_its_first_batch_each_validation():
