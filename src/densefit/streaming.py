@@ -230,8 +230,8 @@ class StreamRunner(BatchRunner):
 def fit(model, x, epochs, verbose, callbacks, validation_data, shuffle,
         initial_epoch, class_weight, validation_options, validator):
     """``fit`` on a stream ``x`` (the caller checked that Keras' arguments for
-    arrays are absent); ``validator(model, validation_data, batch_size)`` makes
-    the validation of arrays."""
+    arrays are absent); ``validator(validation_data, validation_batch_size)``
+    makes the ``validate(epoch)`` of array validation data."""
     steps, val_batch, due, val_steps = validation_options
     source = Batches(x, "x", steps, shuffle, model.seed_generator)
     _build(model, source)
