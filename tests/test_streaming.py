@@ -492,6 +492,9 @@ WINDOWS_SCRIPT = textwrap.dedent("""
 """)
 
 
+SANITIZED = os.environ.get("DENSEFIT_SANITIZE_RUN") == "1"
+
+
 def _memmap_file(path, rows, features):
     rng = np.random.default_rng(0)
     with open(path, "wb") as f:
@@ -501,14 +504,13 @@ def _memmap_file(path, rows, features):
 
 
 def _run(script, *args):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    if SANITIZED:  # ASan aborts on a failed allocation unless told to return NULL
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":allocator_may_return_null=1"
     done = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True,
-                          text=True, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"),
-                          timeout=600)
+                          text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-500:]
     return done.stdout
-
-
-SANITIZED = os.environ.get("DENSEFIT_SANITIZE_RUN") == "1"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc, RLIMIT_AS")
