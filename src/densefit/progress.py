@@ -52,8 +52,6 @@ class Progress:
             sep = " - " if self.verbose == 2 else " "
             return (f"{done}/{self.steps or 'Unknown'}{sep}{_duration(elapsed)}{sep}"
                     f"{_per_step(per_step)}{_values(logs)}")
-        if self.verbose == 2:
-            return f"{done}/{self.steps} - {_duration(elapsed)} - {_per_step(per_step)}{_values(logs)}"
         filled = _BAR * done // self.steps
         bar = "━" * filled + "─" * (_BAR - filled) if not final else "━" * _BAR
         timing = (f"{_duration(elapsed)} {_per_step(per_step)}" if final or done == self.steps
