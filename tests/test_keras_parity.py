@@ -1306,8 +1306,9 @@ def test_streamed_batches_train_as_in_keras(source):
     assert sorted(dh) == sorted(kh)
     for key in kh:
         assert len(dh[key]) == len(kh[key]) == 3, key
-        np.testing.assert_allclose(dh[key], kh[key], rtol=2e-3, atol=2e-3, err_msg=key)
+        np.testing.assert_allclose(dh[key], kh[key], rtol=LOSS_RTOL, err_msg=key)
+    # observed: History within 3e-7 relative, weights 7e-6 of their largest value
     for a, b in zip(dw, kw):
-        np.testing.assert_allclose(a, b, atol=2e-3 * np.abs(b).max())
-    np.testing.assert_allclose(de, ke, rtol=2e-3)
-    np.testing.assert_allclose(dp, kp, atol=2e-3)
+        np.testing.assert_allclose(a, b, atol=WEIGHT_TOL * np.abs(b).max())
+    np.testing.assert_allclose(de, ke, rtol=LOSS_RTOL)
+    np.testing.assert_allclose(dp, kp, atol=PREDICT_TOL * np.abs(kp).max())
