@@ -1312,3 +1312,26 @@ def test_streamed_batches_train_as_in_keras(source):
         np.testing.assert_allclose(a, b, atol=WEIGHT_TOL * np.abs(b).max())
     np.testing.assert_allclose(de, ke, rtol=LOSS_RTOL)
     np.testing.assert_allclose(dp, kp, atol=PREDICT_TOL * np.abs(kp).max())
+
+
+def test_evaluate_and_predict_steps_on_arrays_match_keras():
+    # with batch_size: the first steps batches; steps alone: batches sized to cover x
+    x, y = _labels(5, classes=3)
+    out = {}
+    for module in (densefit, keras):
+        model = _stream_model(module)
+        if module is densefit:
+            initial = model.get_weights()
+        else:
+            model.set_weights(initial)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        out[module.__name__] = (
+            [model.evaluate(x, y, steps=2, verbose=0),
+             model.evaluate(x, y, steps=2, batch_size=10, verbose=0)],
+            [model.predict(x, steps=2, verbose=0),
+             model.predict(x, steps=3, batch_size=7, verbose=0)])
+    (de, dp), (ke, kp) = out["densefit"], out["keras"]
+    np.testing.assert_allclose(de, ke, rtol=LOSS_RTOL)
+    for a, b in zip(dp, kp):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, atol=PREDICT_TOL * np.abs(b).max())

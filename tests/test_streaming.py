@@ -366,8 +366,11 @@ def test_evaluate_on_a_stream_matches_arrays_and_takes_steps():
                     rtol=1e-6)
     assert_allclose(m.evaluate(Rows(x, y), steps=2, verbose=0),
                     m.evaluate(x[:64], y[:64], verbose=0), rtol=1e-6)
-    assert_allclose(m.evaluate(x, y, steps=2, verbose=0),  # arrays: the first 2 batches
-                    m.evaluate(x[:64], y[:64], verbose=0), rtol=1e-6)
+    # arrays, as Keras: steps batches of batch_size, or (steps alone) batches that cover x
+    assert_allclose(m.evaluate(x, y, steps=2, batch_size=10, verbose=0),
+                    m.evaluate(x[:20], y[:20], verbose=0), rtol=1e-6)
+    assert_allclose(m.evaluate(x, y, steps=2, verbose=0), m.evaluate(x, y, verbose=0),
+                    rtol=1e-6)
     w = np.linspace(0, 1, N)
     assert_allclose(m.evaluate(batches(x, y, 10, w), return_dict=True, verbose=0)["loss"],
                     m.evaluate(x, y, sample_weight=w, verbose=0)[0], rtol=1e-6)
@@ -382,6 +385,7 @@ def test_predict_on_a_stream_of_inputs_or_tuples():
     assert_allclose(m.predict((x[i:i + 9],) for i in range(0, N, 9)), expected, rtol=1e-6)
     assert_allclose(m.predict(Rows(x, y), steps=2), expected[:64], rtol=1e-6)
     assert_allclose(m.predict(x, steps=2, batch_size=10), expected[:20], rtol=1e-6)
+    assert_allclose(m.predict(x, steps=2), expected, rtol=1e-6)
 
 
 # ---------------------------------------------------------------- the class

@@ -275,7 +275,7 @@ class Trainer:
         """The loss (and metrics) over ``(x, y)``: ``loss``, or ``[loss, *metrics]`` in
         ``metrics_names``' order, or a dict with ``return_dict=True``.
         ``sample_weight`` weighs the loss and weighted_metrics, as in ``fit``; ``steps``:
-        the first batches only.  ``x`` may stream (streaming.py)."""
+        how many batches, as Keras' (``_evaluate_logs``).  ``x`` may stream (streaming.py)."""
         self._require_compiled("evaluate")
         logs = _evaluate_logs(self, x, y, batch_size, sample_weight, steps)
         if _verbosity(verbose):
@@ -460,16 +460,17 @@ def _fit_stream(model, x, y, batch_size, epochs, verbose, callbacks, validation_
 
 
 def _evaluate_logs(model, x, y, batch_size, sample_weight, steps):
-    """evaluate's logs: over arrays (the first ``steps`` batches when given, as
-    Keras') or a stream (streaming.py)."""
+    """evaluate's logs: over arrays (with ``steps`` and ``batch_size`` the first
+    ``steps`` batches, as Keras'; ``steps`` alone sizes the batches to cover all)
+    or a stream (streaming.py)."""
     steps = None if steps is None else validation.integer(steps, "steps")
     if streaming.is_stream(x):
         streaming.refuse_array_arguments(x, y, sample_weight, 0, batch_size)
         return streaming.evaluate(model, x, steps)
     capacity = (inference.DEFAULT_BATCH if batch_size is None
                 else validation.integer(batch_size, "batch_size"))
-    if steps is not None:  # the first steps batches of batch_size (Keras': 32)
-        rows = steps * (batch_size or DEFAULT_BATCH_SIZE)
+    if steps is not None and batch_size is not None:  # the first steps batches
+        rows = steps * batch_size
         x, y, sample_weight = (None if part is None else data_adapter.as_array(
             part, name)[:rows] for part, name in ((x, "x"), (y, "y"),
                                                   (sample_weight, "sample_weight")))
@@ -480,13 +481,14 @@ def _evaluate_logs(model, x, y, batch_size, sample_weight, steps):
 
 
 def _predict_steps(model, x, batch_size, capacity, steps):
-    """predict's outputs over a stream (``steps`` batches, or all), or over the
-    first ``steps`` batches of arrays, as Keras'."""
+    """predict's outputs over a stream (``steps`` batches, or all), or over
+    arrays as evaluate's (``_evaluate_logs``)."""
     steps = None if steps is None else validation.integer(steps, "steps")
     if streaming.is_stream(x):
         streaming.refuse_array_arguments(x, None, None, 0, batch_size)
         return streaming.predict(model, x, steps, capacity)
-    x = data_adapter.as_array(x, "x")[:steps * (batch_size or DEFAULT_BATCH_SIZE)]
+    if batch_size is not None:
+        x = data_adapter.as_array(x, "x")[:steps * batch_size]
     return model._outputs(x, capacity, "predict")
 
 
