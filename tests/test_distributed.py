@@ -252,3 +252,23 @@ def test_core_hook_not_finite_on_one_rank_stops_every_rank():
                                reducer=_core.GradientReducer(reduce, buffer, 0, 2))
     assert done == 0 and not np.isfinite(losses[0])
     np.testing.assert_array_equal(network.params, before)
+
+
+@pytest.mark.parametrize("where", ["x", "validation_data"])
+def test_a_stream_is_refused_naming_arrays(where):
+    """Ranks split each global batch of arrays by rows; a generator's batches
+    cannot be split alike on every rank."""
+    pytest.importorskip("mpi4py.MPI")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 3)).astype("float32"), rng.integers(0, 2, 20)
+    model = df.Sequential([df.Input((3,)), df.layers.Dense(2)])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    stream = iter([(x[:10], y[:10]), (x[10:], y[10:])])
+    before = model.get_weights()
+    kwargs = ({"x": stream} if where == "x" else
+              {"x": x, "y": y, "validation_data": stream})
+    with pytest.raises(TypeError, match=f"distribute: {where} is a generator or PyDataset.*"
+                                        f"pass arrays"):
+        model.fit(**kwargs, verbose=0, distribute=distributed.MPIStrategy())
+    for a, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(a, b)

@@ -9,7 +9,8 @@ Besides what ``np.asarray`` takes, a scipy.sparse matrix is densified (in the
 model's dtype when the caller gives it) and a pandas DataFrame or Series of
 numeric columns (nullable ``Int64``/``Float64`` included) goes through
 ``to_numpy``; neither library is imported unless such an object arrives.  A
-generator or iterator of batches is refused: streaming is issue #12.
+generator or iterator of batches is refused here: fit, evaluate and predict
+stream it (streaming.py) before reaching this module.
 """
 import collections.abc
 import math
@@ -42,8 +43,8 @@ def as_array(value, name, dtype=None):
 
 
 def refuse_stream(value, name):
-    """A TypeError for a generator or iterator of batches: Keras streams them, densefit
-    will (issue #12); until then the one line that makes arrays of them."""
+    """A TypeError for a generator or iterator where arrays are needed (fit, evaluate
+    and predict stream one as ``x``: streaming.py), with the line that makes arrays."""
     if isinstance(value, collections.abc.Iterator):
         raise TypeError(_stream_message(
             name, "a generator" if type(value).__name__ == "generator" else
@@ -51,8 +52,9 @@ def refuse_stream(value, name):
 
 
 def _stream_message(name, what):
-    return (f"{name} is {what}: densefit takes arrays, not batches from generators or "
-            f"datasets (streaming is planned in issue #12). Gather the batches first: "
+    return (f"{name} is {what}: arrays are needed here (fit, evaluate and predict take "
+            f"a generator or PyDataset of (x, y) batches as x, with y left out). Gather "
+            f"the batches first: "
             f"x, y = map(np.concatenate, zip(*batches)) for (x, y) batches, or "
             f"x = np.concatenate(list(batches)) for inputs alone")
 

@@ -143,13 +143,27 @@ class MPIStrategy:
                 time.sleep(_POLL_SLEEP)
 
 
-def fit_options(distribute, callbacks, verbose):
+def fit_options(distribute, callbacks, verbose, data):
     """fit's callbacks and verbosity for ``distribute`` (a TypeError unless it is
-    an MPIStrategy): see ``MPIStrategy.fit_options``."""
+    an MPIStrategy, or if ``data``, fit's ``(x, validation_data)``, streams):
+    see ``MPIStrategy.fit_options``."""
     if not isinstance(distribute, MPIStrategy):
         raise TypeError(f"distribute must be None or a densefit.distributed.MPIStrategy, got "
                         f"{distribute!r}")
+    _check_arrays(*data)
     return distribute.fit_options(callbacks, verbose)
+
+
+def _check_arrays(x, validation_data):
+    """A TypeError when ``x`` or ``validation_data`` streams batches (a generator
+    or a PyDataset): ranks split each global batch of arrays by rows, and a
+    stream's batches cannot be split the same way on every rank."""
+    from .batches import is_stream
+    for value, name in ((x, "x"), (validation_data, "validation_data")):
+        if is_stream(value):
+            raise TypeError(f"distribute: {name} is a generator or PyDataset, but data-parallel "
+                            f"training splits arrays: pass arrays (np.memmap for data larger "
+                            f"than memory), or train from the stream without distribute")
 
 
 def _check_supported(model, callbacks):

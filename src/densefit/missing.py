@@ -90,7 +90,7 @@ _FAMILIES = {
         (("model_to_dot", "get_file", "pad_sequences", "load_img", "img_to_array",
           "array_to_img", "save_img", "image_dataset_from_directory",
           "text_dataset_from_directory", "timeseries_dataset_from_array",
-          "audio_dataset_from_directory", "PyDataset", "Sequence", "FeatureSpace", "Progbar",
+          "audio_dataset_from_directory", "FeatureSpace", "Progbar",
           "bounding_boxes", "get_source_inputs", "Config", "register_keras_serializable"),
          "this utility",
          "load data into NumPy arrays (densefit.datasets reads MNIST and Keras' dataset files "

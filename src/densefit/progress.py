@@ -4,11 +4,13 @@ verbose=1: ``Epoch 1/5`` then ``1688/1688 ━━━━━━━━━━━━�
 redrawn in place on a terminal (at most every ``chunk`` batches), printed
 once per epoch elsewhere.
 verbose=2: one line per epoch, ``1688/1688 - 2s - 1ms/step - accuracy: ... - loss: ...``.
+An epoch of unknown length (a generator's) shows ``12/Unknown`` and no bar, as Keras.
 """
 import sys
 import time
 
 _BAR = 20
+_UNKNOWN_CHUNK = 1 << 30  # batches between redraws when the epoch's length is unknown: none
 
 
 def _duration(seconds):
@@ -35,7 +37,8 @@ class Progress:
         self.stream = stream or sys.stdout
         self.live = verbose == 1 and getattr(self.stream, "isatty", lambda: False)()
         # about 50 redraws per epoch on a terminal; otherwise the whole epoch in one call
-        self.chunk = max(1, steps // 50) if self.live else steps
+        self.chunk = ((max(1, steps // 50) if self.live else steps) if steps else
+                      _UNKNOWN_CHUNK)
 
     def begin_epoch(self, epoch, epochs):
         self.start = time.perf_counter()
@@ -45,8 +48,10 @@ class Progress:
     def _line(self, done, logs, final):
         elapsed = time.perf_counter() - self.start
         per_step = elapsed / max(done, 1)
-        if self.verbose == 2:
-            return f"{done}/{self.steps} - {_duration(elapsed)} - {_per_step(per_step)}{_values(logs)}"
+        if self.verbose == 2 or not self.steps:
+            sep = " - " if self.verbose == 2 else " "
+            return (f"{done}/{self.steps or 'Unknown'}{sep}{_duration(elapsed)}{sep}"
+                    f"{_per_step(per_step)}{_values(logs)}")
         filled = _BAR * done // self.steps
         bar = "━" * filled + "─" * (_BAR - filled) if not final else "━" * _BAR
         timing = (f"{_duration(elapsed)} {_per_step(per_step)}" if final or done == self.steps
@@ -54,7 +59,7 @@ class Progress:
         return f"{done}/{self.steps} {bar} {timing}{_values(logs)}"
 
     def update(self, done, logs):
-        if self.live and done < self.steps:
+        if self.live and self.steps and done < self.steps:
             self.stream.write("\r" + self._line(done, logs, False))
             self.stream.flush()
 

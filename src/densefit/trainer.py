@@ -18,7 +18,8 @@ import weakref
 
 import numpy as np
 
-from . import _core, data_adapter, distributed, inference, losses, optimizers, validation
+from . import (_core, data_adapter, distributed, inference, losses, optimizers, streaming,
+               validation)
 from . import callbacks as callbacks_module, metrics as metrics_module
 from .progress import Progress
 from .step_lock import StepLock
@@ -187,9 +188,8 @@ class Trainer:
         loss; a batch's loss is ``sum(w * loss) / batch_size``, as Keras' (and
         weighted_metrics, not metrics).  ``steps_per_epoch``, ``validation_steps``,
         ``validation_batch_size`` and ``validation_freq`` as Keras' (see
-        ``_validation_options``).  ``distribute``: None, or a
-        ``densefit.distributed.MPIStrategy``: data-parallel training over MPI,
-        every rank calling fit on the same arrays (see distributed.py).
+        ``_validation_options``).  ``x`` and ``validation_data`` may stream (streaming.py).
+        ``distribute``: None, or a ``densefit.distributed.MPIStrategy`` (distributed.py).
         """
         # held from the first look at the data: two threads can neither build nor
         # train the same model at once
@@ -209,7 +209,12 @@ class Trainer:
              distribute=None):
         self._require_compiled("fit")
         if distribute is not None:  # the progress bar and file writers on rank 0 only
-            callbacks, verbose = distributed.fit_options(distribute, callbacks, verbose)
+            callbacks, verbose = distributed.fit_options(distribute, callbacks, verbose,
+                                                         (x, validation_data))
+        if streaming.is_stream(x):  # batches from a generator or a PyDataset
+            return _fit_stream(self, x, y, batch_size, epochs, verbose, callbacks, *(
+                validation_split, validation_data, shuffle, initial_epoch, weights,
+                validation_options))
         batch_size = (DEFAULT_BATCH_SIZE if batch_size is None
                       else validation.integer(batch_size, "batch_size"))
         epochs = validation.integer(epochs, "epochs", low=0)
@@ -230,8 +235,8 @@ class Trainer:
             if distribute is not None:
                 distribute.attach(self, runner, callbacks)
             self.stop_training, self.history = False, history
-            validate = _validator(self, val, val_batch or max(batch_size,
-                                                              inference.DEFAULT_BATCH), due)
+            validate = _validator(self, val, val_batch or max(batch_size, inference.DEFAULT_BATCH),
+                                  due, val_steps)
             run_epochs(self, runner, callbacks, Progress(runner.steps, verbose), epochs,
                        initial_epoch, shuffle, validate)
         finally:
@@ -253,12 +258,10 @@ class Trainer:
         data = self._dataset(x, y, sample_weight=sample_weight, class_weight=class_weight)
         if data.n == 0:
             raise ValueError("x is empty: fit needs at least one sample")
-        if validation_data is None:
-            return data, None
-        x_val, y_val, weight_val = data_adapter.validation_triple(validation_data)
-        if val_rows is not None:  # validation_steps: the first batches only
-            x_val, y_val, weight_val = (None if part is None else part[:val_rows]
-                                        for part in (x_val, y_val, weight_val))
+        if validation_data is None or streaming.is_stream(validation_data):
+            return data, validation_data  # a stream is read by streaming.stream_validator
+        x_val, y_val, weight_val = _first_rows(data_adapter.validation_triple(validation_data),
+                                               val_rows)
         val = self._dataset(x_val, y_val, "x_val", "y_val", weight_val)
         if val.n == 0:
             raise ValueError("validation_data is empty")
@@ -275,17 +278,13 @@ class Trainer:
     # ------------------------------------------------------------ evaluate, predict
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 return_dict=False):
+                 return_dict=False, steps=None):
         """The loss (and metrics) over ``(x, y)``: ``loss``, or ``[loss, *metrics]`` in
         ``metrics_names``' order, or a dict with ``return_dict=True``.
-        ``sample_weight`` weighs the loss and weighted_metrics, as in ``fit``."""
+        ``sample_weight`` weighs the loss and weighted_metrics, as in ``fit``; ``steps``:
+        how many batches, as Keras' (``_evaluate_logs``).  ``x`` may stream (streaming.py)."""
         self._require_compiled("evaluate")
-        data = self._dataset(x, y, sample_weight=sample_weight)
-        if data.n == 0:
-            raise ValueError("x is empty: evaluate needs at least one sample")
-        capacity = (inference.DEFAULT_BATCH if batch_size is None
-                    else validation.integer(batch_size, "batch_size"))
-        logs = self._evaluate(data, capacity)
+        logs = _evaluate_logs(self, x, y, batch_size, sample_weight, steps)
         if _verbosity(verbose):
             print(" - ".join(f"{k}: {v:.4f}" for k, v in sorted(logs.items())))
         return returned(logs, self.metrics_names, return_dict)
@@ -309,14 +308,17 @@ class Trainer:
         logs.update(self._compiled.results(state))
         return dict(sorted(logs.items()))
 
-    def predict(self, x, batch_size=None, verbose="auto"):
+    def predict(self, x, batch_size=None, verbose="auto", steps=None):
         """The model's outputs for ``x`` as an array of shape (samples, units).  While
         another thread trains the model, the outputs of one step's weights (predict
-        runs again, after that step, when a step overlapped it)."""
+        runs again, after that step, when a step overlapped it).  ``steps``, ``x``: as
+        evaluate's."""
         capacity = (inference.DEFAULT_BATCH if batch_size is None  # C-int batches
                     else min(validation.integer(batch_size, "batch_size"), _core.MAX_ROWS))
         if verbose != "auto":
             _verbosity(verbose)
+        if steps is not None or streaming.is_stream(x):
+            return _predict_steps(self, x, batch_size, capacity, steps)
         return self._outputs(x, capacity, "predict")
 
     def __call__(self, x, training=None):
@@ -444,11 +446,67 @@ def returned(logs, names, return_dict):
     return logs["loss"] if len(logs) == 1 else [logs[k] for k in names]
 
 
-def _validator(model, val, batch_size, due):
-    """fit's ``validate(epoch)``: the ``val_`` logs over the ``val`` Dataset after
-    the epochs ``due`` chooses, else {} (None without validation data)."""
+def _fit_stream(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+                validation_data, shuffle, initial_epoch, weights, validation_options):
+    """fit on batches from a generator or a PyDataset ``x`` (streaming.py)."""
+    streaming.refuse_array_arguments(x, y, weights[0], validation_split, batch_size)
+    epochs = validation.integer(epochs, "epochs", low=0)
+    initial_epoch = validation.integer(initial_epoch, "initial_epoch", low=0)
+    _, _, due, val_steps = validation_options
+
+    def validator(validation_data, val_batch):  # for arrays
+        if validation_data is None:
+            return None
+        rows = _validation_rows(val_steps, val_batch, DEFAULT_BATCH_SIZE)
+        x_val, y_val, weight_val = (None if part is None else part[:rows] for part in
+                                    data_adapter.validation_triple(validation_data))
+        val = model._dataset(x_val, y_val, "x_val", "y_val", weight_val)
+        return _validator(model, val, val_batch or inference.DEFAULT_BATCH, due)
+    return streaming.fit(model, x, epochs, _verbosity(verbose), callbacks, validation_data,
+                         shuffle, initial_epoch, weights[1], validation_options, validator)
+
+
+def _evaluate_logs(model, x, y, batch_size, sample_weight, steps):
+    """evaluate's logs: over arrays (with ``steps`` and ``batch_size`` the first
+    ``steps`` batches, as Keras'; ``steps`` alone sizes the batches to cover all)
+    or a stream (streaming.py)."""
+    steps = None if steps is None else validation.integer(steps, "steps")
+    if streaming.is_stream(x):
+        streaming.refuse_array_arguments(x, y, sample_weight, 0, batch_size)
+        return streaming.evaluate(model, x, steps)
+    capacity = (inference.DEFAULT_BATCH if batch_size is None
+                else validation.integer(batch_size, "batch_size"))
+    if steps is not None and batch_size is not None:  # the first steps batches
+        rows = steps * batch_size
+        x, y, sample_weight = (None if part is None else data_adapter.as_array(
+            part, name)[:rows] for part, name in ((x, "x"), (y, "y"),
+                                                  (sample_weight, "sample_weight")))
+    data = model._dataset(x, y, sample_weight=sample_weight)
+    if data.n == 0:
+        raise ValueError("x is empty: evaluate needs at least one sample")
+    return model._evaluate(data, capacity, stacklevel=4)
+
+
+def _predict_steps(model, x, batch_size, capacity, steps):
+    """predict's outputs over a stream (``steps`` batches, or all), or over
+    arrays as evaluate's (``_evaluate_logs``)."""
+    steps = None if steps is None else validation.integer(steps, "steps")
+    if streaming.is_stream(x):
+        streaming.refuse_array_arguments(x, None, None, 0, batch_size)
+        return streaming.predict(model, x, steps, capacity)
+    if batch_size is not None:
+        x = data_adapter.as_array(x, "x")[:steps * batch_size]
+    return model._outputs(x, capacity, "predict")
+
+
+def _validator(model, val, batch_size, due, val_steps=None):
+    """fit's ``validate(epoch)``: the ``val_`` logs over the ``val`` Dataset (or
+    stream: ``val_steps`` batches of it) after the epochs ``due`` chooses, else {}
+    (None without validation data)."""
     if val is None:
         return None
+    if streaming.is_stream(val):
+        return streaming.stream_validator(model, val, val_steps, due)
     return lambda epoch: {f"val_{k}": v for k, v in model._evaluate(
         val, batch_size, "fit", "validation loss", stacklevel=6).items()} if due(epoch + 1) else {}
 
@@ -484,3 +542,11 @@ def _verbosity(verbose):
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
     return int(verbose)
+
+
+def _first_rows(parts, rows):
+    """``parts`` (arrays or None) cut to their first ``rows`` rows (validation_steps'
+    first batches); all of them when ``rows`` is None."""
+    if rows is None:
+        return parts
+    return tuple(None if part is None else part[:rows] for part in parts)

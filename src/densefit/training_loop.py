@@ -89,6 +89,8 @@ class BatchRunner:
     Each call holds the model's ``StepLock`` exclusively (step_lock.py), so
     readers in other threads see the state between two calls."""
 
+    reducer = None  # data-parallel training: a _core.GradientReducer (distributed.py)
+
     def __init__(self, core_parts, optimizer, batch_size, compiled, lock, steps_per_epoch=None):
         self.network, self.work, self.objective, self.state, self.data = core_parts
         self.optimizer, self.batch_size, self.lock = optimizer, batch_size, lock
@@ -96,7 +98,6 @@ class BatchRunner:
         self.n_batches = len(self.logs.losses)  # in a pass over the data
         self.steps_per_epoch = steps_per_epoch
         self.steps = min(steps_per_epoch or self.n_batches, self.n_batches)  # an epoch's most
-        self.reducer = None  # data-parallel training: a _core.GradientReducer (distributed.py)
 
     def epoch_end(self, start):
         """Where an epoch from batch ``start`` of a pass ends: ``steps_per_epoch``

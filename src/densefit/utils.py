@@ -9,6 +9,7 @@ import numpy as np
 from . import missing, validation
 from .backend import clear_session  # noqa: F401  (keras.utils.clear_session)
 from .array_utils import normalize, split_dataset, to_categorical  # noqa: F401  (keras.utils')
+from .batches import PyDataset, Sequence  # noqa: F401  (keras.utils', streaming.py)
 from .plot import plot_model  # noqa: F401  (keras.utils.plot_model, drawn with matplotlib)
 from .suggestions import unknown_name_error  # noqa: F401  (used across the package)
 
