@@ -1451,3 +1451,35 @@ def test_evaluate_and_predict_steps_on_arrays_match_keras():
     for a, b in zip(dp, kp):
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, atol=PREDICT_TOL * np.abs(b).max())
+
+
+# ------------------------------------------------------------ steps without batch sizes
+
+@pytest.mark.parametrize("steps, validation_steps", [(3, 2), (5, None), (1, 1)])
+def test_steps_without_batch_sizes_match_keras(steps, validation_steps):
+    """No batch_size with steps_per_epoch: batches of ceil(n / steps) rows (Keras'
+    array adapter); no validation batch size with validation_steps: batches
+    covering the validation data."""
+    out = {}
+    for module in (densefit, keras):
+        x, y = _x(1), (_x(2)[:, :1] > 0).astype("float32")
+        model = module.Sequential([module.Input(shape=(FEATURES,)),
+                                   module.layers.Dense(4, activation="tanh"),
+                                   module.layers.Dense(1, activation="sigmoid")])
+        if module is densefit:
+            initial = model.get_weights()
+        else:
+            model.set_weights(initial)
+        model.compile(optimizer=module.optimizers.SGD(learning_rate=0.1),
+                      loss="binary_crossentropy", metrics=["mae"])
+        history = model.fit(x, y, epochs=2, steps_per_epoch=steps, shuffle=False, verbose=0,
+                            validation_data=(x[::-1], y[::-1]),
+                            validation_steps=validation_steps).history
+        out[module.__name__] = history, model.get_weights(), int(model.optimizer.iterations)
+    (dh, dw, di), (kh, kw, ki) = out["densefit"], out["keras"]
+    assert di == ki == 2 * steps
+    assert sorted(dh) == sorted(kh)
+    for key in kh:
+        np.testing.assert_allclose(dh[key], kh[key], rtol=LOSS_RTOL, err_msg=key)
+    for a, b in zip(dw, kw):
+        np.testing.assert_allclose(a, b, atol=WEIGHT_TOL * np.abs(b).max())

@@ -317,3 +317,36 @@ def test_on_batch_calls_report_their_batch_alone_and_reset_metrics():
     assert mae.result() == 0
     model.set_weights(zero)
     assert model.train_on_batch(x[:1], col(2)) == [4, 2]
+
+
+def test_steps_per_epoch_without_batch_size_sizes_batches_to_cover_the_data():
+    # Keras 3's array adapter: no batch_size with steps_per_epoch gives batches
+    # of ceil(n / steps_per_epoch) rows, so an epoch is one pass (checked by running
+    # Keras 3.15: 100 samples, steps_per_epoch=3 trains as batch_size=34)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(100, 4)).astype("float32"), rng.normal(size=(100, 1)).astype("float32")
+
+    def fitted(**kwargs):
+        model = Sequential([Input((4,)), Dense(1, kernel_initializer="ones")])
+        model.compile(optimizer=SGD(learning_rate=0.01), loss="mse")
+        history = model.fit(x, y, epochs=2, shuffle=False, verbose=0, **kwargs).history
+        return model, history
+
+    model, history = fitted(steps_per_epoch=3)
+    same, same_history = fitted(batch_size=34, steps_per_epoch=3)
+    assert model.optimizer.iterations == 6
+    assert_allclose(history["loss"], same_history["loss"], rtol=1e-6)
+    assert_allclose(model.get_weights()[0], same.get_weights()[0], rtol=1e-6)
+    assert fitted()[0].optimizer.iterations == 8  # neither: 32 a batch, 4 a pass
+
+
+def test_validation_steps_without_batch_sizes_reads_all_the_validation_data():
+    # Keras sizes validation_steps batches to cover the validation data when
+    # neither batch_size nor validation_batch_size is given
+    n = 10
+    x, y = np.eye(n, dtype="float32"), np.zeros((n, 1), "float32")
+    y_val = np.arange(n, dtype="float32")[:, None]
+    model = visits_model(n)
+    history = model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y_val),
+                        validation_steps=2).history
+    assert_allclose(history["val_loss"][-1], model.evaluate(x, y_val, verbose=0)[0], rtol=1e-6)

@@ -215,18 +215,17 @@ class Trainer:
             return _fit_stream(self, x, y, batch_size, epochs, verbose, callbacks, *(
                 validation_split, validation_data, shuffle, initial_epoch, weights,
                 validation_options))
-        batch_size = (DEFAULT_BATCH_SIZE if batch_size is None
-                      else validation.integer(batch_size, "batch_size"))
+        requested = None if batch_size is None else validation.integer(batch_size, "batch_size")
         epochs = validation.integer(epochs, "epochs", low=0)
         initial_epoch = validation.integer(initial_epoch, "initial_epoch", low=0)
         verbose = _verbosity(verbose)
         steps, val_batch, due, val_steps = validation_options
         callbacks = callbacks_module.CallbackList(callbacks, model=self)
         data, val = self._fit_data(x, y, validation_split, validation_data, *weights,
-                                   val_rows=_validation_rows(val_steps, val_batch, batch_size))
+                                   val_rows=_validation_rows(val_steps, val_batch, requested))
         history = callbacks_module.History()
         callbacks.append(history)
-        batch_size = min(batch_size, data.n)  # a batch larger than the data is all of it
+        batch_size = _batch_rows(requested, steps, data.n)
         work = self._workspaces.take(self._network, batch_size, data.labels, training=True)
         try:
             runner = BatchRunner((self._network, work, self._compiled.objective,
@@ -532,8 +531,21 @@ def _validation_options(steps_per_epoch, validation_steps, validation_batch_size
 def _validation_rows(val_steps, val_batch, batch_size):
     """How many validation samples each validation reads: the first
     ``validation_steps`` batches of ``validation_batch_size`` (default
-    ``batch_size``), from the start every time, as Keras' (None: all)."""
-    return None if val_steps is None else val_steps * (val_batch or batch_size)
+    ``batch_size``), from the start every time, as Keras' (None: all; also when
+    neither batch size is given: Keras then sizes ``validation_steps`` batches to
+    cover the validation data)."""
+    rows = val_batch or batch_size
+    return None if val_steps is None or rows is None else val_steps * rows
+
+
+def _batch_rows(batch_size, steps_per_epoch, n):
+    """fit's batch size on ``n`` samples: ``batch_size``; when it is not given,
+    ``ceil(n / steps_per_epoch)`` with ``steps_per_epoch`` (Keras' array adapter:
+    the epoch's steps cover the data), else 32.  Never above ``n`` (a batch larger
+    than the data is all of it)."""
+    if batch_size is None:
+        batch_size = math.ceil(n / steps_per_epoch) if steps_per_epoch else DEFAULT_BATCH_SIZE
+    return min(batch_size, n)
 
 
 def _verbosity(verbose):
