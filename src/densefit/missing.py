@@ -17,12 +17,17 @@ _FAMILIES = {
     "densefit": [
         (("Model", "Functional"), "the functional or subclassed Model API",
          "build the network as densefit.Sequential([...]) of layers"),
-        (("ops", "random", "tree", "mixed_precision", "distribution", "export", "quantizers",
+        (("ops", "random", "tree", "mixed_precision", "export", "quantizers",
           "dtype_policies", "applications", "preprocessing", "visualization",
           "distillation", "constraints", "saving", "config", "legacy", "KerasTensor", "Variable",
           "Operation", "Function", "InputSpec", "RematScope", "remat", "device", "name_scope"),
          "this part of Keras (it is beyond training dense networks)",
          "use NumPy for array operations; densefit.models.load_model and model.save for files"),
+        (("distribution",), "Keras' distribution API (keras.distribution: DataParallel, "
+         "ModelParallel on JAX devices)",
+         "for data-parallel training use densefit.distributed.MPIStrategy: "
+         "model.fit(..., distribute=MPIStrategy()) launched with mpiexec "
+         '(pip install "densefit[mpi]")'),
         (("wrappers",), "Keras' scikit-learn wrappers (keras.wrappers.SKLearnClassifier, ...)",
          "use densefit.sklearn.DenseClassifier or DenseRegressor (MLPClassifier's parameters; "
          'pip install "densefit[sklearn]")'),
