@@ -414,3 +414,100 @@ def test_n_iter_no_change_inf_runs_every_epoch(digits):
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
     assert clf.n_iter_ == 4 and clf._no_improvement_count == 3
+
+
+def _first_epoch(est, X, y, sample_weight):
+    """``est`` fitted for one full-batch epoch with a step too small to move it."""
+    est.set_params(max_iter=1, learning_rate_init=1e-12, batch_size=len(X), random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y, sample_weight=sample_weight)
+
+
+def test_sample_weight_is_mlps_weighted_loss_in_the_loss_curve():
+    """MLP 1.9's _backprop: the weighted mean of the data loss (divided by the sum
+    of the batch's weights) plus alpha / (2 * sum of weights) * sum ||W||^2."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 4))
+    w = rng.uniform(0, 3, size=30)
+    w[:4] = 0
+    targets = {"multiclass": np.arange(30) % 3, "binary": np.arange(30) % 2,
+               "multilabel": rng.integers(0, 2, size=(30, 3)), "regression": X @ [1, 2, 3, 4]}
+    for kind, y in targets.items():
+        est = _first_epoch((DenseRegressor if kind == "regression" else DenseClassifier)(
+            hidden_layer_sizes=(5,), alpha=0.7), X, y, w)
+        penalty = 0.7 / (2 * w.sum()) * sum(np.sum(k ** 2) for k in est.model_.get_weights()[::2])
+        if kind == "regression":
+            data_loss = np.average((est.predict(X) - y) ** 2, weights=w) / 2
+        elif kind == "multilabel":
+            p = est.predict_proba(X)
+            data_loss = sum(log_loss(y[:, j], p[:, j], sample_weight=w) for j in range(3))
+        else:
+            data_loss = log_loss(y, est.predict_proba(X), sample_weight=w)
+        assert est.loss_curve_[0] == pytest.approx(data_loss + penalty, rel=1e-6), kind
+
+
+def test_sample_weight_none_and_ones_train_the_same(digits):
+    """(Weights of 3 would not: MLP divides alpha's penalty by the weights' sum.)"""
+    X, y = _small(digits, 100)
+    params = dict(hidden_layer_sizes=(8,), max_iter=5, batch_size=32, random_state=0)
+    a = DenseClassifier(**params).fit(X, y)
+    b = DenseClassifier(**params).fit(X, y, sample_weight=np.ones(len(X)))
+    np.testing.assert_allclose(b.predict_proba(X), a.predict_proba(X), rtol=1e-9)
+    np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_integer_weights_are_repeated_rows_in_one_full_batch(shuffle):
+    """One batch holding all the data: weights of 0, 1, 2, ... train exactly as the
+    rows removed or repeated (what check_sample_weight_equivalence_on_dense_data
+    asks); only mini-batches, which group other rows together, make them differ."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 5)), np.arange(40) % 3
+    w = rng.integers(0, 4, size=40)
+    params = dict(hidden_layer_sizes=(6,), max_iter=30, learning_rate_init=0.01,
+                  shuffle=shuffle, random_state=0)
+    weighted = DenseClassifier(batch_size=40, **params).fit(X, y, sample_weight=w)
+    repeated = DenseClassifier(batch_size=int(w.sum()), **params).fit(
+        X.repeat(w, axis=0), y.repeat(w))
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X),
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-9)
+    small = dict(params, batch_size=8)
+    in_batches = DenseClassifier(**small).fit(X, y, sample_weight=w)
+    assert not np.allclose(in_batches.predict_proba(X),
+                           DenseClassifier(**small).fit(X.repeat(w, axis=0), y.repeat(w))
+                           .predict_proba(X))
+
+
+def test_sample_weight_reaches_partial_fit_and_the_validation_score(digits):
+    X, y = _small(digits, 200)
+    w = np.where(y < 5, 2.0, 0.5)
+    clf = DenseClassifier(hidden_layer_sizes=(8,), random_state=0)
+    clf.partial_fit(X, y, w, classes=np.arange(10))  # MLP's order: sample_weight, classes
+    clf.partial_fit(X, y, sample_weight=w)
+    assert clf.n_iter_ == 2
+    early = DenseClassifier(hidden_layer_sizes=(8,), early_stopping=True, max_iter=3,
+                            validation_fraction=0.25, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        early.fit(X, y, sample_weight=w)
+    # the held-out quarter (split as _fit draws its seed), scored with its weights
+    seed = np.random.default_rng(np.random.RandomState(0).randint(2**31 - 1)).integers(2**31 - 1)
+    _, X_val, _, y_val, _, w_val = sklearn.model_selection.train_test_split(
+        X, y, w, test_size=0.25, stratify=y, random_state=int(seed))
+    weighted = early.score(X_val, y_val, sample_weight=w_val)
+    assert early.best_validation_score_ == pytest.approx(weighted)
+    assert weighted != pytest.approx(early.score(X_val, y_val))
+    with pytest.raises(ValueError, match="Sample weights must contain at least one non-zero"):
+        DenseRegressor().fit(X, y.astype(float), sample_weight=np.zeros(len(X)))
+    # weight only on the held-out samples: the training part has nothing to learn from
+    train, _ = sklearn.model_selection.train_test_split(np.arange(len(X)), test_size=0.25,
+                                                        random_state=int(seed))
+    held_out = np.ones(len(X))
+    held_out[train] = 0
+    with pytest.raises(ValueError, match="sample_weight is zero for every training sample"):
+        DenseRegressor(early_stopping=True, validation_fraction=0.25, random_state=0).fit(
+            X, y.astype(float), sample_weight=held_out)
+    with pytest.raises(ValueError, match="Negative values in data passed to .sample_weight"):
+        DenseRegressor().fit(X, y.astype(float), sample_weight=-np.ones(len(X)))

@@ -28,7 +28,7 @@ try:
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 except ImportError as e:
     raise ImportError(f"densefit.sklearn needs scikit-learn >= 1.6, which is not installed: "
                       f"{INSTALL} (or pip install scikit-learn)") from e
@@ -140,6 +140,18 @@ class _MLPStopping(callbacks.Callback):
             self.model.stop_training = self.stopped = True
 
 
+def _mean_weight(weights):
+    """The mean of the training sample weights (1 without them); a ValueError when
+    they are all zero (nothing to learn from)."""
+    if weights is None:
+        return 1.0
+    mean = float(np.mean(weights))
+    if not mean > 0:
+        raise ValueError("sample_weight is zero for every training sample: give some "
+                         "samples a weight > 0")
+    return mean
+
+
 def _raveled_column(y):
     """``y`` of shape (n, 1) as (n,), with scikit-learn's warning, as MLP does."""
     if y.ndim == 2 and y.shape[1] == 1:
@@ -200,15 +212,19 @@ class _DenseEstimator(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train for up to ``max_iter`` epochs (from the current weights when
-        ``warm_start`` and already fitted) and return self."""
-        return self._fit(X, y, incremental=False)
+        ``warm_start`` and already fitted) and return self.  ``sample_weight`` (one
+        weight >= 0 per sample) weighs each sample's loss as MLP's does."""
+        return self._fit(X, y, sample_weight, incremental=False)
 
-    def _fit(self, X, y, incremental, classes=None):
+    def _fit(self, X, y, sample_weight, incremental, classes=None):
         first = not hasattr(self, "model_") or not (incremental or self.warm_start)
         X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
                              reset=first)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
         targets = self._targets(y, first, classes, incremental)
         early = validation.boolean(self.early_stopping, "early_stopping")
         if early and incremental:
@@ -216,9 +232,10 @@ class _DenseEstimator(BaseEstimator):
         # drawn only when used: a continuing partial_fit leaves NumPy's generator alone
         rng = np.random.default_rng(check_random_state(self.random_state).randint(
             _SEED_HIGH)) if first or early else None
-        X, targets, val = self._split(X, y, targets, early, rng)
+        X, targets, weights, val = self._split(X, y, targets, sample_weight, early, rng)
         batch_size = _batch_size(self.batch_size, X.shape[0])
         if first:
+            self._weight_scale = _mean_weight(weights)
             self.model_ = _build(self, X.shape[1], targets.shape[1], self._output_activation,
                                  self._loss, self._l2(batch_size, targets.shape[1]), X.dtype, rng)
             self._reset_progress(early)
@@ -226,9 +243,11 @@ class _DenseEstimator(BaseEstimator):
             self._continue_progress(early)
             if not incremental:  # warm_start: a fresh optimizer, as MLP's fit takes
                 self.model_.compile(optimizer=_optimizer(self), loss=self._loss)
-        stopper = _MLPStopping(self, self._loss_scale(targets.shape[1]), val)
+        scale = self._loss_scale(targets.shape[1]) * self._weight_scale / _mean_weight(weights)
+        stopper = _MLPStopping(self, scale, val)
         epochs = 1 if incremental else validation.integer(self.max_iter, "max_iter")
         self.model_.fit(X.astype(self.model_.dtype, copy=False), targets,
+                        sample_weight=self._core_weights(weights, X.shape[0]),
                         batch_size=batch_size, epochs=epochs, callbacks=[stopper],
                         shuffle=validation.boolean(self.shuffle, "shuffle"), verbose=0)
         if stopper.best_weights is not None:
@@ -239,22 +258,33 @@ class _DenseEstimator(BaseEstimator):
                           stacklevel=3)
         return self
 
-    def _split(self, X, y, targets, early, rng):
-        """``(X_train, targets_train, (X_val, y_val) or None)``: with early stopping,
-        ``validation_fraction`` held out as MLP does (stratified for one-output
-        classification)."""
+    def _split(self, X, y, targets, weights, early, rng):
+        """``(X_train, targets_train, weights_train, (X_val, y_val, weights_val) or
+        None)``: with early stopping, ``validation_fraction`` held out as MLP does
+        (stratified for one-output classification; the weights split with the data)."""
         if not early:
-            return X, targets, None
+            return X, targets, weights, None
         fraction = validation.real(self.validation_fraction, "validation_fraction", low=0,
                                    high=1, low_open=True, high_open=True)
         stratify = y if self._stratifies(y) else None
-        X_train, X_val, t_train, _, _, y_val = train_test_split(
-            X, targets, y, test_size=fraction, stratify=stratify,
-            random_state=int(rng.integers(_SEED_HIGH)))
+        arrays = (X, targets, y) if weights is None else (X, targets, y, weights)
+        parts = train_test_split(*arrays, test_size=fraction, stratify=stratify,
+                                 random_state=int(rng.integers(_SEED_HIGH)))
+        X_train, X_val, t_train, _, _, y_val = parts[:6]
+        w_train, w_val = parts[6:] if weights is not None else (None, None)
         if X_val.shape[0] < 2:
             raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                              "or the size of your dataset.")
-        return X_train, t_train, (X_val, y_val)
+        return X_train, t_train, w_train, (X_val, y_val, w_val)
+
+    def _core_weights(self, weights, n_samples):
+        """The sample weights densefit trains with: ``weights`` (ones if None) over
+        the mean training weight of the fit that built the model, or None when
+        that is all ones (the unweighted loop)."""
+        if weights is None and self._weight_scale == 1:
+            return None
+        ones = np.ones(n_samples) if weights is None else weights
+        return ones / self._weight_scale
 
     def _reset_progress(self, early):
         """MLP's progress attributes, as a fresh fit starts them."""
@@ -276,9 +306,10 @@ class _DenseEstimator(BaseEstimator):
 
     def _l2(self, batch_size, outputs):
         """densefit's per-batch L2 factor for MLP's ``alpha``: MLP adds
-        ``alpha / (2 * batch) * ||W||^2`` to a loss ``_loss_scale`` times densefit's."""
+        ``alpha / (2 * sum of the batch's weights) * ||W||^2`` to a loss
+        ``_loss_scale`` times densefit's (whose weights are over their mean)."""
         alpha = validation.real(self.alpha, "alpha", low=0)
-        return alpha / (2 * batch_size * self._loss_scale(outputs))
+        return alpha / (2 * batch_size * self._loss_scale(outputs) * self._weight_scale)
 
     def _outputs(self, X):
         check_is_fitted(self, "model_")
@@ -304,10 +335,10 @@ class DenseClassifier(ClassifierMixin, _DenseEstimator):
 
     _loss_names = {"softmax": "categorical_crossentropy", "sigmoid": "binary_crossentropy"}
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch on ``(X, y)`` from the current weights; ``classes`` (all the
         labels there will be) is required on the first call, as MLP's."""
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def _targets(self, y, first, classes, incremental):
         y = _raveled_column(y)
@@ -411,9 +442,9 @@ class DenseRegressor(RegressorMixin, _DenseEstimator):
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change)
         self.loss = loss
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch on ``(X, y)`` from the current weights."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def _targets(self, y, first, classes, incremental):
         y = _raveled_column(np.asarray(y, dtype=np.float64))
