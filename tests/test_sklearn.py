@@ -511,3 +511,91 @@ def test_sample_weight_reaches_partial_fit_and_the_validation_score(digits):
             X, y.astype(float), sample_weight=held_out)
     with pytest.raises(ValueError, match="Negative values in data passed to .sample_weight"):
         DenseRegressor().fit(X, y.astype(float), sample_weight=-np.ones(len(X)))
+
+
+def test_mlps_fitted_attributes(digits):
+    X, y = _small(digits, 100)
+    clf = DenseClassifier(hidden_layer_sizes=(8, 6), max_iter=3, batch_size=30,
+                          random_state=0).fit(X, y)
+    theirs = MLPClassifier(hidden_layer_sizes=(8, 6), max_iter=3, batch_size=30,
+                           random_state=0).fit(X, y)
+    assert clf.n_layers_ == theirs.n_layers_ == 4
+    assert clf.out_activation_ == theirs.out_activation_ == "softmax"
+    assert clf.t_ == theirs.t_ == 300  # samples seen: 3 epochs of 100
+    assert [c.shape for c in clf.coefs_] == [c.shape for c in theirs.coefs_]
+    assert [b.shape for b in clf.intercepts_] == [b.shape for b in theirs.intercepts_]
+    weights = clf.model_.get_weights()
+    for i, (kernel, bias) in enumerate(zip(clf.coefs_, clf.intercepts_)):
+        np.testing.assert_array_equal(kernel, weights[2 * i])
+        np.testing.assert_array_equal(bias, weights[2 * i + 1])
+    held = clf.coefs_[0]  # a view into the model: writes reach it, training moves it
+    before = held.copy()
+    clf.partial_fit(X, y)
+    assert clf.t_ == 400 and not np.array_equal(held, before)
+    clf.intercepts_[-1][:] = [100.0] + [0.0] * 9
+    assert np.all(clf.predict(X) == 0)
+    kinds = [(DenseClassifier(max_iter=1), np.arange(100) % 2, "logistic"),
+             (DenseClassifier(max_iter=1), np.eye(3, dtype=int)[np.arange(100) % 3], "logistic"),
+             (DenseRegressor(max_iter=1), y.astype(float), "identity"),
+             (DenseRegressor(loss="poisson", max_iter=1), y.astype(float), "exp")]
+    for est, target, name in kinds:
+        assert est.fit(X, target).out_activation_ == name
+        assert est.n_layers_ == 3
+    with pytest.raises(AttributeError):
+        DenseClassifier().coefs_
+
+
+def test_invscaling_and_adaptive_rates_are_mlps_sequence(digits):
+    """After each epoch (one partial_fit call), the SGD rate equals MLPClassifier's
+    with the same settings: invscaling from the samples seen; adaptive with a tol
+    no epoch beats, divided by 5 after every n_iter_no_change + 1 epochs."""
+    X, y = _small(digits, 100)
+    common = dict(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=0.01,
+                  batch_size=32, random_state=0)
+    for params in (dict(learning_rate="invscaling", power_t=0.3),
+                   dict(learning_rate="adaptive", tol=100.0, n_iter_no_change=2),
+                   dict(learning_rate="constant")):
+        ours, theirs = DenseClassifier(**common, **params), MLPClassifier(**common, **params)
+        rates = []
+        for _ in range(12):
+            ours.partial_fit(X, y, classes=np.arange(10))
+            theirs.partial_fit(X, y, classes=np.arange(10))
+            rates.append((float(ours.model_.optimizer.learning_rate),
+                          theirs._optimizer.learning_rate))
+        np.testing.assert_allclose(*zip(*rates), rtol=1e-12)
+        assert ours.t_ == theirs.t_ == 1200
+    assert rates[-1][0] == 0.01  # constant
+    # adaptive stops once the rate is at most 1e-6: 0.01 / 5**6 = 6.4e-7, as MLP's
+    params = dict(common, learning_rate="adaptive", tol=100.0, n_iter_no_change=2, max_iter=100)
+    ours, theirs = DenseClassifier(**params).fit(X, y), MLPClassifier(**params).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ == 1 + 6 * 3 + 3
+    assert float(ours.model_.optimizer.learning_rate) == pytest.approx(0.01 / 5**6)
+
+
+def test_invscaling_rate_trains_the_next_epoch():
+    """Two epochs of invscaling are one epoch, the rate set by hand to
+    learning_rate_init / (n + 1) ** power_t, then another: the compiled loop steps
+    with the rate the callback set."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 3)), rng.normal(size=50)
+    params = dict(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=0.05,
+                  power_t=0.5, batch_size=10, shuffle=False, random_state=0)
+    scheduled = DenseRegressor(learning_rate="invscaling", max_iter=2, **params).fit(X, y)
+    by_hand = DenseRegressor(**params).partial_fit(X, y)
+    by_hand.model_.optimizer.learning_rate = 0.05 / 51 ** 0.5
+    by_hand.partial_fit(X, y)
+    np.testing.assert_allclose(scheduled.predict(X), by_hand.predict(X), rtol=1e-12)
+    constant = DenseRegressor(max_iter=2, **params).fit(X, y)
+    assert not np.allclose(scheduled.predict(X), constant.predict(X))
+
+
+def test_learning_rate_applies_to_sgd_only(digits):
+    X, y = _small(digits, 100)
+    adam = DenseClassifier(hidden_layer_sizes=(4,), learning_rate="invscaling", max_iter=3,
+                           random_state=0).fit(X, y)
+    assert float(adam.model_.optimizer.learning_rate) == 0.001  # as MLP: solver="sgd" only
+    with pytest.raises(ValueError, match="learning_rate must be one of 'constant', "
+                                         "'invscaling', 'adaptive'"):
+        DenseClassifier(learning_rate="optimal").fit(X, y)
+    with pytest.raises(ValueError, match="power_t must be"):
+        DenseClassifier(power_t=-1.0).fit(X, y)

@@ -38,6 +38,11 @@ from . import callbacks, initializers, layers, models, optimizers, regularizers,
 # MLP's activation names -> densefit's (densefit's own names are accepted as they are)
 ACTIVATIONS = {"identity": "linear", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 SOLVERS = ("adam", "sgd")  # MLP's stochastic solvers; "lbfgs" is full-batch, not densefit's
+LEARNING_RATES = ("constant", "invscaling", "adaptive")  # MLP's schedules of solver="sgd"
+ADAPTIVE_FACTOR, ADAPTIVE_MIN = 5.0, 1e-6  # adaptive divides by 5; stops once at or below 1e-6
+# densefit's output activation -> MLP's out_activation_
+OUT_ACTIVATIONS = {"softmax": "softmax", "sigmoid": "logistic", "linear": "identity",
+                   "exponential": "exp"}
 AUTO_BATCH = 200  # batch_size="auto" is min(200, n_samples), as MLP's
 _SEED_HIGH = 2**31 - 1  # seeds drawn from random_state: initialisers' and the shuffle's
 _OPTIMIZER_KEYWORDS = ("beta_1", "beta_2", "epsilon")  # passed to an optimizer that takes them
@@ -103,15 +108,45 @@ def _build(est, n_features, units, output, loss, l2, dtype, rng):
     return model
 
 
+class _MLPRate:
+    """MLP's ``learning_rate`` schedules of solver="sgd" (its SGDOptimizer's
+    ``iteration_ends`` and ``trigger_stopping``), written to the densefit
+    optimizer's ``learning_rate`` between epochs as densefit's LR callbacks do:
+    "invscaling" sets ``learning_rate_init / (t_ + 1) ** power_t`` at each epoch's
+    end (t_ the samples seen); "adaptive" divides the rate by 5 where the stopping
+    rule would stop, and stops only once the rate is at most 1e-6."""
+
+    def __init__(self, est):
+        kind = validation.one_of(est.learning_rate, "learning_rate", LEARNING_RATES)
+        self.power_t = validation.real(est.power_t, "power_t", low=0)
+        sgd = est.optimizer is None and est.solver == "sgd"  # MLP's rule: solver="sgd" only
+        self.kind = kind if sgd else "constant"
+        self.init = est.learning_rate_init
+
+    def epoch_ends(self, optimizer, samples_seen):
+        if self.kind == "invscaling":
+            optimizer.learning_rate = self.init / (samples_seen + 1) ** self.power_t
+
+    def continues(self, optimizer):
+        """Whether training goes on where the stopping rule would stop (at a lower rate)."""
+        if self.kind != "adaptive" or float(optimizer.learning_rate) <= ADAPTIVE_MIN:
+            return False
+        optimizer.learning_rate = float(optimizer.learning_rate) / ADAPTIVE_FACTOR
+        return True
+
+
 class _MLPStopping(callbacks.Callback):
     """MLP's stopping rule, epoch by epoch: without early stopping, the training loss
     (in MLP's scale) must fall by ``tol`` below the best so far; with it, the
     validation score must rise by ``tol`` above the best (whose weights are kept).
-    Training stops when neither happened for more than ``n_iter_no_change`` epochs."""
+    When neither happened for more than ``n_iter_no_change`` epochs, training stops
+    (or with learning_rate="adaptive" goes on at a fifth of the rate).  Counts the
+    samples seen (``t_``) and sets the schedule's rate as MLP's epoch ends do."""
 
-    def __init__(self, est, scale, validation_data):
+    def __init__(self, est, scale, validation_data, n_samples):
         super().__init__()
         self.est, self.scale, self.validation_data = est, scale, validation_data
+        self.n_samples, self.rate = n_samples, _MLPRate(est)
         self.tol = validation.real(est.tol, "tol", low=0)
         self.patience = est.n_iter_no_change
         if self.patience != np.inf:
@@ -123,21 +158,32 @@ class _MLPStopping(callbacks.Callback):
         est.loss_ = float(logs["loss"]) * self.scale
         est.loss_curve_.append(est.loss_)
         est.n_iter_ += 1
+        est.t_ += self.n_samples
         if est.verbose:
             print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
+        improved = self._improved()
+        est._no_improvement_count = 0 if improved else est._no_improvement_count + 1
+        self.rate.epoch_ends(self.model.optimizer, est.t_)
+        if est._no_improvement_count > self.patience:
+            if self.rate.continues(self.model.optimizer):
+                est._no_improvement_count = 0
+            else:
+                self.model.stop_training = self.stopped = True
+
+    def _improved(self):
+        """Whether this epoch improved on the best by ``tol`` (recording the best)."""
+        est = self.est
         if self.validation_data is None:
             improved = est.loss_ <= est.best_loss_ - self.tol
             est.best_loss_ = min(est.best_loss_, est.loss_)
-        else:
-            score = est.score(*self.validation_data)  # est.model_ is the model training
-            est.validation_scores_.append(score)
-            improved = score >= est.best_validation_score_ + self.tol
-            if score > est.best_validation_score_:
-                est.best_validation_score_ = score
-                self.best_weights = self.model.get_weights()
-        est._no_improvement_count = 0 if improved else est._no_improvement_count + 1
-        if est._no_improvement_count > self.patience:
-            self.model.stop_training = self.stopped = True
+            return improved
+        score = est.score(*self.validation_data)  # est.model_ is the model training
+        est.validation_scores_.append(score)
+        improved = score >= est.best_validation_score_ + self.tol
+        if score > est.best_validation_score_:
+            est.best_validation_score_ = score
+            self.best_weights = self.model.get_weights()
+        return improved
 
 
 def _mean_weight(weights):
@@ -185,8 +231,9 @@ class _DenseEstimator(BaseEstimator):
     pickling.  Subclasses say how targets become outputs (``_targets``) and back."""
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 optimizer=None, alpha=0.0001, batch_size="auto", learning_rate_init=0.001,
-                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
+                 optimizer=None, alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10):
@@ -196,7 +243,9 @@ class _DenseEstimator(BaseEstimator):
         self.optimizer = optimizer
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
@@ -240,11 +289,11 @@ class _DenseEstimator(BaseEstimator):
                                  self._loss, self._l2(batch_size, targets.shape[1]), X.dtype, rng)
             self._reset_progress(early)
         else:
-            self._continue_progress(early)
+            self._continue_progress(early, incremental)
             if not incremental:  # warm_start: a fresh optimizer, as MLP's fit takes
                 self.model_.compile(optimizer=_optimizer(self), loss=self._loss)
         scale = self._loss_scale(targets.shape[1]) * self._weight_scale / _mean_weight(weights)
-        stopper = _MLPStopping(self, scale, val)
+        stopper = _MLPStopping(self, scale, val, X.shape[0])
         epochs = 1 if incremental else validation.integer(self.max_iter, "max_iter")
         self.model_.fit(X.astype(self.model_.dtype, copy=False), targets,
                         sample_weight=self._core_weights(weights, X.shape[0]),
@@ -288,17 +337,22 @@ class _DenseEstimator(BaseEstimator):
 
     def _reset_progress(self, early):
         """MLP's progress attributes, as a fresh fit starts them."""
-        self.n_iter_, self.loss_curve_, self._no_improvement_count = 0, [], 0
+        self.n_iter_, self.t_, self.loss_curve_, self._no_improvement_count = 0, 0, [], 0
+        self.n_layers_ = len(self.model_.layers) + 1  # MLP counts the input layer
+        self.out_activation_ = OUT_ACTIVATIONS[self._output_activation]
         self.best_loss_ = None if early else np.inf
         if early:
             self.validation_scores_, self.best_validation_score_ = [], -np.inf
         else:
             self.validation_scores_ = self.best_validation_score_ = None
 
-    def _continue_progress(self, early):
+    def _continue_progress(self, early, incremental):
         """The progress attributes a fit continuing the last one needs (it may have
-        monitored the other way: with or without early stopping)."""
-        self._no_improvement_count = 0
+        monitored the other way: with or without early stopping).  partial_fit
+        keeps counting epochs without improvement across calls, as MLP's does
+        (learning_rate="adaptive" acts on that count); a warm-start fit starts anew."""
+        if not incremental:
+            self._no_improvement_count = 0
         if early and self.validation_scores_ is None:
             self.validation_scores_, self.best_validation_score_ = [], -np.inf
         if not early and self.best_loss_ is None:
@@ -315,6 +369,18 @@ class _DenseEstimator(BaseEstimator):
         check_is_fitted(self, "model_")
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         return self.model_.predict(X.astype(self.model_.dtype, copy=False), verbose=0)
+
+    @property
+    def coefs_(self):
+        """MLP's weight matrices, one per layer, shaped (n_in, n_out): views into
+        ``model_``'s weights (writing into them changes the model; training
+        updates them in place, as MLP's optimizer updates its own arrays)."""
+        return [np.asarray(layer.kernel) for layer in self.model_.layers]
+
+    @property
+    def intercepts_(self):
+        """MLP's bias vectors, one per layer: views into ``model_``'s weights."""
+        return [np.asarray(layer.bias) for layer in self.model_.layers]
 
     def __getstate__(self):
         state = dict(super().__getstate__())
@@ -429,13 +495,15 @@ class DenseRegressor(RegressorMixin, _DenseEstimator):
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
                  solver="adam", optimizer=None, alpha=0.0001, batch_size="auto",
-                 learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None,
+                 learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None,
                  tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, optimizer=optimizer, alpha=alpha,
-            batch_size=batch_size, learning_rate_init=learning_rate_init, max_iter=max_iter,
+            batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
             shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
