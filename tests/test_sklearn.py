@@ -599,3 +599,22 @@ def test_learning_rate_applies_to_sgd_only(digits):
         DenseClassifier(learning_rate="optimal").fit(X, y)
     with pytest.raises(ValueError, match="power_t must be"):
         DenseClassifier(power_t=-1.0).fit(X, y)
+
+
+def test_sparse_csr_input_trains_as_its_dense_array(digits):
+    """CSR (and CSC) X, as MLP takes: densefit's data adapter densifies it, so a fit
+    on the sparse matrix is the fit on its dense array, prediction too."""
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    X, y = _small(digits, 200)
+    X = np.where(X > 0.5, X, 0.0)  # mostly zeros, as sparse data is
+    csr = scipy_sparse.csr_matrix(X)
+    params = dict(hidden_layer_sizes=(8,), max_iter=5, early_stopping=True, random_state=0)
+    on_sparse = DenseClassifier(**params).fit(csr, y, sample_weight=np.arange(200) % 3 + 1)
+    on_dense = DenseClassifier(**params).fit(X, y, sample_weight=np.arange(200) % 3 + 1)
+    assert on_sparse.loss_curve_ == on_dense.loss_curve_
+    np.testing.assert_array_equal(on_sparse.predict_proba(csr), on_dense.predict_proba(X))
+    np.testing.assert_array_equal(on_sparse.predict_proba(scipy_sparse.csc_array(X)),
+                                  on_dense.predict_proba(X))
+    reg = DenseRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    reg.fit(csr.astype(np.float32), y.astype(float))
+    assert reg.model_.dtype == np.float32 and reg.predict(csr).shape == (200,)

@@ -43,6 +43,7 @@ ADAPTIVE_FACTOR, ADAPTIVE_MIN = 5.0, 1e-6  # adaptive divides by 5; stops once a
 # densefit's output activation -> MLP's out_activation_
 OUT_ACTIVATIONS = {"softmax": "softmax", "sigmoid": "logistic", "linear": "identity",
                    "exponential": "exp"}
+SPARSE = ("csr", "csc")  # MLP's sparse formats; densefit's data adapter densifies them
 AUTO_BATCH = 200  # batch_size="auto" is min(200, n_samples), as MLP's
 _SEED_HIGH = 2**31 - 1  # seeds drawn from random_state: initialisers' and the shuffle's
 _OPTIMIZER_KEYWORDS = ("beta_1", "beta_2", "epsilon")  # passed to an optimizer that takes them
@@ -270,7 +271,7 @@ class _DenseEstimator(BaseEstimator):
     def _fit(self, X, y, sample_weight, incremental, classes=None):
         first = not hasattr(self, "model_") or not (incremental or self.warm_start)
         X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
-                             reset=first)
+                             accept_sparse=SPARSE, reset=first)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                                  ensure_non_negative=True)
@@ -367,7 +368,8 @@ class _DenseEstimator(BaseEstimator):
 
     def _outputs(self, X):
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), accept_sparse=SPARSE,
+                          reset=False)
         return self.model_.predict(X.astype(self.model_.dtype, copy=False), verbose=0)
 
     @property
@@ -381,6 +383,11 @@ class _DenseEstimator(BaseEstimator):
     def intercepts_(self):
         """MLP's bias vectors, one per layer: views into ``model_``'s weights."""
         return [np.asarray(layer.bias) for layer in self.model_.layers]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR and CSC, densified by densefit's data adapter
+        return tags
 
     def __getstate__(self):
         state = dict(super().__getstate__())
