@@ -618,3 +618,35 @@ def test_sparse_csr_input_trains_as_its_dense_array(digits):
     reg = DenseRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
     reg.fit(csr.astype(np.float32), y.astype(float))
     assert reg.model_.dtype == np.float32 and reg.predict(csr).shape == (200,)
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel", "regression"])
+def test_sgd_steps_are_mlps_from_the_same_weights(kind):
+    """MLP started from densefit's initial weights (warm_start, coefs_ set) takes
+    the same plain-SGD steps: the loss, its alpha penalty and the sample weights
+    have MLP's gradient exactly, not a multiple of it (half the MSE, the labels'
+    summed log-loss). With weights in one full batch; without, in 3 batches."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4))
+    y = {"multiclass": np.arange(30) % 3, "binary": np.arange(30) % 2,
+         "multilabel": rng.integers(0, 2, size=(30, 3)), "regression": X @ [1, 2, 3, 4]}[kind]
+    ours_cls, theirs_cls = ((DenseRegressor, sklearn.neural_network.MLPRegressor)
+                            if kind == "regression" else (DenseClassifier, MLPClassifier))
+    w = rng.uniform(0, 3, size=30)
+    for sample_weight, batch_size in ((w, 30), (None, 10)):
+        params = dict(hidden_layer_sizes=(5,), solver="sgd", momentum=0.0, alpha=0.3,
+                      batch_size=batch_size, max_iter=3, shuffle=False, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            start = ours_cls(**dict(params, max_iter=1), learning_rate_init=1e-300).fit(
+                X, y, sample_weight=sample_weight)  # a step that moves nothing
+            ours = ours_cls(**params, learning_rate_init=0.05).fit(
+                X, y, sample_weight=sample_weight)
+            theirs = theirs_cls(**dict(params, max_iter=1), learning_rate_init=0.05,
+                                warm_start=True).fit(X, y, sample_weight=sample_weight)
+            theirs.coefs_ = [c.copy() for c in start.coefs_]
+            theirs.intercepts_ = [b.copy() for b in start.intercepts_]
+            theirs.set_params(max_iter=3).fit(X, y, sample_weight=sample_weight)
+        for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_[1:], rtol=1e-9)

@@ -287,17 +287,16 @@ class _DenseEstimator(BaseEstimator):
         if first:
             self._weight_scale = _mean_weight(weights)
             self.model_ = _build(self, X.shape[1], targets.shape[1], self._output_activation,
-                                 self._loss, self._l2(batch_size, targets.shape[1]), X.dtype, rng)
+                                 self._loss, self._l2(batch_size), X.dtype, rng)
             self._reset_progress(early)
         else:
             self._continue_progress(early, incremental)
             if not incremental:  # warm_start: a fresh optimizer, as MLP's fit takes
                 self.model_.compile(optimizer=_optimizer(self), loss=self._loss)
-        scale = self._loss_scale(targets.shape[1]) * self._weight_scale / _mean_weight(weights)
-        stopper = _MLPStopping(self, scale, val, X.shape[0])
+        stopper = _MLPStopping(self, self._weight_scale / _mean_weight(weights), val, X.shape[0])
         epochs = 1 if incremental else validation.integer(self.max_iter, "max_iter")
         self.model_.fit(X.astype(self.model_.dtype, copy=False), targets,
-                        sample_weight=self._core_weights(weights, X.shape[0]),
+                        sample_weight=self._core_weights(weights, targets.shape),
                         batch_size=batch_size, epochs=epochs, callbacks=[stopper],
                         shuffle=validation.boolean(self.shuffle, "shuffle"), verbose=0)
         if stopper.best_weights is not None:
@@ -327,14 +326,15 @@ class _DenseEstimator(BaseEstimator):
                              "or the size of your dataset.")
         return X_train, t_train, w_train, (X_val, y_val, w_val)
 
-    def _core_weights(self, weights, n_samples):
-        """The sample weights densefit trains with: ``weights`` (ones if None) over
-        the mean training weight of the fit that built the model, or None when
-        that is all ones (the unweighted loop)."""
-        if weights is None and self._weight_scale == 1:
+    def _core_weights(self, weights, shape):
+        """The sample weights densefit trains with, for targets of ``shape``:
+        ``weights`` (ones if None) times ``_loss_scale`` (so densefit's loss is
+        MLP's, its gradient too) over the mean training weight of the fit that
+        built the model; None when that is all ones (the unweighted loop)."""
+        factor = self._loss_scale(shape[1]) / self._weight_scale
+        if weights is None and factor == 1:
             return None
-        ones = np.ones(n_samples) if weights is None else weights
-        return ones / self._weight_scale
+        return (np.ones(shape[0]) if weights is None else weights) * factor
 
     def _reset_progress(self, early):
         """MLP's progress attributes, as a fresh fit starts them."""
@@ -359,12 +359,12 @@ class _DenseEstimator(BaseEstimator):
         if not early and self.best_loss_ is None:
             self.best_loss_ = min(self.loss_curve_, default=np.inf)
 
-    def _l2(self, batch_size, outputs):
+    def _l2(self, batch_size):
         """densefit's per-batch L2 factor for MLP's ``alpha``: MLP adds
-        ``alpha / (2 * sum of the batch's weights) * ||W||^2`` to a loss
-        ``_loss_scale`` times densefit's (whose weights are over their mean)."""
+        ``alpha / (2 * sum of the batch's weights) * ||W||^2`` to its loss, which
+        densefit's is once weighted by ``_core_weights`` (weights over their mean)."""
         alpha = validation.real(self.alpha, "alpha", low=0)
-        return alpha / (2 * batch_size * self._loss_scale(outputs) * self._weight_scale)
+        return alpha / (2 * batch_size * self._weight_scale)
 
     def _outputs(self, X):
         check_is_fitted(self, "model_")
