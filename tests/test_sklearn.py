@@ -414,3 +414,239 @@ def test_n_iter_no_change_inf_runs_every_epoch(digits):
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
     assert clf.n_iter_ == 4 and clf._no_improvement_count == 3
+
+
+def _first_epoch(est, X, y, sample_weight):
+    """``est`` fitted for one full-batch epoch with a step too small to move it."""
+    est.set_params(max_iter=1, learning_rate_init=1e-12, batch_size=len(X), random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y, sample_weight=sample_weight)
+
+
+def test_sample_weight_is_mlps_weighted_loss_in_the_loss_curve():
+    """MLP 1.9's _backprop: the weighted mean of the data loss (divided by the sum
+    of the batch's weights) plus alpha / (2 * sum of weights) * sum ||W||^2."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 4))
+    w = rng.uniform(0, 3, size=30)
+    w[:4] = 0
+    targets = {"multiclass": np.arange(30) % 3, "binary": np.arange(30) % 2,
+               "multilabel": rng.integers(0, 2, size=(30, 3)), "regression": X @ [1, 2, 3, 4]}
+    for kind, y in targets.items():
+        est = _first_epoch((DenseRegressor if kind == "regression" else DenseClassifier)(
+            hidden_layer_sizes=(5,), alpha=0.7), X, y, w)
+        penalty = 0.7 / (2 * w.sum()) * sum(np.sum(k ** 2) for k in est.model_.get_weights()[::2])
+        if kind == "regression":
+            data_loss = np.average((est.predict(X) - y) ** 2, weights=w) / 2
+        elif kind == "multilabel":
+            p = est.predict_proba(X)
+            data_loss = sum(log_loss(y[:, j], p[:, j], sample_weight=w) for j in range(3))
+        else:
+            data_loss = log_loss(y, est.predict_proba(X), sample_weight=w)
+        assert est.loss_curve_[0] == pytest.approx(data_loss + penalty, rel=1e-6), kind
+
+
+def test_sample_weight_none_and_ones_train_the_same(digits):
+    """(Weights of 3 would not: MLP divides alpha's penalty by the weights' sum.)"""
+    X, y = _small(digits, 100)
+    params = dict(hidden_layer_sizes=(8,), max_iter=5, batch_size=32, random_state=0)
+    a = DenseClassifier(**params).fit(X, y)
+    b = DenseClassifier(**params).fit(X, y, sample_weight=np.ones(len(X)))
+    np.testing.assert_array_equal(b.predict_proba(X), a.predict_proba(X))
+    assert b.loss_curve_ == a.loss_curve_
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_integer_weights_are_repeated_rows_in_one_full_batch(shuffle):
+    """One batch holding all the data: weights of 0, 1, 2, ... train exactly as the
+    rows removed or repeated (what check_sample_weight_equivalence_on_dense_data
+    asks); only mini-batches, which group other rows together, make them differ."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 5)), np.arange(40) % 3
+    w = rng.integers(0, 4, size=40)
+    params = dict(hidden_layer_sizes=(6,), max_iter=30, learning_rate_init=0.01,
+                  shuffle=shuffle, random_state=0)
+    weighted = DenseClassifier(batch_size=40, **params).fit(X, y, sample_weight=w)
+    repeated = DenseClassifier(batch_size=int(w.sum()), **params).fit(
+        X.repeat(w, axis=0), y.repeat(w))
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X),
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-9)
+    small = dict(params, batch_size=8)
+    in_batches = DenseClassifier(**small).fit(X, y, sample_weight=w)
+    assert not np.allclose(in_batches.predict_proba(X),
+                           DenseClassifier(**small).fit(X.repeat(w, axis=0), y.repeat(w))
+                           .predict_proba(X))
+
+
+def test_sample_weight_reaches_partial_fit_and_the_validation_score(digits):
+    X, y = _small(digits, 200)
+    w = np.where(y < 5, 2.0, 0.5)
+    clf = DenseClassifier(hidden_layer_sizes=(8,), random_state=0)
+    clf.partial_fit(X, y, w, classes=np.arange(10))  # MLP's order: sample_weight, classes
+    clf.partial_fit(X, y, sample_weight=w)
+    assert clf.n_iter_ == 2
+    early = DenseClassifier(hidden_layer_sizes=(8,), early_stopping=True, max_iter=3,
+                            validation_fraction=0.25, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        early.fit(X, y, sample_weight=w)
+    # the held-out quarter (split as _fit draws its seed), scored with its weights
+    seed = np.random.default_rng(np.random.RandomState(0).randint(2**31 - 1)).integers(2**31 - 1)
+    _, X_val, _, y_val, _, w_val = sklearn.model_selection.train_test_split(
+        X, y, w, test_size=0.25, stratify=y, random_state=int(seed))
+    weighted = early.score(X_val, y_val, sample_weight=w_val)
+    assert early.best_validation_score_ == pytest.approx(weighted)
+    assert weighted != pytest.approx(early.score(X_val, y_val))
+    with pytest.raises(ValueError, match="Sample weights must contain at least one non-zero"):
+        DenseRegressor().fit(X, y.astype(float), sample_weight=np.zeros(len(X)))
+    # weight only on the held-out samples: the training part has nothing to learn from
+    train, _ = sklearn.model_selection.train_test_split(np.arange(len(X)), test_size=0.25,
+                                                        random_state=int(seed))
+    held_out = np.ones(len(X))
+    held_out[train] = 0
+    with pytest.raises(ValueError, match="sample_weight is zero for every training sample"):
+        DenseRegressor(early_stopping=True, validation_fraction=0.25, random_state=0).fit(
+            X, y.astype(float), sample_weight=held_out)
+    with pytest.raises(ValueError, match="Negative values in data passed to .sample_weight"):
+        DenseRegressor().fit(X, y.astype(float), sample_weight=-np.ones(len(X)))
+
+
+def test_mlps_fitted_attributes(digits):
+    X, y = _small(digits, 100)
+    clf = DenseClassifier(hidden_layer_sizes=(8, 6), max_iter=3, batch_size=30,
+                          random_state=0).fit(X, y)
+    theirs = MLPClassifier(hidden_layer_sizes=(8, 6), max_iter=3, batch_size=30,
+                           random_state=0).fit(X, y)
+    assert clf.n_layers_ == theirs.n_layers_ == 4
+    assert clf.out_activation_ == theirs.out_activation_ == "softmax"
+    assert clf.t_ == theirs.t_ == 300  # samples seen: 3 epochs of 100
+    assert [c.shape for c in clf.coefs_] == [c.shape for c in theirs.coefs_]
+    assert [b.shape for b in clf.intercepts_] == [b.shape for b in theirs.intercepts_]
+    weights = clf.model_.get_weights()
+    for i, (kernel, bias) in enumerate(zip(clf.coefs_, clf.intercepts_)):
+        np.testing.assert_array_equal(kernel, weights[2 * i])
+        np.testing.assert_array_equal(bias, weights[2 * i + 1])
+    held = clf.coefs_[0]  # a view into the model: writes reach it, training moves it
+    before = held.copy()
+    clf.partial_fit(X, y)
+    assert clf.t_ == 400 and not np.array_equal(held, before)
+    clf.intercepts_[-1][:] = [100.0] + [0.0] * 9
+    assert np.all(clf.predict(X) == 0)
+    kinds = [(DenseClassifier(max_iter=1), np.arange(100) % 2, "logistic"),
+             (DenseClassifier(max_iter=1), np.eye(3, dtype=int)[np.arange(100) % 3], "logistic"),
+             (DenseRegressor(max_iter=1), y.astype(float), "identity"),
+             (DenseRegressor(loss="poisson", max_iter=1), y.astype(float), "exp")]
+    for est, target, name in kinds:
+        assert est.fit(X, target).out_activation_ == name
+        assert est.n_layers_ == 3
+    with pytest.raises(AttributeError):
+        DenseClassifier().coefs_
+
+
+def test_invscaling_and_adaptive_rates_are_mlps_sequence(digits):
+    """After each epoch (one partial_fit call), the SGD rate equals MLPClassifier's
+    with the same settings: invscaling from the samples seen; adaptive with a tol
+    no epoch beats, divided by 5 after every n_iter_no_change + 1 epochs."""
+    X, y = _small(digits, 100)
+    common = dict(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=0.01,
+                  batch_size=32, random_state=0)
+    for params in (dict(learning_rate="invscaling", power_t=0.3),
+                   dict(learning_rate="adaptive", tol=100.0, n_iter_no_change=2),
+                   dict(learning_rate="constant")):
+        ours, theirs = DenseClassifier(**common, **params), MLPClassifier(**common, **params)
+        rates = []
+        for _ in range(12):
+            ours.partial_fit(X, y, classes=np.arange(10))
+            theirs.partial_fit(X, y, classes=np.arange(10))
+            rates.append((float(ours.model_.optimizer.learning_rate),
+                          theirs._optimizer.learning_rate))
+        np.testing.assert_allclose(*zip(*rates), rtol=1e-12)
+        assert ours.t_ == theirs.t_ == 1200
+    assert rates[-1][0] == 0.01  # constant
+    # adaptive stops once the rate is at most 1e-6: 0.01 / 5**6 = 6.4e-7, as MLP's
+    params = dict(common, learning_rate="adaptive", tol=100.0, n_iter_no_change=2, max_iter=100)
+    ours, theirs = DenseClassifier(**params).fit(X, y), MLPClassifier(**params).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ == 1 + 6 * 3 + 3
+    assert float(ours.model_.optimizer.learning_rate) == pytest.approx(0.01 / 5**6)
+
+
+def test_invscaling_rate_trains_the_next_epoch():
+    """Two epochs of invscaling are one epoch, the rate set by hand to
+    learning_rate_init / (n + 1) ** power_t, then another: the compiled loop steps
+    with the rate the callback set."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 3)), rng.normal(size=50)
+    params = dict(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=0.05,
+                  power_t=0.5, batch_size=10, shuffle=False, random_state=0)
+    scheduled = DenseRegressor(learning_rate="invscaling", max_iter=2, **params).fit(X, y)
+    by_hand = DenseRegressor(**params).partial_fit(X, y)
+    by_hand.model_.optimizer.learning_rate = 0.05 / 51 ** 0.5
+    by_hand.partial_fit(X, y)
+    np.testing.assert_allclose(scheduled.predict(X), by_hand.predict(X), rtol=1e-12)
+    constant = DenseRegressor(max_iter=2, **params).fit(X, y)
+    assert not np.allclose(scheduled.predict(X), constant.predict(X))
+
+
+def test_learning_rate_applies_to_sgd_only(digits):
+    X, y = _small(digits, 100)
+    adam = DenseClassifier(hidden_layer_sizes=(4,), learning_rate="invscaling", max_iter=3,
+                           random_state=0).fit(X, y)
+    assert float(adam.model_.optimizer.learning_rate) == 0.001  # as MLP: solver="sgd" only
+    with pytest.raises(ValueError, match="learning_rate must be one of 'constant', "
+                                         "'invscaling', 'adaptive'"):
+        DenseClassifier(learning_rate="optimal").fit(X, y)
+    with pytest.raises(ValueError, match="power_t must be"):
+        DenseClassifier(power_t=-1.0).fit(X, y)
+
+
+def test_sparse_csr_input_trains_as_its_dense_array(digits):
+    """CSR (and CSC) X, as MLP takes: densefit's data adapter densifies it, so a fit
+    on the sparse matrix is the fit on its dense array, prediction too."""
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    X, y = _small(digits, 200)
+    X = np.where(X > 0.5, X, 0.0)  # mostly zeros, as sparse data is
+    csr = scipy_sparse.csr_matrix(X)
+    params = dict(hidden_layer_sizes=(8,), max_iter=5, early_stopping=True, random_state=0)
+    on_sparse = DenseClassifier(**params).fit(csr, y, sample_weight=np.arange(200) % 3 + 1)
+    on_dense = DenseClassifier(**params).fit(X, y, sample_weight=np.arange(200) % 3 + 1)
+    assert on_sparse.loss_curve_ == on_dense.loss_curve_
+    np.testing.assert_array_equal(on_sparse.predict_proba(csr), on_dense.predict_proba(X))
+    np.testing.assert_array_equal(on_sparse.predict_proba(scipy_sparse.csc_array(X)),
+                                  on_dense.predict_proba(X))
+    reg = DenseRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    reg.fit(csr.astype(np.float32), y.astype(float))
+    assert reg.model_.dtype == np.float32 and reg.predict(csr).shape == (200,)
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel", "regression"])
+def test_sgd_steps_are_mlps_from_the_same_weights(kind):
+    """MLP started from densefit's initial weights (warm_start, coefs_ set) takes
+    the same plain-SGD steps: the loss, its alpha penalty and the sample weights
+    have MLP's gradient exactly, not a multiple of it (half the MSE, the labels'
+    summed log-loss). With weights in one full batch; without, in 3 batches."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4))
+    y = {"multiclass": np.arange(30) % 3, "binary": np.arange(30) % 2,
+         "multilabel": rng.integers(0, 2, size=(30, 3)), "regression": X @ [1, 2, 3, 4]}[kind]
+    ours_cls, theirs_cls = ((DenseRegressor, sklearn.neural_network.MLPRegressor)
+                            if kind == "regression" else (DenseClassifier, MLPClassifier))
+    w = rng.uniform(0, 3, size=30)
+    for sample_weight, batch_size in ((w, 30), (None, 10)):
+        params = dict(hidden_layer_sizes=(5,), solver="sgd", momentum=0.0, alpha=0.3,
+                      batch_size=batch_size, max_iter=3, shuffle=False, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            start = ours_cls(**dict(params, max_iter=1), learning_rate_init=1e-300).fit(
+                X, y, sample_weight=sample_weight)  # a step that moves nothing
+            ours = ours_cls(**params, learning_rate_init=0.05).fit(
+                X, y, sample_weight=sample_weight)
+            theirs = theirs_cls(**dict(params, max_iter=1), learning_rate_init=0.05,
+                                warm_start=True).fit(X, y, sample_weight=sample_weight)
+            theirs.coefs_ = [c.copy() for c in start.coefs_]
+            theirs.intercepts_ = [b.copy() for b in start.intercepts_]
+            theirs.set_params(max_iter=3).fit(X, y, sample_weight=sample_weight)
+        for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_[1:], rtol=1e-9)

@@ -28,7 +28,7 @@ try:
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 except ImportError as e:
     raise ImportError(f"densefit.sklearn needs scikit-learn >= 1.6, which is not installed: "
                       f"{INSTALL} (or pip install scikit-learn)") from e
@@ -38,6 +38,12 @@ from . import callbacks, initializers, layers, models, optimizers, regularizers,
 # MLP's activation names -> densefit's (densefit's own names are accepted as they are)
 ACTIVATIONS = {"identity": "linear", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 SOLVERS = ("adam", "sgd")  # MLP's stochastic solvers; "lbfgs" is full-batch, not densefit's
+LEARNING_RATES = ("constant", "invscaling", "adaptive")  # MLP's schedules of solver="sgd"
+ADAPTIVE_FACTOR, ADAPTIVE_MIN = 5.0, 1e-6  # adaptive divides by 5; stops once at or below 1e-6
+# densefit's output activation -> MLP's out_activation_
+OUT_ACTIVATIONS = {"softmax": "softmax", "sigmoid": "logistic", "linear": "identity",
+                   "exponential": "exp"}
+SPARSE = ("csr", "csc")  # MLP's sparse formats; densefit's data adapter densifies them
 AUTO_BATCH = 200  # batch_size="auto" is min(200, n_samples), as MLP's
 _SEED_HIGH = 2**31 - 1  # seeds drawn from random_state: initialisers' and the shuffle's
 _OPTIMIZER_KEYWORDS = ("beta_1", "beta_2", "epsilon")  # passed to an optimizer that takes them
@@ -103,15 +109,45 @@ def _build(est, n_features, units, output, loss, l2, dtype, rng):
     return model
 
 
+class _MLPRate:
+    """MLP's ``learning_rate`` schedules of solver="sgd" (its SGDOptimizer's
+    ``iteration_ends`` and ``trigger_stopping``), written to the densefit
+    optimizer's ``learning_rate`` between epochs as densefit's LR callbacks do:
+    "invscaling" sets ``learning_rate_init / (t_ + 1) ** power_t`` at each epoch's
+    end (t_ the samples seen); "adaptive" divides the rate by 5 where the stopping
+    rule would stop, and stops only once the rate is at most 1e-6."""
+
+    def __init__(self, est):
+        kind = validation.one_of(est.learning_rate, "learning_rate", LEARNING_RATES)
+        self.power_t = validation.real(est.power_t, "power_t", low=0)
+        sgd = est.optimizer is None and est.solver == "sgd"  # MLP's rule: solver="sgd" only
+        self.kind = kind if sgd else "constant"
+        self.init = est.learning_rate_init
+
+    def epoch_ends(self, optimizer, samples_seen):
+        if self.kind == "invscaling":
+            optimizer.learning_rate = self.init / (samples_seen + 1) ** self.power_t
+
+    def continues(self, optimizer):
+        """Whether training goes on where the stopping rule would stop (at a lower rate)."""
+        if self.kind != "adaptive" or float(optimizer.learning_rate) <= ADAPTIVE_MIN:
+            return False
+        optimizer.learning_rate = float(optimizer.learning_rate) / ADAPTIVE_FACTOR
+        return True
+
+
 class _MLPStopping(callbacks.Callback):
     """MLP's stopping rule, epoch by epoch: without early stopping, the training loss
     (in MLP's scale) must fall by ``tol`` below the best so far; with it, the
     validation score must rise by ``tol`` above the best (whose weights are kept).
-    Training stops when neither happened for more than ``n_iter_no_change`` epochs."""
+    When neither happened for more than ``n_iter_no_change`` epochs, training stops
+    (or with learning_rate="adaptive" goes on at a fifth of the rate).  Counts the
+    samples seen (``t_``) and sets the schedule's rate as MLP's epoch ends do."""
 
-    def __init__(self, est, scale, validation_data):
+    def __init__(self, est, scale, validation_data, n_samples):
         super().__init__()
         self.est, self.scale, self.validation_data = est, scale, validation_data
+        self.n_samples, self.rate = n_samples, _MLPRate(est)
         self.tol = validation.real(est.tol, "tol", low=0)
         self.patience = est.n_iter_no_change
         if self.patience != np.inf:
@@ -123,21 +159,44 @@ class _MLPStopping(callbacks.Callback):
         est.loss_ = float(logs["loss"]) * self.scale
         est.loss_curve_.append(est.loss_)
         est.n_iter_ += 1
+        est.t_ += self.n_samples
         if est.verbose:
             print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
+        improved = self._improved()
+        est._no_improvement_count = 0 if improved else est._no_improvement_count + 1
+        self.rate.epoch_ends(self.model.optimizer, est.t_)
+        if est._no_improvement_count > self.patience:
+            if self.rate.continues(self.model.optimizer):
+                est._no_improvement_count = 0
+            else:
+                self.model.stop_training = self.stopped = True
+
+    def _improved(self):
+        """Whether this epoch improved on the best by ``tol`` (recording the best)."""
+        est = self.est
         if self.validation_data is None:
             improved = est.loss_ <= est.best_loss_ - self.tol
             est.best_loss_ = min(est.best_loss_, est.loss_)
-        else:
-            score = est.score(*self.validation_data)  # est.model_ is the model training
-            est.validation_scores_.append(score)
-            improved = score >= est.best_validation_score_ + self.tol
-            if score > est.best_validation_score_:
-                est.best_validation_score_ = score
-                self.best_weights = self.model.get_weights()
-        est._no_improvement_count = 0 if improved else est._no_improvement_count + 1
-        if est._no_improvement_count > self.patience:
-            self.model.stop_training = self.stopped = True
+            return improved
+        score = est.score(*self.validation_data)  # est.model_ is the model training
+        est.validation_scores_.append(score)
+        improved = score >= est.best_validation_score_ + self.tol
+        if score > est.best_validation_score_:
+            est.best_validation_score_ = score
+            self.best_weights = self.model.get_weights()
+        return improved
+
+
+def _mean_weight(weights):
+    """The mean of the training sample weights (1 without them); a ValueError when
+    they are all zero (nothing to learn from)."""
+    if weights is None:
+        return 1.0
+    mean = float(np.mean(weights))
+    if not mean > 0:
+        raise ValueError("sample_weight is zero for every training sample: give some "
+                         "samples a weight > 0")
+    return mean
 
 
 def _raveled_column(y):
@@ -173,8 +232,9 @@ class _DenseEstimator(BaseEstimator):
     pickling.  Subclasses say how targets become outputs (``_targets``) and back."""
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 optimizer=None, alpha=0.0001, batch_size="auto", learning_rate_init=0.001,
-                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
+                 optimizer=None, alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10):
@@ -184,7 +244,9 @@ class _DenseEstimator(BaseEstimator):
         self.optimizer = optimizer
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
@@ -200,15 +262,19 @@ class _DenseEstimator(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train for up to ``max_iter`` epochs (from the current weights when
-        ``warm_start`` and already fitted) and return self."""
-        return self._fit(X, y, incremental=False)
+        ``warm_start`` and already fitted) and return self.  ``sample_weight`` (one
+        weight >= 0 per sample) weighs each sample's loss as MLP's does."""
+        return self._fit(X, y, sample_weight, incremental=False)
 
-    def _fit(self, X, y, incremental, classes=None):
+    def _fit(self, X, y, sample_weight, incremental, classes=None):
         first = not hasattr(self, "model_") or not (incremental or self.warm_start)
         X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
-                             reset=first)
+                             accept_sparse=SPARSE, reset=first)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
         targets = self._targets(y, first, classes, incremental)
         early = validation.boolean(self.early_stopping, "early_stopping")
         if early and incremental:
@@ -216,19 +282,21 @@ class _DenseEstimator(BaseEstimator):
         # drawn only when used: a continuing partial_fit leaves NumPy's generator alone
         rng = np.random.default_rng(check_random_state(self.random_state).randint(
             _SEED_HIGH)) if first or early else None
-        X, targets, val = self._split(X, y, targets, early, rng)
+        X, targets, weights, val = self._split(X, y, targets, sample_weight, early, rng)
         batch_size = _batch_size(self.batch_size, X.shape[0])
         if first:
+            self._weight_scale = _mean_weight(weights)
             self.model_ = _build(self, X.shape[1], targets.shape[1], self._output_activation,
-                                 self._loss, self._l2(batch_size, targets.shape[1]), X.dtype, rng)
+                                 self._loss, self._l2(batch_size), X.dtype, rng)
             self._reset_progress(early)
         else:
-            self._continue_progress(early)
+            self._continue_progress(early, incremental)
             if not incremental:  # warm_start: a fresh optimizer, as MLP's fit takes
                 self.model_.compile(optimizer=_optimizer(self), loss=self._loss)
-        stopper = _MLPStopping(self, self._loss_scale(targets.shape[1]), val)
+        stopper = _MLPStopping(self, self._weight_scale / _mean_weight(weights), val, X.shape[0])
         epochs = 1 if incremental else validation.integer(self.max_iter, "max_iter")
         self.model_.fit(X.astype(self.model_.dtype, copy=False), targets,
+                        sample_weight=self._core_weights(weights, targets.shape),
                         batch_size=batch_size, epochs=epochs, callbacks=[stopper],
                         shuffle=validation.boolean(self.shuffle, "shuffle"), verbose=0)
         if stopper.best_weights is not None:
@@ -239,51 +307,87 @@ class _DenseEstimator(BaseEstimator):
                           stacklevel=3)
         return self
 
-    def _split(self, X, y, targets, early, rng):
-        """``(X_train, targets_train, (X_val, y_val) or None)``: with early stopping,
-        ``validation_fraction`` held out as MLP does (stratified for one-output
-        classification)."""
+    def _split(self, X, y, targets, weights, early, rng):
+        """``(X_train, targets_train, weights_train, (X_val, y_val, weights_val) or
+        None)``: with early stopping, ``validation_fraction`` held out as MLP does
+        (stratified for one-output classification; the weights split with the data)."""
         if not early:
-            return X, targets, None
+            return X, targets, weights, None
         fraction = validation.real(self.validation_fraction, "validation_fraction", low=0,
                                    high=1, low_open=True, high_open=True)
         stratify = y if self._stratifies(y) else None
-        X_train, X_val, t_train, _, _, y_val = train_test_split(
-            X, targets, y, test_size=fraction, stratify=stratify,
-            random_state=int(rng.integers(_SEED_HIGH)))
+        arrays = (X, targets, y) if weights is None else (X, targets, y, weights)
+        parts = train_test_split(*arrays, test_size=fraction, stratify=stratify,
+                                 random_state=int(rng.integers(_SEED_HIGH)))
+        X_train, X_val, t_train, _, _, y_val = parts[:6]
+        w_train, w_val = parts[6:] if weights is not None else (None, None)
         if X_val.shape[0] < 2:
             raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                              "or the size of your dataset.")
-        return X_train, t_train, (X_val, y_val)
+        return X_train, t_train, w_train, (X_val, y_val, w_val)
+
+    def _core_weights(self, weights, shape):
+        """The sample weights densefit trains with, for targets of ``shape``:
+        ``weights`` (ones if None) times ``_loss_scale`` (so densefit's loss is
+        MLP's, its gradient too) over the mean training weight of the fit that
+        built the model; None when that is all ones (the unweighted loop)."""
+        factor = self._loss_scale(shape[1]) / self._weight_scale
+        if weights is None and factor == 1:
+            return None
+        return (np.ones(shape[0]) if weights is None else weights) * factor
 
     def _reset_progress(self, early):
         """MLP's progress attributes, as a fresh fit starts them."""
-        self.n_iter_, self.loss_curve_, self._no_improvement_count = 0, [], 0
+        self.n_iter_, self.t_, self.loss_curve_, self._no_improvement_count = 0, 0, [], 0
+        self.n_layers_ = len(self.model_.layers) + 1  # MLP counts the input layer
+        self.out_activation_ = OUT_ACTIVATIONS[self._output_activation]
         self.best_loss_ = None if early else np.inf
         if early:
             self.validation_scores_, self.best_validation_score_ = [], -np.inf
         else:
             self.validation_scores_ = self.best_validation_score_ = None
 
-    def _continue_progress(self, early):
+    def _continue_progress(self, early, incremental):
         """The progress attributes a fit continuing the last one needs (it may have
-        monitored the other way: with or without early stopping)."""
-        self._no_improvement_count = 0
+        monitored the other way: with or without early stopping).  partial_fit
+        keeps counting epochs without improvement across calls, as MLP's does
+        (learning_rate="adaptive" acts on that count); a warm-start fit starts anew."""
+        if not incremental:
+            self._no_improvement_count = 0
         if early and self.validation_scores_ is None:
             self.validation_scores_, self.best_validation_score_ = [], -np.inf
         if not early and self.best_loss_ is None:
             self.best_loss_ = min(self.loss_curve_, default=np.inf)
 
-    def _l2(self, batch_size, outputs):
+    def _l2(self, batch_size):
         """densefit's per-batch L2 factor for MLP's ``alpha``: MLP adds
-        ``alpha / (2 * batch) * ||W||^2`` to a loss ``_loss_scale`` times densefit's."""
+        ``alpha / (2 * sum of the batch's weights) * ||W||^2`` to its loss, which
+        densefit's is once weighted by ``_core_weights`` (weights over their mean)."""
         alpha = validation.real(self.alpha, "alpha", low=0)
-        return alpha / (2 * batch_size * self._loss_scale(outputs))
+        return alpha / (2 * batch_size * self._weight_scale)
 
     def _outputs(self, X):
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), accept_sparse=SPARSE,
+                          reset=False)
         return self.model_.predict(X.astype(self.model_.dtype, copy=False), verbose=0)
+
+    @property
+    def coefs_(self):
+        """MLP's weight matrices, one per layer, shaped (n_in, n_out): views into
+        ``model_``'s weights (writing into them changes the model; training
+        updates them in place, as MLP's optimizer updates its own arrays)."""
+        return [np.asarray(layer.kernel) for layer in self.model_.layers]
+
+    @property
+    def intercepts_(self):
+        """MLP's bias vectors, one per layer: views into ``model_``'s weights."""
+        return [np.asarray(layer.bias) for layer in self.model_.layers]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR and CSC, densified by densefit's data adapter
+        return tags
 
     def __getstate__(self):
         state = dict(super().__getstate__())
@@ -304,10 +408,10 @@ class DenseClassifier(ClassifierMixin, _DenseEstimator):
 
     _loss_names = {"softmax": "categorical_crossentropy", "sigmoid": "binary_crossentropy"}
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch on ``(X, y)`` from the current weights; ``classes`` (all the
         labels there will be) is required on the first call, as MLP's."""
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def _targets(self, y, first, classes, incremental):
         y = _raveled_column(y)
@@ -398,22 +502,24 @@ class DenseRegressor(RegressorMixin, _DenseEstimator):
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
                  solver="adam", optimizer=None, alpha=0.0001, batch_size="auto",
-                 learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None,
+                 learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None,
                  tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, optimizer=optimizer, alpha=alpha,
-            batch_size=batch_size, learning_rate_init=learning_rate_init, max_iter=max_iter,
+            batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
             shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change)
         self.loss = loss
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch on ``(X, y)`` from the current weights."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def _targets(self, y, first, classes, incremental):
         y = _raveled_column(np.asarray(y, dtype=np.float64))
