@@ -70,9 +70,54 @@ def test_without_launcher_cleanup_the_timeout_raises(tmp_path):
     run = _mpiexec(tmp_path / "crash", "-disable-auto-cleanup", timeout=60,
                    env={"DENSEFIT_TEST_TIMEOUT": "2"})
     assert run.returncode != 0
-    assert "RuntimeError: distribute: rank 0 of 2 waited 2 s for the other ranks (after 2 step" \
-        in run.stderr
+    assert "RuntimeError: distribute: rank 0 of 2 waited 2 s for the other ranks at the step " \
+        "reductions (after 2 step" in run.stderr
     assert "MPIStrategy(timeout=...)" in run.stderr
+
+
+def test_a_rank_gone_before_fit_raises_at_the_start(tmp_path):
+    """The agreement check and broadcasts at the start of fit are timed too: a
+    rank that exits before fit leaves the other a clear error, not a hang."""
+    run = _mpiexec(tmp_path / "early", "-disable-auto-cleanup", timeout=60,
+                   env={"DENSEFIT_TEST_TIMEOUT": "2"})
+    assert run.returncode != 0
+    assert "RuntimeError: distribute: rank 0 of 2 waited 2 s for the other ranks at the start " \
+        "of fit (after 0 step reductions" in run.stderr, run.stderr
+
+
+@pytest.fixture(scope="module")
+def two_shards(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mpi") / "shard"
+    out.mkdir()
+    run = _mpiexec(out)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return [dict(np.load(out / f"rank{rank}.npz")) for rank in (0, 1)]
+
+
+@pytest.mark.parametrize("name", mpi_cases.SHARD_CASES)
+def test_two_shards_equal_one_process_on_the_interleaved_order(two_shards, name):
+    """Ranks passing rows 0::2 and 1::2 (adam_sparse: 102 and 101 rows, the
+    epoch the smaller's) train as one process on each epoch's interleaving."""
+    weights, history = mpi_cases.train_interleaved(name, 2)
+    for i, expected in enumerate(weights):
+        tolerance = TOLERANCE[expected.dtype]
+        for rank in two_shards:
+            np.testing.assert_allclose(rank[f"{name}/w{i}"], expected, rtol=tolerance,
+                                       atol=tolerance)
+        np.testing.assert_array_equal(two_shards[0][f"{name}/w{i}"], two_shards[1][f"{name}/w{i}"])
+    for key, values in history.items():
+        for rank in two_shards:
+            np.testing.assert_allclose(rank[f"{name}/h/{key}"], values, rtol=1e-6)
+        np.testing.assert_array_equal(two_shards[0][f"{name}/h/{key}"],
+                                      two_shards[1][f"{name}/h/{key}"])
+
+
+def test_shard_batch_size_must_split_evenly(two_shards):
+    for rank in two_shards:
+        assert str(rank["refused"]) == (
+            'batch_size must be a multiple of the number of ranks (2) with '
+            'MPIStrategy(data="shard"): each rank trains batch_size / 2 rows of its shard a '
+            'step; got 7')
 
 
 def test_import_densefit_does_not_import_mpi4py():
@@ -107,7 +152,9 @@ def test_strategy_arguments(strategy):
     with pytest.raises(ValueError, match="timeout"):
         distributed.MPIStrategy(timeout=0)
     assert distributed.MPIStrategy(timeout=None).timeout is None
-    assert repr(strategy) == "MPIStrategy(rank=0, size=1, timeout=300.0)"
+    assert repr(strategy) == "MPIStrategy(rank=0, size=1, timeout=300.0, data='same')"
+    with pytest.raises(ValueError, match="data must be one of 'same', 'shard', got 'shards'"):
+        distributed.MPIStrategy(data="shards")
     model, x, y, fit = mpi_cases.start("sgd_momentum")
     with pytest.raises(TypeError, match="distribute must be None or a densefit.distributed"):
         model.fit(x, y, distribute="mpi", verbose=0)

@@ -189,7 +189,7 @@ class Trainer:
         ``validation_batch_size`` and ``validation_freq`` as Keras' (see
         ``_validation_options``).  ``distribute``: None, or a
         ``densefit.distributed.MPIStrategy``: data-parallel training over MPI,
-        every rank calling fit on the same arrays (see distributed.py).
+        every rank calling fit on the same arrays or its own shard (distributed.py).
         """
         # held from the first look at the data: two threads can neither build nor
         # train the same model at once
@@ -221,7 +221,8 @@ class Trainer:
                                    val_rows=_validation_rows(val_steps, val_batch, batch_size))
         history = callbacks_module.History()
         callbacks.append(history)
-        batch_size = min(batch_size, data.n)  # a batch larger than the data is all of it
+        # a batch larger than the data is all of it (of every rank's, with shards)
+        batch_size = min(batch_size, distributed.most_rows(distribute, data.n))
         work = self._workspaces.take(self._network, batch_size, data.labels, training=True)
         try:
             runner = BatchRunner((self._network, work, self._compiled.objective,
