@@ -3,7 +3,9 @@ one process, and run as ``mpiexec -n 2 python mpi_cases.py OUT`` to train
 the same cases with ``distribute=MPIStrategy()``; each rank writes its weights
 and History to ``OUT/rank<r>.npz``.  ``OUT/crash``: rank 1 exits mid-fit;
 ``OUT/early``: rank 1 exits before fit; ``OUT/shard``: the SHARD_CASES with
-``MPIStrategy(data="shard")``, rank r passing rows r::2."""
+``MPIStrategy(data="shard")``, rank r passing rows r::2; ``OUT/sigterm``: rank
+1 sends rank 0 a SIGTERM (as Open MPI's mpirun would) after 2 steps."""
+import signal
 import os
 import sys
 
@@ -137,15 +139,24 @@ def _crash_after(batches):
         on_train_batch_end=lambda batch, logs: os._exit(3) if batch + 1 >= batches else None)
 
 
+def _terminate_after(batches, pid):
+    """A callback that sends ``pid`` a SIGTERM after ``batches`` batches."""
+    return df.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: os.kill(pid, signal.SIGTERM)
+        if batch + 1 == batches else None)
+
+
 def main(out):
     from densefit.distributed import MPIStrategy
     strategy = MPIStrategy(timeout=float(os.environ.get("DENSEFIT_TEST_TIMEOUT", "60")))
     mode = os.path.basename(out)
-    if mode in ("crash", "early"):
+    if mode in ("crash", "early", "sigterm"):
         model, x, y, fit = start("adam_sparse")
         if mode == "early" and strategy.rank == 1:
             os._exit(3)
-        callbacks = [_crash_after(2)] if strategy.rank == 1 else []
+        stop = (_terminate_after(2, strategy.comm.allgather(os.getpid())[0])
+                if mode == "sigterm" else _crash_after(2))
+        callbacks = [stop] if strategy.rank == 1 else []
         model.fit(x, y, verbose=0, distribute=strategy, callbacks=callbacks, **fit)
         return
     saved = {}

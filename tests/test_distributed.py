@@ -4,6 +4,8 @@ The two-rank runs spawn ``mpiexec -n 2`` (the one beside this Python, from the
 ``mpich`` wheel) on tests/mpi_cases.py and compare each rank's weights and
 History with the same cases trained here in one process."""
 import os
+import re
+import signal
 import subprocess
 import sys
 import threading
@@ -83,6 +85,27 @@ def test_a_rank_gone_before_fit_raises_at_the_start(tmp_path):
     assert run.returncode != 0
     assert "RuntimeError: distribute: rank 0 of 2 waited 2 s for the other ranks at the start " \
         "of fit (after 0 step reductions" in run.stderr, run.stderr
+
+
+def test_a_launcher_sigterm_says_why_the_rank_stopped(tmp_path):
+    """Open MPI's mpirun and Slurm stop the other ranks with SIGTERM when one
+    ends: the rank says so on stderr, then ends by the signal.  (MPICH's hydra
+    sends SIGKILL right behind: nothing can print; test_a_dead_rank_ends_the_job.)"""
+    run = _mpiexec(tmp_path / "sigterm", timeout=60)
+    assert run.returncode != 0
+    assert re.search(r"densefit.distributed: rank 0 of 2 stopped by the launcher \(SIGTERM\) "
+                     r"during fit, in epoch 1 after [23] steps: another rank probably ended; "
+                     r"see its output above\n", run.stderr), run.stderr
+
+
+def test_sigterm_handler_is_restored_after_fit(strategy):
+    """The handler is set only while a distributed fit runs (emulated: size 2
+    for the callback alone)."""
+    before = signal.getsignal(signal.SIGTERM)
+    stop = distributed._LauncherStop(strategy)
+    assert signal.getsignal(signal.SIGTERM) == stop._stopped
+    stop.on_train_end()
+    assert signal.getsignal(signal.SIGTERM) == before
 
 
 @pytest.fixture(scope="module")

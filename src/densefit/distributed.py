@@ -14,12 +14,16 @@ every rank and equals one process' fit with batch B on the same order.
 mpi4py is imported when an ``MPIStrategy`` is made, never by ``import densefit``.
 """
 import atexit
+import os
 import pickle
+import signal
+import sys
+import threading
 import time
 
 import numpy as np
 
-from . import _core, training_loop, validation
+from . import _core, callbacks as callbacks_module, training_loop, validation
 
 # seconds a rank waits for the others at a step before it stops with an error
 DEFAULT_TIMEOUT = 300.0
@@ -96,8 +100,23 @@ class MPIStrategy:
         _check_supported(model, callbacks)
         if self.size == 1:
             return
-        # every collective of the start is timed too: a rank that died or never
-        # called fit ends the others' wait with the error instead of a hang
+        stop = _LauncherStop(self)
+        callbacks.append(stop)  # restores SIGTERM's handler when training ends
+        try:
+            self._start(model, runner)
+        except BaseException:
+            stop.on_train_end()
+            raise
+        network = runner.network
+        buffer = np.zeros(len(network.params) + _core.HOOK_EXTRA, network.params.dtype)
+        runner.reducer = _core.GradientReducer(self._reduce_step, buffer, self.rank, self.size,
+                                               shard=self.data == "shard")
+        runner.logs.combine = self._sum
+
+    def _start(self, model, runner):
+        """The ranks agree on the pass and take rank 0's state.  Every collective
+        here is timed too: a rank that died or never called fit ends the others'
+        wait with the error instead of a hang."""
         self._waiting_for = "the start of fit"
         if self.data == "shard":
             _Shards(self, runner).attach()
@@ -105,11 +124,6 @@ class MPIStrategy:
             self._check_same_call(runner)
         self._broadcast_state(model, runner)
         self._waiting_for = "the step reductions"
-        network = runner.network
-        buffer = np.zeros(len(network.params) + _core.HOOK_EXTRA, network.params.dtype)
-        runner.reducer = _core.GradientReducer(self._reduce_step, buffer, self.rank, self.size,
-                                               shard=self.data == "shard")
-        runner.logs.combine = self._sum
 
     def _check_same_call(self, runner):
         """A ValueError on every rank unless all ranks train the same number of
@@ -195,6 +209,45 @@ class MPIStrategy:
                     f"aborted when this process exits)")
             if now - started > _SPIN_SECONDS:
                 time.sleep(_POLL_SLEEP)
+
+
+class _LauncherStop(callbacks_module.Callback):
+    """While a distributed fit runs (in the main thread), a SIGTERM (how Open
+    MPI's mpirun and Slurm stop the job's other ranks when one ends) prints
+    one line saying so to stderr, then acts as before (by default, ends the
+    process).  Hydra's mpiexec (MPICH) sends SIGKILL right behind its
+    SIGTERM: nothing can print there."""
+
+    def __init__(self, strategy):
+        super().__init__()
+        self.strategy, self.epoch, self.first_step = strategy, 0, 0
+        self.installed = threading.current_thread() is threading.main_thread()
+        if self.installed:  # None: a handler not set from Python, restored as the default
+            self.previous = signal.signal(signal.SIGTERM, self._stopped) or signal.SIG_DFL
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.first_step = epoch, self.strategy.reduce_calls
+
+    def on_train_end(self, logs=None):
+        if self.installed:
+            signal.signal(signal.SIGTERM, self.previous)
+            self.installed = False
+
+    def _stopped(self, signum, frame):
+        strategy, previous = self.strategy, self.previous
+        if not self.installed:  # already restored: act as the handler restored would
+            return
+        sys.stderr.write(f"densefit.distributed: rank {strategy.rank} of {strategy.size} stopped "
+                         f"by the launcher (SIGTERM) during fit, in epoch {self.epoch + 1} after "
+                         f"{strategy.reduce_calls - self.first_step} steps: another rank "
+                         f"probably ended; see its output above\n")
+        sys.stderr.flush()
+        self.on_train_end()
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:  # the default action: ended by the signal
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def fit_options(distribute, callbacks, verbose):
