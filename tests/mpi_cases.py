@@ -154,8 +154,9 @@ def main(out):
         model, x, y, fit = start("adam_sparse")
         if mode == "early" and strategy.rank == 1:
             os._exit(3)
-        stop = (_terminate_after(2, strategy.comm.allgather(os.getpid())[0])
-                if mode == "sigterm" else _crash_after(2))
+        # the ranks start fit together (its short timeout then times fit alone)
+        pids = strategy.comm.allgather(os.getpid()) if mode != "early" else None
+        stop = _terminate_after(2, pids[0]) if mode == "sigterm" else _crash_after(2)
         callbacks = [stop] if strategy.rank == 1 else []
         model.fit(x, y, verbose=0, distribute=strategy, callbacks=callbacks, **fit)
         return

@@ -193,7 +193,8 @@ def test_refuses_what_would_differ_from_one_process(strategy, tmp_path):
     model = df.Sequential([df.Input((3,)), df.layers.Dense(4), df.layers.BatchNormalization(),
                            df.layers.Dense(2, activation="softmax")])
     model.compile(loss="sparse_categorical_crossentropy")
-    _refused(model, x, y, "BatchNormalization.*trainable = False")
+    _refused(model, x, y, r"BatchNormalization.*what works: freeze it \(layer.trainable = False.*"
+             r"train this model in one process")
     model.layers[1].trainable = False
     model.compile(loss="sparse_categorical_crossentropy")
     model.fit(x, y, verbose=0, distribute=strategy)  # frozen: inference mode, accepted

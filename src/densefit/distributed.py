@@ -272,7 +272,9 @@ def _check_supported(model, callbacks):
             raise ValueError(
                 f"distribute: layer {layer.name!r} (BatchNormalization) would normalize by each "
                 f"rank's part of the batch, not the batch (no synchronized batch statistics); "
-                f"freeze it (layer.trainable = False) or train without distribute")
+                f"what works: freeze it (layer.trainable = False: it normalizes by its moving "
+                f"statistics and the rest trains distributed), or train this model in one "
+                f"process (without distribute)")
     if getattr(model.loss, "ignored_label", None) is not None:
         raise ValueError("distribute: a loss with ignore_class averages over the batch's "
                          "non-ignored rows, which ranks do not know; drop ignore_class or train "
