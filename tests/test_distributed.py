@@ -281,6 +281,73 @@ def test_core_hook_splits_batches_as_one_process(size):
         np.testing.assert_allclose(rank_losses, losses, rtol=1e-12)
 
 
+def test_core_shard_hook_trains_each_ranks_rows_as_one_process():
+    """Three emulated ranks with shard=True, each given its own order of 16
+    rows (local batches of 5: the last of 1), equal the batches of 15 made of
+    their local batches in rank order, without the hook."""
+    size, local, n = 3, 5, 16
+    model, x, y, fit = mpi_cases.start("sgd_momentum")
+    orders = [np.arange(rank, 3 * n, 3, dtype=np.int64)[::-1].copy() for rank in range(size)]
+    n_batches = -(-n // local)
+    barrier, buffers, results = threading.Barrier(size), [None] * size, [None] * size
+
+    def run(rank):
+        model, x, y, fit = mpi_cases.start("sgd_momentum")
+        network, work, objective, state, data = _core_parts(model, x, y, local, local)
+
+        def reduce(buffer):
+            buffers[rank] = buffer.copy()
+            barrier.wait()
+            total = np.sum(buffers, axis=0)
+            barrier.wait()
+            buffer[:] = total
+
+        buffer = np.zeros(network.params.size + _core.HOOK_EXTRA, network.params.dtype)
+        reducer = _core.GradientReducer(reduce, buffer, rank, size, shard=True)
+        losses = np.zeros(n_batches)
+        done = _core.train_batches(network, work, objective, state, data, orders[rank], local,
+                                   0, n_batches, losses, np.zeros(n_batches), reducer=reducer)
+        results[rank] = (done, network.params.copy(), losses)
+
+    threads = [threading.Thread(target=run, args=(rank,)) for rank in range(size)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    order = np.concatenate([o[start:start + local] for start in range(0, n, local)
+                            for o in orders])
+    network, work, objective, state, data = _core_parts(model, x[order], y[order], size * local,
+                                                        size * local)
+    one_losses = np.zeros(n_batches)
+    one = _core.train_batches(network, work, objective, state, data,
+                              np.arange(data.n, dtype=np.int64), size * local, 0, n_batches,
+                              one_losses, np.zeros(n_batches))
+    assert one == n_batches
+    for done, params, losses in results:
+        assert done == n_batches
+        np.testing.assert_allclose(params, network.params, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(losses, one_losses, rtol=1e-12)
+
+
+def test_core_shard_order_checks():
+    """A shard's order may hold fewer than data.n rows, not more, and only
+    indices of data."""
+    model, x, y, fit = mpi_cases.start("sgd_momentum")
+    network, work, objective, state, data = _core_parts(model, x, y, 7, 7)
+    buffer = np.zeros(network.params.size + _core.HOOK_EXTRA, network.params.dtype)
+    reducer = _core.GradientReducer(lambda b: None, buffer, 0, 2, shard=True)
+    assert reducer.shard
+    with pytest.raises(ValueError, match="order must be a contiguous int64 array of 50"):
+        _core.train_batches(network, work, objective, state, data, np.arange(51), 7, 0, 1,
+                            np.zeros(1), np.zeros(1), reducer=reducer)
+    with pytest.raises(ValueError, match=r"order must hold indices in \[0, 50\)"):
+        _core.train_batches(network, work, objective, state, data, np.array([3, 50, 1]), 7, 0,
+                            1, np.zeros(1), np.zeros(1), reducer=reducer)
+    with pytest.raises(ValueError, match=r"batches \[0, 2\) are not within \[0, 1\)"):
+        _core.train_batches(network, work, objective, state, data, np.arange(7), 7, 0, 2,
+                            np.zeros(2), np.zeros(2), reducer=reducer)
+
+
 def test_core_hook_error_stops_before_the_update():
     model, x, y, fit = mpi_cases.start("sgd_momentum")
     network, work, objective, state, data = _core_parts(model, x, y, 7, 7)
