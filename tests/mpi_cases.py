@@ -65,14 +65,24 @@ def rmsprop_binary(dtype=np.float32):
     return model, x, y, fit
 
 
+def adam_whole(dtype=np.float32):
+    """adam_sparse with a batch larger than the data: all of it each epoch (on
+    shards of 102 and 101 rows: fit cuts it to 204 on one rank, 202 on the
+    other, and shard mode to the smaller shard's 202)."""
+    model, x, y, fit = adam_sparse(dtype)
+    return model, x, y, {**fit, "batch_size": 1001}
+
+
 CASES = {"adam_sparse": adam_sparse, "sgd_momentum": sgd_momentum,
          "rmsprop_binary": rmsprop_binary}
+# trained on shards only
+SHARD_ONLY = {"adam_whole": adam_whole}
 
 
 def start(name, seed=0):
     """Case ``name``'s model with its initial weights and shuffle generator set
     from ``seed``, its data and fit's arguments."""
-    model, x, y, fit = CASES[name]()
+    model, x, y, fit = {**CASES, **SHARD_ONLY}[name]()
     rng = np.random.default_rng(seed)
     model.set_weights([rng.normal(scale=0.5, size=w.shape) for w in model.get_weights()])
     model.seed_generator.bit_generator.state = np.random.default_rng(seed + 1).bit_generator.state
@@ -90,7 +100,7 @@ def train(name, distribute=None):
 
 
 # the cases trained on shards (their batch sizes even); sgd_momentum's 7 is refused
-SHARD_CASES = ("adam_sparse", "rmsprop_binary")
+SHARD_CASES = ("adam_sparse", "rmsprop_binary", "adam_whole")
 
 
 def _shard_fit(fit, rows):
@@ -118,7 +128,7 @@ def train_interleaved(name, size):
     epochs, shuffle, batch = fit.pop("epochs"), fit.pop("shuffle", True), fit["batch_size"]
     shards = [np.arange(len(x))[rank::size] for rank in range(size)]
     rows = min(len(shard) for shard in shards)
-    local = batch // size
+    local = min(batch, rows * size) // size
     history = {}
     for epoch in range(epochs):
         seed = int(model.seed_generator.integers(2 ** 63)) if shuffle else None

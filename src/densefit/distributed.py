@@ -297,17 +297,16 @@ class _Shards:
         """Agrees the pass with the other ranks and gives the runner local
         batches, global logs and this rank's epoch order."""
         strategy, runner = self.strategy, self.runner
-        size, n = strategy.size, runner.data.n
-        low, high = strategy._range((n, runner.batch_size, runner.steps_per_epoch or 0))
-        if low[1:] != high[1:]:
+        size = strategy.size
+        self.rows = strategy._range((runner.data.n,))[0][0]  # the smallest shard's, a pass
+        # fit cut batch_size to this rank's rows times size: cut to the smallest's
+        batch_size = min(runner.batch_size, self.rows * size)
+        low, high = strategy._range((batch_size, runner.steps_per_epoch or 0))
+        if low != high:
             raise ValueError(f"distribute: every rank must call fit with the same batch_size "
                              f"and steps_per_epoch, got (batch_size, steps_per_epoch) from "
-                             f"{tuple(low[1:])} to {tuple(high[1:])} over the ranks")
-        self.rows = low[0]  # of each rank's shard in a pass: the smallest shard's
-        batch_size = runner.batch_size
-        if batch_size >= self.rows * size:  # a batch larger than the data is all of it
-            batch_size = self.rows * size
-        elif batch_size % size:
+                             f"{tuple(low)} to {tuple(high)} over the ranks")
+        if batch_size % size:  # (all the rows, rows * size, is a multiple)
             raise ValueError(f"batch_size must be a multiple of the number of ranks ({size}) "
                              f"with MPIStrategy(data=\"shard\"): each rank trains batch_size / "
                              f"{size} rows of its shard a step; got {batch_size}")
