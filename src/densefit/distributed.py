@@ -10,6 +10,10 @@ applies the global batch's mean gradient on every rank.  Before training,
 rank 0's weights, optimizer state and shuffle generator are broadcast; at
 each epoch's end the metrics' state is summed, so History is the same on
 every rank and equals one process' fit with batch B on the same order.
+With ``MPIStrategy(data="shard")`` each rank passes its own rows instead and
+trains B / N of them a step (``_Shards``).  The start of fit and every step
+wait at most ``timeout`` for the other ranks; a launcher's SIGTERM during fit
+prints why (``_LauncherStop``).
 
 mpi4py is imported when an ``MPIStrategy`` is made, never by ``import densefit``.
 """
