@@ -272,11 +272,15 @@ typedef struct {
  * and calls reduce(context) once a batch, after the backward pass and before
  * clipping, to sum net->grads' n_params + DF_HOOK_EXTRA entries over the ranks
  * in place.  A reduce that does not return 0 stops training before that
- * batch's update (its context says why). */
+ * batch's update (its context says why).  With shard set, every rank trains on
+ * its own rows instead: the order passed is this rank's rows of the pass, and
+ * each global batch is every rank's next batch_size rows (ranks passing the
+ * same number of rows), this rank's at row rank * part of it. */
 typedef struct df_step_hook {
     int (*reduce)(void *context);
     void *context;
     int64_t rank, size;
+    int shard;
 } df_step_hook;
 
 /* What training minimises and reports.  With fused_output the last layer's

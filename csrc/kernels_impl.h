@@ -1710,7 +1710,7 @@ static int64_t F(train_batches)(const df_net *net, df_work *work, const df_objec
 }
 
 /* train_batches for rank hook->rank of hook->size (see df_step_hook): this
- * rank's part of each global batch forward and backward, its gradients scaled
+ * rank's part of each global batch (its own rows with hook->shard) forward and backward, its gradients scaled
  * by its share of the rows (so their sum over the ranks is the global batch's
  * mean gradient, the weight penalties' gradients included once), then summed by
  * the hook with the not-finite flag and the loss shares in the same buffer, so
@@ -1724,10 +1724,12 @@ static int64_t F(train_batches_reduced)(const df_net *net, df_work *work, const 
     F(held_max) held = F(current_max)(net, opt);
     for (int64_t batch = first_batch; batch < end_batch; batch++) {
         const int64_t start = batch * d->batch_size, step = opt->iterations;
-        const int64_t global = (d->n - start) < d->batch_size ? (d->n - start) : d->batch_size;
+        const int64_t part = (d->n - start) < d->batch_size ? (d->n - start) : d->batch_size;
+        /* shard: part is this rank's rows of a global batch of part * size */
+        const int64_t global = hook->shard ? part * hook->size : part;
         const int64_t lo = global * hook->rank / hook->size;
         const int rows = (int)(global * (hook->rank + 1) / hook->size - lo);
-        const int64_t *idx = d->order + start + lo;
+        const int64_t *idx = d->order + start + (hook->shard ? 0 : lo);
         const double share = (double)rows / (double)global;
         double loss = 0;
         int bad = 0;

@@ -74,6 +74,7 @@ cdef extern from "densefit.h" nogil:
         int (*reduce)(void *context) noexcept
         void *context
         int64_t rank, size
+        int shard
 
     ctypedef struct df_work:
         const df_step_hook *hook

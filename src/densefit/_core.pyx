@@ -1282,12 +1282,15 @@ cdef class GradientReducer:
     n_params + HOOK_EXTRA entries, the network's gradients during the call,
     then a not-finite flag and the rank's share of the batch's loss.  An
     exception ``reduce`` raises stops training before that batch's update and
-    is raised again by train_batches."""
+    is raised again by train_batches.  ``shard``: every rank trains on its own
+    rows (train_batches' order then holds this rank's rows of the pass), each
+    global batch made of every rank's next batch_size rows."""
     cdef df_step_hook hook
     cdef readonly object buffer, reduce
+    cdef readonly bint shard
     cdef object error
 
-    def __cinit__(self, reduce, buffer, rank, size):
+    def __cinit__(self, reduce, buffer, rank, size, shard=False):
         if not callable(reduce):
             raise TypeError("reduce must be callable")
         self.buffer = _float_array(buffer, "buffer", 1, None, True)
@@ -1299,6 +1302,8 @@ cdef class GradientReducer:
         self.hook.reduce = _reduce_step
         self.hook.context = <void *>self
         self.hook.rank, self.hook.size = c_rank, c_size
+        self.shard = bool(shard)
+        self.hook.shard = self.shard
 
 
 cdef int _reduce_step(void *context) noexcept nogil:
@@ -1324,7 +1329,7 @@ cdef int64_t _train_batches(floating *tag, Network network, Workspace work, Obje
     cdef double *mp = <double *>_data(metrics)
     cdef const floating *sw = <const floating *>_data(data.sample_weight) \
         if data.sample_weight is not None else NULL
-    cdef int64_t n = data.n, done
+    cdef int64_t n = order.shape[0], done  # data.n, or a shard's rows of the pass
     cdef df_net net = network.net
     if reducer is not None:  # the gradients in its fused buffer, the hook in work
         net.grads = _data(reducer.buffer)
@@ -1364,7 +1369,8 @@ def train_batches(Network network not None, Workspace work not None,
     rows to the objective's metrics' state (the batch that stopped training
     included).  reducer: None, or a GradientReducer: data-parallel training, this
     rank's part of each batch (its metric state and batch_metric of its rows
-    only; batch_loss the global batch's)."""
+    only; batch_loss the global batch's); with a shard reducer, order holds
+    this rank's rows of the pass: at most data.n indices."""
     _check_parts(network, work, objective, optimizer_state, data)
     objective._check_metric_state(metric_state, network.n_out)
     if not work.training:
@@ -1372,7 +1378,11 @@ def train_batches(Network network not None, Workspace work not None,
                          "training=False, for evaluate only (it has no gradient buffers)")
     if work.labels != objective.labels:
         raise ValueError("workspace targets are not the kind the objective's loss reads")
+    # the pass's rows: a shard reducer's order may leave some of this rank's out
     cdef int64_t n = data.n
+    if reducer is not None and reducer.shard and isinstance(order, np.ndarray) \
+            and order.ndim == 1 and order.shape[0] <= data.n:
+        n = order.shape[0]
     cdef int64_t c_batch = _int64(batch_size, "batch_size")
     cdef int64_t c_first = _int64(first_batch, "first_batch")
     cdef int64_t c_end = _int64(end_batch, "end_batch")
@@ -1390,8 +1400,8 @@ def train_batches(Network network not None, Workspace work not None,
     cdef int64_t lo = c_first * c_batch, hi = min(n, c_end * c_batch)
     if hi > lo:
         used = order[lo:hi]
-        if used.min() < 0 or used.max() >= n:
-            raise ValueError(f"order must hold indices in [0, {n})")
+        if used.min() < 0 or used.max() >= data.n:
+            raise ValueError(f"order must hold indices in [0, {data.n})")
     count = c_end - c_first
     losses = np.asarray(batch_loss)
     metrics = np.asarray(batch_metric)

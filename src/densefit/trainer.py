@@ -225,7 +225,8 @@ class Trainer:
                                    val_rows=_validation_rows(val_steps, val_batch, requested))
         history = callbacks_module.History()
         callbacks.append(history)
-        batch_size = _batch_rows(requested, steps, data.n)
+        # a batch larger than the data is all of it (of every rank's, with shards)
+        batch_size = _batch_rows(requested, steps, distributed.most_rows(distribute, data.n))
         work = self._workspaces.take(self._network, batch_size, data.labels, training=True)
         try:
             runner = BatchRunner((self._network, work, self._compiled.objective,
