@@ -1205,6 +1205,15 @@ DF_HOT static void F(dropout_map)(const REAL *in, REAL *out, int rows, int n, do
         out[i] = df_dropout_kept(key, (uint64_t)i, threshold) ? in[i] * scale : 0;
 }
 
+/* Batch normalization's kernels walk the batch row by row (contiguous in
+ * row-major memory: vector loads, no strided walk down a column) over blocks of
+ * up to BN_BLOCK columns, with each column's accumulators and factors in
+ * arrays on the stack; a column still sums its rows in order, as a
+ * column-by-column loop does. */
+#define BN_BLOCK 256
+
+static inline int F(bn_width)(int n, int j0) { return n - j0 < BN_BLOCK ? n - j0 : BN_BLOCK; }
+
 /* y = (x - mean) rstd gamma + beta per column, rstd = 1 / sqrt(variance + epsilon).
  * Centred first: x a + (beta - mean a), TensorFlow's form, loses the digits of
  * x - mean when |mean| >> the spread (a row of one gives beta only up to
@@ -1212,53 +1221,88 @@ DF_HOT static void F(dropout_map)(const REAL *in, REAL *out, int rows, int n, do
 DF_HOT static void F(normalize_columns)(const REAL *in, REAL *out, int rows, int n,
                                         const REAL *mean, const REAL *variance, double epsilon,
                                         const REAL *gamma, const REAL *beta) {
-    for (int j = 0; j < n; j++) {
-        const REAL rstd = (REAL)(1 / sqrt((double)variance[j] + epsilon));
-        const REAL a = rstd * (gamma ? gamma[j] : 1), b = beta ? beta[j] : 0, m = mean[j];
-        for (int r = 0; r < rows; r++)
-            out[(int64_t)r * n + j] = (in[(int64_t)r * n + j] - m) * a + b;
+    REAL a[BN_BLOCK], b[BN_BLOCK], m[BN_BLOCK];
+    for (int j0 = 0; j0 < n; j0 += BN_BLOCK) {
+        const int w = F(bn_width)(n, j0);
+        for (int j = 0; j < w; j++) {
+            const REAL rstd = (REAL)(1 / sqrt((double)variance[j0 + j] + epsilon));
+            a[j] = rstd * (gamma ? gamma[j0 + j] : 1);
+            b[j] = beta ? beta[j0 + j] : 0;
+            m[j] = mean[j0 + j];
+        }
+        for (int r = 0; r < rows; r++) {
+            const REAL *x = in + (int64_t)r * n + j0;
+            REAL *y = out + (int64_t)r * n + j0;
+            for (int j = 0; j < w; j++) y[j] = (x[j] - m[j]) * a[j] + b[j];
+        }
     }
 }
 
 /* Keras' batch moments: the mean and the biased (population) variance of each
- * column, accumulated in double. */
-static void F(batch_moments)(const REAL *x, int rows, int n, REAL *mean, REAL *variance) {
-    for (int j = 0; j < n; j++) {
-        double sum = 0, sq = 0;
-        for (int r = 0; r < rows; r++) sum += x[(int64_t)r * n + j];
-        const double m = sum / rows;
+ * column, accumulated in double, two passes (a large mean costs the variance
+ * no digits). */
+DF_HOT static void F(batch_moments)(const REAL *x, int rows, int n, REAL *mean, REAL *variance) {
+    double sum[BN_BLOCK], sq[BN_BLOCK];
+    for (int j0 = 0; j0 < n; j0 += BN_BLOCK) {
+        const int w = F(bn_width)(n, j0);
+        for (int j = 0; j < w; j++) sum[j] = sq[j] = 0;
         for (int r = 0; r < rows; r++) {
-            const double d = x[(int64_t)r * n + j] - m;
-            sq += d * d;
+            const REAL *row = x + (int64_t)r * n + j0;
+            for (int j = 0; j < w; j++) sum[j] += row[j];
         }
-        mean[j] = (REAL)m;
-        variance[j] = (REAL)(sq / rows);
+        for (int j = 0; j < w; j++) sum[j] /= rows; /* the mean, from here */
+        for (int r = 0; r < rows; r++) {
+            const REAL *row = x + (int64_t)r * n + j0;
+            for (int j = 0; j < w; j++) {
+                const double d = row[j] - sum[j];
+                sq[j] += d * d;
+            }
+        }
+        for (int j = 0; j < w; j++) {
+            mean[j0 + j] = (REAL)sum[j];
+            variance[j0 + j] = (REAL)(sq[j] / rows);
+        }
     }
 }
 
 /* Batch normalization's backward pass on the batch's own statistics (stats:
  * mean, variance): dbeta = sum dy, dgamma = sum dy xhat, and
- * dx = gamma rstd (dy - (dbeta + xhat dgamma) / rows). */
-static void F(batch_norm_backward)(const REAL *x, const REAL *dy, REAL *dx, int rows, int n,
-                                   const REAL *stats, double epsilon, const REAL *gamma,
-                                   REAL *dgamma, REAL *dbeta) {
+ * dx = gamma rstd (dy - (dbeta + xhat dgamma) / rows); both sums in one pass. */
+DF_HOT static void F(batch_norm_backward)(const REAL *x, const REAL *dy, REAL *dx, int rows,
+                                          int n, const REAL *stats, double epsilon,
+                                          const REAL *gamma, REAL *dgamma, REAL *dbeta) {
     const REAL *mean = stats, *variance = stats + n;
-    for (int j = 0; j < n; j++) {
-        const double rstd = 1 / sqrt((double)variance[j] + epsilon);
-        double sum_dy = 0, sum_dy_xhat = 0;
-        for (int r = 0; r < rows; r++) {
-            const double g = dy[(int64_t)r * n + j];
-            sum_dy += g;
-            sum_dy_xhat += g * (x[(int64_t)r * n + j] - mean[j]) * rstd;
+    REAL m[BN_BLOCK];
+    double rstd[BN_BLOCK], scale[BN_BLOCK], sum_dy[BN_BLOCK], sum_dy_xhat[BN_BLOCK];
+    for (int j0 = 0; j0 < n; j0 += BN_BLOCK) {
+        const int w = F(bn_width)(n, j0);
+        for (int j = 0; j < w; j++) {
+            m[j] = mean[j0 + j];
+            rstd[j] = 1 / sqrt((double)variance[j0 + j] + epsilon);
+            scale[j] = (gamma ? gamma[j0 + j] : 1) * rstd[j];
+            sum_dy[j] = sum_dy_xhat[j] = 0;
         }
-        if (dbeta) dbeta[j] = (REAL)sum_dy;
-        if (dgamma) dgamma[j] = (REAL)sum_dy_xhat;
-        if (!dx) continue;
-        const double scale = (gamma ? gamma[j] : 1) * rstd;
         for (int r = 0; r < rows; r++) {
-            const double xhat = (x[(int64_t)r * n + j] - mean[j]) * rstd;
-            dx[(int64_t)r * n + j] =
-                (REAL)(scale * (dy[(int64_t)r * n + j] - (sum_dy + xhat * sum_dy_xhat) / rows));
+            const REAL *xr = x + (int64_t)r * n + j0, *g = dy + (int64_t)r * n + j0;
+            for (int j = 0; j < w; j++) {
+                sum_dy[j] += g[j];
+                sum_dy_xhat[j] += (double)g[j] * (xr[j] - m[j]) * rstd[j];
+            }
+        }
+        for (int j = 0; j < w; j++) {
+            if (dbeta) dbeta[j0 + j] = (REAL)sum_dy[j];
+            if (dgamma) dgamma[j0 + j] = (REAL)sum_dy_xhat[j];
+            sum_dy[j] /= rows; /* from here: the means over rows */
+            sum_dy_xhat[j] /= rows;
+        }
+        if (!dx) continue;
+        for (int r = 0; r < rows; r++) {
+            const REAL *xr = x + (int64_t)r * n + j0, *g = dy + (int64_t)r * n + j0;
+            REAL *d = dx + (int64_t)r * n + j0;
+            for (int j = 0; j < w; j++) {
+                const double xhat = (xr[j] - m[j]) * rstd[j];
+                d[j] = (REAL)(scale[j] * (g[j] - (sum_dy[j] + xhat * sum_dy_xhat[j])));
+            }
         }
     }
 }

@@ -2132,7 +2132,9 @@ def test_evaluate_with_sample_weights(dtype):
 BN = _core.LAYER_KINDS["batch_normalization"]
 DENSE = _core.LAYER_KINDS["dense"]
 BN_EPSILON = 1e-3  # Keras' default
-BN_SHAPES = [(1, 1), (1, 5), (2, 3), (7, 13), (33, 4)]  # (rows, features); one row: variance 0
+# (rows, features); one row: variance 0; 300 features: the kernels' blocks of
+# 256 columns (BN_BLOCK in csrc/kernels_impl.h) and a ragged second block
+BN_SHAPES = [(1, 1), (1, 5), (2, 3), (7, 13), (33, 4), (5, 300)]
 BN_TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-11, atol=1e-11)}
 
 
