@@ -90,7 +90,11 @@ def is_py_dataset(value):
 
 
 def is_stream(value):
-    """Whether fit, evaluate or predict read ``value`` batch by batch."""
+    """Whether fit, evaluate or predict read ``value`` batch by batch.  An array
+    is answered first, in tens of nanoseconds: predict's single-sample path asks
+    on every call, and the class walk and the Iterator ABC check cost ~0.5 µs."""
+    if type(value) is np.ndarray:
+        return False
     return is_py_dataset(value) or isinstance(value, collections.abc.Iterator)
 
 

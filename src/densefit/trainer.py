@@ -317,8 +317,8 @@ class Trainer:
                     else min(validation.integer(batch_size, "batch_size"), _core.MAX_ROWS))
         if verbose != "auto":
             _verbosity(verbose)
-        if steps is not None or streaming.is_stream(x):
-            return _predict_steps(self, x, batch_size, capacity, steps)
+        if steps is not None or (type(x) is not np.ndarray and streaming.is_stream(x)):
+            return _predict_steps(self, x, batch_size, capacity, steps)  # (an array: no call)
         return self._outputs(x, capacity, "predict")
 
     def __call__(self, x, training=None):
