@@ -33,6 +33,8 @@ from . import _core, callbacks as callbacks_module, training_loop, validation
 DEFAULT_TIMEOUT = 300.0
 # a step's wait polls without sleeping for this long, then sleeps this long between polls
 _SPIN_SECONDS, _POLL_SLEEP = 2e-3, 1e-4
+# seconds between showing the timeout's error and aborting the job (see _abort)
+_ABORT_GRACE = 0.5
 # the callbacks that write files: only rank 0 runs them
 _FILE_WRITERS = ("ModelCheckpoint", "CSVLogger")
 # MPIStrategy(data=...): every rank passes the same arrays, or each its own rows
@@ -203,7 +205,7 @@ class MPIStrategy:
             if now > deadline:
                 # MPI cannot finalize with a collective left pending: the job is
                 # aborted when this process exits, after the error is shown
-                atexit.register(self.comm.Abort, 1)
+                atexit.register(_abort, self.comm)
                 raise RuntimeError(
                     f"distribute: rank {self.rank} of {self.size} waited {self.timeout:g} s for "
                     f"the other ranks at {self._waiting_for} (after {self.reduce_calls} step "
@@ -213,6 +215,20 @@ class MPIStrategy:
                     f"aborted when this process exits)")
             if now - started > _SPIN_SECONDS:
                 time.sleep(_POLL_SLEEP)
+
+
+def _abort(comm):
+    """Aborts the MPI job at this process' exit, once the error is shown: stdout
+    and stderr flushed, then ``_ABORT_GRACE`` seconds for the launcher to
+    forward them (hydra stops reading a rank's pipes when the job aborts: the
+    error's traceback was seen cut short)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed, or a broken pipe: nothing to keep
+            pass
+    time.sleep(_ABORT_GRACE)
+    comm.Abort(1)
 
 
 class _LauncherStop(callbacks_module.Callback):
