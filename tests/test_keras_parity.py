@@ -1483,3 +1483,19 @@ def test_steps_without_batch_sizes_match_keras(steps, validation_steps):
         np.testing.assert_allclose(dh[key], kh[key], rtol=LOSS_RTOL, err_msg=key)
     for a, b in zip(dw, kw):
         np.testing.assert_allclose(a, b, atol=WEIGHT_TOL * np.abs(b).max())
+
+
+@pytest.mark.parametrize("axis, columns", [(-1, slice(None)), (None, 0)])
+def test_normalization_called_on_data_matches_keras(axis, columns):
+    """norm(x) outside a model (the course's coffee lab, the regression
+    tutorial's normalizer(first)): Keras' values, as float32."""
+    x = np.random.default_rng(0).normal(3, 2, (50, 3))[:, columns]
+    out = {}
+    for module in (densefit, keras):
+        norm = module.layers.Normalization(axis=axis)
+        before = np.asarray(norm(x[:4]))  # identity until adapted
+        norm.adapt(x)
+        out[module.__name__] = before, np.asarray(norm(x[:4]))
+    np.testing.assert_allclose(out["densefit"][0], out["keras"][0], rtol=1e-6)
+    np.testing.assert_allclose(out["densefit"][1], out["keras"][1], rtol=1e-6)
+    assert out["densefit"][1].dtype == np.float32
