@@ -1499,3 +1499,27 @@ def test_normalization_called_on_data_matches_keras(axis, columns):
     np.testing.assert_allclose(out["densefit"][0], out["keras"][0], rtol=1e-6)
     np.testing.assert_allclose(out["densefit"][1], out["keras"][1], rtol=1e-6)
     assert out["densefit"][1].dtype == np.float32
+
+
+def test_crossentropy_metrics_match_keras():
+    """The imbalanced-data tutorial's keras.metrics.BinaryCrossentropy(name=...)
+    on a sigmoid output, and from_logits=True on logits: Keras' values."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(64, 5)).astype("float32")
+    y = (rng.random((64, 1)) < 0.3).astype("float32")
+    out = {}
+    for module in (densefit, keras):
+        model = module.Sequential([module.Input(shape=(5,)),
+                                   module.layers.Dense(1, activation="sigmoid")])
+        if module is densefit:
+            initial = model.get_weights()
+        else:
+            model.set_weights(initial)
+        model.compile(loss="binary_crossentropy",
+                      metrics=[module.metrics.BinaryCrossentropy(name="cross entropy"),
+                               module.metrics.BinaryCrossentropy(name="on_logits",
+                                                                 from_logits=True)])
+        out[module.__name__] = model.evaluate(x, y, verbose=0, return_dict=True)
+    for key in out["keras"]:
+        np.testing.assert_allclose(out["densefit"][key], out["keras"][key], rtol=1e-5,
+                                   err_msg=key)
