@@ -302,10 +302,12 @@ class Dense(Layer):
             raise ValueError("use_bias=False is not supported: densefit's Dense always has a bias "
                              "(initialise it with zeros and it starts as Keras' would)")
         self.use_bias = True
-        self._initializers = (initializers.get(kernel_initializer),
-                              initializers.get(bias_initializer))
-        self.kernel_initializer, self.bias_initializer = (initializers.serialize(f)
-                                                          for f in self._initializers)
+        given = (kernel_initializer, bias_initializer)
+        self._initializers = tuple(initializers.get(initializers.FOR_NONE if i is None else i)
+                                   for i in given)
+        self.kernel_initializer, self.bias_initializer = (
+            None if i is None else initializers.serialize(f)
+            for i, f in zip(given, self._initializers))
         self.input_shape = None if input_shape is None else _input_shape(input_shape, "input_shape",
                                                                     rank=1)
 
