@@ -1523,3 +1523,27 @@ def test_crossentropy_metrics_match_keras():
     for key in out["keras"]:
         np.testing.assert_allclose(out["densefit"][key], out["keras"][key], rtol=1e-5,
                                    err_msg=key)
+
+
+@pytest.mark.parametrize("metric", ["SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
+                                    "loss"])
+def test_keras_files_with_metric_objects_load_both_ways(tmp_path, metric):
+    """save_and_load's create_model compiles metrics=[SparseCategoricalAccuracy()]:
+    its .keras file loads in both libraries, each from the other's file."""
+    x = np.random.default_rng(0).normal(size=(20, 4)).astype("float32")
+    y = np.arange(20) % 3
+    results = {}
+    for writer, reader in ((densefit, keras), (keras, densefit)):
+        entry = (writer.losses.SparseCategoricalCrossentropy() if metric == "loss"
+                 else getattr(writer.metrics, metric)())
+        model = writer.Sequential([writer.Input(shape=(4,)), writer.layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="adam", metrics=[entry],
+                      loss="sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=1, verbose=0)  # Keras writes no optimizer slots before
+        path = tmp_path / f"{writer.__name__}.keras"
+        model.save(path)
+        loaded = reader.models.load_model(path)
+        results[writer.__name__] = (model.evaluate(x, y, verbose=0),
+                                    loaded.evaluate(x, y, verbose=0))
+    for written, read in results.values():
+        np.testing.assert_allclose(read, written, rtol=1e-5)

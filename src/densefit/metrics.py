@@ -264,8 +264,9 @@ class SparseCategoricalCrossentropy(_CrossentropyMetric):
     loss_class = losses.SparseCategoricalCrossentropy
 
     def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False,
-                 axis=-1):
-        super().__init__(name, dtype, from_logits=from_logits, axis=axis)
+                 ignore_class=None, axis=-1):
+        super().__init__(name, dtype, from_logits=from_logits, ignore_class=ignore_class,
+                         axis=axis)
 
 
 # ------------------------------------------------------------------ confusion metrics
