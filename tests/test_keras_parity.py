@@ -1547,3 +1547,18 @@ def test_keras_files_with_metric_objects_load_both_ways(tmp_path, metric):
                                     loaded.evaluate(x, y, verbose=0))
     for written, read in results.values():
         np.testing.assert_allclose(read, written, rtol=1e-5)
+
+
+def test_keras_file_of_a_model_compiled_but_never_trained_loads(tmp_path):
+    """model.compile(...); model.save("x.keras") before fit: Keras saves its
+    optimizer unbuilt (step count and learning rate only); densefit loads the
+    file and its optimizer starts afresh, as Keras does when it loads it."""
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    model.save(tmp_path / "u.keras")
+    loaded = densefit.models.load_model(tmp_path / "u.keras")
+    assert int(loaded.optimizer.iterations) == 0
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    loaded.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
+    assert int(loaded.optimizer.iterations) == 1

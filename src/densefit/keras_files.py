@@ -526,6 +526,8 @@ def _restore_optimizer(model, h5, what):
     scalars = [name for name in _scalar_state(optimizer)]
     head = [()] if schedule else [(), ()]
     shapes = head + [s for s in trainable for _ in optimizer.slot_names] + [()] * len(scalars)
+    if len(shapes) > len(head) and f"optimizer/vars/{len(head)}" not in h5:
+        return  # Keras compiled but never trained it: no slots saved; afresh, as Keras warns
     arrays = [_dataset(h5, f"optimizer/vars/{i}", s, what) for i, s in enumerate(shapes)]
     if f"optimizer/vars/{len(shapes)}" in h5:
         raise ValueError(f"{what}: the optimizer has more variables than "
