@@ -1562,3 +1562,15 @@ def test_keras_file_of_a_model_compiled_but_never_trained_loads(tmp_path):
         np.testing.assert_array_equal(a, b)
     loaded.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
     assert int(loaded.optimizer.iterations) == 1
+
+
+@pytest.mark.parametrize("method", ["evaluate", "predict"])
+def test_evaluate_and_predict_keywords_in_keras_order(method):
+    """Keras' evaluate/predict parameters, callbacks included, in its order
+    (a program passing them positionally runs the same)."""
+    import inspect
+    ours = [p for p in inspect.signature(getattr(densefit.Sequential, method)).parameters
+            if p != "self"]
+    theirs = [p for p, v in inspect.signature(getattr(keras.Sequential, method)).parameters.items()
+              if p != "self" and v.kind is not v.VAR_KEYWORD]
+    assert ours == theirs
