@@ -491,7 +491,7 @@ def _evaluated(model, x, y, batch_size, sample_weight, steps):
     data = model._dataset(x, y, sample_weight=sample_weight)
     if data.n == 0:
         raise ValueError("x is empty: evaluate needs at least one sample")
-    return model._evaluate(data, capacity, stacklevel=4)
+    return model._evaluate(data, capacity, stacklevel=7)  # the user, past 6 frames of ours
 
 
 def _predict_steps(model, x, batch_size, capacity, steps, callbacks=None):
