@@ -807,3 +807,47 @@ def test_backup_and_restore_keeps_the_backup_when_asked(tmp_path):
 def test_progbar_logger_is_accepted(capsys):
     train_line(DECAY, 1, [ProgbarLogger()])
     assert capsys.readouterr().out == ""  # verbose=0: no line, as Keras
+
+
+def test_evaluate_and_predict_call_test_and_predict_hooks():
+    """evaluate(callbacks=...) and predict(callbacks=...) (keras.io's "Writing
+    your own callbacks"): on_test_begin/end (end with evaluate's logs) and
+    on_predict_begin/end, each callback's model set; batch hooks refused."""
+    import densefit
+    from densefit.callbacks import Callback
+
+    class Recorder(Callback):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def on_test_begin(self, logs=None):
+            self.calls.append(("test_begin", dict(logs)))
+
+        def on_test_end(self, logs=None):
+            self.calls.append(("test_end", sorted(logs)))
+
+        def on_predict_begin(self, logs=None):
+            self.calls.append(("predict_begin", dict(logs)))
+
+        def on_predict_end(self, logs=None):
+            self.calls.append(("predict_end", dict(logs), self.model is model))
+
+    class BatchWatcher(Callback):
+        def on_test_batch_end(self, batch, logs=None):
+            pass
+
+    x = np.random.default_rng(0).normal(size=(10, 3))
+    y = x.sum(1, keepdims=True)
+    model = densefit.Sequential([densefit.Input(shape=(3,)), densefit.layers.Dense(1)])
+    model.compile(loss="mse", metrics=["mae"])
+    recorder = Recorder()
+    result = model.evaluate(x, y, verbose=0, callbacks=[recorder])
+    assert result == model.evaluate(x, y, verbose=0)
+    out = model.predict(x, batch_size=4, verbose=0, callbacks=[recorder])
+    np.testing.assert_array_equal(out, model.predict(x, verbose=0))
+    assert recorder.calls == [("test_begin", {}), ("test_end", ["loss", "mae"]),
+                              ("predict_begin", {}), ("predict_end", {}, True)]
+    with pytest.raises(ValueError, match="BatchWatcher overrides on_test_batch_end"):
+        model.evaluate(x, y, callbacks=[BatchWatcher()])
+    model.predict(x, verbose=0, callbacks=[BatchWatcher()])  # a test hook: predict runs

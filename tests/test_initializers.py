@@ -202,3 +202,36 @@ def test_a_dense_with_an_initializer_saves_and_loads(tmp_path):
     assert loaded.layers[0].get_config() == config
     for a, b in zip(loaded.get_weights(), model.get_weights()):
         assert_array_equal(a, b)
+
+
+def test_constant_takes_an_array_broadcast_to_the_weight():
+    """Keras' Constant multiplies its value by ones: the imbalanced-data
+    tutorial's Constant(np.log([pos / neg])) as a one-unit bias."""
+    from densefit import Sequential
+    from densefit.layers import Dense, Input
+    bias = np.log([0.05 / 0.95])
+    model = Sequential([Input(shape=(3,)),
+                        Dense(1, activation="sigmoid",
+                              bias_initializer=initializers.Constant(bias))])
+    np.testing.assert_allclose(model.layers[-1].bias.numpy(), bias.astype(np.float32))
+    assert initializers.Constant(bias).get_config() == {"value": bias.tolist()}
+    np.testing.assert_array_equal(initializers.Constant([1.0, 2.0])((3, 2)), [[1, 2]] * 3)
+    with pytest.raises(ValueError, match="does not broadcast to the weight's shape"):
+        initializers.Constant([1.0, 2.0])((3,))
+    with pytest.raises(ValueError, match="finite"):
+        initializers.Constant([np.nan])
+
+
+def test_none_initializer_draws_glorot_uniform_as_keras_add_weight():
+    """Dense(bias_initializer=None), what make_model(output_bias=None) passes in
+    the imbalanced-data tutorial: Keras' add_weight draws glorot_uniform
+    (fans (n, n) for a bias), the config keeps None."""
+    from densefit import Sequential
+    from densefit.layers import Dense, Input
+    layer = Dense(400, bias_initializer=None)
+    model = Sequential([Input(shape=(3,)), layer])
+    bias = model.layers[0].bias.numpy()
+    limit = np.sqrt(6 / 800)
+    assert np.abs(bias).max() <= limit and np.abs(bias).max() > 0.9 * limit
+    assert layer.get_config()["bias_initializer"] is None
+    assert Dense.from_config(layer.get_config()).bias_initializer is None

@@ -229,3 +229,26 @@ def test_missing_h5py_names_the_extra(monkeypatch, tmp_path):
     with pytest.raises(ImportError, match=r"densefit\[keras-files\]"):
         model.save(tmp_path / "m.keras")
     assert keras_files.KERAS_VERSION
+
+
+def test_metric_objects_round_trip(tmp_path):
+    """compile(metrics=[SparseCategoricalAccuracy(), a loss object]) (the
+    save-and-load tutorial's create_model): the .keras file loads, the metrics
+    written as Keras writes them (keras.metrics / keras.losses objects)."""
+    from densefit import losses, metrics
+    x = np.random.default_rng(0).normal(size=(20, 4))
+    y = np.arange(20) % 3
+    model = keras.Sequential([keras.Input(shape=(4,)),
+                                 keras.layers.Dense(3, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy",
+                  metrics=[metrics.SparseCategoricalAccuracy(),
+                           metrics.SparseCategoricalCrossentropy(name="sce"),
+                           losses.SparseCategoricalCrossentropy(name="as_loss")])
+    path = tmp_path / "m.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as z:
+        written = json.loads(z.read("config.json"))["compile_config"]["metrics"]
+    assert [m["module"] for m in written] == ["keras.metrics", "keras.metrics", "keras.losses"]
+    loaded = keras.models.load_model(path)
+    assert loaded.metrics_names == model.metrics_names
+    np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0))

@@ -171,3 +171,12 @@ def test_save_model_is_model_save(tmp_path):
     loaded = keras.models.load_model(tmp_path / "m.densefit")
     for a, b in zip(loaded.get_weights(), model.get_weights()):
         assert_array_equal(a, b)
+
+
+def test_ops_names_the_softmax_substitute():
+    """The quickstart's tf.nn.softmax(predictions) / keras.ops.softmax: the
+    message names densefit.activations.softmax."""
+    import densefit
+    from densefit.missing import MissingFeatureError
+    with pytest.raises(MissingFeatureError, match=r"densefit\.activations\.softmax\(logits\)"):
+        densefit.ops.softmax

@@ -1483,3 +1483,94 @@ def test_steps_without_batch_sizes_match_keras(steps, validation_steps):
         np.testing.assert_allclose(dh[key], kh[key], rtol=LOSS_RTOL, err_msg=key)
     for a, b in zip(dw, kw):
         np.testing.assert_allclose(a, b, atol=WEIGHT_TOL * np.abs(b).max())
+
+
+@pytest.mark.parametrize("axis, columns", [(-1, slice(None)), (None, 0)])
+def test_normalization_called_on_data_matches_keras(axis, columns):
+    """norm(x) outside a model (the course's coffee lab, the regression
+    tutorial's normalizer(first)): Keras' values, as float32."""
+    x = np.random.default_rng(0).normal(3, 2, (50, 3))[:, columns]
+    out = {}
+    for module in (densefit, keras):
+        norm = module.layers.Normalization(axis=axis)
+        before = np.asarray(norm(x[:4]))  # identity until adapted
+        norm.adapt(x)
+        out[module.__name__] = before, np.asarray(norm(x[:4]))
+    np.testing.assert_allclose(out["densefit"][0], out["keras"][0], rtol=1e-6)
+    np.testing.assert_allclose(out["densefit"][1], out["keras"][1], rtol=1e-6)
+    assert out["densefit"][1].dtype == np.float32
+
+
+def test_crossentropy_metrics_match_keras():
+    """The imbalanced-data tutorial's keras.metrics.BinaryCrossentropy(name=...)
+    on a sigmoid output, and from_logits=True on logits: Keras' values."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(64, 5)).astype("float32")
+    y = (rng.random((64, 1)) < 0.3).astype("float32")
+    out = {}
+    for module in (densefit, keras):
+        model = module.Sequential([module.Input(shape=(5,)),
+                                   module.layers.Dense(1, activation="sigmoid")])
+        if module is densefit:
+            initial = model.get_weights()
+        else:
+            model.set_weights(initial)
+        model.compile(loss="binary_crossentropy",
+                      metrics=[module.metrics.BinaryCrossentropy(name="cross entropy"),
+                               module.metrics.BinaryCrossentropy(name="on_logits",
+                                                                 from_logits=True)])
+        out[module.__name__] = model.evaluate(x, y, verbose=0, return_dict=True)
+    for key in out["keras"]:
+        np.testing.assert_allclose(out["densefit"][key], out["keras"][key], rtol=1e-5,
+                                   err_msg=key)
+
+
+@pytest.mark.parametrize("metric", ["SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
+                                    "loss"])
+def test_keras_files_with_metric_objects_load_both_ways(tmp_path, metric):
+    """save_and_load's create_model compiles metrics=[SparseCategoricalAccuracy()]:
+    its .keras file loads in both libraries, each from the other's file."""
+    x = np.random.default_rng(0).normal(size=(20, 4)).astype("float32")
+    y = np.arange(20) % 3
+    results = {}
+    for writer, reader in ((densefit, keras), (keras, densefit)):
+        entry = (writer.losses.SparseCategoricalCrossentropy() if metric == "loss"
+                 else getattr(writer.metrics, metric)())
+        model = writer.Sequential([writer.Input(shape=(4,)), writer.layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="adam", metrics=[entry],
+                      loss="sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=1, verbose=0)  # Keras writes no optimizer slots before
+        path = tmp_path / f"{writer.__name__}.keras"
+        model.save(path)
+        loaded = reader.models.load_model(path)
+        results[writer.__name__] = (model.evaluate(x, y, verbose=0),
+                                    loaded.evaluate(x, y, verbose=0))
+    for written, read in results.values():
+        np.testing.assert_allclose(read, written, rtol=1e-5)
+
+
+def test_keras_file_of_a_model_compiled_but_never_trained_loads(tmp_path):
+    """model.compile(...); model.save("x.keras") before fit: Keras saves its
+    optimizer unbuilt (step count and learning rate only); densefit loads the
+    file and its optimizer starts afresh, as Keras does when it loads it."""
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    model.save(tmp_path / "u.keras")
+    loaded = densefit.models.load_model(tmp_path / "u.keras")
+    assert int(loaded.optimizer.iterations) == 0
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    loaded.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
+    assert int(loaded.optimizer.iterations) == 1
+
+
+@pytest.mark.parametrize("method", ["evaluate", "predict"])
+def test_evaluate_and_predict_keywords_in_keras_order(method):
+    """Keras' evaluate/predict parameters, callbacks included, in its order
+    (a program passing them positionally runs the same)."""
+    import inspect
+    ours = [p for p in inspect.signature(getattr(densefit.Sequential, method)).parameters
+            if p != "self"]
+    theirs = [p for p, v in inspect.signature(getattr(keras.Sequential, method)).parameters.items()
+              if p != "self" and v.kind is not v.VAR_KEYWORD]
+    assert ours == theirs

@@ -336,3 +336,32 @@ def test_compile_config_round_trips_metric_objects():
     again.compile_from_config(config)
     assert again.metrics_names == model.metrics_names
     assert again.get_compile_config() == config
+
+
+@pytest.mark.parametrize("name, loss, targets", [
+    ("BinaryCrossentropy", "binary_crossentropy", "binary"),
+    ("CategoricalCrossentropy", "categorical_crossentropy", "onehot"),
+    ("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy", "labels")])
+def test_crossentropy_metric_classes_are_the_losses_mean(name, loss, targets):
+    """keras.metrics.BinaryCrossentropy & co (the imbalanced-data tutorial's
+    metrics list): Keras' names and config, the mean of the loss of that name."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 4))
+    labels = rng.integers(0, 3, 30)
+    y = {"binary": (labels > 0).astype(float)[:, None], "onehot": np.eye(3)[labels],
+         "labels": labels}[targets]
+    units = 1 if targets == "binary" else 3
+    model = Sequential([Dense(units, activation="sigmoid" if units == 1 else "softmax")])
+    metric = getattr(metrics, name)()
+    assert metric.name == loss
+    model.compile(loss=loss, metrics=[metric, getattr(metrics, name)(name="again",
+                                                                     from_logits=False)])
+    result = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert_allclose(result[loss], result["loss"], rtol=1e-6)
+    assert_allclose(result["again"], result["loss"], rtol=1e-6)
+    config = metric.get_config()
+    assert config["name"] == loss and config["from_logits"] is False
+    assert type(metrics.deserialize(metrics.serialize(metric))) is type(metric)
+    assert metrics.get(loss).name == loss
+    with pytest.raises(ValueError, match="axis=0 is not supported"):
+        metrics.CategoricalCrossentropy(axis=0)

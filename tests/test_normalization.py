@@ -197,3 +197,21 @@ def test_axis_none_statistics_broadcast_over_every_feature():
     with pytest.raises(ValueError, match="axis=None takes a scalar mean"):
         Sequential([Input((2,)), Normalization(axis=None, mean=[0, 1], variance=[1, 1])])
 
+
+
+def test_called_on_data_normalizes_as_in_a_model():
+    """norm(x) outside a model gives what the layer computes inside one:
+    before and after building, float32, and a width mismatch said as such."""
+    x = np.random.default_rng(1).normal(5, 3, (40, 2))
+    norm = Normalization()
+    np.testing.assert_array_equal(norm(x), x.astype(np.float32))  # identity until adapted
+    norm.adapt(x)
+    direct = norm(x)
+    assert direct.dtype == np.float32 and direct.shape == x.shape
+    np.testing.assert_allclose(direct.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(direct.std(0), 1, rtol=1e-5)
+    model = Sequential([norm])
+    np.testing.assert_allclose(model.predict(x, verbose=0), direct, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(norm(x), direct)
+    with pytest.raises(ValueError, match="2 features but inputs have 3"):
+        norm(np.ones((2, 3)))

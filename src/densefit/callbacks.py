@@ -55,6 +55,30 @@ class Callback:
     def on_train_batch_end(self, batch, logs=None):
         self.on_batch_end(batch, logs=logs)
 
+    def on_test_begin(self, logs=None):
+        pass
+
+    def on_test_end(self, logs=None):
+        pass
+
+    def on_predict_begin(self, logs=None):
+        pass
+
+    def on_predict_end(self, logs=None):
+        pass
+
+    def on_test_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_test_batch_end(self, batch, logs=None):
+        pass
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_predict_batch_end(self, batch, logs=None):
+        pass
+
     def needs_batches(self):
         """Whether any batch hook is overridden, in the class or assigned on the
         instance (and so costs a return to Python per batch)."""
@@ -112,6 +136,34 @@ class CallbackList:
 
     def on_train_batch_end(self, batch, logs=None):
         self._call("on_train_batch_end", batch, logs)
+
+
+_INFERENCE_BATCH_HOOKS = {"test": ("on_test_batch_begin", "on_test_batch_end"),
+                          "predict": ("on_predict_batch_begin", "on_predict_batch_end")}
+
+
+def around(kind, callbacks, model, run):
+    """``run()`` (evaluate's logs or predict's outputs) between the callbacks'
+    ``on_test_begin``/``on_test_end`` (``kind="test"``) or ``on_predict_begin``/
+    ``on_predict_end``, as Keras' evaluate(callbacks=...) and predict(callbacks=...):
+    ``on_test_end`` gets evaluate's logs, the others ``{}``.  densefit evaluates
+    and predicts in one compiled pass: a callback overriding a test or predict
+    batch hook is refused, before anything runs."""
+    if callbacks is None:
+        return run()
+    callbacks = CallbackList(callbacks, model=model)
+    for callback in callbacks.callbacks:
+        for hook in _INFERENCE_BATCH_HOOKS[kind]:
+            if getattr(getattr(callback, hook), "__func__", None) is not getattr(Callback, hook):
+                raise ValueError(f"{type(callback).__name__} overrides {hook}: densefit's "
+                                 f"evaluate and predict run in one compiled pass and call "
+                                 f"on_{kind}_begin and on_{kind}_end only; move the work "
+                                 f"there, or compute per-batch values with "
+                                 f"model.{kind}_on_batch")
+    callbacks._call(f"on_{kind}_begin", {})
+    out = run()
+    callbacks._call(f"on_{kind}_end", dict(out) if kind == "test" else {})
+    return out
 
 
 class History(Callback):

@@ -29,6 +29,11 @@ def _truncated_normal(rng, stddev, shape):
     return out * stddev
 
 
+# None as a layer's initializer: Keras' Layer.add_weight draws a float weight with
+# glorot_uniform (a bias of shape (n,) too: fans (n, n)); the config keeps None
+FOR_NONE = "glorot_uniform"
+
+
 def _fans(shape):
     return (shape[0], shape[1]) if len(shape) == 2 else (shape[0], shape[0])
 
@@ -151,15 +156,35 @@ class RandomUniform(Initializer):
 
 
 class Constant(Initializer):
+    """``value`` everywhere: a number, or (as Keras, which multiplies it by ones)
+    an array broadcast to the weight's shape, such as the imbalanced-data
+    tutorial's ``Constant(np.log([pos / neg]))`` for a one-unit bias."""
+
     def __init__(self, value=0.0):
         super().__init__()
-        self.value = validation.real(value, "value")
+        self.value = _constant_value(value)
 
     def draw(self, shape, rng):
-        return np.full(shape, self.value)
+        try:
+            return np.broadcast_to(self.value, shape).astype(np.float64)
+        except ValueError:
+            raise ValueError(f"Constant's value has shape {np.shape(self.value)}, which does "
+                             f"not broadcast to the weight's shape {shape}: give a number or "
+                             f"an array of the weight's shape") from None
 
     def get_config(self):
-        return {"value": self.value}
+        return {"value": self.value.tolist() if isinstance(self.value, np.ndarray)
+                else self.value}
+
+
+def _constant_value(value):
+    """Constant's value: a finite number, or an array of finite numbers."""
+    if np.ndim(value) == 0:
+        return validation.real(value, "value")
+    array = np.array(value, dtype=np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"value must hold finite numbers, got {value!r}")
+    return array
 
 
 class Zeros(Constant):

@@ -28,7 +28,8 @@ import zipfile
 
 import numpy as np
 
-from . import backend, layers as layers_module, losses, nesting, optimizers, saving, validation
+from . import (backend, layers as layers_module, losses, metrics as metrics_module, nesting,
+               optimizers, saving, validation)
 
 SUFFIX, WEIGHTS_SUFFIX = ".keras", ".weights.h5"  # the paths Keras' formats are chosen by
 KERAS_VERSION = "3.15.1"  # what metadata.json says wrote the file (the Keras we match)
@@ -153,9 +154,18 @@ def _keras_compile(config):
     loss["config"] = dict(loss["config"], reduction="sum_over_batch_size", dtype=None)
     return {"optimizer": {"module": "keras.optimizers", "class_name": optimizer["class_name"],
                           "config": options, "registered_name": None},
-            "loss": loss, "loss_weights": None, "metrics": list(config["metrics"]) or None,
+            "loss": loss, "loss_weights": None,
+            "metrics": [_keras_metric(m) for m in config["metrics"]] or None,
             "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1,
             "jit_compile": False}
+
+
+def _keras_metric(metric):
+    """compile's metric entry as Keras writes it: a name, a keras.metrics
+    object, or a loss object (Keras' own form of a loss used as a metric)."""
+    if isinstance(metric, dict) and metric["class_name"] == "LossMetric":
+        return _object("keras.losses", metric["config"]["loss"])
+    return _object("keras.metrics", metric)
 
 
 # ------------------------------------------------------------ configs, Keras -> densefit
@@ -271,24 +281,48 @@ def densefit_compile(keras):
     options["learning_rate"] = _plain(options.get("learning_rate", 0.001), "the learning rate")
     loss = keras["loss"]
     if isinstance(loss, dict):
-        loss = _plain(loss, "the loss")
-        loss_config = dict(loss["config"])
-        reduction = loss_config.pop("reduction", "sum_over_batch_size")
-        loss_config.pop("dtype", None)
-        if reduction != "sum_over_batch_size":
-            raise ValueError(f"the loss' reduction {reduction!r} is not supported: densefit's "
-                             f"is 'sum_over_batch_size'")
-        loss = dict(loss, config=loss_config)
+        loss = _densefit_loss(loss, "the loss")
     elif isinstance(loss, str):
         loss = losses.serialize(losses.get(loss))
     else:
         raise ValueError(f"the loss {loss!r} is not one densefit reads (one loss, by name or "
                          f"Keras' serialized built-in)")
-    metrics = keras.get("metrics") or []
-    if not all(isinstance(m, str) for m in metrics):
-        raise ValueError("only metrics named by strings (\"accuracy\", ...) are read")
+    metrics = [_densefit_metric(m) for m in keras.get("metrics") or []]
     return {"optimizer": {"class_name": optimizer["class_name"], "config": options},
             "loss": loss, "metrics": metrics}
+
+
+def _densefit_loss(loss, where):
+    """A Keras serialized loss object as densefit's (its reduction Keras' default)."""
+    loss = _plain(loss, where)
+    loss_config = dict(loss["config"])
+    reduction = loss_config.pop("reduction", "sum_over_batch_size")
+    loss_config.pop("dtype", None)
+    if reduction != "sum_over_batch_size":
+        raise ValueError(f"{where}'s reduction {reduction!r} is not supported: densefit's "
+                         f"is 'sum_over_batch_size'")
+    return dict(loss, config=loss_config)
+
+
+def _densefit_metric(metric):
+    """A Keras compile metric entry as densefit's: a name, or a built-in metric
+    or loss object (``metrics.serialize``'s form), checked by building it."""
+    if isinstance(metric, str):
+        return metric
+    if not isinstance(metric, dict):
+        raise ValueError(f"the metric {metric!r} is not one densefit reads (a name or Keras' "
+                         f"serialized built-in)")
+    if metric.get("module") == "keras.losses":
+        plain = {"class_name": "LossMetric", "config": {"loss": _densefit_loss(metric,
+                                                                               "a metric")}}
+    else:
+        plain = _plain(metric, "a metric")
+    try:
+        metrics_module.deserialize(plain)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"the metric {metric.get('class_name')!r} is not one densefit "
+                         f"reads: {e}") from None
+    return plain
 
 
 # ------------------------------------------------------------ weights, densefit -> Keras
@@ -492,6 +526,8 @@ def _restore_optimizer(model, h5, what):
     scalars = [name for name in _scalar_state(optimizer)]
     head = [()] if schedule else [(), ()]
     shapes = head + [s for s in trainable for _ in optimizer.slot_names] + [()] * len(scalars)
+    if len(shapes) > len(head) and f"optimizer/vars/{len(head)}" not in h5:
+        return  # Keras compiled but never trained it: no slots saved; afresh, as Keras warns
     arrays = [_dataset(h5, f"optimizer/vars/{i}", s, what) for i, s in enumerate(shapes)]
     if f"optimizer/vars/{len(shapes)}" in h5:
         raise ValueError(f"{what}: the optimizer has more variables than "

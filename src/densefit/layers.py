@@ -9,8 +9,8 @@ Every layer has Keras' ``get_config()`` and ``from_config(config)``;
 """
 import numpy as np
 
-from . import (_core, activations, backend, data_adapter, initializers, missing, regularizers,
-               validation, variables)
+from . import (_core, activations, backend, data_adapter, initializers, missing, reference,
+               regularizers, validation, variables)
 from .utils import new_seed
 
 _dtype = validation.float_dtype
@@ -302,10 +302,12 @@ class Dense(Layer):
             raise ValueError("use_bias=False is not supported: densefit's Dense always has a bias "
                              "(initialise it with zeros and it starts as Keras' would)")
         self.use_bias = True
-        self._initializers = (initializers.get(kernel_initializer),
-                              initializers.get(bias_initializer))
-        self.kernel_initializer, self.bias_initializer = (initializers.serialize(f)
-                                                          for f in self._initializers)
+        given = (kernel_initializer, bias_initializer)
+        self._initializers = tuple(initializers.get(initializers.FOR_NONE if i is None else i)
+                                   for i in given)
+        self.kernel_initializer, self.bias_initializer = (
+            None if i is None else initializers.serialize(f)
+            for i, f in zip(given, self._initializers))
         self.input_shape = None if input_shape is None else _input_shape(input_shape, "input_shape",
                                                                     rank=1)
 
@@ -566,6 +568,20 @@ class Normalization(Layer):
             self._adapted = (mean, variance)
             if self.input_shape is None:
                 self.input_shape = x.shape[1:] or (1,)
+
+    def __call__(self, inputs):
+        """The layer applied to ``inputs`` outside a model, as Keras' ``norm(x)``
+        (the ML course's labs normalize their data so): a NumPy array of the
+        layer's dtype (float32 by default) and the input's shape; the identity
+        before adapt, as in Keras."""
+        dtype = self.dtype or backend.floatx()
+        x = data_adapter.as_array(inputs, "inputs").astype(dtype)
+        mean, variance = self.mean, self.variance
+        if mean is None:
+            return x
+        if self.axis is not None:
+            self._check_width(x.shape[-1:] or (1,), "inputs have")
+        return reference.normalization_forward(x, mean, variance, self.invert)
 
     @property
     def mean(self):

@@ -222,6 +222,53 @@ class LossMetric(Metric):
         return cls(losses.deserialize(config.pop("loss")), **config)
 
 
+class _CrossentropyMetric(LossMetric):
+    """Keras' probabilistic metrics (``keras.metrics.BinaryCrossentropy``, ...):
+    the mean of the loss of the same name, with that loss's ``from_logits`` and
+    ``label_smoothing`` (Keras' signature: name first)."""
+    loss_class = None
+
+    def __init__(self, name=None, dtype=None, axis=None, **loss_arguments):
+        if axis not in (None, -1, 1):
+            raise ValueError(f"axis={axis!r} is not supported: densefit's outputs are 2-d "
+                             f"(samples, classes); use axis=-1")
+        self.loss_arguments = loss_arguments if axis is None else dict(loss_arguments, axis=axis)
+        super().__init__(self.loss_class(**loss_arguments), name, dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, **self.loss_arguments}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class BinaryCrossentropy(_CrossentropyMetric):
+    loss_class = losses.BinaryCrossentropy
+
+    def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False,
+                 label_smoothing=0):
+        super().__init__(name, dtype, from_logits=from_logits, label_smoothing=label_smoothing)
+
+
+class CategoricalCrossentropy(_CrossentropyMetric):
+    loss_class = losses.CategoricalCrossentropy
+
+    def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False,
+                 label_smoothing=0, axis=-1):
+        super().__init__(name, dtype, from_logits=from_logits, label_smoothing=label_smoothing,
+                         axis=axis)
+
+
+class SparseCategoricalCrossentropy(_CrossentropyMetric):
+    loss_class = losses.SparseCategoricalCrossentropy
+
+    def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False,
+                 ignore_class=None, axis=-1):
+        super().__init__(name, dtype, from_logits=from_logits, ignore_class=ignore_class,
+                         axis=axis)
+
+
 # ------------------------------------------------------------------ confusion metrics
 
 class _Confusion(Metric):
@@ -408,7 +455,8 @@ _CLASSES = {cls.__name__: cls for cls in (
     BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
     SparseTopKCategoricalAccuracy, MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError,
     MeanAbsolutePercentageError, MeanSquaredLogarithmicError, TruePositives, FalsePositives,
-    TrueNegatives, FalseNegatives, Precision, Recall, AUC, F1Score)}
+    TrueNegatives, FalseNegatives, Precision, Recall, AUC, F1Score, BinaryCrossentropy,
+    CategoricalCrossentropy, SparseCategoricalCrossentropy)}
 _STRINGS = {**{backend.snake_case(n): c for n, c in _CLASSES.items()}, **_CLASSES,
             "mae": MeanAbsoluteError, "mse": MeanSquaredError, "rmse": RootMeanSquaredError,
             "mape": MeanAbsolutePercentageError, "msle": MeanSquaredLogarithmicError,

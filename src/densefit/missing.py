@@ -17,7 +17,10 @@ _FAMILIES = {
     "densefit": [
         (("Model", "Functional"), "the functional or subclassed Model API",
          "build the network as densefit.Sequential([...]) of layers"),
-        (("ops", "random", "tree", "mixed_precision", "export", "quantizers",
+        (("ops",), "keras.ops (tensor operations: model outputs are already NumPy arrays)",
+         "use NumPy, and densefit.activations for softmax, sigmoid and the other activations "
+         "(tf.nn.softmax(logits) -> densefit.activations.softmax(logits))"),
+        (("random", "tree", "mixed_precision", "export", "quantizers",
           "dtype_policies", "applications", "preprocessing", "visualization",
           "distillation", "constraints", "saving", "config", "legacy", "KerasTensor", "Variable",
           "Operation", "Function", "InputSpec", "RematScope", "remat", "device", "name_scope"),

@@ -278,13 +278,13 @@ class Trainer:
     # ------------------------------------------------------------ evaluate, predict
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 return_dict=False, steps=None):
+                 steps=None, callbacks=None, return_dict=False):
         """The loss (and metrics) over ``(x, y)``: ``loss``, or ``[loss, *metrics]`` in
         ``metrics_names``' order, or a dict with ``return_dict=True``.
         ``sample_weight`` weighs the loss and weighted_metrics, as in ``fit``; ``steps``:
-        how many batches, as Keras' (``_evaluate_logs``).  ``x`` may stream (streaming.py)."""
+        how many batches, as Keras' (``_evaluate_logs``, ``callbacks`` too).  ``x`` may stream."""
         self._require_compiled("evaluate")
-        logs = _evaluate_logs(self, x, y, batch_size, sample_weight, steps)
+        logs = _evaluate_logs(self, x, y, batch_size, sample_weight, steps, callbacks)
         if _verbosity(verbose):
             print(" - ".join(f"{k}: {v:.4f}" for k, v in sorted(logs.items())))
         return returned(logs, self.metrics_names, return_dict)
@@ -308,17 +308,17 @@ class Trainer:
         logs.update(self._compiled.results(state))
         return dict(sorted(logs.items()))
 
-    def predict(self, x, batch_size=None, verbose="auto", steps=None):
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The model's outputs for ``x`` as an array of shape (samples, units).  While
         another thread trains the model, the outputs of one step's weights (predict
         runs again, after that step, when a step overlapped it).  ``steps``, ``x``: as
-        evaluate's."""
+        evaluate's; ``callbacks``: their ``on_predict_begin``/``on_predict_end``."""
         capacity = (inference.DEFAULT_BATCH if batch_size is None  # C-int batches
                     else min(validation.integer(batch_size, "batch_size"), _core.MAX_ROWS))
         if verbose != "auto":
             _verbosity(verbose)
-        if steps is not None or (type(x) is not np.ndarray and streaming.is_stream(x)):
-            return _predict_steps(self, x, batch_size, capacity, steps)  # (an array: no call)
+        if steps is not None or callbacks or (type(x) is not np.ndarray and streaming.is_stream(x)):
+            return _predict_steps(self, x, batch_size, capacity, steps, callbacks)
         return self._outputs(x, capacity, "predict")
 
     def __call__(self, x, training=None):
@@ -466,7 +466,14 @@ def _fit_stream(model, x, y, batch_size, epochs, verbose, callbacks, validation_
                          shuffle, initial_epoch, weights[1], validation_options, validator)
 
 
-def _evaluate_logs(model, x, y, batch_size, sample_weight, steps):
+def _evaluate_logs(model, x, y, batch_size, sample_weight, steps, callbacks=None):
+    """evaluate's logs, between ``callbacks``' on_test_begin/on_test_end
+    (``callbacks.around``)."""
+    return callbacks_module.around("test", callbacks, model, lambda: _evaluated(
+        model, x, y, batch_size, sample_weight, steps))
+
+
+def _evaluated(model, x, y, batch_size, sample_weight, steps):
     """evaluate's logs: over arrays (with ``steps`` and ``batch_size`` the first
     ``steps`` batches, as Keras'; ``steps`` alone sizes the batches to cover all)
     or a stream (streaming.py)."""
@@ -484,17 +491,24 @@ def _evaluate_logs(model, x, y, batch_size, sample_weight, steps):
     data = model._dataset(x, y, sample_weight=sample_weight)
     if data.n == 0:
         raise ValueError("x is empty: evaluate needs at least one sample")
-    return model._evaluate(data, capacity, stacklevel=4)
+    return model._evaluate(data, capacity, stacklevel=7)  # the user, past 6 frames of ours
 
 
-def _predict_steps(model, x, batch_size, capacity, steps):
+def _predict_steps(model, x, batch_size, capacity, steps, callbacks=None):
+    """predict's outputs with ``steps``, a stream or ``callbacks`` (their
+    on_predict_begin/on_predict_end around it: ``callbacks.around``)."""
+    return callbacks_module.around("predict", callbacks, model, lambda: _predicted(
+        model, x, batch_size, capacity, steps))
+
+
+def _predicted(model, x, batch_size, capacity, steps):
     """predict's outputs over a stream (``steps`` batches, or all), or over
     arrays as evaluate's (``_evaluate_logs``)."""
     steps = None if steps is None else validation.integer(steps, "steps")
     if streaming.is_stream(x):
         streaming.refuse_array_arguments(x, None, None, 0, batch_size)
         return streaming.predict(model, x, steps, capacity)
-    if batch_size is not None:
+    if batch_size is not None and steps is not None:
         x = data_adapter.as_array(x, "x")[:steps * batch_size]
     return model._outputs(x, capacity, "predict")
 
