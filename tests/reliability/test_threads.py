@@ -152,16 +152,22 @@ def test_fit_beside_predict_on_another_model_matches_fit_alone():
     other = make(20, hidden=48, seed=6)
     probe = data(500, 20, seed=9)[0]
     expected = other.predict(probe, verbose=0)
-    done = threading.Event()
+    done, started = threading.Event(), threading.Event()
     predictions = []
 
     def predict_until_done():
-        while not done.is_set():
+        # at least one predict, begun before fit starts (under load the fit could
+        # otherwise end before this thread first ran)
+        started.set()
+        while True:
             out = other.predict(probe, verbose=0)
             assert_array_equal(out, expected)
             predictions.append(1)
+            if done.is_set():
+                break
 
     def fit():
+        started.wait(TIMEOUT)
         try:
             history = model.fit(x, y, batch_size=16, epochs=3, verbose=0)
             assert history.history == alone_history.history
