@@ -168,6 +168,7 @@ def test_keras_names_map_to_the_cores_kinds():
     (lambda: metrics.BinaryAccuracy(threshold=float("nan")),
      "threshold must be a finite number, got nan"),
     (lambda: metrics.Precision(thresholds=1.5), "thresholds must be"),
+    (lambda: metrics.Precision(top_k=0), "top_k must be"),
     (lambda: metrics.AUC(num_thresholds=1), "num_thresholds must be"),
     (lambda: metrics.AUC(curve="XY"), "curve must be one of"),
     (lambda: metrics.F1Score(average="mean"), "average must be one of"),
@@ -251,6 +252,28 @@ def test_confusion_metrics(cls, pick):
     several = cls(thresholds=[0.3, 0.7])
     several.update_state(T, P)
     assert_allclose(several.result(), pick(*_counts([0.3, 0.7])), rtol=1e-12)
+
+
+def test_precision_and_recall_top_k():
+    """Keras' docstring examples: only each row's top_k outputs can be predicted
+    positive; without thresholds, all of them are."""
+    precision = metrics.Precision(top_k=2)
+    precision.update_state([[0, 0, 1, 1]], [[1, 1, 1, 1]])  # ties: the first two outputs
+    assert_allclose(precision.result(), 0.0)
+    recall = metrics.Recall(top_k=2)
+    recall.update_state([[0, 0, 1, 1]], [[0.4, 0.3, 0.2, 0.1]])
+    assert_allclose(recall.result(), 0.0)
+    recall.update_state([[0, 1, 1, 0]], [[0.1, 0.3, 0.9, 0.2]])  # both in the top 2
+    assert_allclose(recall.result(), 0.5)
+    thresholded = metrics.Precision(top_k=2, thresholds=[0.25, 0.35], class_id=1)
+    thresholded.update_state([[0, 1, 1, 0]], [[0.1, 0.3, 0.9, 0.2]])
+    assert thresholded.result() == [1.0, 0.0]  # 0.3: in the top 2, above 0.25 only
+
+
+def test_top_k_survives_config():
+    metric = metrics.deserialize(metrics.serialize(metrics.Recall(top_k=3, class_id=1)))
+    assert (metric.top_k, metric.class_id, metric.thresholds) == (3, 1, [metrics.NEG_INF])
+    assert metrics.Precision().get_config()["top_k"] is None
 
 
 @pytest.mark.parametrize("curve", ["ROC", "PR"])
@@ -365,3 +388,21 @@ def test_crossentropy_metric_classes_are_the_losses_mean(name, loss, targets):
     assert metrics.get(loss).name == loss
     with pytest.raises(ValueError, match="axis=0 is not supported"):
         metrics.CategoricalCrossentropy(axis=0)
+
+
+def test_top_k_precision_in_a_compiled_model_matches_the_object():
+    """fit's compiled loop reads Precision/Recall(top_k, class_id) as the object does."""
+    rng = np.random.default_rng(5)
+    x, labels = rng.normal(size=(40, 4)), rng.integers(0, 4, 40)
+    y = np.eye(4)[labels]
+    model = Sequential([Dense(4, activation="softmax")])
+    model.compile("sgd", "categorical_crossentropy",
+                  metrics=[metrics.Precision(top_k=2, name="p2"),
+                           metrics.Recall(top_k=1, class_id=3, name="r1")])
+    _, p2, r1 = model.evaluate(x, y, batch_size=7, verbose=0)
+    out = model.predict(x, verbose=0)
+    for value, metric in ((p2, metrics.Precision(top_k=2)), (r1, metrics.Recall(top_k=1,
+                                                                                  class_id=3))):
+        metric.update_state(y, out)
+        assert_allclose(value, metric.result(), rtol=1e-6)
+    assert 0 < p2 < 0.5  # 2 of 4 outputs predicted, one target each: at most a half

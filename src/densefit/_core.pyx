@@ -976,7 +976,7 @@ cdef class Objective:
         spec.kind = _code(m["kind"], DF_N_METRICS, "kind")
         spec.reads_probabilities = bool(m.get("reads_probabilities", False))
         spec.weighted = bool(m.get("weighted", False))
-        spec.k = _int64(m.get("k", 5), "k")
+        spec.k = _int64(m.get("k", 0 if spec.kind == DF_METRIC_CONFUSION else 5), "k")
         spec.class_id = _int64(-1 if m.get("class_id") is None else m["class_id"], "class_id")
         spec.threshold = m.get("threshold", 0.5)  # NaN allowed: class counts' argmax
         if spec.kind == DF_METRIC_CONFUSION:

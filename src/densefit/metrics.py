@@ -27,6 +27,7 @@ from . import _core, backend, losses, missing, validation
 from .utils import unknown_name_error
 
 EPSILON = 1e-7  # Keras' backend.epsilon(), in F1Score's and the errors' formulas
+NEG_INF = -1e10  # Keras' metrics_utils.NEG_INF: a top_k filter's dropped outputs (DF_NEG_INF)
 
 
 class Metric:
@@ -336,13 +337,21 @@ class FalseNegatives(TruePositives):
 
 
 class Precision(_Confusion):
-    """TP / (TP + FP) at ``thresholds`` (0.5); ``top_k`` is not supported."""
+    """TP / (TP + FP) at ``thresholds`` (0.5); ``top_k``: only each row's k
+    largest outputs can be predicted positive (the others read as Keras'
+    NEG_INF, -1e10), with no threshold given, all of them are."""
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
-        if top_k is not None:
-            raise NotImplementedError("Precision(top_k=...) is not supported: use "
-                                      "thresholds, or TopKCategoricalAccuracy")
         super().__init__(thresholds, name, dtype, class_id)
+        self.top_k = None if top_k is None else validation.integer(top_k, "top_k", low=1)
+        if top_k is not None and thresholds is None:
+            self.thresholds = [NEG_INF]
+
+    def spec(self, outputs):
+        return dict(super().spec(outputs), k=self.top_k or 0)
+
+    def get_config(self):
+        return dict(super().get_config(), top_k=self.top_k)
 
     def result_of(self, state):
         tp, fp, _, _ = self.counts(state)
@@ -350,7 +359,7 @@ class Precision(_Confusion):
 
 
 class Recall(Precision):
-    """TP / (TP + FN) at ``thresholds`` (0.5)."""
+    """TP / (TP + FN) at ``thresholds`` (0.5); ``top_k`` as Precision's."""
 
     def result_of(self, state):
         tp, _, _, fn = self.counts(state)

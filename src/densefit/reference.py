@@ -484,6 +484,9 @@ def metric_state(kind, out, target, weight=None, **params):
     out, w = np.asarray(out, np.float64), (np.ones(len(out)) if weight is None else weight)
     if kind == "confusion":
         cols = slice(None) if params.get("class_id") is None else [params["class_id"]]
+        if params.get("k"):  # Keras' _filter_top_k: the rest read as NEG_INF, ties to the lower index
+            rank = np.argsort(np.argsort(-out, axis=-1, kind="stable"), axis=-1)
+            out = np.where(rank < params["k"], out, -1e10)
         p, pos = out[:, cols], np.asarray(target)[:, cols] != 0
         ww = np.broadcast_to(w[:, None], p.shape)
         state = []
