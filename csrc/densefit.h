@@ -323,6 +323,7 @@ typedef struct df_metric_spec {
     int k;                   /* top-k; confusion: 0, or keep the row's k largest outputs
                               * and read the others as DF_NEG_INF (Keras' top_k) */
     int class_id;            /* confusion: -1 for every output, else that column only */
+    int per_output;          /* confusion: counts per output (`cols` blocks, Keras' multi_label) */
     double threshold;        /* binary accuracy; class counts */
     int n_thresholds;        /* confusion */
     const double *thresholds;

@@ -698,7 +698,8 @@ static void F(metric_update)(const df_metric_spec *spec, const REAL *out, const 
                 if (spec->class_id < 0 || spec->class_id == j)
                     F(confusion_add)(spec, spec->k > 0 && !F(top_k_keeps)(o, cols, j, spec->k)
                                                ? DF_NEG_INF : (double)o[j],
-                                     tr[j] != 0, w, state);
+                                     tr[j] != 0, w,
+                                     state + (spec->per_output ? 4 * spec->n_thresholds * j : 0));
         } else if (spec->kind == DF_METRIC_CLASS_COUNTS) {
             F(class_counts_add)(spec->threshold, o, tr, cols, w, state);
         } else {

@@ -170,6 +170,7 @@ def test_keras_names_map_to_the_cores_kinds():
     (lambda: metrics.Precision(thresholds=1.5), "thresholds must be"),
     (lambda: metrics.Precision(top_k=0), "top_k must be"),
     (lambda: metrics.AUC(num_thresholds=1), "num_thresholds must be"),
+    (lambda: metrics.AUC(multi_label=True, label_weights=[1, -1]), "label_weights must be"),
     (lambda: metrics.AUC(curve="XY"), "curve must be one of"),
     (lambda: metrics.F1Score(average="mean"), "average must be one of"),
 ])
@@ -283,6 +284,29 @@ def test_auc_is_keras_approximation(curve):
     thresholds = [-1e-7] + [(i + 1) / 199 for i in range(198)] + [1 + 1e-7]
     assert_allclose(metric.result(), _keras_auc(*_counts(thresholds), curve), rtol=1e-12)
     assert 0.3 < metric.result() < 0.7  # random scores
+
+
+def test_multi_label_auc_is_the_weighted_mean_of_each_outputs_auc():
+    weights = [0.5, 2.0, 1.0]
+    metric = metrics.AUC(multi_label=True, label_weights=weights)
+    metric.update_state(T, P)
+    each = []
+    for j in range(3):
+        alone = metrics.AUC()
+        alone.update_state(T[:, j], P[:, j])
+        each.append(alone.result())
+    assert_allclose(metric.result(), np.dot(each, weights) / np.sum(weights), rtol=1e-12)
+    assert not np.isclose(metric.result(), np.mean(each))  # the weights count
+    copy = metrics.deserialize(metrics.serialize(metric))
+    assert (copy.multi_label, copy.label_weights) == (True, weights)
+
+
+def test_multi_label_auc_checks_its_labels():
+    with pytest.raises(NotImplementedError, match="without multi_label=True"):
+        metrics.AUC(label_weights=[1, 2, 3])
+    metric = metrics.AUC(multi_label=True, num_labels=2)
+    with pytest.raises(ValueError, match="for 2 outputs, the model has 3"):
+        metric.update_state(T, P)
 
 
 def test_f1_score():

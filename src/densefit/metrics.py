@@ -370,11 +370,14 @@ class AUC(_Confusion):
     """The area under the ROC or PR curve from ``num_thresholds`` (200) evenly
     spaced thresholds (the first just below 0, the last just above 1), summed
     as Keras does (``"interpolation"``; PR with its interpolation of precision
-    between thresholds).  Keras' ``multi_label``, ``label_weights`` and
-    ``from_logits`` are not supported (outputs are flattened)."""
+    between thresholds).  Outputs are pooled, or with ``multi_label`` each has
+    its curve and the result is their mean, weighted by ``label_weights``.
+    Keras' ``label_weights`` without ``multi_label`` and ``from_logits`` are
+    not supported."""
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
-                 name=None, dtype=None, thresholds=None):
+                 name=None, dtype=None, thresholds=None, multi_label=False, num_labels=None,
+                 label_weights=None):
         num = validation.integer(num_thresholds, "num_thresholds", low=2)
         inner = ([(i + 1) / (num - 1) for i in range(num - 2)] if thresholds is None
                  else sorted(float(t) for t in np.atleast_1d(thresholds)))
@@ -385,8 +388,41 @@ class AUC(_Confusion):
         self.summation_method = validation.one_of(
             summation_method, "summation_method", ("interpolation", "minoring", "majoring"))
         self.init_thresholds = None if thresholds is None else inner
+        self._labels(multi_label, num_labels, label_weights)
+
+    def _labels(self, multi_label, num_labels, label_weights):
+        """Keras' multi_label, num_labels (None: the model's outputs) and label_weights."""
+        self.multi_label = validation.boolean(multi_label, "multi_label")
+        self.num_labels = None if num_labels is None else validation.integer(
+            num_labels, "num_labels", low=1)
+        self.label_weights = None if label_weights is None else [
+            validation.real(w, "label_weights", low=0) for w in np.ravel(label_weights)]
+        if self.label_weights is not None and not self.multi_label:
+            raise NotImplementedError("AUC(label_weights=...) without multi_label=True is not "
+                                      "supported: pass multi_label=True to weight each "
+                                      "output's AUC in the mean")
+
+    def spec(self, outputs):
+        labels = self.num_labels or (len(self.label_weights) if self.label_weights else None)
+        if self.multi_label and labels not in (None, outputs):
+            raise ValueError(f"AUC's num_labels/label_weights are for {labels} outputs, the "
+                             f"model has {outputs}: give one per output")
+        return dict(super().spec(outputs), per_output=self.multi_label)
+
+    def state_size(self, outputs):
+        return super().state_size(outputs) * (outputs if self.multi_label else 1)
 
     def result_of(self, state):
+        if not self.multi_label:
+            return self.curve_area(state)
+        blocks = np.asarray(state).reshape(-1, 4 * self.num_thresholds)
+        areas = np.array([self.curve_area(block) for block in blocks])
+        weights = np.ones(len(areas)) if self.label_weights is None else \
+            np.array(self.label_weights)
+        return float(_divide_no_nan(np.sum(areas * weights), np.sum(weights)))
+
+    def curve_area(self, state):
+        """The area under one curve from its counts at the thresholds."""
         tp, fp, tn, fn = self.counts(state)
         if self.curve == "PR" and self.summation_method == "interpolation":
             return _interpolate_pr_auc(tp, fp, fn)
@@ -400,7 +436,8 @@ class AUC(_Confusion):
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype, "num_thresholds": self.num_thresholds,
                 "curve": self.curve, "summation_method": self.summation_method,
-                "thresholds": self.init_thresholds}
+                "thresholds": self.init_thresholds, "multi_label": self.multi_label,
+                "num_labels": self.num_labels, "label_weights": self.label_weights}
 
 
 def _interpolate_pr_auc(tp, fp, fn):

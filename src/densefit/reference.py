@@ -492,9 +492,10 @@ def metric_state(kind, out, target, weight=None, **params):
         state = []
         for th in params["thresholds"]:
             pred = p > th
-            state += [ww[pos & pred].sum(), ww[~pos & pred].sum(), ww[~pos & ~pred].sum(),
-                      ww[pos & ~pred].sum()]
-        return np.array(state)
+            state.append([(ww * (pos & pred)).sum(0), (ww * (~pos & pred)).sum(0),
+                          (ww * (~pos & ~pred)).sum(0), (ww * (pos & ~pred)).sum(0)])
+        state = np.array(state)  # (thresholds, 4, outputs)
+        return state.transpose(2, 0, 1).ravel() if params.get("per_output") else state.sum(-1).ravel()
     if kind == "class_counts":
         t, th = np.asarray(target, np.float64), params["threshold"]
         pred = ((out >= out.max(-1, keepdims=True)) & (np.abs(out) > 1e-9)) if np.isnan(th) \
