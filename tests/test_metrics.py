@@ -422,11 +422,41 @@ def test_top_k_precision_in_a_compiled_model_matches_the_object():
     model = Sequential([Dense(4, activation="softmax")])
     model.compile("sgd", "categorical_crossentropy",
                   metrics=[metrics.Precision(top_k=2, name="p2"),
-                           metrics.Recall(top_k=1, class_id=3, name="r1")])
-    _, p2, r1 = model.evaluate(x, y, batch_size=7, verbose=0)
+                           metrics.Recall(top_k=1, class_id=3, name="r1"),
+                           metrics.AUC(multi_label=True, label_weights=[1, 2, 3, 4]),
+                           metrics.PrecisionAtRecall(0.5, class_id=1)])
+    _, p2, r1, auc, at = model.evaluate(x, y, batch_size=7, verbose=0)
     out = model.predict(x, verbose=0)
-    for value, metric in ((p2, metrics.Precision(top_k=2)), (r1, metrics.Recall(top_k=1,
-                                                                                  class_id=3))):
+    for value, metric in ((p2, metrics.Precision(top_k=2)),
+                          (r1, metrics.Recall(top_k=1, class_id=3)),
+                          (auc, metrics.AUC(multi_label=True, label_weights=[1, 2, 3, 4])),
+                          (at, metrics.PrecisionAtRecall(0.5, class_id=1))):
         metric.update_state(y, out)
         assert_allclose(value, metric.result(), rtol=1e-6)
     assert 0 < p2 < 0.5  # 2 of 4 outputs predicted, one target each: at most a half
+
+
+@pytest.mark.parametrize("cls, constrained, dependent", [
+    (metrics.SensitivityAtSpecificity, "specificity", "sensitivity"),
+    (metrics.SpecificityAtSensitivity, "sensitivity", "specificity"),
+    (metrics.PrecisionAtRecall, "recall", "precision"),
+    (metrics.RecallAtPrecision, "precision", "recall"),
+])
+def test_at_constraint_metrics(cls, constrained, dependent):
+    """The largest dependent rate among the thresholds 0, 1/20, ..., 1 whose
+    constrained rate is at least the value; 0 when none is."""
+    thresholds = [i / 20 for i in range(21)]
+    rates = metrics._rates(*_counts(thresholds))
+    value = float(np.median(rates[constrained]))  # about half the thresholds meet it
+    metric = cls(value, num_thresholds=21)
+    metric.update_state(T, P)
+    feasible = rates[constrained] >= value
+    assert 0 < feasible.sum() < 21
+    assert_allclose(metric.result(), rates[dependent][feasible].max(), rtol=1e-12)
+    assert cls(1.0, num_thresholds=1).result() == 0.0  # nothing counted: no threshold is feasible
+    copy = metrics.deserialize(metrics.serialize(metric))
+    assert (copy.value, len(copy.thresholds), copy.get_config()[constrained]) == (value, 21, value)
+    with pytest.raises(ValueError, match=f"{constrained} must be"):
+        cls(1.5)
+    with pytest.raises(KeyError):
+        metrics._STRINGS[metrics.backend.snake_case(cls.__name__)]  # needs its value: no string

@@ -366,6 +366,68 @@ class Recall(Precision):
         return self.one_or_all(_ratio(tp, tp + fn))
 
 
+def _rates(tp, fp, tn, fn):
+    """Sensitivity (recall), specificity and precision at each threshold."""
+    return {"sensitivity": _ratio(tp, tp + fn), "specificity": _ratio(tn, tn + fp),
+            "precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn)}
+
+
+class _AtConstraint(_Confusion):
+    """Keras' SensitivitySpecificityBase: counts at ``num_thresholds`` (200)
+    thresholds ``0, 1/(n-1), ..., 1`` (one: 0.5); the result is the largest
+    ``dependent`` rate among the thresholds whose ``constrained`` rate is at
+    least the value given (0 when none is)."""
+    constrained = dependent = None  # names of _rates
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None):
+        num = validation.integer(num_thresholds, "num_thresholds", low=1)
+        thresholds = [0.5] if num == 1 else \
+            [0.0] + [(i + 1) / (num - 1) for i in range(num - 2)] + [1.0]
+        super().__init__(thresholds, name, dtype, class_id)
+        self.value = validation.real(value, self.constrained, low=0, high=1)
+
+    def result_of(self, state):
+        rates = _rates(*self.counts(state))
+        feasible = rates[self.constrained] >= self.value
+        return float(np.max(rates[self.dependent][feasible], initial=0.0))
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, self.constrained: self.value,
+                "num_thresholds": len(self.thresholds), "class_id": self.class_id}
+
+
+class SensitivityAtSpecificity(_AtConstraint):
+    """The best sensitivity at a threshold whose specificity is >= ``specificity``."""
+    constrained, dependent = "specificity", "sensitivity"
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+
+
+class SpecificityAtSensitivity(_AtConstraint):
+    """The best specificity at a threshold whose sensitivity is >= ``sensitivity``."""
+    constrained, dependent = "sensitivity", "specificity"
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+
+
+class PrecisionAtRecall(_AtConstraint):
+    """The best precision at a threshold whose recall is >= ``recall``."""
+    constrained, dependent = "recall", "precision"
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+
+class RecallAtPrecision(_AtConstraint):
+    """The best recall at a threshold whose precision is >= ``precision``."""
+    constrained, dependent = "precision", "recall"
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
+
+
 class AUC(_Confusion):
     """The area under the ROC or PR curve from ``num_thresholds`` (200) evenly
     spaced thresholds (the first just below 0, the last just above 1), summed
@@ -502,8 +564,10 @@ _CLASSES = {cls.__name__: cls for cls in (
     SparseTopKCategoricalAccuracy, MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError,
     MeanAbsolutePercentageError, MeanSquaredLogarithmicError, TruePositives, FalsePositives,
     TrueNegatives, FalseNegatives, Precision, Recall, AUC, F1Score, BinaryCrossentropy,
-    CategoricalCrossentropy, SparseCategoricalCrossentropy)}
-_STRINGS = {**{backend.snake_case(n): c for n, c in _CLASSES.items()}, **_CLASSES,
+    CategoricalCrossentropy, SparseCategoricalCrossentropy, SensitivityAtSpecificity,
+    SpecificityAtSensitivity, PrecisionAtRecall, RecallAtPrecision)}
+_NAMED = {n: c for n, c in _CLASSES.items() if not issubclass(c, _AtConstraint)}  # no strings:
+_STRINGS = {**{backend.snake_case(n): c for n, c in _NAMED.items()}, **_NAMED,  # need a value
             "mae": MeanAbsoluteError, "mse": MeanSquaredError, "rmse": RootMeanSquaredError,
             "mape": MeanAbsolutePercentageError, "msle": MeanSquaredLogarithmicError,
             "auc": AUC, "f1_score": F1Score}
