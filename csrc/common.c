@@ -88,7 +88,7 @@ const char *df_loss_name(int code) {
 int64_t df_metric_state_size(const df_metric_spec *spec, int64_t cols) {
     switch (spec->kind) {
     case DF_METRIC_NONE: return 0;
-    case DF_METRIC_CONFUSION: return 4 * (int64_t)spec->n_thresholds;
+    case DF_METRIC_CONFUSION: return 4 * (int64_t)spec->n_thresholds * (spec->per_output ? cols : 1);
     case DF_METRIC_CLASS_COUNTS: return 4 * cols;
     default: return 2;
     }

@@ -313,12 +313,17 @@ typedef struct {
  * maximum and not 0 (Keras' F1Score).  reads_probabilities: with a fused
  * output the metric reads the output activation of the logits (which the
  * other kinds read, their answer being the same). */
+/* What a top-k filter makes of the outputs it drops (Keras' NEG_INF). */
+#define DF_NEG_INF (-1e10)
+
 typedef struct df_metric_spec {
     int kind;                /* a df_metric */
     int reads_probabilities;
     int weighted;
-    int k;                   /* top-k */
+    int k;                   /* top-k; confusion: 0, or keep the row's k largest outputs
+                              * and read the others as DF_NEG_INF (Keras' top_k) */
     int class_id;            /* confusion: -1 for every output, else that column only */
+    int per_output;          /* confusion: counts per output (`cols` blocks, Keras' multi_label) */
     double threshold;        /* binary accuracy; class counts */
     int n_thresholds;        /* confusion */
     const double *thresholds;

@@ -600,6 +600,14 @@ static int F(in_top_k)(const REAL *o, int64_t cols, int64_t label, int k) {
     return above < k;
 }
 
+/* Whether a top-k filter keeps output `j` of the row: exactly k outputs are
+ * kept, ties going to the lower index (Keras' _filter_top_k, ops.top_k). */
+static int F(top_k_keeps)(const REAL *o, int64_t cols, int64_t j, int k) {
+    int64_t before = 0;
+    for (int64_t i = 0; i < cols; i++) before += o[i] > o[j] || (o[i] == o[j] && i < j);
+    return before < k;
+}
+
 /* One row's value of a mean metric (binary accuracy and the errors: the mean
  * over its outputs); t: the row's dense target, label: its label. */
 static double F(metric_row)(int metric, double threshold, int k, const REAL *o, const REAL *t,
@@ -688,7 +696,10 @@ static void F(metric_update)(const df_metric_spec *spec, const REAL *out, const 
         if (spec->kind == DF_METRIC_CONFUSION) {
             for (int64_t j = 0; j < cols; j++)
                 if (spec->class_id < 0 || spec->class_id == j)
-                    F(confusion_add)(spec, o[j], tr[j] != 0, w, state);
+                    F(confusion_add)(spec, spec->k > 0 && !F(top_k_keeps)(o, cols, j, spec->k)
+                                               ? DF_NEG_INF : (double)o[j],
+                                     tr[j] != 0, w,
+                                     state + (spec->per_output ? 4 * spec->n_thresholds * j : 0));
         } else if (spec->kind == DF_METRIC_CLASS_COUNTS) {
             F(class_counts_add)(spec->threshold, o, tr, cols, w, state);
         } else {

@@ -2549,6 +2549,9 @@ STATE_CASES = [  # (kind, reads labels, params)
     ("squared_log_error", False, {}),
     ("confusion", False, {"thresholds": [-1e-7, 0.25, 0.5, 0.75, 1 + 1e-7]}),
     ("confusion", False, {"thresholds": [0.5], "class_id": 1}),
+    ("confusion", False, {"thresholds": [-1e10, 0.25, 0.5], "k": 2}),  # Keras' top_k
+    ("confusion", False, {"thresholds": [-1e10, 0.5], "k": 1, "class_id": 2}),
+    ("confusion", False, {"thresholds": [-1e-7, 0.5, 1 + 1e-7], "per_output": True}),
     ("class_counts", False, {"threshold": 0.5}), ("class_counts", False, {"threshold": math.nan}),
 ]
 

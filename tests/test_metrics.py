@@ -168,7 +168,9 @@ def test_keras_names_map_to_the_cores_kinds():
     (lambda: metrics.BinaryAccuracy(threshold=float("nan")),
      "threshold must be a finite number, got nan"),
     (lambda: metrics.Precision(thresholds=1.5), "thresholds must be"),
+    (lambda: metrics.Precision(top_k=0), "top_k must be"),
     (lambda: metrics.AUC(num_thresholds=1), "num_thresholds must be"),
+    (lambda: metrics.AUC(multi_label=True, label_weights=[1, -1]), "label_weights must be"),
     (lambda: metrics.AUC(curve="XY"), "curve must be one of"),
     (lambda: metrics.F1Score(average="mean"), "average must be one of"),
 ])
@@ -253,6 +255,28 @@ def test_confusion_metrics(cls, pick):
     assert_allclose(several.result(), pick(*_counts([0.3, 0.7])), rtol=1e-12)
 
 
+def test_precision_and_recall_top_k():
+    """Keras' docstring examples: only each row's top_k outputs can be predicted
+    positive; without thresholds, all of them are."""
+    precision = metrics.Precision(top_k=2)
+    precision.update_state([[0, 0, 1, 1]], [[1, 1, 1, 1]])  # ties: the first two outputs
+    assert_allclose(precision.result(), 0.0)
+    recall = metrics.Recall(top_k=2)
+    recall.update_state([[0, 0, 1, 1]], [[0.4, 0.3, 0.2, 0.1]])
+    assert_allclose(recall.result(), 0.0)
+    recall.update_state([[0, 1, 1, 0]], [[0.1, 0.3, 0.9, 0.2]])  # both in the top 2
+    assert_allclose(recall.result(), 0.5)
+    thresholded = metrics.Precision(top_k=2, thresholds=[0.25, 0.35], class_id=1)
+    thresholded.update_state([[0, 1, 1, 0]], [[0.1, 0.3, 0.9, 0.2]])
+    assert thresholded.result() == [1.0, 0.0]  # 0.3: in the top 2, above 0.25 only
+
+
+def test_top_k_survives_config():
+    metric = metrics.deserialize(metrics.serialize(metrics.Recall(top_k=3, class_id=1)))
+    assert (metric.top_k, metric.class_id, metric.thresholds) == (3, 1, [metrics.NEG_INF])
+    assert metrics.Precision().get_config()["top_k"] is None
+
+
 @pytest.mark.parametrize("curve", ["ROC", "PR"])
 def test_auc_is_keras_approximation(curve):
     metric = metrics.AUC(curve=curve)
@@ -260,6 +284,29 @@ def test_auc_is_keras_approximation(curve):
     thresholds = [-1e-7] + [(i + 1) / 199 for i in range(198)] + [1 + 1e-7]
     assert_allclose(metric.result(), _keras_auc(*_counts(thresholds), curve), rtol=1e-12)
     assert 0.3 < metric.result() < 0.7  # random scores
+
+
+def test_multi_label_auc_is_the_weighted_mean_of_each_outputs_auc():
+    weights = [0.5, 2.0, 1.0]
+    metric = metrics.AUC(multi_label=True, label_weights=weights)
+    metric.update_state(T, P)
+    each = []
+    for j in range(3):
+        alone = metrics.AUC()
+        alone.update_state(T[:, j], P[:, j])
+        each.append(alone.result())
+    assert_allclose(metric.result(), np.dot(each, weights) / np.sum(weights), rtol=1e-12)
+    assert not np.isclose(metric.result(), np.mean(each))  # the weights count
+    copy = metrics.deserialize(metrics.serialize(metric))
+    assert (copy.multi_label, copy.label_weights) == (True, weights)
+
+
+def test_multi_label_auc_checks_its_labels():
+    with pytest.raises(NotImplementedError, match="without multi_label=True"):
+        metrics.AUC(label_weights=[1, 2, 3])
+    metric = metrics.AUC(multi_label=True, num_labels=2)
+    with pytest.raises(ValueError, match="for 2 outputs, the model has 3"):
+        metric.update_state(T, P)
 
 
 def test_f1_score():
@@ -365,3 +412,51 @@ def test_crossentropy_metric_classes_are_the_losses_mean(name, loss, targets):
     assert metrics.get(loss).name == loss
     with pytest.raises(ValueError, match="axis=0 is not supported"):
         metrics.CategoricalCrossentropy(axis=0)
+
+
+def test_top_k_precision_in_a_compiled_model_matches_the_object():
+    """fit's compiled loop reads Precision/Recall(top_k, class_id) as the object does."""
+    rng = np.random.default_rng(5)
+    x, labels = rng.normal(size=(40, 4)), rng.integers(0, 4, 40)
+    y = np.eye(4)[labels]
+    model = Sequential([Dense(4, activation="softmax")])
+    model.compile("sgd", "categorical_crossentropy",
+                  metrics=[metrics.Precision(top_k=2, name="p2"),
+                           metrics.Recall(top_k=1, class_id=3, name="r1"),
+                           metrics.AUC(multi_label=True, label_weights=[1, 2, 3, 4]),
+                           metrics.PrecisionAtRecall(0.5, class_id=1)])
+    _, p2, r1, auc, at = model.evaluate(x, y, batch_size=7, verbose=0)
+    out = model.predict(x, verbose=0)
+    for value, metric in ((p2, metrics.Precision(top_k=2)),
+                          (r1, metrics.Recall(top_k=1, class_id=3)),
+                          (auc, metrics.AUC(multi_label=True, label_weights=[1, 2, 3, 4])),
+                          (at, metrics.PrecisionAtRecall(0.5, class_id=1))):
+        metric.update_state(y, out)
+        assert_allclose(value, metric.result(), rtol=1e-6)
+    assert 0 < p2 < 0.5  # 2 of 4 outputs predicted, one target each: at most a half
+
+
+@pytest.mark.parametrize("cls, constrained, dependent", [
+    (metrics.SensitivityAtSpecificity, "specificity", "sensitivity"),
+    (metrics.SpecificityAtSensitivity, "sensitivity", "specificity"),
+    (metrics.PrecisionAtRecall, "recall", "precision"),
+    (metrics.RecallAtPrecision, "precision", "recall"),
+])
+def test_at_constraint_metrics(cls, constrained, dependent):
+    """The largest dependent rate among the thresholds 0, 1/20, ..., 1 whose
+    constrained rate is at least the value; 0 when none is."""
+    thresholds = [i / 20 for i in range(21)]
+    rates = metrics._rates(*_counts(thresholds))
+    value = float(np.median(rates[constrained]))  # about half the thresholds meet it
+    metric = cls(value, num_thresholds=21)
+    metric.update_state(T, P)
+    feasible = rates[constrained] >= value
+    assert 0 < feasible.sum() < 21
+    assert_allclose(metric.result(), rates[dependent][feasible].max(), rtol=1e-12)
+    assert cls(1.0, num_thresholds=1).result() == 0.0  # nothing counted: no threshold is feasible
+    copy = metrics.deserialize(metrics.serialize(metric))
+    assert (copy.value, len(copy.thresholds), copy.get_config()[constrained]) == (value, 21, value)
+    with pytest.raises(ValueError, match=f"{constrained} must be"):
+        cls(1.5)
+    with pytest.raises(KeyError):
+        metrics._STRINGS[metrics.backend.snake_case(cls.__name__)]  # needs its value: no string

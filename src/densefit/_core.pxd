@@ -107,6 +107,7 @@ cdef extern from "densefit.h" nogil:
         int weighted
         int k
         int class_id
+        int per_output
         double threshold
         int n_thresholds
         const double *thresholds

@@ -951,7 +951,7 @@ cdef class Objective:
 
     cdef _set_metrics(self, list metrics, int64_t outputs):
         """metrics: dicts with "kind" (a code of METRICS) and the df_metric_spec
-        fields its kind reads: reads_probabilities, weighted, k, class_id,
+        fields its kind reads: reads_probabilities, weighted, k, class_id, per_output,
         threshold, thresholds (a sequence of reals), loss (an Objective whose loss
         reads the targets this one's does).  outputs: the model's, needed by a
         class_counts metric."""
@@ -976,8 +976,9 @@ cdef class Objective:
         spec.kind = _code(m["kind"], DF_N_METRICS, "kind")
         spec.reads_probabilities = bool(m.get("reads_probabilities", False))
         spec.weighted = bool(m.get("weighted", False))
-        spec.k = _int64(m.get("k", 5), "k")
+        spec.k = _int64(m.get("k", 0 if spec.kind == DF_METRIC_CONFUSION else 5), "k")
         spec.class_id = _int64(-1 if m.get("class_id") is None else m["class_id"], "class_id")
+        spec.per_output = bool(m.get("per_output", False))
         spec.threshold = m.get("threshold", 0.5)  # NaN allowed: class counts' argmax
         if spec.kind == DF_METRIC_CONFUSION:
             t = np.ascontiguousarray(m["thresholds"], dtype=np.float64)

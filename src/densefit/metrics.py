@@ -27,6 +27,7 @@ from . import _core, backend, losses, missing, validation
 from .utils import unknown_name_error
 
 EPSILON = 1e-7  # Keras' backend.epsilon(), in F1Score's and the errors' formulas
+NEG_INF = -1e10  # Keras' metrics_utils.NEG_INF: a top_k filter's dropped outputs (DF_NEG_INF)
 
 
 class Metric:
@@ -336,13 +337,21 @@ class FalseNegatives(TruePositives):
 
 
 class Precision(_Confusion):
-    """TP / (TP + FP) at ``thresholds`` (0.5); ``top_k`` is not supported."""
+    """TP / (TP + FP) at ``thresholds`` (0.5); ``top_k``: only each row's k
+    largest outputs can be predicted positive (the others read as Keras'
+    NEG_INF, -1e10), with no threshold given, all of them are."""
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
-        if top_k is not None:
-            raise NotImplementedError("Precision(top_k=...) is not supported: use "
-                                      "thresholds, or TopKCategoricalAccuracy")
         super().__init__(thresholds, name, dtype, class_id)
+        self.top_k = None if top_k is None else validation.integer(top_k, "top_k", low=1)
+        if top_k is not None and thresholds is None:
+            self.thresholds = [NEG_INF]
+
+    def spec(self, outputs):
+        return dict(super().spec(outputs), k=self.top_k or 0)
+
+    def get_config(self):
+        return dict(super().get_config(), top_k=self.top_k)
 
     def result_of(self, state):
         tp, fp, _, _ = self.counts(state)
@@ -350,22 +359,87 @@ class Precision(_Confusion):
 
 
 class Recall(Precision):
-    """TP / (TP + FN) at ``thresholds`` (0.5)."""
+    """TP / (TP + FN) at ``thresholds`` (0.5); ``top_k`` as Precision's."""
 
     def result_of(self, state):
         tp, _, _, fn = self.counts(state)
         return self.one_or_all(_ratio(tp, tp + fn))
 
 
+def _rates(tp, fp, tn, fn):
+    """Sensitivity (recall), specificity and precision at each threshold."""
+    return {"sensitivity": _ratio(tp, tp + fn), "specificity": _ratio(tn, tn + fp),
+            "precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn)}
+
+
+class _AtConstraint(_Confusion):
+    """Keras' SensitivitySpecificityBase: counts at ``num_thresholds`` (200)
+    thresholds ``0, 1/(n-1), ..., 1`` (one: 0.5); the result is the largest
+    ``dependent`` rate among the thresholds whose ``constrained`` rate is at
+    least the value given (0 when none is)."""
+    constrained = dependent = None  # names of _rates
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None):
+        num = validation.integer(num_thresholds, "num_thresholds", low=1)
+        thresholds = [0.5] if num == 1 else \
+            [0.0] + [(i + 1) / (num - 1) for i in range(num - 2)] + [1.0]
+        super().__init__(thresholds, name, dtype, class_id)
+        self.value = validation.real(value, self.constrained, low=0, high=1)
+
+    def result_of(self, state):
+        rates = _rates(*self.counts(state))
+        feasible = rates[self.constrained] >= self.value
+        return float(np.max(rates[self.dependent][feasible], initial=0.0))
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, self.constrained: self.value,
+                "num_thresholds": len(self.thresholds), "class_id": self.class_id}
+
+
+class SensitivityAtSpecificity(_AtConstraint):
+    """The best sensitivity at a threshold whose specificity is >= ``specificity``."""
+    constrained, dependent = "specificity", "sensitivity"
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+
+
+class SpecificityAtSensitivity(_AtConstraint):
+    """The best specificity at a threshold whose sensitivity is >= ``sensitivity``."""
+    constrained, dependent = "sensitivity", "specificity"
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+
+
+class PrecisionAtRecall(_AtConstraint):
+    """The best precision at a threshold whose recall is >= ``recall``."""
+    constrained, dependent = "recall", "precision"
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+
+class RecallAtPrecision(_AtConstraint):
+    """The best recall at a threshold whose precision is >= ``precision``."""
+    constrained, dependent = "precision", "recall"
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
+
+
 class AUC(_Confusion):
     """The area under the ROC or PR curve from ``num_thresholds`` (200) evenly
     spaced thresholds (the first just below 0, the last just above 1), summed
     as Keras does (``"interpolation"``; PR with its interpolation of precision
-    between thresholds).  Keras' ``multi_label``, ``label_weights`` and
-    ``from_logits`` are not supported (outputs are flattened)."""
+    between thresholds).  Outputs are pooled, or with ``multi_label`` each has
+    its curve and the result is their mean, weighted by ``label_weights``.
+    Keras' ``label_weights`` without ``multi_label`` and ``from_logits`` are
+    not supported."""
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
-                 name=None, dtype=None, thresholds=None):
+                 name=None, dtype=None, thresholds=None, multi_label=False, num_labels=None,
+                 label_weights=None):
         num = validation.integer(num_thresholds, "num_thresholds", low=2)
         inner = ([(i + 1) / (num - 1) for i in range(num - 2)] if thresholds is None
                  else sorted(float(t) for t in np.atleast_1d(thresholds)))
@@ -376,8 +450,41 @@ class AUC(_Confusion):
         self.summation_method = validation.one_of(
             summation_method, "summation_method", ("interpolation", "minoring", "majoring"))
         self.init_thresholds = None if thresholds is None else inner
+        self._labels(multi_label, num_labels, label_weights)
+
+    def _labels(self, multi_label, num_labels, label_weights):
+        """Keras' multi_label, num_labels (None: the model's outputs) and label_weights."""
+        self.multi_label = validation.boolean(multi_label, "multi_label")
+        self.num_labels = None if num_labels is None else validation.integer(
+            num_labels, "num_labels", low=1)
+        self.label_weights = None if label_weights is None else [
+            validation.real(w, "label_weights", low=0) for w in np.ravel(label_weights)]
+        if self.label_weights is not None and not self.multi_label:
+            raise NotImplementedError("AUC(label_weights=...) without multi_label=True is not "
+                                      "supported: pass multi_label=True to weight each "
+                                      "output's AUC in the mean")
+
+    def spec(self, outputs):
+        labels = self.num_labels or (len(self.label_weights) if self.label_weights else None)
+        if self.multi_label and labels not in (None, outputs):
+            raise ValueError(f"AUC's num_labels/label_weights are for {labels} outputs, the "
+                             f"model has {outputs}: give one per output")
+        return dict(super().spec(outputs), per_output=self.multi_label)
+
+    def state_size(self, outputs):
+        return super().state_size(outputs) * (outputs if self.multi_label else 1)
 
     def result_of(self, state):
+        if not self.multi_label:
+            return self.curve_area(state)
+        blocks = np.asarray(state).reshape(-1, 4 * self.num_thresholds)
+        areas = np.array([self.curve_area(block) for block in blocks])
+        weights = np.ones(len(areas)) if self.label_weights is None else \
+            np.array(self.label_weights)
+        return float(_divide_no_nan(np.sum(areas * weights), np.sum(weights)))
+
+    def curve_area(self, state):
+        """The area under one curve from its counts at the thresholds."""
         tp, fp, tn, fn = self.counts(state)
         if self.curve == "PR" and self.summation_method == "interpolation":
             return _interpolate_pr_auc(tp, fp, fn)
@@ -391,7 +498,8 @@ class AUC(_Confusion):
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype, "num_thresholds": self.num_thresholds,
                 "curve": self.curve, "summation_method": self.summation_method,
-                "thresholds": self.init_thresholds}
+                "thresholds": self.init_thresholds, "multi_label": self.multi_label,
+                "num_labels": self.num_labels, "label_weights": self.label_weights}
 
 
 def _interpolate_pr_auc(tp, fp, fn):
@@ -456,8 +564,10 @@ _CLASSES = {cls.__name__: cls for cls in (
     SparseTopKCategoricalAccuracy, MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError,
     MeanAbsolutePercentageError, MeanSquaredLogarithmicError, TruePositives, FalsePositives,
     TrueNegatives, FalseNegatives, Precision, Recall, AUC, F1Score, BinaryCrossentropy,
-    CategoricalCrossentropy, SparseCategoricalCrossentropy)}
-_STRINGS = {**{backend.snake_case(n): c for n, c in _CLASSES.items()}, **_CLASSES,
+    CategoricalCrossentropy, SparseCategoricalCrossentropy, SensitivityAtSpecificity,
+    SpecificityAtSensitivity, PrecisionAtRecall, RecallAtPrecision)}
+_NAMED = {n: c for n, c in _CLASSES.items() if not issubclass(c, _AtConstraint)}  # no strings:
+_STRINGS = {**{backend.snake_case(n): c for n, c in _NAMED.items()}, **_NAMED,  # need a value
             "mae": MeanAbsoluteError, "mse": MeanSquaredError, "rmse": RootMeanSquaredError,
             "mape": MeanAbsolutePercentageError, "msle": MeanSquaredLogarithmicError,
             "auc": AUC, "f1_score": F1Score}

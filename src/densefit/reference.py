@@ -484,14 +484,18 @@ def metric_state(kind, out, target, weight=None, **params):
     out, w = np.asarray(out, np.float64), (np.ones(len(out)) if weight is None else weight)
     if kind == "confusion":
         cols = slice(None) if params.get("class_id") is None else [params["class_id"]]
+        if params.get("k"):  # Keras' _filter_top_k: the rest read as NEG_INF, ties to the lower index
+            rank = np.argsort(np.argsort(-out, axis=-1, kind="stable"), axis=-1)
+            out = np.where(rank < params["k"], out, -1e10)
         p, pos = out[:, cols], np.asarray(target)[:, cols] != 0
         ww = np.broadcast_to(w[:, None], p.shape)
         state = []
         for th in params["thresholds"]:
             pred = p > th
-            state += [ww[pos & pred].sum(), ww[~pos & pred].sum(), ww[~pos & ~pred].sum(),
-                      ww[pos & ~pred].sum()]
-        return np.array(state)
+            state.append([(ww * (pos & pred)).sum(0), (ww * (~pos & pred)).sum(0),
+                          (ww * (~pos & ~pred)).sum(0), (ww * (pos & ~pred)).sum(0)])
+        state = np.array(state)  # (thresholds, 4, outputs)
+        return state.transpose(2, 0, 1).ravel() if params.get("per_output") else state.sum(-1).ravel()
     if kind == "class_counts":
         t, th = np.asarray(target, np.float64), params["threshold"]
         pred = ((out >= out.max(-1, keepdims=True)) & (np.abs(out) > 1e-9)) if np.isnan(th) \
