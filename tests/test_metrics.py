@@ -460,3 +460,20 @@ def test_at_constraint_metrics(cls, constrained, dependent):
         cls(1.5)
     with pytest.raises(KeyError):
         metrics._STRINGS[metrics.backend.snake_case(cls.__name__)]  # needs its value: no string
+
+
+def test_a_class_id_beyond_the_outputs_is_refused_at_compile_and_update():
+    # Keras raises an index error; counting nothing would be a silent 0
+    from densefit import Input, Sequential, metrics as metrics_module
+    from densefit.layers import Dense
+    y, p = np.array([[0, 1], [1, 0]]), np.array([[0.2, 0.8], [0.6, 0.4]])
+    with pytest.raises(ValueError, match=r"precision(_\d+)?: class_id=3 but the predictions have "
+                                         r"2 outputs.*below 2"):
+        metrics_module.Precision(class_id=3).update_state(y, p)
+    model = Sequential([Input((4,)), Dense(2, activation="sigmoid")])
+    with pytest.raises(ValueError, match=r"recall(_\d+)?: class_id=2 but the predictions have 2"):
+        model.compile("adam", "binary_crossentropy",
+                      metrics=[metrics_module.Recall(class_id=2)])
+    last = metrics_module.Precision(class_id=1)
+    last.update_state(y, p)
+    assert last.result() == 1.0

@@ -286,6 +286,10 @@ class _Confusion(Metric):
                                                                          low=0)
 
     def spec(self, outputs):
+        if self.class_id is not None and self.class_id >= outputs:
+            raise ValueError(f"{self.name}: class_id={self.class_id} but the predictions have "
+                             f"{outputs} output{'s' if outputs != 1 else ''} (class_id counts "
+                             f"outputs from 0): use a class_id below {outputs}")
         return dict(super().spec(outputs), thresholds=self.thresholds, class_id=self.class_id)
 
     def state_size(self, outputs):
