@@ -41,21 +41,26 @@ def two_ranks(tmp_path_factory):
     return [dict(np.load(out / f"rank{rank}.npz")) for rank in (0, 1)]
 
 
+def assert_ranks_match(ranks, name, weights, history):
+    """Every rank's saved weights and History for case ``name`` equal one
+    process' (``weights``, ``history``) within float tolerance, and each other
+    bit for bit."""
+    for i, expected in enumerate(weights):
+        tolerance = TOLERANCE[expected.dtype]
+        for rank in ranks:
+            np.testing.assert_allclose(rank[f"{name}/w{i}"], expected, rtol=tolerance,
+                                       atol=tolerance)
+        np.testing.assert_array_equal(ranks[0][f"{name}/w{i}"], ranks[1][f"{name}/w{i}"])
+    for key, values in history.items():
+        for rank in ranks:
+            np.testing.assert_allclose(rank[f"{name}/h/{key}"], values, rtol=1e-6)
+        np.testing.assert_array_equal(ranks[0][f"{name}/h/{key}"], ranks[1][f"{name}/h/{key}"])
+
+
 @pytest.mark.parametrize("name", sorted(mpi_cases.CASES))
 def test_two_ranks_equal_one_process(two_ranks, name):
     weights, history = mpi_cases.train(name)
-    for i, expected in enumerate(weights):
-        tolerance = TOLERANCE[expected.dtype]
-        for rank in two_ranks:
-            np.testing.assert_allclose(rank[f"{name}/w{i}"], expected, rtol=tolerance,
-                                       atol=tolerance)
-        # every rank ends with the same weights, bit for bit
-        np.testing.assert_array_equal(two_ranks[0][f"{name}/w{i}"], two_ranks[1][f"{name}/w{i}"])
-    for key, values in history.items():
-        for rank in two_ranks:
-            np.testing.assert_allclose(rank[f"{name}/h/{key}"], values, rtol=1e-6)
-        np.testing.assert_array_equal(two_ranks[0][f"{name}/h/{key}"],
-                                      two_ranks[1][f"{name}/h/{key}"])
+    assert_ranks_match(two_ranks, name, weights, history)
     assert {key.split("/h/")[1] for key in two_ranks[0] if key.startswith(f"{name}/h/")} \
         == set(history)
 
@@ -124,17 +129,7 @@ def test_two_shards_equal_one_process_on_the_interleaved_order(two_shards, name)
     """Ranks passing rows 0::2 and 1::2 (adam_sparse: 102 and 101 rows, the
     epoch the smaller's) train as one process on each epoch's interleaving."""
     weights, history = mpi_cases.train_interleaved(name, 2)
-    for i, expected in enumerate(weights):
-        tolerance = TOLERANCE[expected.dtype]
-        for rank in two_shards:
-            np.testing.assert_allclose(rank[f"{name}/w{i}"], expected, rtol=tolerance,
-                                       atol=tolerance)
-        np.testing.assert_array_equal(two_shards[0][f"{name}/w{i}"], two_shards[1][f"{name}/w{i}"])
-    for key, values in history.items():
-        for rank in two_shards:
-            np.testing.assert_allclose(rank[f"{name}/h/{key}"], values, rtol=1e-6)
-        np.testing.assert_array_equal(two_shards[0][f"{name}/h/{key}"],
-                                      two_shards[1][f"{name}/h/{key}"])
+    assert_ranks_match(two_shards, name, weights, history)
 
 
 def test_shard_batch_size_must_split_evenly(two_shards):
